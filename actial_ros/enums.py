@@ -1,0 +1,54 @@
+"""Enumerations shared by the whole package (question types, labels, drop reasons)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ['DropReason', 'QuestionType', 'ViewpointLabel']
+
+
+class QuestionType(StrEnum):
+    """The three Actial viewpoint question types (../shared/notes/ACTIAL.md)."""
+
+    EGO_TRANSLATION = 'ego_translation'
+    """Did the camera move left or right, from the camera's perspective."""
+    OBJECT_TRANSLATION = 'object_translation'
+    """The same movement seen from the object's perspective (mirror of ego translation)."""
+    ROTATION = 'rotation'
+    """Did the camera rotate (yaw) left or right."""
+
+
+class ViewpointLabel(StrEnum):
+    """Label vocabulary of every viewpoint question."""
+
+    LEFT = 'left'
+    RIGHT = 'right'
+    NONE = 'none'
+    """No movement (translation questions) or no rotation (rotation question)."""
+
+
+class DropReason(StrEnum):
+    """Why a message, frame, pair or request was dropped. Every drop is counted under one of these."""
+
+    # Image ingestion
+    BAD_IMAGE = 'bad_image'
+    NO_CAMERA_INFO = 'no_camera_info'
+    BAD_CAMERA_INFO = 'bad_camera_info'
+    # Odometry and matching
+    BAD_ODOMETRY = 'bad_odometry'
+    ODOMETRY_OUT_OF_ORDER = 'odometry_out_of_order'
+    ODOMETRY_DUPLICATE = 'odometry_duplicate'
+    NO_ODOMETRY = 'no_odometry'
+    ODOMETRY_GAP = 'odometry_gap'
+    ODOMETRY_TIMEOUT = 'odometry_timeout'
+    TIME_RESET = 'time_reset'
+    DUPLICATE_FRAME = 'duplicate_frame'
+    # Buffer bounds
+    BUFFER_FRAMES = 'buffer_frames'
+    BUFFER_BYTES = 'buffer_bytes'
+    PENDING_FULL = 'pending_full'
+    # Requests
+    QUEUE_FULL = 'queue_full'
+    STALE = 'stale'
+    BACKEND_ERROR = 'backend_error'
+    SHUTDOWN = 'shutdown'

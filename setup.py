@@ -1,0 +1,86 @@
+"""ament_python / setuptools build of actial_ros (works with colcon on ROS 2 and with plain pip)."""
+
+from glob import glob
+
+from setuptools import setup
+
+package_name = 'actial_ros'
+
+# ROS 2 Kilted from the package index's wheels, for machines without a ROS install
+# (../shared/notes/ENVIRONMENT.md). On a ROS machine, rclpy and the messages come from the distro.
+ROS_WHEELS = [
+    'ros-rclpy',
+    'ros-rmw-fastrtps-cpp',
+    'ros-sensor-msgs',
+    'ros-nav-msgs',
+    'ros-geometry-msgs',
+    'ros-std-msgs',
+    'ros-diagnostic-msgs',
+    'ros-visualization-msgs',
+    'ros-std-srvs',
+    'ros-rosgraph-msgs',
+]
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=[
+        package_name,
+        f'{package_name}.backends',
+        f'{package_name}.nodes',
+        f'{package_name}.sources',
+        f'{package_name}.training',
+    ],
+    package_dir={f'{package_name}.training': 'training'},
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{package_name}']),
+        (f'share/{package_name}', ['package.xml']),
+        (f'share/{package_name}/launch', glob('launch/*.launch.py')),
+        (f'share/{package_name}/config', glob('config/*.yaml')),
+        (f'share/{package_name}/fastdds', glob('config/fastdds/*.xml')),
+    ],
+    python_requires='>=3.10',
+    install_requires=[
+        'setuptools',
+        'numpy>=1.24',
+        'scipy>=1.10',
+        'opencv-python-headless>=4.8',
+        'openai>=1.40',
+        'pyyaml>=6',
+        'rich>=13',
+        'rosbags>=0.11,<0.12',
+        'rosbags-image>=0.10',
+    ],
+    extras_require={
+        'ros': ROS_WHEELS,
+        'train': [
+            'torch==2.13.0',
+            'transformers>=5.20',
+            'trl>=1.16',
+            'datasets>=5.2',
+            'accelerate>=1.15',
+            'peft>=0.21',
+            'tqdm>=4.66',
+        ],
+        'serve': ['vllm>=0.11'],
+        'dev': [
+            'pytest>=8',
+            'pytest-timeout>=2.3',
+            'ruff>=0.6',
+            'mypy>=1.11',
+        ],
+    },
+    zip_safe=True,
+    maintainer='actial_ros maintainers',
+    maintainer_email='actial-ros@example.com',
+    description="Actial's viewpoint reasoning for ROS 2 robots: node, dataset builder, training, serving.",
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'actial-ros = actial_ros.cli:main',
+            'spatial_reasoner = actial_ros.nodes.spatial_reasoner:main',
+            'replay = actial_ros.nodes.replay:main',
+        ],
+    },
+)
