@@ -37,7 +37,6 @@ setup(
         (f'share/{package_name}', ['package.xml']),
         (f'share/{package_name}/launch', glob('launch/*.launch.py')),
         (f'share/{package_name}/config', glob('config/*.yaml')),
-        (f'share/{package_name}/fastdds', glob('config/fastdds/*.xml')),
     ],
     python_requires='>=3.10',
     install_requires=[
@@ -80,7 +79,7 @@ setup(
         'console_scripts': [
             'actial-ros = actial_ros.cli:main',
             'spatial_reasoner = actial_ros.nodes.spatial_reasoner:main',
-            'replay = actial_ros.nodes.replay:main',
+            'capture_replay = actial_ros.nodes.capture_replay:main',
         ],
     },
 )

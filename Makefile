@@ -1,0 +1,35 @@
+# The two set-up commands of the README. Each creates .venv (Python >= 3.10) and installs what it needs.
+#   make demo   the main job: the spatial_reasoner node on the bundled real capture, over ROS 2
+#   make test   the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BACKEND ?= $(if $(ACTIAL_VLLM_URL),vllm,geometry)
+CAPTURE ?= data/sample_capture
+OUT ?= out/demo_answers.jsonl
+
+.PHONY: demo test venv lint
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+
+# Re-install when the package metadata changes (a stamp per extras set).
+$(VENV)/.installed-ros: setup.py setup.cfg | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -e '.[ros]'
+	touch $@
+
+$(VENV)/.installed-dev: setup.py setup.cfg | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -e '.[ros,dev]'
+	touch $@ $(VENV)/.installed-ros
+
+venv: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed-ros
+	$(VENV)/bin/actial-ros demo --capture $(CAPTURE) --backend $(BACKEND) --out $(OUT)
+
+test: $(VENV)/.installed-dev
+	$(VENV)/bin/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy

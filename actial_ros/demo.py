@@ -1,0 +1,290 @@
+"""``actial-ros demo``: the node on a real capture, end to end over ROS 2 (the main job).
+
+Starts the ``spatial_reasoner`` node and the ``capture_replay`` node as separate processes talking over
+real DDS on loopback (an isolated domain), collects every answer published on
+``/spatial_reasoner/answers`` in this process, writes them as JSON lines and prints a summary table.
+
+Each JSONL row carries ``image_1``, ``image_2`` (capture file names), ``stamp_1``, ``stamp_2`` (ns),
+``question_type``, ``truth``, ``answer`` (label or null), ``correct``, ``yaw_deg``, ``latency_s``,
+``backend``, plus the rest of the node's answer record (question, options, raw text, status, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from actial_ros.dds import local_ros_environment
+from actial_ros.errors import ActialError
+from actial_ros.scoring import ScoreBoard
+from actial_ros.sources.llff import LlffCapture
+
+__all__ = ['DemoOptions', 'DemoResult', 'run_demo', 'summary_table']
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What the demo runs.
+
+    Attributes:
+        capture: LLFF capture directory.
+        out: JSON-lines output file.
+        backend: 'geometry' or 'vllm'.
+        rate_hz: replay rate (frames per second of stamp time and of publishing).
+        transport: 'raw' (Image) or 'compressed' (CompressedImage).
+        vllm_base_url, vllm_model: the endpoint when ``backend == 'vllm'``.
+        params_file: optional node parameter YAML (applied before the demo's overrides).
+        node_parameters: extra ``name:=value`` node parameter overrides.
+        domain_id: ROS domain; ``None``: derived from the process id.
+        timeout_s: give up waiting for answers after this long (seconds, wall clock).
+        progress: show a live progress display.
+    """
+
+    capture: Path
+    out: Path
+    backend: str = 'geometry'
+    rate_hz: float = 4.0
+    transport: str = 'raw'
+    vllm_base_url: str = 'http://127.0.0.1:8000/v1'
+    vllm_model: str = 'actial-7b'
+    params_file: Path | None = None
+    node_parameters: tuple[str, ...] = ()
+    domain_id: int | None = None
+    timeout_s: float = 600.0
+    progress: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """Outcome of a demo run.
+
+    Attributes:
+        rows: the JSONL rows written (viewpoint answers only).
+        frames_published: frames the replay published.
+        scores: per question type tallies of ``rows``.
+        diagnostics: the last ``/diagnostics`` values of the node, status name -> key -> value.
+    """
+
+    rows: list[dict[str, Any]]
+    frames_published: int
+    scores: ScoreBoard
+    diagnostics: dict[str, dict[str, str]]
+
+
+def _ros_args(parameters: Sequence[str]) -> list[str]:
+    args: list[str] = []
+    for parameter in parameters:
+        args += ['-p', parameter]
+    return args
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
+    """Run the demo; returns the rows and scores (also written to ``options.out``).
+
+    Raises:
+        CaptureError: the capture cannot be read.
+        ActialError: a process failed, or no frame reached the node before the timeout.
+    """
+    console = console or Console(stderr=True)
+    capture = LlffCapture.open(options.capture)  # fail early on a bad capture
+    total_frames = len(capture)
+    workdir = Path(tempfile.mkdtemp(prefix='actial_demo_'))
+    manifest_path = workdir / 'manifest.jsonl'
+    env = local_ros_environment(domain_id=options.domain_id, profile_dir=workdir)
+    os.environ.update(env)
+
+    node_params = [f'backend:={options.backend}']
+    if options.backend == 'vllm':
+        node_params += [f'vllm_base_url:={options.vllm_base_url}', f'vllm_model:={options.vllm_model}']
+    node_params += list(options.node_parameters)
+    node_cmd = [sys.executable, '-m', 'actial_ros.nodes.spatial_reasoner', '--ros-args']
+    if options.params_file is not None:
+        node_cmd += ['--params-file', str(options.params_file)]
+    node_cmd += _ros_args(node_params)
+    replay_cmd = [
+        sys.executable, '-m', 'actial_ros.nodes.capture_replay', '--ros-args',
+        *_ros_args([f'capture:={Path(options.capture).resolve()}', f'rate_hz:={float(options.rate_hz)}',
+                    f'image_transport:={options.transport}', f'manifest:={manifest_path}',
+                    f'image_topic:={"/camera/image_raw/compressed" if options.transport == "compressed" else "/camera/image_raw"}']),
+    ]
+    if options.transport == 'compressed':
+        node_cmd += ['-p', 'image_transport:=compressed', '-p', 'image_topic:=/camera/image_raw/compressed']
+
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.node import Node
+    from std_msgs.msg import String
+
+    records: list[dict[str, Any]] = []
+    diagnostics: dict[str, dict[str, str]] = {}
+    rclpy.init()
+    collector = Node('actial_demo_collector')
+    collector.create_subscription(String, '/spatial_reasoner/answers', lambda msg: records.append(json.loads(msg.data)), 1000)
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith('spatial_reasoner'):
+                diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+
+    collector.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)
+    logs = {name: open(workdir / f'{name}.log', 'w') for name in ('node', 'replay')}  # noqa: SIM115
+    node_proc = subprocess.Popen(node_cmd, env=env, stdout=logs['node'], stderr=subprocess.STDOUT)
+    replay_proc: subprocess.Popen[bytes] | None = None
+    try:
+        # Start the replay once the node's answer publisher is matched (the node is up).
+        deadline = time.monotonic() + 60.0
+        while collector.count_publishers('/spatial_reasoner/answers') == 0:
+            rclpy.spin_once(collector, timeout_sec=0.1)
+            if node_proc.poll() is not None:
+                raise ActialError(f'the spatial_reasoner node exited early; see {workdir / "node.log"}:\n'
+                                  + (workdir / 'node.log').read_text()[-2000:])
+            if time.monotonic() > deadline:
+                raise ActialError('the spatial_reasoner node did not come up within 60 s')
+        replay_proc = subprocess.Popen(replay_cmd, env=env, stdout=logs['replay'], stderr=subprocess.STDOUT)
+        _wait(collector, records, diagnostics, node_proc, replay_proc, total_frames, options, console, workdir)
+    finally:
+        for proc in (replay_proc, node_proc):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        for log in logs.values():
+            log.close()
+        collector.destroy_node()
+        rclpy.try_shutdown()
+
+    names = _read_manifest(manifest_path)
+    rows = [_row(record, names) for record in records if record.get('kind') == 'viewpoint']
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = options.out.with_name(options.out.name + '.tmp')
+    with tmp.open('w') as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + '\n')
+    tmp.replace(options.out)
+    scores = ScoreBoard()
+    scores.extend(rows)
+    return DemoResult(rows=rows, frames_published=len(names), scores=scores, diagnostics=diagnostics)
+
+
+def _wait(
+    collector: Any,
+    records: list[dict[str, Any]],
+    diagnostics: dict[str, dict[str, str]],
+    node_proc: subprocess.Popen[bytes],
+    replay_proc: subprocess.Popen[bytes],
+    total_frames: int,
+    options: DemoOptions,
+    console: Console,
+    workdir: Path,
+) -> None:
+    import rclpy
+
+    deadline = time.monotonic() + options.timeout_s
+    idle_since: float | None = None
+    with Progress(
+        TextColumn('[bold]{task.description}'), BarColumn(), TextColumn('{task.completed}/{task.total} frames'),
+        TextColumn('{task.fields[status]}'), TimeElapsedColumn(), console=console, disable=not options.progress,
+        transient=False,
+    ) as progress:
+        task = progress.add_task('demo', total=total_frames, status='')
+        while time.monotonic() < deadline:
+            rclpy.spin_once(collector, timeout_sec=0.1)
+            ingest = diagnostics.get('spatial_reasoner: ingest', {})
+            backend = diagnostics.get('spatial_reasoner: backend', {})
+            received = int(ingest.get('images_received', 0))
+            progress.update(task, completed=min(received, total_frames),
+                            status=f"pairs {ingest.get('pairs_made', 0)}, answers {len(records)}, "
+                                   f"in flight {backend.get('in_flight', 0)}")
+            if node_proc.poll() is not None:
+                raise ActialError(f'the spatial_reasoner node died (exit {node_proc.returncode}); log:\n'
+                                  + (workdir / 'node.log').read_text()[-2000:])
+            if replay_proc.poll() is None:
+                continue
+            if replay_proc.returncode != 0:
+                raise ActialError(f'capture_replay failed (exit {replay_proc.returncode}); log:\n'
+                                  + (workdir / 'replay.log').read_text()[-2000:])
+            done = int(backend.get('requests_done', -1))
+            idle = backend.get('idle') == 'True' and done >= 0 and len(records) >= done
+            if idle and received >= total_frames:
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > 1.5:
+                    return
+            elif idle:
+                # Best-effort images may have been lost; wait a little, then finish with what came.
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > 5.0:
+                    console.print(f'[yellow]the node received {received} of {total_frames} frames')
+                    return
+            else:
+                idle_since = None
+    raise ActialError(f'timed out after {options.timeout_s:g} s waiting for answers; logs in {workdir}')
+
+
+def _read_manifest(path: Path) -> dict[int, str]:
+    if not path.exists():
+        return {}
+    names: dict[int, str] = {}
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        names[int(entry['stamp_ns'])] = str(entry['name'])
+    return names
+
+
+def _row(record: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
+    row = {
+        'image_1': names.get(int(record['stamp_1']), record.get('frame_1', '')),
+        'image_2': names.get(int(record['stamp_2']), record.get('frame_2', '')),
+        'stamp_1': record['stamp_1'],
+        'stamp_2': record['stamp_2'],
+        'question_type': record['question_type'],
+        'truth': record['truth'],
+        'answer': record['answer'],
+        'correct': record['correct'],
+        'yaw_deg': record['yaw_deg'],
+        'latency_s': record['latency_s'],
+        'backend': record['backend'],
+    }
+    row.update({key: value for key, value in record.items() if key not in row})
+    return row
+
+
+def summary_table(result: DemoResult) -> Table:
+    """The demo's closing table: pairs, questions, answered, abstained, accuracy per type, latency."""
+    table = Table(title='actial_ros demo: answers scored against odometry')
+    for column in ('question type', 'asked', 'answered', 'unparsed', 'abstained', 'errors', 'accuracy'):
+        table.add_column(column, justify='right' if column != 'question type' else 'left')
+    scores = result.scores.scores()
+    for kind, score in sorted(scores.items()):
+        accuracy = score.accuracy
+        table.add_row(kind, str(score.asked), str(score.answered), str(score.unparsed), str(score.abstained),
+                      str(score.errors), '-' if accuracy is None else f'{100 * accuracy:.1f} % ({score.correct}/{score.scored})')
+    total = result.scores.total()
+    accuracy = total.accuracy
+    table.add_row('[bold]all', str(total.asked), str(total.answered), str(total.unparsed), str(total.abstained),
+                  str(total.errors), '-' if accuracy is None else f'{100 * accuracy:.1f} % ({total.correct}/{total.scored})')
+    p50, p95 = result.scores.latency_percentiles(50, 95)
+    pairs = len({row['pair_id'] for row in result.rows})
+    table.caption = (
+        f'frames published {result.frames_published}, pairs {pairs}, questions {total.asked}; latency p50 '
+        + ('-' if p50 is None else f'{1000 * p50:.1f} ms') + ', p95 '
+        + ('-' if p95 is None else f'{1000 * p95:.1f} ms')
+        + '. Accuracy counts unparsed replies as wrong; abstentions and errors are excluded.'
+    )
+    return table
+

@@ -1,0 +1,484 @@
+"""``spatial_reasoner``: the rclpy adapter around :class:`actial_ros.reasoner.SpatialReasoner`.
+
+Subscribes:
+    ``image_topic`` (sensor_msgs/Image, or sensor_msgs/CompressedImage with ``image_transport:=compressed``),
+    ``camera_info_topic`` (sensor_msgs/CameraInfo), ``odometry_topic`` (nav_msgs/Odometry),
+    ``~/ask`` (std_msgs/String, JSON ``{"id": ..., "question": ..., "target": "pair"|"frame"}``).
+Publishes:
+    ``~/answers`` (std_msgs/String, one JSON answer record each; see
+    :func:`actial_ros.reasoner.answer_record`), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray).
+
+Callbacks only hand messages to the engine (O(1)); decoding, pairing and model calls run on the
+engine's threads, so a slow or dead backend never blocks ingestion.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
+
+from actial_ros.backends import create_backend
+from actial_ros.backends.base import Backend
+from actial_ros.enums import DropReason
+from actial_ros.errors import ActialError, ConfigError
+from actial_ros.frame import CameraIntrinsics
+from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds, base_to_optical_extrinsic
+from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
+from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns
+from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
+from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
+from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
+from actial_ros.scoring import AnswerStatus
+
+__all__ = ['SpatialReasonerNode', 'main']
+
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    low: float | None = None
+    high: float | None = None
+
+
+# Every parameter, its default and its meaning. config/spatial_reasoner.yaml mirrors this list.
+PARAMETERS: tuple[_Param, ...] = (
+    _Param('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).', True),
+    _Param('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).", True),
+    _Param('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.', True),
+    _Param('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).', True),
+    _Param('camera_id', 'camera', 'Name of the camera in answers and diagnostics.', True),
+    _Param('image_qos', 'sensor_data', "'sensor_data' (best effort) or 'reliable'.", True),
+    _Param('odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", True),
+    _Param('qos_depth', 10, 'Subscription queue depth.', True, 1, 1000),
+    _Param('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
+    _Param('extrinsic_rotation_xyzw', list(BASE_TO_OPTICAL_QUATERNION_XYZW),
+           'T_base_camera_optical rotation quaternion (x, y, z, w); default: forward-looking camera.'),
+    _Param('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
+    _Param('translation_threshold_m', 0.01, "Below this |t12.x| (m) the translation truth is 'none'.", False, 0.0, 10.0),
+    _Param('yaw_threshold_deg', 2.0, "Below this |yaw| (deg) the rotation truth is 'none'.", False, 0.0, 90.0),
+    _Param('min_yaw_deg', 20.0, 'Smallest |yaw| of a pair (deg; paper: 20).', False, 0.0, 180.0),
+    _Param('max_yaw_deg', 100.0, 'Largest |yaw| of a pair (deg; paper: 100).', False, 0.0, 180.0),
+    _Param('min_pair_interval_s', 0.0, 'Stamp time between two pairs (s).', False, 0.0, 3600.0),
+    _Param('max_pair_span_s', 60.0, 'Largest stamp difference within a pair (s).', False, 0.001, 86400.0),
+    _Param('max_frame_uses', 3, 'A frame takes part in at most this many pairs.', False, 1, 1000),
+    _Param('pair_strategy', 'random', "'random', 'newest' or 'widest' among qualifying frames."),
+    _Param('seed', 0, 'Seed of pair selection and option shuffling.', False, 0, 2**31 - 1),
+    _Param('max_buffer_frames', 64, 'Posed frames kept per camera.', True, 2, 100000),
+    _Param('max_buffer_mb', 256.0, 'Image megabytes kept per camera.', True, 1.0, 65536.0),
+    _Param('max_pending_frames', 32, 'Images waiting for odometry per camera.', True, 1, 10000),
+    _Param('odometry_max_interpolation_gap_s', 0.5, 'Largest gap between odometry samples interpolated over (s).',
+           False, 0.0, 60.0),
+    _Param('odometry_max_extrapolation_s', 0.05, 'Largest distance to an odometry sample held without a bracket (s).',
+           False, 0.0, 10.0),
+    _Param('odometry_pending_timeout_s', 1.0, 'How long an image waits for later odometry (s, stamp time).',
+           False, 0.0, 600.0),
+    _Param('time_reset_s', 1.0, 'A stamp jumping back by more than this clears the buffers (s).', False, 0.0, 3600.0),
+    _Param('question_types', ['ego_translation', 'object_translation', 'rotation'], 'Viewpoint questions asked per pair.'),
+    _Param('backend', 'geometry', "'vllm' (OpenAI-compatible server) or 'geometry' (no model).", True),
+    _Param('vllm_base_url', 'http://127.0.0.1:8000/v1', 'OpenAI-compatible base URL of the vLLM server.', True),
+    _Param('vllm_model', 'actial-7b', 'Served model name.', True),
+    _Param('vllm_api_key_env', 'ACTIAL_API_KEY', 'Environment variable holding the API key (never logged).', True),
+    _Param('vllm_timeout_s', 60.0, 'Timeout of one request (s).', True, 0.1, 3600.0),
+    _Param('vllm_max_retries', 2, 'Retries after a failed request (with backoff).', True, 0, 20),
+    _Param('system_prompt', '', 'System prompt sent to the model; empty: the package default.', True),
+    _Param('max_tokens', 1024, 'Largest completion length (tokens).', True, 1, 65536),
+    _Param('max_in_flight', 4, 'Backend requests running at once.', True, 1, 256),
+    _Param('max_queue', 64, 'Questions waiting for a worker; the oldest is dropped beyond it.', False, 1, 100000),
+    _Param('max_request_age_s', 30.0, 'Questions older than this when a worker is free are dropped (s).',
+           False, 0.01, 86400.0),
+    _Param('diagnostics_period_s', 1.0, 'Period of /diagnostics (s).', True, 0.05, 3600.0),
+)
+
+
+def _descriptor(param: _Param) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=param.description, read_only=param.read_only)
+    if param.low is not None and param.high is not None:
+        if isinstance(param.default, bool):
+            pass
+        elif isinstance(param.default, int):
+            descriptor.integer_range = [IntegerRange(from_value=int(param.low), to_value=int(param.high), step=0)]
+        elif isinstance(param.default, float):
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=float(param.low), to_value=float(param.high), step=0.0)
+            ]
+    if isinstance(param.default, list) and param.default and isinstance(param.default[0], str):
+        descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
+    return descriptor
+
+
+def reasoner_config_from_values(values: dict[str, Any]) -> ReasonerConfig:
+    """Build a :class:`ReasonerConfig` from parameter values (name -> value).
+
+    Raises:
+        ConfigError: an invalid value or combination (e.g. ``min_yaw_deg > max_yaw_deg``).
+    """
+    try:
+        strategy = PairStrategy(str(values['pair_strategy']))
+    except ValueError:
+        raise ConfigError(f"pair_strategy must be one of {[s.value for s in PairStrategy]}") from None
+    try:
+        return ReasonerConfig(
+            question_types=parse_question_types(list(values['question_types'])),
+            thresholds=LabelThresholds(
+                translation_m=float(values['translation_threshold_m']), yaw_deg=float(values['yaw_threshold_deg'])
+            ),
+            pair_policy=PairPolicy(
+                min_yaw_deg=float(values['min_yaw_deg']),
+                max_yaw_deg=float(values['max_yaw_deg']),
+                min_pair_interval_s=float(values['min_pair_interval_s']),
+                max_pair_span_s=float(values['max_pair_span_s']),
+                max_frame_uses=int(values['max_frame_uses']),
+                strategy=strategy,
+                seed=int(values['seed']),
+            ),
+            match_policy=OdometryMatchPolicy(
+                max_interpolation_gap_s=float(values['odometry_max_interpolation_gap_s']),
+                max_extrapolation_s=float(values['odometry_max_extrapolation_s']),
+                pending_timeout_s=float(values['odometry_pending_timeout_s']),
+                time_reset_s=float(values['time_reset_s']),
+            ),
+            limits=BufferLimits(
+                max_frames=int(values['max_buffer_frames']),
+                max_bytes=int(float(values['max_buffer_mb']) * _MB),
+                max_pending=int(values['max_pending_frames']),
+            ),
+            max_in_flight=int(values['max_in_flight']),
+            max_queue=int(values['max_queue']),
+            max_request_age_s=float(values['max_request_age_s']),
+            seed=int(values['seed']),
+        )
+    except ActialError as error:
+        raise ConfigError(str(error)) from error
+
+
+def backend_from_values(values: dict[str, Any]) -> Backend:
+    """Create the backend named by the ``backend`` parameter.
+
+    Raises:
+        ConfigError: unknown backend or invalid options.
+    """
+    name = str(values['backend'])
+    if name == 'vllm':
+        return create_backend(
+            'vllm',
+            base_url=str(values['vllm_base_url']),
+            model=str(values['vllm_model']),
+            api_key_env=str(values['vllm_api_key_env']),
+            timeout_s=float(values['vllm_timeout_s']),
+            max_retries=int(values['vllm_max_retries']),
+            max_in_flight=int(values['max_in_flight']),
+            system_prompt=str(values['system_prompt']) or DEFAULT_SYSTEM_PROMPT,
+            max_tokens=int(values['max_tokens']),
+        )
+    return create_backend(name)
+
+
+class SpatialReasonerNode(Node):
+    """ROS 2 node asking Actial viewpoint questions about camera frame pairs and scoring the answers
+    against odometry. See the module docstring for topics; parameters are listed in
+    :data:`PARAMETERS` and ``config/spatial_reasoner.yaml``.
+
+    Args:
+        backend: use this backend instead of the one named by the parameters (tests, embedding).
+
+    Raises:
+        ConfigError: invalid parameters at start-up.
+    """
+
+    def __init__(self, *, backend: Backend | None = None, **kwargs: Any) -> None:
+        super().__init__('spatial_reasoner', **kwargs)
+        for param in PARAMETERS:
+            self.declare_parameter(param.name, param.default, _descriptor(param))
+        values = self._values()
+        config = reasoner_config_from_values(values)
+        self._camera_id = str(values['camera_id'])
+        self._require_camera_info = bool(values['require_camera_info'])
+        extrinsic = self._extrinsic(values)
+        self._backend = backend if backend is not None else backend_from_values(values)
+        self._answers = self.create_publisher(String, '~/answers', 100)
+        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._engine = SpatialReasoner(
+            backend=self._backend, config=config, on_answer=self._publish_answer, extrinsics={self._camera_id: extrinsic}
+        )
+        self._intrinsics: CameraIntrinsics | None = None
+        self._warnings: dict[str, int] = {}
+        self._reported_drops: dict[str, int] = {}
+        self._last_diag = (time.monotonic(), 0, 0)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._engine.start()
+
+        image_qos = self._qos(str(values['image_qos']), int(values['qos_depth']))
+        odom_qos = self._qos(str(values['odometry_qos']), int(values['qos_depth']))
+        transport = str(values['image_transport'])
+        if transport == 'compressed':
+            self.create_subscription(CompressedImage, str(values['image_topic']), self._on_compressed, image_qos)
+        elif transport == 'raw':
+            self.create_subscription(Image, str(values['image_topic']), self._on_image, image_qos)
+        else:
+            raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {transport!r}")
+        self.create_subscription(CameraInfo, str(values['camera_info_topic']), self._on_camera_info, image_qos)
+        self.create_subscription(Odometry, str(values['odometry_topic']), self._on_odometry, odom_qos)
+        self.create_subscription(String, '~/ask', self._on_ask, 10)
+        self.create_timer(float(values['diagnostics_period_s']), self._publish_diagnostics)
+        self.get_logger().info(
+            f"asking {[t.value for t in config.question_types]} about pairs with "
+            f'{config.pair_policy.min_yaw_deg:g} <= |yaw| <= {config.pair_policy.max_yaw_deg:g} deg from '
+            f"{values['image_topic']} ({transport}) + {values['odometry_topic']} with the {self._backend.name} backend"
+        )
+
+    # -- parameters ----------------------------------------------------------------------------
+
+    def _values(self, overrides: Sequence[Parameter] = ()) -> dict[str, Any]:
+        values = {param.name: self.get_parameter(param.name).value for param in PARAMETERS}
+        for parameter in overrides:
+            values[parameter.name] = parameter.value
+        return values
+
+    @staticmethod
+    def _extrinsic(values: dict[str, Any]) -> Any:
+        try:
+            return base_to_optical_extrinsic(
+                list(values['extrinsic_translation']), list(values['extrinsic_rotation_xyzw'])
+            )
+        except ActialError as error:
+            raise ConfigError(f'invalid camera extrinsic: {error}') from error
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        values = self._values(parameters)
+        try:
+            config = reasoner_config_from_values(values)
+            extrinsic = self._extrinsic(values)
+        except ConfigError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        self._engine.reconfigure(config)
+        self._engine.buffer.set_extrinsic(self._camera_id, extrinsic)
+        self._require_camera_info = bool(values['require_camera_info'])
+        return SetParametersResult(successful=True)
+
+    @staticmethod
+    def _qos(name: str, depth: int) -> QoSProfile:
+        if name == 'sensor_data':
+            profile = QoSProfile(depth=depth)
+            profile.reliability = qos_profile_sensor_data.reliability
+            profile.durability = qos_profile_sensor_data.durability
+            profile.history = qos_profile_sensor_data.history
+            return profile
+        if name == 'reliable':
+            return QoSProfile(depth=depth)
+        raise ConfigError(f"QoS must be 'sensor_data' or 'reliable', got {name!r}")
+
+    # -- callbacks (store and return) ----------------------------------------------------------
+
+    def _warn(self, key: str) -> None:
+        self._warnings[key] = self._warnings.get(key, 0) + 1
+
+    def _stamp(self, msg: Any) -> int | None:
+        try:
+            return stamp_to_ns(msg.header.stamp)
+        except ValueError:
+            self._engine.buffer.drops.add(DropReason.BAD_IMAGE)
+            return None
+
+    def _submit(self, msg: Any, decode: Any) -> None:
+        stamp_ns = self._stamp(msg)
+        if stamp_ns is None:
+            return
+        if self._intrinsics is None:
+            self._warn('no_camera_info')
+            if self._require_camera_info:
+                self._engine.buffer.drops.add(DropReason.NO_CAMERA_INFO)
+                return
+        self._engine.submit_image(
+            camera_id=self._camera_id, stamp_ns=stamp_ns, decode=lambda: decode(msg), intrinsics=self._intrinsics
+        )
+
+    def _on_image(self, msg: Image) -> None:
+        self._submit(msg, image_msg_to_rgb)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._submit(msg, compressed_msg_to_rgb)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self._intrinsics = camera_info_to_intrinsics(msg)
+        except ActialError as error:
+            self._engine.buffer.drops.add(DropReason.BAD_CAMERA_INFO)
+            self.get_logger().warning(f'ignored CameraInfo: {error}', throttle_duration_sec=5.0)
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        try:
+            stamp_ns = stamp_to_ns(msg.header.stamp)
+        except ValueError:
+            self._engine.buffer.drops.add(DropReason.BAD_ODOMETRY)
+            return
+        self._engine.submit_odometry(stamp_ns=stamp_ns, decode=lambda: odometry_to_transform(msg))
+
+    def _on_ask(self, msg: String) -> None:
+        try:
+            request = json.loads(msg.data)
+            if not isinstance(request, dict) or not str(request.get('question', '')).strip():
+                raise ValueError('expected a JSON object with a non-empty "question"')
+            ask_id = str(request.get('id', ''))
+            target = str(request.get('target', 'pair'))
+            if target not in ('pair', 'frame'):
+                raise ValueError("target must be 'pair' or 'frame'")
+        except (ValueError, TypeError) as error:
+            self._warn('bad_ask')
+            self.get_logger().warning(f'ignored ~/ask request: {error}')
+            self._publish_answer(
+                {'kind': 'ask', 'id': _loose_id(msg.data), 'status': AnswerStatus.ERROR, 'reason': f'bad request: {error}'}
+            )
+            return
+        self._engine.submit_ask(ask_id=ask_id, prompt=str(request['question']), target=target)
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _publish_answer(self, record: dict[str, Any]) -> None:
+        self._answers.publish(String(data=json.dumps(record, allow_nan=False, default=_json_default)))
+
+    def _publish_diagnostics(self) -> None:
+        stats = self._engine.stats()
+        now = time.monotonic()
+        last_time, last_images, last_odom = self._last_diag
+        period = max(now - last_time, 1e-9)
+        self._last_diag = (now, stats.images_received, stats.odometry_received)
+        image_rate = (stats.images_received - last_images) / period
+        odom_rate = (stats.odometry_received - last_odom) / period
+        new_drops = {k: v - self._reported_drops.get(k, 0) for k, v in stats.drops.items()}
+        new_drops = {k: v for k, v in new_drops.items() if v}
+        if new_drops:
+            self.get_logger().warning(f'dropped since last report: {new_drops}')
+        self._reported_drops = dict(stats.drops)
+
+        ingest_values = {
+            'camera': self._camera_id,
+            'images_received': stats.images_received,
+            'image_rate_hz': f'{image_rate:.2f}',
+            'odometry_received': stats.odometry_received,
+            'odometry_rate_hz': f'{odom_rate:.2f}',
+            'frames_posed': stats.frames_posed,
+            'pairs_made': stats.pairs_made,
+            'buffer_frames': stats.buffer['frames'],
+            'buffer_pending': stats.buffer['pending'],
+            'buffer_bytes': stats.buffer['bytes'],
+            'odometry_samples': stats.buffer['odometry'],
+        }
+        ingest_values.update({f'drop_{k}': v for k, v in sorted(stats.drops.items())})
+        ingest_values.update({f'warn_{k}': v for k, v in sorted(self._warnings.items())})
+        health = self._backend.health()
+        backend_values = {
+            'backend': self._backend.name,
+            'healthy': health.ok,
+            'message': health.message,
+            'consecutive_failures': health.consecutive_failures,
+            'in_flight': stats.in_flight,
+            'queued': stats.questions_queued,
+            'requests_done': stats.requests_done,
+            'idle': self._engine.idle(),
+            'last_error': stats.last_error,
+        }
+        p50, p95 = self._engine.scores.latency_percentiles(50, 95)
+        accuracy_values: dict[str, Any] = {
+            'latency_p50_s': '' if p50 is None else f'{p50:.4f}',
+            'latency_p95_s': '' if p95 is None else f'{p95:.4f}',
+        }
+        for kind, score in sorted(self._engine.scores.scores().items()):
+            accuracy = score.accuracy
+            accuracy_values[f'{kind}.accuracy'] = '' if accuracy is None else f'{accuracy:.4f}'
+            for name in ('asked', 'answered', 'unparsed', 'abstained', 'errors', 'scored', 'correct'):
+                accuracy_values[f'{kind}.{name}'] = getattr(score, name)
+
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [
+            _status('spatial_reasoner: ingest', DiagnosticStatus.WARN if new_drops else DiagnosticStatus.OK,
+                    'drops: ' + ', '.join(f'{k}={v}' for k, v in new_drops.items()) if new_drops else 'ok',
+                    ingest_values),
+            _status('spatial_reasoner: backend', DiagnosticStatus.OK if health.ok else DiagnosticStatus.ERROR,
+                    health.message, backend_values),
+            _status('spatial_reasoner: accuracy', DiagnosticStatus.OK, 'running accuracy against odometry',
+                    accuracy_values),
+        ]
+        self._diagnostics.publish(array)
+
+    def destroy_node(self) -> None:
+        """Stop the engine's threads, close the backend, then destroy the node."""
+        self._engine.stop()
+        self._backend.close()
+        super().destroy_node()
+
+
+def _status(name: str, level: int, message: str, values: dict[str, Any]) -> DiagnosticStatus:
+    status = DiagnosticStatus(name=name, message=message, hardware_id='actial_ros')
+    status.level = bytes([level]) if isinstance(DiagnosticStatus().level, bytes) else level
+    status.values = [KeyValue(key=key, value=str(value)) for key, value in values.items()]
+    return status
+
+
+def _loose_id(data: str) -> str:
+    try:
+        request = json.loads(data)
+    except ValueError:
+        return ''
+    return str(request.get('id', '')) if isinstance(request, dict) else ''
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, 'item'):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f'not JSON serialisable: {type(value).__name__}')
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point: ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``."""
+    rclpy.init(args=args)
+    node: SpatialReasonerNode | None = None
+    try:
+        node = SpatialReasonerNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ConfigError as error:
+        print(f'spatial_reasoner: configuration error: {error}', file=sys.stderr)
+        return 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('RCUTILS_COLORIZED_OUTPUT', '0')
+    sys.exit(main())

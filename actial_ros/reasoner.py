@@ -1,0 +1,505 @@
+"""The spatial reasoner engine: ingestion, pairing, questions, concurrent backend calls, scoring.
+
+ROS-free: the rclpy node (:mod:`actial_ros.nodes.spatial_reasoner`) is a thin adapter that feeds it
+messages and publishes what it emits. Threading model:
+
+* ``submit_*`` methods are O(1): they put a closure on a bounded ingest queue and return, so ROS
+  subscription callbacks never decode images, match odometry or wait for a model.
+* One ingest thread decodes images, matches odometry, selects pairs and turns each pair into
+  questions on the bounded request queue (oldest dropped when full: ``queue_full``).
+* ``max_in_flight`` worker threads call the backend. Requests older than ``max_request_age_s`` when a
+  worker picks them up are dropped (``stale``). A failing backend only produces ``error`` records.
+* Every answer record (a JSON-ready dict) goes to the ``on_answer`` callback from a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from actial_ros.backends.base import Backend, BackendAnswer
+from actial_ros.enums import DropReason, QuestionType
+from actial_ros.errors import ActialError, ConfigError
+from actial_ros.frame import CameraIntrinsics, Frame, Pair
+from actial_ros.geometry import LabelThresholds, viewpoint_label
+from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairingBuffer, PairPolicy
+from actial_ros.questions import Question, make_question
+from actial_ros.scoring import AnswerStatus, ScoreBoard
+
+__all__ = ['ReasonerConfig', 'ReasonerStats', 'SpatialReasoner', 'answer_record']
+
+_LOG = logging.getLogger(__name__)
+
+AnswerCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonerConfig:
+    """Configuration of :class:`SpatialReasoner` (the node maps its parameters onto this).
+
+    Attributes:
+        question_types: viewpoint questions asked about every pair.
+        thresholds: label thresholds for the ground truth.
+        pair_policy, match_policy, limits: see :mod:`actial_ros.pairing`.
+        max_in_flight: backend requests running at once (worker threads).
+        max_queue: questions waiting for a worker; the oldest is dropped beyond it.
+        max_request_age_s: a question older than this (seconds, wall clock) when a worker is free is
+            dropped as stale.
+        ingest_queue_size: messages waiting for the ingest thread; newer ones are dropped beyond it.
+        seed: seeds the option shuffling.
+    """
+
+    question_types: tuple[QuestionType, ...] = tuple(QuestionType)
+    thresholds: LabelThresholds = field(default_factory=LabelThresholds)
+    pair_policy: PairPolicy = field(default_factory=PairPolicy)
+    match_policy: OdometryMatchPolicy = field(default_factory=OdometryMatchPolicy)
+    limits: BufferLimits = field(default_factory=BufferLimits)
+    max_in_flight: int = 4
+    max_queue: int = 64
+    max_request_age_s: float = 30.0
+    ingest_queue_size: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.question_types:
+            raise ConfigError('at least one question type is required')
+        if self.max_in_flight < 1 or self.max_queue < 1 or self.ingest_queue_size < 1:
+            raise ConfigError('max_in_flight, max_queue and ingest_queue_size must be >= 1')
+        if not self.max_request_age_s > 0:
+            raise ConfigError(f'max_request_age_s must be > 0, got {self.max_request_age_s}')
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonerStats:
+    """A snapshot for diagnostics.
+
+    Attributes:
+        images_received, odometry_received: messages submitted.
+        frames_posed, pairs_made: frames that got a pose; pairs emitted.
+        questions_queued, in_flight, requests_done: request queue depth, running requests, finished.
+        drops: drop counts by reason (ingestion, pairing and requests).
+        buffer: frames, pending, bytes and odometry samples held.
+        last_error: the last backend error message, or ''.
+    """
+
+    images_received: int
+    odometry_received: int
+    frames_posed: int
+    pairs_made: int
+    questions_queued: int
+    in_flight: int
+    requests_done: int
+    drops: dict[str, int]
+    buffer: dict[str, int]
+    last_error: str
+
+
+@dataclass(slots=True)
+class _Request:
+    pair: Pair | None
+    question: Question | None
+    created: float
+    ask_id: str | None = None
+    prompt: str = ''
+    frames: list[Frame] = field(default_factory=list)
+
+
+class SpatialReasoner:
+    """Turns a stream of images and odometry into scored viewpoint answers.
+
+    Args:
+        backend: the model backend (thread-safe).
+        config: engine configuration.
+        on_answer: called with every answer record (from a worker thread; must not block long).
+        extrinsics: ``T_base_camera_optical`` per camera id (or one for all); ``None``: default.
+
+    Call :meth:`start` before submitting and :meth:`stop` at the end.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        config: ReasonerConfig,
+        on_answer: AnswerCallback,
+        extrinsics: Any = None,
+    ) -> None:
+        self._backend = backend
+        self._config = config
+        self._on_answer = on_answer
+        self.buffer = PairingBuffer(
+            extrinsics=extrinsics,
+            pair_policy=config.pair_policy,
+            match_policy=config.match_policy,
+            limits=config.limits,
+        )
+        self.scores = ScoreBoard()
+        self._rng = random.Random(config.seed)
+        self._ingest: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=config.ingest_queue_size)
+        self._requests: deque[_Request] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._in_flight = 0
+        self._done = 0
+        self._images = 0
+        self._odometry = 0
+        self._last_error = ''
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    @property
+    def config(self) -> ReasonerConfig:
+        """The configuration in force."""
+        return self._config
+
+    def reconfigure(self, config: ReasonerConfig) -> None:
+        """Apply a new configuration live (policies, thresholds, bounds except ``max_in_flight``,
+        ``ingest_queue_size`` and ``limits``, which need a restart)."""
+        self.buffer.set_pair_policy(config.pair_policy)
+        self.buffer.set_match_policy(config.match_policy)
+        with self._cond:
+            self._config = config
+
+    def start(self) -> None:
+        """Start the ingest thread and ``max_in_flight`` worker threads (daemon threads)."""
+        if self._threads:
+            return
+        ingest = threading.Thread(target=self._ingest_loop, name='actial-ingest', daemon=True)
+        self._threads.append(ingest)
+        for index in range(self._config.max_in_flight):
+            worker = threading.Thread(target=self._worker_loop, name=f'actial-worker-{index}', daemon=True)
+            self._threads.append(worker)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop threads; queued questions are dropped (``shutdown``). Waits up to ``timeout_s`` for
+        running requests. Idempotent."""
+        with self._cond:
+            if self._stopping:
+                return
+            self._stopping = True
+            dropped = len(self._requests)
+            self._requests.clear()
+            self._cond.notify_all()
+        if dropped:
+            self.buffer.drops.add(DropReason.SHUTDOWN, dropped)
+        try:
+            self._ingest.put_nowait(None)
+        except queue.Full:
+            pass
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # -- submission (O(1), safe from ROS callbacks) ----------------------------------------------
+
+    def submit_image(
+        self,
+        *,
+        camera_id: str,
+        stamp_ns: int,
+        decode: Callable[[], npt.NDArray[np.uint8]],
+        intrinsics: CameraIntrinsics | None,
+        name: str = '',
+    ) -> bool:
+        """Queue an image for ingestion; ``decode`` runs later on the ingest thread.
+
+        ``decode`` returns ``(H, W, 3)`` uint8 RGB or raises :class:`ActialError` (``bad_image``).
+        Returns False when the ingest queue is full (counted as ``queue_full``).
+        """
+        self._images += 1
+
+        def ingest() -> None:
+            try:
+                image = decode()
+                frame = Frame(
+                    image=image,
+                    stamp_ns=stamp_ns,
+                    intrinsics=_fit_intrinsics(intrinsics, image),
+                    camera_id=camera_id,
+                    name=name,
+                )
+            except (ActialError, ValueError) as error:
+                self.buffer.drops.add(DropReason.BAD_IMAGE)
+                _LOG.warning('dropped an image from %s at %d: %s', camera_id, stamp_ns, error)
+                return
+            self._enqueue_pairs(self.buffer.add_frame(frame))
+
+        return self._put(ingest)
+
+    def submit_odometry(self, *, stamp_ns: int, decode: Callable[[], npt.NDArray[np.float64]]) -> bool:
+        """Queue an odometry sample; ``decode`` returns ``T_odom_base`` ``(4, 4)`` or raises
+        :class:`ActialError` / ``ValueError`` (``bad_odometry``)."""
+        self._odometry += 1
+
+        def ingest() -> None:
+            try:
+                pose = decode()
+            except (ActialError, ValueError) as error:
+                self.buffer.drops.add(DropReason.BAD_ODOMETRY)
+                _LOG.warning('dropped odometry at %d: %s', stamp_ns, error)
+                return
+            self._enqueue_pairs(self.buffer.add_odometry(stamp_ns, pose))
+
+        return self._put(ingest)
+
+    def submit_ask(self, *, ask_id: str, prompt: str, target: str = 'pair') -> bool:
+        """Queue a free-form question about the latest pair (``target='pair'``) or frame
+        (``'frame'``). Answered on ``on_answer`` with ``kind='ask'`` and the same id."""
+
+        def ingest() -> None:
+            frames: list[Frame] = []
+            pair = self.buffer.latest_pair if target == 'pair' else None
+            if pair is not None:
+                frames = [pair.frame_1, pair.frame_2]
+            else:
+                latest = self.buffer.latest_frame()
+                if latest is not None:
+                    frames = [latest]
+            if not frames:
+                self._emit(_ask_record(ask_id, prompt, [], None, self._backend.name, 'no frames received yet'))
+                return
+            self._push(_Request(pair=pair, question=None, created=time.monotonic(), ask_id=ask_id,
+                                prompt=prompt, frames=frames))
+
+        return self._put(ingest)
+
+    # -- introspection -------------------------------------------------------------------------
+
+    def stats(self) -> ReasonerStats:
+        """A consistent-enough snapshot for diagnostics."""
+        with self._cond:
+            queued, in_flight, done, last_error = len(self._requests), self._in_flight, self._done, self._last_error
+        return ReasonerStats(
+            images_received=self._images,
+            odometry_received=self._odometry,
+            frames_posed=self.buffer.frames_posed,
+            pairs_made=self.buffer.pairs_made,
+            questions_queued=queued,
+            in_flight=in_flight,
+            requests_done=done,
+            drops=self.buffer.drops.snapshot(),
+            buffer=self.buffer.counts(),
+            last_error=last_error,
+        )
+
+    def idle(self) -> bool:
+        """True when nothing is waiting to be ingested, queued or running."""
+        with self._cond:
+            busy = bool(self._requests) or self._in_flight > 0
+        return not busy and self._ingest.unfinished_tasks == 0
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _put(self, job: Callable[[], None]) -> bool:
+        try:
+            self._ingest.put_nowait(job)
+        except queue.Full:
+            self.buffer.drops.add(DropReason.QUEUE_FULL)
+            return False
+        return True
+
+    def _ingest_loop(self) -> None:
+        while True:
+            job = self._ingest.get()
+            try:
+                if job is None:
+                    return
+                job()
+            except Exception:  # a bug must not kill ingestion
+                _LOG.exception('ingest job failed')
+            finally:
+                self._ingest.task_done()
+
+    def _enqueue_pairs(self, pairs: Sequence[Pair]) -> None:
+        config = self._config
+        for pair in pairs:
+            for kind in config.question_types:
+                truth = None if pair.relative is None else viewpoint_label(kind, pair.relative, config.thresholds)
+                question = make_question(kind, truth, self._rng)
+                self._push(_Request(pair=pair, question=question, created=time.monotonic()))
+
+    def _push(self, request: _Request) -> None:
+        with self._cond:
+            if self._stopping:
+                self.buffer.drops.add(DropReason.SHUTDOWN)
+                return
+            self._requests.append(request)
+            while len(self._requests) > self._config.max_queue:
+                self._requests.popleft()
+                self.buffer.drops.add(DropReason.QUEUE_FULL)
+            self._cond.notify()
+
+    def _worker_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._requests and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                request = self._requests.popleft()
+                if time.monotonic() - request.created > self._config.max_request_age_s:
+                    self.buffer.drops.add(DropReason.STALE)
+                    continue
+                self._in_flight += 1
+            try:
+                self._run(request)
+            except Exception:  # never let a worker die
+                _LOG.exception('request failed unexpectedly')
+            finally:
+                with self._cond:
+                    self._in_flight -= 1
+                    self._done += 1
+
+    def _run(self, request: _Request) -> None:
+        backend = self._backend
+        started = time.monotonic()
+        if request.question is None:
+            try:
+                reply: BackendAnswer | None = backend.ask(request.frames, request.prompt)
+                error = None
+            except ActialError as exc:
+                reply, error = None, str(exc)
+                self._note_error(error)
+            self._emit(_ask_record(request.ask_id or '', request.prompt, request.frames, reply, backend.name, error,
+                                   time.monotonic() - started))
+            return
+        assert request.pair is not None
+        try:
+            reply = backend.answer(request.pair, request.question)
+            error = None
+        except ActialError as exc:
+            reply, error = None, str(exc)
+            self.buffer.drops.add(DropReason.BACKEND_ERROR)
+            self._note_error(error)
+        record = answer_record(request.pair, request.question, reply, backend=backend.name, error=error,
+                               latency_s=time.monotonic() - started)
+        self.scores.add(record)
+        self._emit(record)
+
+    def _note_error(self, message: str) -> None:
+        with self._cond:
+            self._last_error = message
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        try:
+            self._on_answer(record)
+        except Exception:
+            _LOG.exception('answer callback failed')
+
+
+def _fit_intrinsics(intrinsics: CameraIntrinsics | None, image: npt.NDArray[np.uint8]) -> CameraIntrinsics | None:
+    """Intrinsics scaled to the decoded image's size (CameraInfo may describe a different resolution)."""
+    if intrinsics is None:
+        return None
+    height, width = image.shape[:2]
+    if (intrinsics.width, intrinsics.height) == (width, height):
+        return intrinsics
+    return intrinsics.scaled(width, height)
+
+
+def answer_record(
+    pair: Pair,
+    question: Question,
+    reply: BackendAnswer | None,
+    *,
+    backend: str,
+    error: str | None = None,
+    latency_s: float | None = None,
+) -> dict[str, Any]:
+    """The JSON-ready answer record published on ``~/answers`` for one viewpoint question.
+
+    Keys: ``kind`` ('viewpoint'), ``id``, ``pair_id``, ``camera_1``/``camera_2``, ``stamp_1``/``stamp_2``
+    (header stamps, integer ns), ``frame_1``/``frame_2`` (names, may be empty), ``question_type``,
+    ``question``, ``options``, ``option_labels``, ``raw_text``, ``answer_letter``, ``answer`` (label or
+    None), ``status`` (see :class:`~actial_ros.scoring.AnswerStatus`), ``reason``, ``truth`` and
+    ``truth_letter`` (from odometry; None without it), ``correct`` (None unless scored), ``yaw_deg``,
+    ``pitch_deg``, ``roll_deg`` (degrees), ``t12`` (odometry length unit, camera 1 optical frame),
+    ``latency_s`` (seconds, wall clock, retries included), ``backend``, ``usage`` (token counts).
+    """
+    letter = reply.letter if reply is not None else None
+    label = question.label_for_letter(letter)
+    if reply is None:
+        status = AnswerStatus.ERROR
+    elif reply.abstained:
+        status = AnswerStatus.ABSTAINED
+    elif label is None:
+        status = AnswerStatus.UNPARSED
+    else:
+        status = AnswerStatus.ANSWERED
+    truth = question.truth
+    scored = truth is not None and status in (AnswerStatus.ANSWERED, AnswerStatus.UNPARSED)
+    relative = pair.relative
+    return {
+        'kind': 'viewpoint',
+        'id': f'{pair.pair_id}:{question.question_type.value}',
+        'pair_id': pair.pair_id,
+        'camera_1': pair.frame_1.camera_id,
+        'camera_2': pair.frame_2.camera_id,
+        'stamp_1': pair.frame_1.stamp_ns,
+        'stamp_2': pair.frame_2.stamp_ns,
+        'frame_1': pair.frame_1.name,
+        'frame_2': pair.frame_2.name,
+        'question_type': question.question_type.value,
+        'question': question.text,
+        'options': list(question.options),
+        'option_labels': [label_.value for label_ in question.option_labels],
+        'raw_text': reply.raw_text if reply is not None else '',
+        'answer_letter': letter if label is not None else None,
+        'answer': None if label is None else label.value,
+        'status': status,
+        'reason': error if reply is None else reply.reason,
+        'truth': None if truth is None else truth.value,
+        'truth_letter': question.answer_letter,
+        'correct': (label == truth) if scored else None,
+        'yaw_deg': None if relative is None else relative.yaw_deg,
+        'pitch_deg': None if relative is None else relative.pitch_deg,
+        'roll_deg': None if relative is None else relative.roll_deg,
+        't12': None if relative is None else [float(v) for v in relative.translation],
+        'latency_s': reply.latency_s if reply is not None else latency_s,
+        'backend': reply.backend if reply is not None else backend,
+        'usage': dict(reply.usage) if reply is not None else {},
+    }
+
+
+def _ask_record(
+    ask_id: str,
+    prompt: str,
+    frames: Sequence[Frame],
+    reply: BackendAnswer | None,
+    backend: str,
+    error: str | None,
+    latency_s: float | None = None,
+) -> dict[str, Any]:
+    if reply is None:
+        status = AnswerStatus.ERROR
+    elif reply.abstained:
+        status = AnswerStatus.ABSTAINED
+    else:
+        status = AnswerStatus.ANSWERED
+    return {
+        'kind': 'ask',
+        'id': ask_id,
+        'question': prompt,
+        'stamps': [frame.stamp_ns for frame in frames],
+        'cameras': [frame.camera_id for frame in frames],
+        'frames': [frame.name for frame in frames],
+        'raw_text': reply.raw_text if reply is not None else '',
+        'status': status,
+        'reason': error if reply is None else reply.reason,
+        'latency_s': reply.latency_s if reply is not None else latency_s,
+        'backend': reply.backend if reply is not None else backend,
+        'usage': dict(reply.usage) if reply is not None else {},
+    }

@@ -1,0 +1,121 @@
+"""Running accuracy of viewpoint answers against ground truth, per question type, and latency stats."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ['AnswerStatus', 'ScoreBoard', 'TypeScore']
+
+
+class AnswerStatus:
+    """Values of the ``status`` field of an answer record."""
+
+    ANSWERED = 'answered'
+    """The backend gave a valid option letter."""
+    UNPARSED = 'unparsed'
+    """The backend replied but no option letter could be read (counted as wrong)."""
+    ABSTAINED = 'abstained'
+    """The backend chose not to answer (e.g. too few inliers); excluded from accuracy."""
+    ERROR = 'error'
+    """No reply could be obtained (server down, timeout); excluded from accuracy."""
+
+    ALL = (ANSWERED, UNPARSED, ABSTAINED, ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeScore:
+    """Tallies for one question type.
+
+    Attributes:
+        asked: records seen (every status).
+        answered, unparsed, abstained, errors: records by status.
+        scored: records with a known truth and status answered or unparsed.
+        correct: scored records whose answer equals the truth.
+    """
+
+    asked: int = 0
+    answered: int = 0
+    unparsed: int = 0
+    abstained: int = 0
+    errors: int = 0
+    scored: int = 0
+    correct: int = 0
+
+    @property
+    def accuracy(self) -> float | None:
+        """``correct / scored`` in [0, 1], or ``None`` before anything was scored.
+
+        Unparsed replies count as wrong (as in the paper's evaluation); abstentions and errors are
+        excluded and reported separately.
+        """
+        return None if self.scored == 0 else self.correct / self.scored
+
+
+class ScoreBoard:
+    """Thread-safe running scores per question type plus latency percentiles.
+
+    Args:
+        latency_window: how many recent latencies are kept for percentiles.
+    """
+
+    def __init__(self, *, latency_window: int = 1000) -> None:
+        self._lock = threading.Lock()
+        self._scores: dict[str, TypeScore] = {}
+        self._latencies: deque[float] = deque(maxlen=latency_window)
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Count one answer record (keys ``question_type``, ``status``, ``truth``, ``correct``,
+        ``latency_s``). Records without a ``question_type`` (free-form) only add their latency."""
+        latency = record.get('latency_s')
+        with self._lock:
+            if isinstance(latency, (int, float)) and record.get('status') != AnswerStatus.ERROR:
+                self._latencies.append(float(latency))
+            kind = record.get('question_type')
+            if not kind:
+                return
+            score = self._scores.get(kind, TypeScore())
+            status = record.get('status')
+            scored = status in (AnswerStatus.ANSWERED, AnswerStatus.UNPARSED) and record.get('truth') is not None
+            self._scores[kind] = TypeScore(
+                asked=score.asked + 1,
+                answered=score.answered + (status == AnswerStatus.ANSWERED),
+                unparsed=score.unparsed + (status == AnswerStatus.UNPARSED),
+                abstained=score.abstained + (status == AnswerStatus.ABSTAINED),
+                errors=score.errors + (status == AnswerStatus.ERROR),
+                scored=score.scored + scored,
+                correct=score.correct + (scored and bool(record.get('correct'))),
+            )
+
+    def extend(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Count several records."""
+        for record in records:
+            self.add(record)
+
+    def scores(self) -> dict[str, TypeScore]:
+        """Question type -> tallies (a copy)."""
+        with self._lock:
+            return dict(self._scores)
+
+    def total(self) -> TypeScore:
+        """Tallies summed over question types."""
+        scores = self.scores().values()
+        return TypeScore(
+            **{
+                name: sum(getattr(score, name) for score in scores)
+                for name in ('asked', 'answered', 'unparsed', 'abstained', 'errors', 'scored', 'correct')
+            }
+        )
+
+    def latency_percentiles(self, *quantiles: float) -> list[float | None]:
+        """Latency percentiles in seconds (``quantiles`` in [0, 100]); ``None`` with no samples."""
+        with self._lock:
+            values = np.asarray(self._latencies, dtype=np.float64)
+        if values.size == 0:
+            return [None for _ in quantiles]
+        return [float(np.percentile(values, q)) for q in quantiles]

@@ -1,0 +1,62 @@
+"""Launch the spatial_reasoner node with its parameter file.
+
+    ros2 launch actial_ros spatial_reasoner.launch.py \
+        [params_file:=/path/to.yaml] [backend:=vllm] [vllm_base_url:=http://host:8000/v1] \
+        [image:=/my_camera/image_raw] [camera_info:=/my_camera/camera_info] [odom:=/odom] \
+        [namespace:=robot1] [use_sim_time:=true]
+
+Topic arguments are remappings of the node's default topic names; ``backend`` and ``vllm_base_url``
+override the parameter file only when given (empty: the file's value). Without ``ros2 launch`` (a pip install), the ``spatial_reasoner`` entry
+point takes the same YAML: ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch import LaunchContext
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description() -> LaunchDescription:
+    """The launch description: arguments plus one ``spatial_reasoner`` node."""
+    default_params = os.path.join(get_package_share_directory('actial_ros'), 'config', 'spatial_reasoner.yaml')
+    arguments = [
+        DeclareLaunchArgument('params_file', default_value=default_params, description='Node parameter YAML.'),
+        DeclareLaunchArgument('backend', default_value='', description="'vllm' or 'geometry' (empty: the file's)."),
+        DeclareLaunchArgument('vllm_base_url', default_value='',
+                              description="OpenAI-compatible base URL of the vLLM server (empty: the file's)."),
+        DeclareLaunchArgument('image', default_value='/camera/image_raw', description='Image topic.'),
+        DeclareLaunchArgument('camera_info', default_value='/camera/camera_info', description='CameraInfo topic.'),
+        DeclareLaunchArgument('odom', default_value='/odom', description='Odometry topic.'),
+        DeclareLaunchArgument('namespace', default_value='', description='Node namespace.'),
+        DeclareLaunchArgument('use_sim_time', default_value='false', description='Use /clock.'),
+    ]
+    return LaunchDescription([*arguments, OpaqueFunction(function=_node)])
+
+
+def _node(context: LaunchContext) -> list[Node]:
+    value = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+    overrides: dict[str, object] = {'use_sim_time': value('use_sim_time').lower() in ('1', 'true', 'yes')}
+    for name in ('backend', 'vllm_base_url'):
+        if value(name):
+            overrides[name] = value(name)
+    node = Node(
+        package='actial_ros',
+        executable='spatial_reasoner',
+        name='spatial_reasoner',
+        namespace=value('namespace'),
+        output='screen',
+        emulate_tty=True,
+        parameters=[value('params_file'), overrides],
+        remappings=[
+            ('/camera/image_raw', value('image')),
+            ('/camera/camera_info', value('camera_info')),
+            ('/odom', value('odom')),
+        ],
+    )
+    return [node]
