@@ -16,10 +16,12 @@ _FORMAT_RE = re.compile(r'^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$', re
 _ANSWER_RE = re.compile(r'<answer>(.*?)</answer>', re.IGNORECASE | re.DOTALL)
 _THINK_RE = re.compile(r'<think>(.*?)</think>', re.IGNORECASE | re.DOTALL)
 _TAG_RE = re.compile(r'</?\s*(think|answer)\s*>', re.IGNORECASE)
-# A letter that stands alone: "B", "(B)", "B.", "B)", "Option B", "answer: b".
+# An option letter: "B", "(B)", "B.", "B)", "B. The camera moved left", "Option B", "answer: b".
+# A letter followed by a plain word ("a camera moved") is an article, not an option.
 _LETTER_RE = re.compile(
-    r'^\s*(?:the\s+)?(?:answer|option|choice)?\s*(?:is)?\s*[:\-]?\s*\(?\s*([A-Za-z])\s*\)?\s*[.:)]?(?:\s|$)',
-    re.IGNORECASE,
+    r'^\s*(?P<prefix>(?:the\s+)?(?:final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*)?'
+    r'(?P<open>\()?\s*(?P<letter>[A-Za-z])\s*(?P<close>\))?(?P<rest>.*)$',
+    re.IGNORECASE | re.DOTALL,
 )
 
 
@@ -80,14 +82,22 @@ def parse_answer(text: str, *, letters: str = 'ABC') -> ParsedAnswer:
     answer_text = block if block is not None else _TAG_RE.sub('', text).strip() if think is None else ''
     letter: str | None = None
     if answer_text:
-        match = _LETTER_RE.match(answer_text)
-        if match is not None:
-            candidate = match.group(1).upper()
-            if candidate in letters.upper():
-                letter = candidate
+        letter = _read_letter(answer_text, letters)
     return ParsedAnswer(
         letter=letter,
         answer_text=answer_text,
         think=think,
         well_formatted=matches_output_format(text),
     )
+
+
+def _read_letter(text: str, letters: str) -> str | None:
+    match = _LETTER_RE.match(text)
+    if match is None:
+        return None
+    rest = match.group('rest').lstrip()
+    decorated = bool(match.group('prefix')) or bool(match.group('open') and match.group('close'))
+    if not (decorated or match.group('close') or not rest or rest[0] in '.:,;'):
+        return None
+    candidate = match.group('letter').upper()
+    return candidate if candidate in letters.upper() else None

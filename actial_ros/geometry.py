@@ -275,12 +275,12 @@ def ego_translation_label(
 ) -> ViewpointLabel:
     """Ego-centric translation: the sign of ``t12.x`` (positive: the camera moved RIGHT).
 
-    ``none`` only when ``|t12.x| < threshold_m``. Raises :class:`PoseError` for non-finite input.
+    ``none`` only when ``|t12.x| < threshold_m`` (or exactly 0, so a zero threshold is well defined). Raises :class:`PoseError` for non-finite input.
     """
     x = float(np.asarray(t12, dtype=np.float64).reshape(-1)[0])
     if not math.isfinite(x):
         raise PoseError('t12.x is not finite')
-    if abs(x) < threshold_m:
+    if abs(x) < threshold_m or x == 0.0:
         return ViewpointLabel.NONE
     return ViewpointLabel.RIGHT if x > 0 else ViewpointLabel.LEFT
 
@@ -296,7 +296,7 @@ def rotation_label(yaw_deg: float, threshold_deg: float = DEFAULT_YAW_THRESHOLD_
     """Ego-centric rotation: the sign of yaw (positive: turned RIGHT); ``none`` below the threshold."""
     if not math.isfinite(yaw_deg):
         raise PoseError('yaw is not finite')
-    if abs(yaw_deg) < threshold_deg:
+    if abs(yaw_deg) < threshold_deg or yaw_deg == 0.0:
         return ViewpointLabel.NONE
     return ViewpointLabel.RIGHT if yaw_deg > 0 else ViewpointLabel.LEFT
 

@@ -161,9 +161,5 @@ def test_extract_answer_block() -> None:
     assert extract_answer_block('<ANSWER>\n b \n</answer>') == 'b'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='parser weakness: a lower-case article "a" starting an untagged sentence is read as option A',
-)
 def test_article_a_is_not_option_a() -> None:
     assert parse_answer('a camera moving to the left').letter is None

@@ -200,11 +200,6 @@ def test_yaw_threshold_just_below_and_above() -> None:
     assert rotation_label(-20.0, 20.0) is LEFT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='core bug: with threshold 0 an exact zero t12.x / yaw falls through to LEFT (sign of 0 is '
-    'not left); proposed fix: also return NONE when the value == 0',
-)
 def test_exact_zero_with_zero_threshold_is_none() -> None:
     # sign(0) = 0: an exactly zero t12.x or yaw has no direction, whatever the threshold.
     assert ego_translation_label((0.0, 1.0, 1.0), 0.0) is NONE
