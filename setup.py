@@ -74,7 +74,6 @@ setup(
     maintainer_email='actial-ros@example.com',
     description="Actial's viewpoint reasoning for ROS 2 robots: node, dataset builder, training, serving.",
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'actial-ros = actial_ros.cli:main',

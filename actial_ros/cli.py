@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from actial_ros.demo import DemoOptions, run_demo, summary_table
         from actial_ros.errors import ActialError
 
-        console = Console()
+        console = Console(width=None if sys.stdout.isatty() else 140)
         options = DemoOptions(
             capture=args.capture, out=args.out, backend=args.backend, rate_hz=args.rate, transport=args.transport,
             vllm_base_url=args.vllm_url, vllm_model=args.model, params_file=args.params_file,

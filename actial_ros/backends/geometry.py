@@ -176,7 +176,9 @@ class GeometryBackend(Backend):
             raise ConfigError(f'ransac_max_iters must be >= 1, got {ransac_max_iters}')
         method = _METHODS.get(ransac_method.strip().lower())
         if method is None:
-            raise ConfigError(f'unknown ransac_method {ransac_method!r}; known: {", ".join(sorted(_METHODS))}')
+            raise ConfigError(
+                f'unknown ransac_method {ransac_method!r}; known: {", ".join(sorted(_METHODS))}'
+            )
         if max_image_width < 32 or max_features < 8 or cache_size < 1:
             raise ConfigError(
                 f'need max_image_width >= 32, max_features >= 8, cache_size >= 1; got '
@@ -372,9 +374,13 @@ class GeometryBackend(Backend):
             return abstain('no unique essential matrix', matches)
         ransac_inliers = int(np.count_nonzero(mask))
         if ransac_inliers < self._min_inliers:
-            return abstain(f'too few inliers ({ransac_inliers} < {self._min_inliers})', matches, ransac_inliers)
+            return abstain(
+                f'too few inliers ({ransac_inliers} < {self._min_inliers})', matches, ransac_inliers
+            )
         try:
-            inliers, rotation, translation, _ = cv2.recoverPose(essential, norm_1, norm_2, identity, mask=mask)
+            inliers, rotation, translation, _ = cv2.recoverPose(
+                essential, norm_1, norm_2, identity, mask=mask
+            )
         except cv2.error as exc:
             return abstain(f'recoverPose failed: {_short(exc)}', matches, ransac_inliers)
         inliers = int(inliers)
@@ -410,12 +416,12 @@ class GeometryBackend(Backend):
         self, gray_1: npt.NDArray[np.uint8], gray_2: npt.NDArray[np.uint8]
     ) -> tuple[FloatArray, FloatArray]:
         """Ratio-test matches as two ``(N, 2)`` float64 pixel arrays (``N`` may be 0)."""
-        detector: Any
+        opencv: Any = cv2  # the detector factories are missing from some OpenCV type stubs
         if self._use_sift:
-            detector = cv2.SIFT_create(nfeatures=self._max_features)
+            detector = opencv.SIFT_create(nfeatures=self._max_features)
             norm = cv2.NORM_L2
         else:
-            detector = cv2.ORB_create(nfeatures=self._max_features)
+            detector = opencv.ORB_create(nfeatures=self._max_features)
             norm = cv2.NORM_HAMMING
         keypoints_1, descriptors_1 = detector.detectAndCompute(gray_1, None)
         keypoints_2, descriptors_2 = detector.detectAndCompute(gray_2, None)

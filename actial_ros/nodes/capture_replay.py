@@ -55,6 +55,7 @@ _PARAMETERS: dict[str, tuple[Any, str]] = {
     'jpeg_quality': (90, 'JPEG quality of compressed images.'),
     'image_qos': ('reliable', "'reliable' or 'sensor_data'."),
     'wait_for_subscribers_s': (10.0, 'Wait up to this long for an image subscriber before starting (s).'),
+    'settle_s': (1.0, 'Extra wait after a subscriber appears, so that both sides finish matching (s).'),
     'manifest': ('', 'If set, write a JSON-lines manifest (stamp_ns, name, index) to this path.'),
     'exit_when_done': (True, 'Shut down after the last frame.'),
 }
@@ -103,6 +104,8 @@ class CaptureReplayNode(Node):
         self._manifest_path = str(value('manifest'))
         self._exit_when_done = bool(value('exit_when_done'))
         self._wait_s = float(value('wait_for_subscribers_s'))
+        self._settle_s = float(value('settle_s'))
+        self._matched_at: float | None = None
         self._index = 0
         self._start_ns: int | None = None
         self._started_wall = time.monotonic()
@@ -123,8 +126,12 @@ class CaptureReplayNode(Node):
         if self.done:
             return
         if self._start_ns is None:
-            waited = time.monotonic() - self._started_wall
-            if self._image_pub.get_subscription_count() == 0 and waited < self._wait_s:
+            now = time.monotonic()
+            if self._image_pub.get_subscription_count() == 0 and now - self._started_wall < self._wait_s:
+                return
+            # A best-effort reader drops samples from a writer it has not matched yet: let it settle.
+            self._matched_at = self._matched_at if self._matched_at is not None else now
+            if now - self._matched_at < self._settle_s:
                 return
             self._start_ns = self.get_clock().now().nanoseconds
         if self._index >= self.total_frames:

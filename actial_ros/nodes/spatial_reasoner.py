@@ -365,6 +365,12 @@ class SpatialReasonerNode(Node):
         self._answers.publish(String(data=json.dumps(record, allow_nan=False, default=_json_default)))
 
     def _publish_diagnostics(self) -> None:
+        try:
+            self._diagnostics.publish(self._diagnostic_array())
+        except Exception as error:  # diagnostics must never take the node down
+            self.get_logger().error(f'could not publish diagnostics: {error!r}', throttle_duration_sec=10.0)
+
+    def _diagnostic_array(self) -> DiagnosticArray:
         stats = self._engine.stats()
         now = time.monotonic()
         last_time, last_images, last_odom = self._last_diag
@@ -427,7 +433,7 @@ class SpatialReasonerNode(Node):
             _status('spatial_reasoner: accuracy', DiagnosticStatus.OK, 'running accuracy against odometry',
                     accuracy_values),
         ]
-        self._diagnostics.publish(array)
+        return array
 
     def destroy_node(self) -> None:
         """Stop the engine's threads, close the backend, then destroy the node."""
@@ -436,9 +442,8 @@ class SpatialReasonerNode(Node):
         super().destroy_node()
 
 
-def _status(name: str, level: int, message: str, values: dict[str, Any]) -> DiagnosticStatus:
-    status = DiagnosticStatus(name=name, message=message, hardware_id='actial_ros')
-    status.level = bytes([level]) if isinstance(DiagnosticStatus().level, bytes) else level
+def _status(name: str, level: bytes, message: str, values: dict[str, Any]) -> DiagnosticStatus:
+    status = DiagnosticStatus(name=name, message=message, hardware_id='actial_ros', level=level)
     status.values = [KeyValue(key=key, value=str(value)) for key, value in values.items()]
     return status
 

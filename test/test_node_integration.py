@@ -1,0 +1,269 @@
+"""The spatial_reasoner node over real DDS on loopback: replay + node + checker in separate processes,
+bad input injected over real topics, parameters validated on change, and the demo (the main job).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from actial_ros.geometry import relative_pose, viewpoint_label
+from actial_ros.sources.llff import LlffCapture
+
+rclpy = pytest.importorskip('rclpy')
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+
+def start(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    args = [sys.executable, '-m', module, '--ros-args']
+    for name, value in params.items():
+        args += ['-p', f'{name}:={value}']
+    return subprocess.Popen(args, env=env, stdout=log.open('w'), stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f'process {proc.args} did not stop on SIGINT')
+    return int(proc.returncode)
+
+
+class Checker:
+    """In-test subscriber to the node's answers and diagnostics."""
+
+    def __init__(self, context: object) -> None:
+        self.node = Node('actial_test_checker', context=context)
+        self.records: list[dict[str, Any]] = []
+        self.diagnostics: dict[str, dict[str, str]] = {}
+        self.levels: dict[str, int] = {}
+        self.node.create_subscription(String, '/spatial_reasoner/answers',
+                                      lambda m: self.records.append(json.loads(m.data)), 1000)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+            level = status.level
+            self.levels[status.name] = level[0] if isinstance(level, bytes) else int(level)
+
+    def spin_until(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f'timed out waiting for {what}; diagnostics: {self.diagnostics}')
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def ingest(self) -> dict[str, str]:
+        return self.diagnostics.get('spatial_reasoner: ingest', {})
+
+    def backend(self) -> dict[str, str]:
+        return self.diagnostics.get('spatial_reasoner: backend', {})
+
+    def idle_after(self, images: int) -> bool:
+        return int(self.ingest().get('images_received', 0)) >= images and self.backend().get('idle') == 'True'
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def checker(rclpy_context: object) -> Iterator[Checker]:
+    check = Checker(rclpy_context)
+    yield check
+    check.close()
+
+
+NODE_PARAMS = {'backend': 'geometry', 'diagnostics_period_s': 0.2, 'max_frame_uses': 2}
+
+
+@pytest.mark.parametrize('transport', ['raw', 'compressed'])
+def test_replay_node_and_checker_over_dds(
+    transport: str, sample_capture: Path, ros_env: dict[str, str], checker: Checker, tmp_path: Path
+) -> None:
+    topic = '/camera/image_raw/compressed' if transport == 'compressed' else '/camera/image_raw'
+    node = start('actial_ros.nodes.spatial_reasoner',
+                 {**NODE_PARAMS, 'image_transport': transport, 'image_topic': topic}, ros_env, tmp_path / 'node.log')
+    manifest = tmp_path / 'manifest.jsonl'
+    try:
+        checker.spin_until(lambda: checker.node.count_publishers('/spatial_reasoner/answers') > 0, 30, 'the node')
+        replay = start('actial_ros.nodes.capture_replay',
+                       {'capture': sample_capture, 'rate_hz': 10.0, 'image_transport': transport,
+                        'image_topic': topic, 'manifest': manifest}, ros_env, tmp_path / 'replay.log')
+        checker.spin_until(lambda: replay.poll() is not None, 60, 'the replay to finish')
+        assert replay.returncode == 0, (tmp_path / 'replay.log').read_text()
+        capture = LlffCapture.open(sample_capture)
+        checker.spin_until(lambda: checker.idle_after(len(capture)), 60, 'all answers')
+        checker.spin_until(lambda: checker.idle_after(len(capture)), 2, 'settling')
+    finally:
+        assert stop(node) == 0, (tmp_path / 'node.log').read_text()
+
+    # Every frame reached the node and was posed from odometry; none dropped.
+    ingest = checker.ingest()
+    assert int(ingest['frames_posed']) == len(capture)
+    assert not [k for k in ingest if k.startswith('drop_')], ingest
+    assert int(ingest['pairs_made']) >= 5
+
+    # The ground truth the node derived from odometry equals the capture's own poses.
+    names = {json.loads(line)['stamp_ns']: json.loads(line)['name'] for line in manifest.read_text().splitlines()}
+    views = {view.name: view for view in capture.views}
+    viewpoint = [r for r in checker.records if r['kind'] == 'viewpoint']
+    assert len(viewpoint) == 3 * int(ingest['pairs_made'])
+    for record in viewpoint:
+        first, second = views[names[record['stamp_1']]], views[names[record['stamp_2']]]
+        expected = relative_pose(first.t_world_camera, second.t_world_camera)
+        assert math.isclose(record['yaw_deg'], expected.yaw_deg, abs_tol=1e-6)
+        np.testing.assert_allclose(record['t12'], expected.translation, atol=1e-6)
+        assert record['truth'] == viewpoint_label(record['question_type'], expected).value
+        assert record['backend'] == 'geometry'
+        assert record['status'] in ('answered', 'abstained', 'unparsed')
+        assert len(record['options']) == 3 and record['question'].startswith('The two images')
+    accuracy = checker.diagnostics['spatial_reasoner: accuracy']
+    assert int(accuracy['rotation.asked']) == int(ingest['pairs_made'])
+
+
+def test_bad_input_is_counted_and_the_node_keeps_going(
+    ros_env: dict[str, str], checker: Checker, tmp_path: Path
+) -> None:
+    # Reliable image QoS: a best-effort reader may miss the first samples of a writer it has not
+    # finished matching yet, and this test must see every one of its messages.
+    node = start('actial_ros.nodes.spatial_reasoner', {**NODE_PARAMS, 'image_qos': 'reliable'}, ros_env,
+                 tmp_path / 'node.log')
+    pub = checker.node
+    image_pub = pub.create_publisher(Image, '/camera/image_raw', 10)
+    info_pub = pub.create_publisher(CameraInfo, '/camera/camera_info', 10)
+    odom_pub = pub.create_publisher(Odometry, '/odom', 10)
+    ask_pub = pub.create_publisher(String, '/spatial_reasoner/ask', 10)
+    try:
+        checker.spin_until(lambda: image_pub.get_subscription_count() > 0 and odom_pub.get_subscription_count() > 0
+                           and ask_pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0,
+                           30, 'subscriptions')
+        checker.spin_until(lambda: 'spatial_reasoner: ingest' in checker.diagnostics, 30, 'diagnostics')
+
+        def image(stamp_s: float, *, step_delta: int = 0, encoding: str = 'rgb8', size: int = 0) -> Image:
+            msg = Image()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp_s), int((stamp_s % 1) * 1e9)
+            msg.height, msg.width, msg.encoding = 4, 4, encoding
+            msg.step = 12 + step_delta
+            msg.data = bytes(size or 48)
+            return msg
+
+        def odom(stamp_s: float, x: float) -> Odometry:
+            msg = Odometry()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp_s), int((stamp_s % 1) * 1e9)
+            msg.pose.pose.position.x = x
+            msg.pose.pose.orientation.w = 1.0
+            return msg
+
+        # No camera_info yet: kept (the vLLM backend does not need intrinsics) and warned about.
+        odom_pub.publish(odom(100.0, 0.0))
+        odom_pub.publish(odom(100.2, 0.0))
+        image_pub.publish(image(100.1))
+        image_pub.publish(image(100.15, step_delta=-3))          # step smaller than a row
+        image_pub.publish(image(100.16, size=10))                # data shorter than step * height
+        image_pub.publish(image(100.17, encoding='yuv444_weird'))  # unknown encoding
+        odom_pub.publish(odom(100.3, math.nan))                   # NaN pose
+        info = CameraInfo()
+        info_pub.publish(info)                                    # k all zeros: an uncalibrated camera
+        image_pub.publish(image(103.0))                           # odometry has a gap: waits, then times out
+        odom_pub.publish(odom(101.0, 0.0))
+        odom_pub.publish(odom(100.9, 0.0))                        # slightly out of order: inserted
+        image_pub.publish(image(105.0))
+        odom_pub.publish(odom(5.0, 0.0))                          # time jumped back (simulation reset)
+        odom_pub.publish(odom(5.1, 0.0))
+        image_pub.publish(image(5.05))                            # posed on the new timeline
+        ask_pub.publish(String(data='not json'))
+        ask_pub.publish(String(data=json.dumps({'id': 'x1', 'question': 'What is in front of the robot?'})))
+
+        def counted() -> bool:
+            ingest = checker.ingest()
+            keys = ('drop_bad_image', 'drop_bad_odometry', 'drop_bad_camera_info', 'drop_time_reset',
+                    'warn_no_camera_info')
+            return all(int(ingest.get(k, 0)) > 0 for k in keys) and int(ingest.get('frames_posed', 0)) >= 2
+
+        checker.spin_until(counted, 30, 'every bad input to be counted')
+        checker.spin_until(lambda: {r.get('id') for r in checker.records} >= {'', 'x1'}, 30, 'ask replies')
+        ingest = checker.ingest()
+        assert int(ingest['drop_bad_image']) == 3
+        assert int(ingest['drop_bad_odometry']) == 1
+        assert int(ingest['drop_bad_camera_info']) == 1
+        assert int(ingest['drop_time_reset']) >= 1
+        assert checker.levels['spatial_reasoner: ingest'] in (0, 1)
+        asks = {r['id']: r for r in checker.records if r.get('kind') == 'ask'}
+        assert asks['']['status'] == 'error' and 'bad request' in asks['']['reason']
+        # The geometry backend cannot answer free-form questions: it abstains, with a reason.
+        assert asks['x1']['status'] == 'abstained' and asks['x1']['reason']
+        assert node.poll() is None, 'the node died on bad input'
+    finally:
+        assert stop(node) == 0, (tmp_path / 'node.log').read_text()
+    log = (tmp_path / 'node.log').read_text()
+    assert 'dropped since last report' in log
+
+
+def test_parameters_are_validated_on_change(rclpy_context: object) -> None:
+    from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode
+
+    node = SpatialReasonerNode(context=rclpy_context)
+    try:
+        result = node.set_parameters([Parameter('min_yaw_deg', value=120.0)])  # above max_yaw_deg (100)
+        assert not result[0].successful and 'yaw range' in result[0].reason
+        result = node.set_parameters([Parameter('question_types', value=['rotation', 'pitch'])])
+        assert not result[0].successful and 'pitch' in result[0].reason
+        result = node.set_parameters([Parameter('min_yaw_deg', value=200.0)])  # outside the descriptor range
+        assert not result[0].successful
+        result = node.set_parameters([Parameter('image_topic', value='/other')])  # read-only
+        assert not result[0].successful
+        result = node.set_parameters([Parameter('min_yaw_deg', value=30.0), Parameter('max_yaw_deg', value=60.0)])
+        assert all(r.successful for r in result)
+        assert node._engine.config.pair_policy.min_yaw_deg == 30.0
+        assert node._engine.config.pair_policy.max_yaw_deg == 60.0
+    finally:
+        node.destroy_node()
+
+
+def test_demo_command_writes_scored_rows(sample_capture: Path, ros_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / 'answers.jsonl'
+    result = subprocess.run(
+        [sys.executable, '-m', 'actial_ros.cli', 'demo', '--capture', str(sample_capture), '--backend', 'geometry',
+         '--out', str(out), '--rate', '10', '--no-progress', '--domain-id', str(int(ros_env['ROS_DOMAIN_ID']) + 1)],
+        env=ros_env, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows
+    capture = LlffCapture.open(sample_capture)
+    views = {view.name: view for view in capture.views}
+    for row in rows:
+        for key in ('image_1', 'image_2', 'stamp_1', 'stamp_2', 'question_type', 'truth', 'answer', 'correct',
+                    'yaw_deg', 'latency_s', 'backend'):
+            assert key in row
+        expected = relative_pose(views[row['image_1']].t_world_camera, views[row['image_2']].t_world_camera)
+        assert row['truth'] == viewpoint_label(row['question_type'], expected).value
+        if row['answer'] is not None:
+            assert row['correct'] == (row['answer'] == row['truth'])
+    for heading in ('question type', 'accuracy', 'ego_translation', 'rotation', 'latency p50'):
+        assert heading in result.stdout
