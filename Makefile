@@ -19,7 +19,7 @@ $(VENV)/.installed-ros: setup.py setup.cfg | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed-dev: setup.py setup.cfg | $(VENV)/bin/python
-	$(VENV)/bin/python -m pip install --quiet -e '.[ros,dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[ros,dev,train,sim]'
 	touch $@ $(VENV)/.installed-ros
 
 venv: $(VENV)/.installed-dev

@@ -52,7 +52,12 @@ setup(
     ],
     extras_require={
         'ros': ROS_WHEELS,
+        # Dataset building (no torch): Hugging Face datasets, COLMAP models, progress bars.
+        'build': ['datasets>=5.2', 'pyarrow>=15', 'pycolmap>=3.10', 'tqdm>=4.66'],
         'train': [
+            'datasets>=5.2',
+            'pyarrow>=15',
+            'pycolmap>=3.10',
             'torch==2.13.0',
             'transformers>=5.20',
             'trl>=1.16',
@@ -62,6 +67,7 @@ setup(
             'tqdm>=4.66',
         ],
         'serve': ['vllm>=0.11'],
+        'sim': ['pybullet>=3.2.6'],
         'dev': [
             'pytest>=8',
             'pytest-timeout>=2.3',
@@ -79,6 +85,7 @@ setup(
             'actial-ros = actial_ros.cli:main',
             'spatial_reasoner = actial_ros.nodes.spatial_reasoner:main',
             'capture_replay = actial_ros.nodes.capture_replay:main',
+            'actial-ros-train = actial_ros.training.cli:main',
         ],
     },
 )
