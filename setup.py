@@ -2,7 +2,7 @@
 
 from glob import glob
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 package_name = 'actial_ros'
 
@@ -24,11 +24,9 @@ ROS_WHEELS = [
 setup(
     name=package_name,
     version='0.1.0',
+    # training/ installs as the subpackage actial_ros.training (never a top-level `training`).
     packages=[
-        package_name,
-        f'{package_name}.backends',
-        f'{package_name}.nodes',
-        f'{package_name}.sources',
+        *find_packages(include=[package_name, f'{package_name}.*']),
         f'{package_name}.training',
     ],
     package_dir={f'{package_name}.training': 'training'},
