@@ -47,6 +47,7 @@ class DropReason(StrEnum):
     BUFFER_FRAMES = 'buffer_frames'
     BUFFER_BYTES = 'buffer_bytes'
     PENDING_FULL = 'pending_full'
+    INGEST_QUEUE_FULL = 'ingest_queue_full'
     # Requests
     QUEUE_FULL = 'queue_full'
     STALE = 'stale'

@@ -498,7 +498,9 @@ class PairingBuffer:
             return None
         assert frame.t_world_camera is not None
         span_ns = policy.max_pair_span_s * _NS
-        candidates = []
+        # |yaw| of every candidate from the optical axes alone (cheap); the full relative pose is
+        # computed only for the chosen one. yaw = atan2(f.x, f.z), f = R1^T z2 (CONVENTIONS.md).
+        candidates: list[tuple[Frame, Frame, float]] = []
         for other in state.frames:
             if other.t_world_camera is None or other.stamp_ns == frame.stamp_ns:
                 continue
@@ -508,17 +510,20 @@ class PairingBuffer:
                 continue
             first, second = (other, frame) if other.stamp_ns < frame.stamp_ns else (frame, other)
             assert first.t_world_camera is not None and second.t_world_camera is not None
-            pose = relative_pose(first.t_world_camera, second.t_world_camera)
-            if policy.min_yaw_deg <= pose.abs_yaw_deg <= policy.max_yaw_deg:
-                candidates.append((first, second, pose))
+            forward = first.t_world_camera[:3, :3].T @ second.t_world_camera[:3, 2]
+            abs_yaw = abs(math.degrees(math.atan2(float(forward[0]), float(forward[2]))))
+            if policy.min_yaw_deg <= abs_yaw <= policy.max_yaw_deg:
+                candidates.append((first, second, abs_yaw))
         if not candidates:
             return None
         if policy.strategy is PairStrategy.NEWEST:
-            first, second, pose = max(candidates, key=lambda c: min(c[0].stamp_ns, c[1].stamp_ns))
+            first, second, _ = max(candidates, key=lambda c: min(c[0].stamp_ns, c[1].stamp_ns))
         elif policy.strategy is PairStrategy.WIDEST:
-            first, second, pose = max(candidates, key=lambda c: c[2].abs_yaw_deg)
+            first, second, _ = max(candidates, key=lambda c: c[2])
         else:
-            first, second, pose = candidates[self._rng.randrange(len(candidates))]
+            first, second, _ = candidates[self._rng.randrange(len(candidates))]
+        assert first.t_world_camera is not None and second.t_world_camera is not None
+        pose = relative_pose(first.t_world_camera, second.t_world_camera)
         for used in (first, second):
             state.uses[used.stamp_ns] = state.uses.get(used.stamp_ns, 0) + 1
         state.last_pair_stamp_ns = frame.stamp_ns

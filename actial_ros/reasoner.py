@@ -217,7 +217,7 @@ class SpatialReasoner:
         """Queue an image for ingestion; ``decode`` runs later on the ingest thread.
 
         ``decode`` returns ``(H, W, 3)`` uint8 RGB or raises :class:`ActialError` (``bad_image``).
-        Returns False when the ingest queue is full (counted as ``queue_full``).
+        Returns False when the ingest queue is full (counted as ``ingest_queue_full``).
         """
         self._images += 1
 
@@ -307,7 +307,7 @@ class SpatialReasoner:
         try:
             self._ingest.put_nowait(job)
         except queue.Full:
-            self.buffer.drops.add(DropReason.QUEUE_FULL)
+            self.buffer.drops.add(DropReason.INGEST_QUEUE_FULL)
             return False
         return True
 

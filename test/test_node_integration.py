@@ -98,7 +98,7 @@ def checker(rclpy_context: object) -> Iterator[Checker]:
     check.close()
 
 
-NODE_PARAMS = {'backend': 'geometry', 'diagnostics_period_s': 0.2, 'max_frame_uses': 2}
+NODE_PARAMS = {'backend': 'geometry', 'diagnostics_period_s': 0.2, 'max_frame_uses': 2, 'min_pair_interval_s': 0.0}
 
 
 @pytest.mark.parametrize('transport', ['raw', 'compressed'])
