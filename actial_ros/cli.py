@@ -1,9 +1,9 @@
 """The ``actial-ros`` command: demo, reasoner (the node), replay, fastdds-profile.
 
-    actial-ros demo --capture DIR [--backend geometry|vllm] [--out answers.jsonl] [--rate 4]
-    actial-ros reasoner [--params-file config/spatial_reasoner.yaml] [-- ROS args...]
-    actial-ros replay --capture DIR [--rate 2] [--transport raw|compressed] [--loops 1]
-    actial-ros fastdds-profile [--out FILE]
+actial-ros demo --capture DIR [--backend geometry|vllm] [--out answers.jsonl] [--rate 4]
+actial-ros reasoner [--params-file config/spatial_reasoner.yaml] [-- ROS args...]
+actial-ros replay --capture DIR [--rate 2] [--transport raw|compressed] [--loops 1]
+actial-ros fastdds-profile [--out FILE]
 """
 
 from __future__ import annotations
@@ -23,19 +23,34 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser('demo', help='run the node on a capture over ROS 2 and score its answers')
     demo.add_argument('--capture', type=Path, required=True, help='LLFF capture directory')
-    demo.add_argument('--backend', choices=('geometry', 'vllm'),
-                      default='vllm' if os.environ.get('ACTIAL_VLLM_URL') else 'geometry',
-                      help='model backend (default: vllm when ACTIAL_VLLM_URL is set, else geometry)')
+    demo.add_argument(
+        '--backend',
+        choices=('geometry', 'vllm'),
+        default='vllm' if os.environ.get('ACTIAL_VLLM_URL') else 'geometry',
+        help='model backend (default: vllm when ACTIAL_VLLM_URL is set, else geometry)',
+    )
     demo.add_argument('--out', type=Path, default=Path('answers.jsonl'), help='JSON-lines output file')
     demo.add_argument('--rate', type=float, default=4.0, help='replay rate in frames per second')
     demo.add_argument('--transport', choices=('raw', 'compressed'), default='raw', help='image transport')
-    demo.add_argument('--vllm-url', default=os.environ.get('ACTIAL_VLLM_URL', 'http://127.0.0.1:8000/v1'),
-                      help='OpenAI-compatible base URL (default: $ACTIAL_VLLM_URL)')
-    demo.add_argument('--model', default=os.environ.get('ACTIAL_VLLM_MODEL', 'actial-7b'),
-                      help='served model name (default: $ACTIAL_VLLM_MODEL or actial-7b)')
+    demo.add_argument(
+        '--vllm-url',
+        default=os.environ.get('ACTIAL_VLLM_URL', 'http://127.0.0.1:8000/v1'),
+        help='OpenAI-compatible base URL (default: $ACTIAL_VLLM_URL)',
+    )
+    demo.add_argument(
+        '--model',
+        default=os.environ.get('ACTIAL_VLLM_MODEL', 'actial-7b'),
+        help='served model name (default: $ACTIAL_VLLM_MODEL or actial-7b)',
+    )
     demo.add_argument('--params-file', type=Path, help='node parameter YAML applied before the overrides')
-    demo.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
-                      help='extra node parameter override (repeatable)')
+    demo.add_argument(
+        '-p',
+        '--param',
+        action='append',
+        default=[],
+        metavar='NAME:=VALUE',
+        help='extra node parameter override (repeatable)',
+    )
     demo.add_argument('--domain-id', type=int, help='ROS domain id (default: derived from the process id)')
     demo.add_argument('--timeout', type=float, default=600.0, help='seconds to wait for answers')
     demo.add_argument('--no-progress', action='store_true', help='no live progress display')
@@ -74,9 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         console = Console(width=None if sys.stdout.isatty() else 140)
         options = DemoOptions(
-            capture=args.capture, out=args.out, backend=args.backend, rate_hz=args.rate, transport=args.transport,
-            vllm_base_url=args.vllm_url, vllm_model=args.model, params_file=args.params_file,
-            node_parameters=tuple(args.param), domain_id=args.domain_id, timeout_s=args.timeout,
+            capture=args.capture,
+            out=args.out,
+            backend=args.backend,
+            rate_hz=args.rate,
+            transport=args.transport,
+            vllm_base_url=args.vllm_url,
+            vllm_model=args.model,
+            params_file=args.params_file,
+            node_parameters=tuple(args.param),
+            domain_id=args.domain_id,
+            timeout_s=args.timeout,
             progress=not args.no_progress,
         )
         try:
@@ -98,8 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == 'replay':
         from actial_ros.nodes import capture_replay
 
-        ros = ['--ros-args', '-p', f'capture:={args.capture.resolve()}', '-p', f'rate_hz:={float(args.rate)}',
-               '-p', f'image_transport:={args.transport}', '-p', f'loops:={args.loops}']
+        ros = [
+            '--ros-args',
+            '-p',
+            f'capture:={args.capture.resolve()}',
+            '-p',
+            f'rate_hz:={float(args.rate)}',
+            '-p',
+            f'image_transport:={args.transport}',
+            '-p',
+            f'loops:={args.loops}',
+        ]
         if args.transport == 'compressed':
             ros += ['-p', 'image_topic:=/camera/image_raw/compressed']
         rest = _remainder(args.ros_args)

@@ -114,11 +114,21 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     if options.params_file is not None:
         node_cmd += ['--params-file', str(options.params_file)]
     node_cmd += _ros_args(node_params)
+    image_topic = '/camera/image_raw/compressed' if options.transport == 'compressed' else '/camera/image_raw'
     replay_cmd = [
-        sys.executable, '-m', 'actial_ros.nodes.capture_replay', '--ros-args',
-        *_ros_args([f'capture:={Path(options.capture).resolve()}', f'rate_hz:={float(options.rate_hz)}',
-                    f'image_transport:={options.transport}', f'manifest:={manifest_path}',
-                    f'image_topic:={"/camera/image_raw/compressed" if options.transport == "compressed" else "/camera/image_raw"}']),
+        sys.executable,
+        '-m',
+        'actial_ros.nodes.capture_replay',
+        '--ros-args',
+        *_ros_args(
+            [
+                f'capture:={Path(options.capture).resolve()}',
+                f'rate_hz:={float(options.rate_hz)}',
+                f'image_transport:={options.transport}',
+                f'manifest:={manifest_path}',
+                f'image_topic:={image_topic}',
+            ]
+        ),
     ]
     if options.transport == 'compressed':
         node_cmd += ['-p', 'image_transport:=compressed', '-p', 'image_topic:=/camera/image_raw/compressed']
@@ -132,7 +142,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     diagnostics: dict[str, dict[str, str]] = {}
     rclpy.init()
     collector = Node('actial_demo_collector')
-    collector.create_subscription(String, '/spatial_reasoner/answers', lambda msg: records.append(json.loads(msg.data)), 1000)
+    collector.create_subscription(
+        String, '/spatial_reasoner/answers', lambda msg: records.append(json.loads(msg.data)), 1000
+    )
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -149,8 +161,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         while collector.count_publishers('/spatial_reasoner/answers') == 0:
             rclpy.spin_once(collector, timeout_sec=0.1)
             if node_proc.poll() is not None:
-                raise ActialError(f'the spatial_reasoner node exited early; see {workdir / "node.log"}:\n'
-                                  + (workdir / 'node.log').read_text()[-2000:])
+                raise ActialError(
+                    f'the spatial_reasoner node exited early; see {workdir / "node.log"}:\n'
+                    + (workdir / 'node.log').read_text()[-2000:]
+                )
             if time.monotonic() > deadline:
                 raise ActialError('the spatial_reasoner node did not come up within 60 s')
         replay_proc = subprocess.Popen(replay_cmd, env=env, stdout=logs['replay'], stderr=subprocess.STDOUT)
@@ -198,8 +212,13 @@ def _wait(
     deadline = time.monotonic() + options.timeout_s
     idle_since: float | None = None
     with Progress(
-        TextColumn('[bold]{task.description}'), BarColumn(), TextColumn('{task.completed}/{task.total} frames'),
-        TextColumn('{task.fields[status]}'), TimeElapsedColumn(), console=console, disable=not options.progress,
+        TextColumn('[bold]{task.description}'),
+        BarColumn(),
+        TextColumn('{task.completed}/{task.total} frames'),
+        TextColumn('{task.fields[status]}'),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not options.progress,
         transient=False,
     ) as progress:
         task = progress.add_task('demo', total=total_frames, status='')
@@ -208,17 +227,24 @@ def _wait(
             ingest = diagnostics.get('spatial_reasoner: ingest', {})
             backend = diagnostics.get('spatial_reasoner: backend', {})
             received = int(ingest.get('images_received', 0))
-            progress.update(task, completed=min(received, total_frames),
-                            status=f"pairs {ingest.get('pairs_made', 0)}, answers {len(records)}, "
-                                   f"in flight {backend.get('in_flight', 0)}")
+            progress.update(
+                task,
+                completed=min(received, total_frames),
+                status=f'pairs {ingest.get("pairs_made", 0)}, answers {len(records)}, '
+                f'in flight {backend.get("in_flight", 0)}',
+            )
             if node_proc.poll() is not None:
-                raise ActialError(f'the spatial_reasoner node died (exit {node_proc.returncode}); log:\n'
-                                  + (workdir / 'node.log').read_text()[-2000:])
+                raise ActialError(
+                    f'the spatial_reasoner node died (exit {node_proc.returncode}); log:\n'
+                    + (workdir / 'node.log').read_text()[-2000:]
+                )
             if replay_proc.poll() is None:
                 continue
             if replay_proc.returncode != 0:
-                raise ActialError(f'capture_replay failed (exit {replay_proc.returncode}); log:\n'
-                                  + (workdir / 'replay.log').read_text()[-2000:])
+                raise ActialError(
+                    f'capture_replay failed (exit {replay_proc.returncode}); log:\n'
+                    + (workdir / 'replay.log').read_text()[-2000:]
+                )
             done = int(backend.get('requests_done', -1))
             idle = backend.get('idle') == 'True' and done >= 0 and len(records) >= done
             if idle and received >= total_frames:
@@ -272,19 +298,33 @@ def summary_table(result: DemoResult) -> Table:
     scores = result.scores.scores()
     for kind, score in sorted(scores.items()):
         accuracy = score.accuracy
-        table.add_row(kind, str(score.asked), str(score.answered), str(score.unparsed), str(score.abstained),
-                      str(score.errors), '-' if accuracy is None else f'{100 * accuracy:.1f} % ({score.correct}/{score.scored})')
+        table.add_row(
+            kind,
+            str(score.asked),
+            str(score.answered),
+            str(score.unparsed),
+            str(score.abstained),
+            str(score.errors),
+            '-' if accuracy is None else f'{100 * accuracy:.1f} % ({score.correct}/{score.scored})',
+        )
     total = result.scores.total()
     accuracy = total.accuracy
-    table.add_row('[bold]all', str(total.asked), str(total.answered), str(total.unparsed), str(total.abstained),
-                  str(total.errors), '-' if accuracy is None else f'{100 * accuracy:.1f} % ({total.correct}/{total.scored})')
+    table.add_row(
+        '[bold]all',
+        str(total.asked),
+        str(total.answered),
+        str(total.unparsed),
+        str(total.abstained),
+        str(total.errors),
+        '-' if accuracy is None else f'{100 * accuracy:.1f} % ({total.correct}/{total.scored})',
+    )
     p50, p95 = result.scores.latency_percentiles(50, 95)
     pairs = len({row['pair_id'] for row in result.rows})
     table.caption = (
         f'frames published {result.frames_published}, pairs {pairs}, questions {total.asked}; latency p50 '
-        + ('-' if p50 is None else f'{1000 * p50:.1f} ms') + ', p95 '
+        + ('-' if p50 is None else f'{1000 * p50:.1f} ms')
+        + ', p95 '
         + ('-' if p95 is None else f'{1000 * p95:.1f} ms')
         + '. Accuracy counts unparsed replies as wrong; abstentions and errors are excluded.'
     )
     return table
-

@@ -57,9 +57,7 @@ class CameraIntrinsics:
     @property
     def matrix(self) -> npt.NDArray[np.float64]:
         """The ``(3, 3)`` float64 camera matrix ``K``."""
-        return np.array(
-            [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=np.float64
-        )
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=np.float64)
 
     def scaled(self, width: int, height: int) -> CameraIntrinsics:
         """Intrinsics of the same camera for an image resized to ``width`` x ``height`` pixels."""
@@ -101,9 +99,7 @@ class Frame:
 
     def __post_init__(self) -> None:
         if self.image.dtype != np.uint8 or self.image.ndim != 3 or self.image.shape[2] != 3:
-            raise ImageError(
-                f'frame image must be (H, W, 3) uint8 RGB, got {self.image.shape} {self.image.dtype}'
-            )
+            raise ImageError(f'frame image must be (H, W, 3) uint8 RGB, got {self.image.shape} {self.image.dtype}')
 
     @property
     def nbytes(self) -> int:

@@ -95,9 +95,7 @@ def validate_transform(transform: npt.ArrayLike, *, name: str = 'transform') -> 
     return matrix
 
 
-def transform_from_position_quaternion(
-    position: npt.ArrayLike, quaternion_xyzw: npt.ArrayLike
-) -> FloatArray:
+def transform_from_position_quaternion(position: npt.ArrayLike, quaternion_xyzw: npt.ArrayLike) -> FloatArray:
     """Build ``T_parent_child`` from a position (x, y, z) and a quaternion (x, y, z, w).
 
     This is the layout of ``geometry_msgs/Pose`` (e.g. ``nav_msgs/Odometry.pose.pose``). The
@@ -270,12 +268,11 @@ def mirror_label(label: ViewpointLabel) -> ViewpointLabel:
     return ViewpointLabel.NONE
 
 
-def ego_translation_label(
-    t12: npt.ArrayLike, threshold_m: float = DEFAULT_TRANSLATION_THRESHOLD_M
-) -> ViewpointLabel:
+def ego_translation_label(t12: npt.ArrayLike, threshold_m: float = DEFAULT_TRANSLATION_THRESHOLD_M) -> ViewpointLabel:
     """Ego-centric translation: the sign of ``t12.x`` (positive: the camera moved RIGHT).
 
-    ``none`` only when ``|t12.x| < threshold_m`` (or exactly 0, so a zero threshold is well defined). Raises :class:`PoseError` for non-finite input.
+    ``none`` only when ``|t12.x| < threshold_m`` (or exactly 0, so a zero threshold is well defined).
+    Raises :class:`PoseError` for non-finite input.
     """
     x = float(np.asarray(t12, dtype=np.float64).reshape(-1)[0])
     if not math.isfinite(x):

@@ -51,9 +51,7 @@ MAX_MODEL_HEIGHT = 540
 
 RgbImage = npt.NDArray[np.uint8]
 
-BytesLike: TypeAlias = (
-    'bytes | bytearray | memoryview | array.array[int] | npt.NDArray[np.uint8] | Sequence[int]'
-)
+BytesLike: TypeAlias = 'bytes | bytearray | memoryview | array.array[int] | npt.NDArray[np.uint8] | Sequence[int]'
 """Image data: anything with the buffer protocol, or a sequence of ints in [0, 255] (copied, slow)."""
 
 _IMREAD_COLOR_RGB: Final[int | None] = getattr(cv2, 'IMREAD_COLOR_RGB', None)  # OpenCV >= 4.11
@@ -150,9 +148,7 @@ def _layout(encoding: object) -> tuple[str, _Layout]:
     key = _ALIASES.get(key, key)
     layout = _LAYOUTS.get(key)
     if layout is None:
-        raise ImageError(
-            f'unsupported image encoding {encoding!r}; supported: {", ".join(IMAGE_ENCODINGS)}'
-        )
+        raise ImageError(f'unsupported image encoding {encoding!r}; supported: {", ".join(IMAGE_ENCODINGS)}')
     return key, layout
 
 
@@ -386,9 +382,7 @@ def encode_jpeg(image: RgbImage, quality: int = 90) -> bytes:
     _check_rgb(image)
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
         raise ImageError(f'JPEG quality must be an integer in [1, 100], got {quality!r}')
-    ok, buffer = cv2.imencode(
-        '.jpg', cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-    )
+    ok, buffer = cv2.imencode('.jpg', cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ImageError('JPEG encoding failed')
     return bytes(buffer.tobytes())
@@ -509,9 +503,7 @@ def load_image_file(path: str | os.PathLike[str]) -> RgbImage:
 # ----------------------------------------------------------------------------------------------------
 
 
-def resize_max(
-    image: RgbImage, max_width: int = MAX_MODEL_WIDTH, max_height: int = MAX_MODEL_HEIGHT
-) -> RgbImage:
+def resize_max(image: RgbImage, max_width: int = MAX_MODEL_WIDTH, max_height: int = MAX_MODEL_HEIGHT) -> RgbImage:
     """Downscale so the image fits in ``max_width`` x ``max_height``, keeping the aspect ratio.
 
     Never upscales; returns the input unchanged when it already fits. Uses area interpolation.

@@ -14,6 +14,7 @@ messages and publishes what it emits. Threading model:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -195,10 +196,8 @@ class SpatialReasoner:
             self._cond.notify_all()
         if dropped:
             self.buffer.drops.add(DropReason.SHUTDOWN, dropped)
-        try:
+        with contextlib.suppress(queue.Full):
             self._ingest.put_nowait(None)
-        except queue.Full:
-            pass
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -271,8 +270,11 @@ class SpatialReasoner:
             if not frames:
                 self._emit(_ask_record(ask_id, prompt, [], None, self._backend.name, 'no frames received yet'))
                 return
-            self._push(_Request(pair=pair, question=None, created=time.monotonic(), ask_id=ask_id,
-                                prompt=prompt, frames=frames))
+            self._push(
+                _Request(
+                    pair=pair, question=None, created=time.monotonic(), ask_id=ask_id, prompt=prompt, frames=frames
+                )
+            )
 
         return self._put(ingest)
 
@@ -373,8 +375,17 @@ class SpatialReasoner:
             except ActialError as exc:
                 reply, error = None, str(exc)
                 self._note_error(error)
-            self._emit(_ask_record(request.ask_id or '', request.prompt, request.frames, reply, backend.name, error,
-                                   time.monotonic() - started))
+            self._emit(
+                _ask_record(
+                    request.ask_id or '',
+                    request.prompt,
+                    request.frames,
+                    reply,
+                    backend.name,
+                    error,
+                    time.monotonic() - started,
+                )
+            )
             return
         assert request.pair is not None
         try:
@@ -384,8 +395,14 @@ class SpatialReasoner:
             reply, error = None, str(exc)
             self.buffer.drops.add(DropReason.BACKEND_ERROR)
             self._note_error(error)
-        record = answer_record(request.pair, request.question, reply, backend=backend.name, error=error,
-                               latency_s=time.monotonic() - started)
+        record = answer_record(
+            request.pair,
+            request.question,
+            reply,
+            backend=backend.name,
+            error=error,
+            latency_s=time.monotonic() - started,
+        )
         self.scores.add(record)
         self._emit(record)
 

@@ -59,8 +59,9 @@ def bench_costs(repeats: int = 200) -> None:
 
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    rgb = np.ascontiguousarray(np.clip(rgb.astype(np.int16) // 4 + np.linspace(0, 180, 640)[None, :, None], 0, 255)
-                               .astype(np.uint8))
+    rgb = np.ascontiguousarray(
+        np.clip(rgb.astype(np.int16) // 4 + np.linspace(0, 180, 640)[None, :, None], 0, 255).astype(np.uint8)
+    )
     rclpy.init()
     node = SpatialReasonerNode()
     node._engine.stop()  # measure the callback alone: nothing consumes the queue
@@ -126,7 +127,7 @@ def bench_costs(repeats: int = 200) -> None:
         print(f'3. request preparation, two {label} JPEG data URLs: {_percentiles(times)}')
 
 
-PUBLISHER = textwrap.dedent('''
+PUBLISHER = textwrap.dedent("""
     import sys, time
     import numpy as np
     import rclpy
@@ -166,7 +167,7 @@ PUBLISHER = textwrap.dedent('''
     print(count, achieved, flush=True)
     node.destroy_node()
     rclpy.shutdown()
-''')
+""")
 
 
 def bench_rate(rate: float, seconds: float, env: dict[str, str]) -> dict[str, Any]:
@@ -180,8 +181,9 @@ def bench_rate(rate: float, seconds: float, env: dict[str, str]) -> dict[str, An
     from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode
 
     rclpy.init()
-    node = SpatialReasonerNode(parameter_overrides=[Parameter('image_qos', value='reliable'),
-                                                    Parameter('qos_depth', value=50)])
+    node = SpatialReasonerNode(
+        parameter_overrides=[Parameter('image_qos', value='reliable'), Parameter('qos_depth', value=50)]
+    )
     durations: list[float] = []
     original = node._on_image
 
@@ -204,8 +206,13 @@ def bench_rate(rate: float, seconds: float, env: dict[str, str]) -> dict[str, An
     stop = threading.Event()
     spinner = threading.Thread(target=lambda: [executor.spin_once(0.05) for _ in iter(stop.is_set, True)])
     spinner.start()
-    proc = subprocess.run([sys.executable, '-c', PUBLISHER, str(rate), str(seconds)], env=env,
-                          capture_output=True, text=True, timeout=seconds * 4 + 60)
+    proc = subprocess.run(
+        [sys.executable, '-c', PUBLISHER, str(rate), str(seconds)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds * 4 + 60,
+    )
     sent, achieved = proc.stdout.split()
     deadline = time.monotonic() + 10
     while not node._engine.idle() and time.monotonic() < deadline:
@@ -243,12 +250,17 @@ def main() -> None:
     best = 0.0
     for rate in (float(r) for r in args.rates.split(',')):
         result = bench_rate(rate, args.seconds, env)
-        ok = (result['queue_drops'] == 0 and result['slow_callbacks'] == 0
-              and result['received'] == result['sent'] == result['posed'])
-        print(f"   {rate:6.0f} Hz asked, {result['achieved']:6.1f} Hz published: received {result['received']}/"
-              f"{result['sent']}, posed {result['posed']}, ingest-queue drops {result['queue_drops']}, callbacks "
-              f"longer than the period {result['slow_callbacks']}, callback p95 {result['callback_p95_ms']:.3f} ms "
-              f"max {result['callback_max_ms']:.3f} ms, pairs {result['pairs']} -> {'OK' if ok else 'NOT sustained'}")
+        ok = (
+            result['queue_drops'] == 0
+            and result['slow_callbacks'] == 0
+            and result['received'] == result['sent'] == result['posed']
+        )
+        print(
+            f'   {rate:6.0f} Hz asked, {result["achieved"]:6.1f} Hz published: received {result["received"]}/'
+            f'{result["sent"]}, posed {result["posed"]}, ingest-queue drops {result["queue_drops"]}, callbacks '
+            f'longer than the period {result["slow_callbacks"]}, callback p95 {result["callback_p95_ms"]:.3f} ms '
+            f'max {result["callback_max_ms"]:.3f} ms, pairs {result["pairs"]} -> {"OK" if ok else "NOT sustained"}'
+        )
         if ok:
             best = max(best, result['achieved'])
     print(f'highest sustained rate with zero blocked callbacks: {best:.1f} Hz')

@@ -6,8 +6,9 @@
         [namespace:=robot1] [use_sim_time:=true]
 
 Topic arguments are remappings of the node's default topic names; ``backend`` and ``vllm_base_url``
-override the parameter file only when given (empty: the file's value). Without ``ros2 launch`` (a pip install), the ``spatial_reasoner`` entry
-point takes the same YAML: ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``.
+override the parameter file only when given (empty: the file's value). Without ``ros2 launch`` (a pip
+install), the ``spatial_reasoner`` entry point takes the same YAML:
+``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch import LaunchContext
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchContext, LaunchDescription
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -28,8 +29,11 @@ def generate_launch_description() -> LaunchDescription:
     arguments = [
         DeclareLaunchArgument('params_file', default_value=default_params, description='Node parameter YAML.'),
         DeclareLaunchArgument('backend', default_value='', description="'vllm' or 'geometry' (empty: the file's)."),
-        DeclareLaunchArgument('vllm_base_url', default_value='',
-                              description="OpenAI-compatible base URL of the vLLM server (empty: the file's)."),
+        DeclareLaunchArgument(
+            'vllm_base_url',
+            default_value='',
+            description="OpenAI-compatible base URL of the vLLM server (empty: the file's).",
+        ),
         DeclareLaunchArgument('image', default_value='/camera/image_raw', description='Image topic.'),
         DeclareLaunchArgument('camera_info', default_value='/camera/camera_info', description='CameraInfo topic.'),
         DeclareLaunchArgument('odom', default_value='/odom', description='Odometry topic.'),

@@ -29,7 +29,9 @@ def test_node_starts_from_the_yaml(rclpy_context: object) -> None:
 
     from actial_ros.nodes.spatial_reasoner import PARAMETERS, SpatialReasonerNode
 
-    values = yaml.safe_load((REPO / 'config' / 'spatial_reasoner.yaml').read_text())['spatial_reasoner']['ros__parameters']
+    values = yaml.safe_load((REPO / 'config' / 'spatial_reasoner.yaml').read_text())['spatial_reasoner'][
+        'ros__parameters'
+    ]
     values['min_yaw_deg'] = 25.0
     overrides = [Parameter(name, value=value) for name, value in values.items()]
     node = SpatialReasonerNode(context=rclpy_context, parameter_overrides=overrides)
@@ -49,7 +51,9 @@ def test_launch_description_where_launch_ros_is_importable() -> None:
     pytest.importorskip('launch_ros')  # not installable from wheels here (ENVIRONMENT.md): skipped
     from launch import LaunchContext, LaunchDescription
 
-    spec = importlib.util.spec_from_file_location('spatial_reasoner_launch', REPO / 'launch' / 'spatial_reasoner.launch.py')
+    spec = importlib.util.spec_from_file_location(
+        'spatial_reasoner_launch', REPO / 'launch' / 'spatial_reasoner.launch.py'
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -67,9 +67,7 @@ DEFAULT_THRESHOLDS = LabelThresholds()
 Labels = tuple[ViewpointLabel, ViewpointLabel, ViewpointLabel]
 
 
-def labels(
-    pose_1: FloatArray, pose_2: FloatArray, thresholds: LabelThresholds = DEFAULT_THRESHOLDS
-) -> Labels:
+def labels(pose_1: FloatArray, pose_2: FloatArray, thresholds: LabelThresholds = DEFAULT_THRESHOLDS) -> Labels:
     """(ego translation, object translation, rotation) labels of the pair pose_1 -> pose_2."""
     rel = relative_pose(pose_1, pose_2)
     return (

@@ -282,9 +282,7 @@ def test_big_endian_mono16_with_padding() -> None:
     values = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 0x1111).astype('>u2')
     rows = np.frombuffer(values.tobytes(), dtype=np.uint8).reshape(3, 8)
     padded = np.concatenate([rows, np.full((3, 5), 0xEE, dtype=np.uint8)], axis=1)
-    msg = SimpleNamespace(
-        height=3, width=4, encoding='mono16', is_bigendian=1, step=13, data=padded.tobytes()
-    )
+    msg = SimpleNamespace(height=3, width=4, encoding='mono16', is_bigendian=1, step=13, data=padded.tobytes())
     np.testing.assert_array_equal(image_msg_to_rgb(msg)[..., 0], (values >> 8).astype(np.uint8))
 
 
@@ -384,9 +382,7 @@ def assert_blocks(out: Rgb) -> None:
         assert np.delete(mean, index).max() < 25, (index, mean)
 
 
-@pytest.mark.parametrize(
-    'fmt', ['jpeg', 'rgb8; jpeg compressed bgr8', 'bgr8; jpeg compressed bgr8', 'JPEG', '']
-)
+@pytest.mark.parametrize('fmt', ['jpeg', 'rgb8; jpeg compressed bgr8', 'bgr8; jpeg compressed bgr8', 'JPEG', ''])
 def test_compressed_jpeg(fmt: str) -> None:
     out_fmt, data = rgb_to_compressed(blocks(), 'jpeg', 95)
     assert out_fmt == 'jpeg'
@@ -561,9 +557,7 @@ def test_real_image_message_padded_big_endian() -> None:
     values = (np.arange(20, dtype=np.uint16).reshape(4, 5) * 3000).astype('>u2')
     rows = np.frombuffer(values.tobytes(), dtype=np.uint8).reshape(4, 10)
     padded = np.concatenate([rows, np.zeros((4, 6), dtype=np.uint8)], axis=1).tobytes()
-    msg = real_image_msg(
-        ImageFields(height=4, width=5, encoding='mono16', is_bigendian=1, step=16, data=padded)
-    )
+    msg = real_image_msg(ImageFields(height=4, width=5, encoding='mono16', is_bigendian=1, step=16, data=padded))
     np.testing.assert_array_equal(image_msg_to_rgb(msg)[..., 0], (values >> 8).astype(np.uint8))
 
 
@@ -628,7 +622,7 @@ def test_resize_max_keeps_aspect_ratio_within_a_pixel() -> None:
         h, w = out.shape[:2]
         assert w <= 640
         assert h <= 480
-        assert (w == 640 or h == 480)
+        assert w == 640 or h == 480
         scale = min(640 / width, 480 / height)  # one scale for both axes, each rounded to a pixel
         assert abs(w - width * scale) <= 0.5
         assert abs(h - height * scale) <= 0.5

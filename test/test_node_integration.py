@@ -25,7 +25,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -58,8 +58,9 @@ class Checker:
         self.records: list[dict[str, Any]] = []
         self.diagnostics: dict[str, dict[str, str]] = {}
         self.levels: dict[str, int] = {}
-        self.node.create_subscription(String, '/spatial_reasoner/answers',
-                                      lambda m: self.records.append(json.loads(m.data)), 1000)
+        self.node.create_subscription(
+            String, '/spatial_reasoner/answers', lambda m: self.records.append(json.loads(m.data)), 1000
+        )
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
@@ -106,14 +107,27 @@ def test_replay_node_and_checker_over_dds(
     transport: str, sample_capture: Path, ros_env: dict[str, str], checker: Checker, tmp_path: Path
 ) -> None:
     topic = '/camera/image_raw/compressed' if transport == 'compressed' else '/camera/image_raw'
-    node = start('actial_ros.nodes.spatial_reasoner',
-                 {**NODE_PARAMS, 'image_transport': transport, 'image_topic': topic}, ros_env, tmp_path / 'node.log')
+    node = start(
+        'actial_ros.nodes.spatial_reasoner',
+        {**NODE_PARAMS, 'image_transport': transport, 'image_topic': topic},
+        ros_env,
+        tmp_path / 'node.log',
+    )
     manifest = tmp_path / 'manifest.jsonl'
     try:
         checker.spin_until(lambda: checker.node.count_publishers('/spatial_reasoner/answers') > 0, 30, 'the node')
-        replay = start('actial_ros.nodes.capture_replay',
-                       {'capture': sample_capture, 'rate_hz': 10.0, 'image_transport': transport,
-                        'image_topic': topic, 'manifest': manifest}, ros_env, tmp_path / 'replay.log')
+        replay = start(
+            'actial_ros.nodes.capture_replay',
+            {
+                'capture': sample_capture,
+                'rate_hz': 10.0,
+                'image_transport': transport,
+                'image_topic': topic,
+                'manifest': manifest,
+            },
+            ros_env,
+            tmp_path / 'replay.log',
+        )
         checker.spin_until(lambda: replay.poll() is not None, 60, 'the replay to finish')
         assert replay.returncode == 0, (tmp_path / 'replay.log').read_text()
         capture = LlffCapture.open(sample_capture)
@@ -151,17 +165,25 @@ def test_bad_input_is_counted_and_the_node_keeps_going(
 ) -> None:
     # Reliable image QoS: a best-effort reader may miss the first samples of a writer it has not
     # finished matching yet, and this test must see every one of its messages.
-    node = start('actial_ros.nodes.spatial_reasoner', {**NODE_PARAMS, 'image_qos': 'reliable'}, ros_env,
-                 tmp_path / 'node.log')
+    node = start(
+        'actial_ros.nodes.spatial_reasoner', {**NODE_PARAMS, 'image_qos': 'reliable'}, ros_env, tmp_path / 'node.log'
+    )
     pub = checker.node
     image_pub = pub.create_publisher(Image, '/camera/image_raw', 10)
     info_pub = pub.create_publisher(CameraInfo, '/camera/camera_info', 10)
     odom_pub = pub.create_publisher(Odometry, '/odom', 10)
     ask_pub = pub.create_publisher(String, '/spatial_reasoner/ask', 10)
     try:
-        checker.spin_until(lambda: image_pub.get_subscription_count() > 0 and odom_pub.get_subscription_count() > 0
-                           and ask_pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0,
-                           30, 'subscriptions')
+        checker.spin_until(
+            lambda: (
+                image_pub.get_subscription_count() > 0
+                and odom_pub.get_subscription_count() > 0
+                and ask_pub.get_subscription_count() > 0
+                and info_pub.get_subscription_count() > 0
+            ),
+            30,
+            'subscriptions',
+        )
         checker.spin_until(lambda: 'spatial_reasoner: ingest' in checker.diagnostics, 30, 'diagnostics')
 
         def image(stamp_s: float, *, step_delta: int = 0, encoding: str = 'rgb8', size: int = 0) -> Image:
@@ -183,26 +205,31 @@ def test_bad_input_is_counted_and_the_node_keeps_going(
         odom_pub.publish(odom(100.0, 0.0))
         odom_pub.publish(odom(100.2, 0.0))
         image_pub.publish(image(100.1))
-        image_pub.publish(image(100.15, step_delta=-3))          # step smaller than a row
-        image_pub.publish(image(100.16, size=10))                # data shorter than step * height
+        image_pub.publish(image(100.15, step_delta=-3))  # step smaller than a row
+        image_pub.publish(image(100.16, size=10))  # data shorter than step * height
         image_pub.publish(image(100.17, encoding='yuv444_weird'))  # unknown encoding
-        odom_pub.publish(odom(100.3, math.nan))                   # NaN pose
+        odom_pub.publish(odom(100.3, math.nan))  # NaN pose
         info = CameraInfo()
-        info_pub.publish(info)                                    # k all zeros: an uncalibrated camera
-        image_pub.publish(image(103.0))                           # odometry has a gap: waits, then times out
+        info_pub.publish(info)  # k all zeros: an uncalibrated camera
+        image_pub.publish(image(103.0))  # odometry has a gap: waits, then times out
         odom_pub.publish(odom(101.0, 0.0))
-        odom_pub.publish(odom(100.9, 0.0))                        # slightly out of order: inserted
+        odom_pub.publish(odom(100.9, 0.0))  # slightly out of order: inserted
         image_pub.publish(image(105.0))
-        odom_pub.publish(odom(5.0, 0.0))                          # time jumped back (simulation reset)
+        odom_pub.publish(odom(5.0, 0.0))  # time jumped back (simulation reset)
         odom_pub.publish(odom(5.1, 0.0))
-        image_pub.publish(image(5.05))                            # posed on the new timeline
+        image_pub.publish(image(5.05))  # posed on the new timeline
         ask_pub.publish(String(data='not json'))
         ask_pub.publish(String(data=json.dumps({'id': 'x1', 'question': 'What is in front of the robot?'})))
 
         def counted() -> bool:
             ingest = checker.ingest()
-            keys = ('drop_bad_image', 'drop_bad_odometry', 'drop_bad_camera_info', 'drop_time_reset',
-                    'warn_no_camera_info')
+            keys = (
+                'drop_bad_image',
+                'drop_bad_odometry',
+                'drop_bad_camera_info',
+                'drop_time_reset',
+                'warn_no_camera_info',
+            )
             return all(int(ingest.get(k, 0)) > 0 for k in keys) and int(ingest.get('frames_posed', 0)) >= 2
 
         checker.spin_until(counted, 30, 'every bad input to be counted')
@@ -248,9 +275,27 @@ def test_parameters_are_validated_on_change(rclpy_context: object) -> None:
 def test_demo_command_writes_scored_rows(sample_capture: Path, ros_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / 'answers.jsonl'
     result = subprocess.run(
-        [sys.executable, '-m', 'actial_ros.cli', 'demo', '--capture', str(sample_capture), '--backend', 'geometry',
-         '--out', str(out), '--rate', '10', '--no-progress', '--domain-id', str(int(ros_env['ROS_DOMAIN_ID']) + 1)],
-        env=ros_env, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            '-m',
+            'actial_ros.cli',
+            'demo',
+            '--capture',
+            str(sample_capture),
+            '--backend',
+            'geometry',
+            '--out',
+            str(out),
+            '--rate',
+            '10',
+            '--no-progress',
+            '--domain-id',
+            str(int(ros_env['ROS_DOMAIN_ID']) + 1),
+        ],
+        env=ros_env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -258,8 +303,19 @@ def test_demo_command_writes_scored_rows(sample_capture: Path, ros_env: dict[str
     capture = LlffCapture.open(sample_capture)
     views = {view.name: view for view in capture.views}
     for row in rows:
-        for key in ('image_1', 'image_2', 'stamp_1', 'stamp_2', 'question_type', 'truth', 'answer', 'correct',
-                    'yaw_deg', 'latency_s', 'backend'):
+        for key in (
+            'image_1',
+            'image_2',
+            'stamp_1',
+            'stamp_2',
+            'question_type',
+            'truth',
+            'answer',
+            'correct',
+            'yaw_deg',
+            'latency_s',
+            'backend',
+        ):
             assert key in row
         expected = relative_pose(views[row['image_1']].t_world_camera, views[row['image_2']].t_world_camera)
         assert row['truth'] == viewpoint_label(row['question_type'], expected).value

@@ -13,9 +13,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_wheel_layout(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, '-m', 'pip', 'wheel', '--quiet', '--no-deps', '--no-build-isolation', '-w', str(tmp_path),
-         str(REPO)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            '-m',
+            'pip',
+            'wheel',
+            '--quiet',
+            '--no-deps',
+            '--no-build-isolation',
+            '-w',
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (wheel,) = tmp_path.glob('actial_ros-*.whl')
     names = zipfile.ZipFile(wheel).namelist()

@@ -152,8 +152,9 @@ def test_pairs_respect_yaw_range_and_labels_follow_odometry() -> None:
 
 
 def test_frame_use_limit_and_min_interval() -> None:
-    buf = PairingBuffer(pair_policy=PairPolicy(min_yaw_deg=0, max_yaw_deg=180, max_frame_uses=1,
-                                               strategy=PairStrategy.NEWEST))
+    buf = PairingBuffer(
+        pair_policy=PairPolicy(min_yaw_deg=0, max_yaw_deg=180, max_frame_uses=1, strategy=PairStrategy.NEWEST)
+    )
     pairs = spin_in_place(buf, 10, 1.0)
     stamps = [p.frame_1.stamp_ns for p in pairs] + [p.frame_2.stamp_ns for p in pairs]  # type: ignore[attr-defined]
     assert len(stamps) == len(set(stamps))  # no frame in two pairs

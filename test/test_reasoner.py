@@ -58,8 +58,9 @@ class ScriptedBackend(Backend):
             if self.fail:
                 raise BackendError('scripted failure')
             letter = self.letter if self.letter is not None else question.answer_letter
-            return BackendAnswer(backend=self.name, raw_text=f'<answer>{letter}</answer>', letter=letter,
-                                 latency_s=self.delay_s)
+            return BackendAnswer(
+                backend=self.name, raw_text=f'<answer>{letter}</answer>', letter=letter, latency_s=self.delay_s
+            )
         finally:
             with self._lock:
                 self.concurrent -= 1
@@ -78,8 +79,13 @@ def feed_capture(engine: SpatialReasoner, *, period_ns: int = 250_000_000) -> in
         assert frame.t_world_camera is not None
         pose = frame.t_world_camera @ base_from_camera
         engine.submit_odometry(stamp_ns=stamp, decode=lambda pose=pose: pose)
-        engine.submit_image(camera_id='camera', stamp_ns=stamp, decode=lambda image=frame.image: image,
-                            intrinsics=frame.intrinsics, name=frame.name)
+        engine.submit_image(
+            camera_id='camera',
+            stamp_ns=stamp,
+            decode=lambda image=frame.image: image,
+            intrinsics=frame.intrinsics,
+            name=frame.name,
+        )
     return len(capture)
 
 
@@ -144,8 +150,7 @@ def test_wrong_letters_are_scored_wrong_and_unparsed_counted() -> None:
 def test_in_flight_bound_and_queue_bound_hold_with_a_slow_backend() -> None:
     backend = ScriptedBackend()
     backend.release.clear()  # every request blocks until released
-    engine, records = run_engine(backend, max_in_flight=2, max_queue=5,
-                                 pair_policy=PairPolicy(max_frame_uses=10))
+    engine, records = run_engine(backend, max_in_flight=2, max_queue=5, pair_policy=PairPolicy(max_frame_uses=10))
     try:
         submitted_at = time.monotonic()
         feed_capture(engine)

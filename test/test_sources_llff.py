@@ -189,9 +189,7 @@ def test_sample_is_every_second_of_the_first_48(sample: LlffCapture, shared: Llf
 # --- synthetic captures and error cases -----------------------------------------------------------
 
 
-def to_llff_row(
-    transform: FloatArray, hwf: tuple[float, float, float], bounds: tuple[float, float]
-) -> FloatArray:
+def to_llff_row(transform: FloatArray, hwf: tuple[float, float, float], bounds: tuple[float, float]) -> FloatArray:
     """Inverse of the reader's conversion, written independently: (down, right, back) = (y, x, -z)."""
     rotation = transform[:3, :3]
     matrix = np.zeros((3, 5))

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ['SUBCOMMANDS', 'main']
 
@@ -48,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             loaded.configure_parser(sub)  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
     loaded = _load(SUBCOMMANDS[args.command][0])
-    return int(loaded.run(args))  # type: ignore[union-attr]
+    run: Any = getattr(loaded, 'run')  # noqa: B009
+    return int(run(args))
 
 
 if __name__ == '__main__':

@@ -20,9 +20,11 @@ Pipeline for one pair (frame 1 -> frame 2):
 
 The backend abstains (``BackendAnswer.abstained``; never an exception) when a frame has no intrinsics,
 when intrinsics do not fit the image's aspect ratio, or when there are too few matches or pose inliers.
-Known limits: a pure rotation (no baseline) leaves the translation direction undetermined, and real
-object-centric pairs 20-100 degrees apart mostly abstain (too few inliers) - the gap Viewpoint Learning
-exists to close (``../shared/notes/ENVIRONMENT.md``).
+Known limits: a pure rotation (no baseline) leaves the translation direction undetermined; the pose is
+that of whatever dominates the matches, so when the object moved and its background did not (a
+turntable capture), the answer describes the background; and real object-centric pairs 20-100 degrees
+apart mostly abstain (too few inliers), the gap Viewpoint Learning exists to close
+(``../shared/notes/ENVIRONMENT.md``).
 """
 
 from __future__ import annotations

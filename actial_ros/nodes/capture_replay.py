@@ -73,38 +73,42 @@ class CaptureReplayNode(Node):
         super().__init__('capture_replay', **kwargs)
         for name, (default, description) in _PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
-        value = lambda name: self.get_parameter(name).value  # noqa: E731
-        capture_path = str(value('capture'))
+        capture_path = str(self._value('capture'))
         if not capture_path:
             raise ConfigError('parameter "capture" (an LLFF capture directory) is required')
-        self._rate_hz = float(value('rate_hz'))
+        self._rate_hz = float(self._value('rate_hz'))
         if not self._rate_hz > 0:
             raise ConfigError(f'rate_hz must be > 0, got {self._rate_hz}')
-        self._loops = int(value('loops'))
-        self._transport = str(value('image_transport'))
+        self._loops = int(self._value('loops'))
+        self._transport = str(self._value('image_transport'))
         if self._transport not in ('raw', 'compressed'):
             raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {self._transport!r}")
         try:
-            extrinsic = base_to_optical_extrinsic(list(value('extrinsic_translation')),
-                                                  list(value('extrinsic_rotation_xyzw')))
+            extrinsic = base_to_optical_extrinsic(
+                list(self._value('extrinsic_translation')), list(self._value('extrinsic_rotation_xyzw'))
+            )
         except ActialError as error:
             raise ConfigError(f'invalid extrinsic: {error}') from error
         self._base_from_camera = invert_transform(extrinsic)
-        self._frames_ids = (str(value('odom_frame')), str(value('base_frame')), str(value('camera_frame')))
-        self._jpeg_quality = int(value('jpeg_quality'))
+        self._frames_ids = (
+            str(self._value('odom_frame')),
+            str(self._value('base_frame')),
+            str(self._value('camera_frame')),
+        )
+        self._jpeg_quality = int(self._value('jpeg_quality'))
         self._capture = LlffCapture.open(capture_path)
         self._frames: list[Frame] = [self._capture.load_frame(i) for i in range(len(self._capture))]
         qos = QoSProfile(depth=max(10, len(self._frames)))
-        if str(value('image_qos')) == 'sensor_data':
+        if str(self._value('image_qos')) == 'sensor_data':
             qos = qos_profile_sensor_data
         image_type = CompressedImage if self._transport == 'compressed' else Image
-        self._image_pub = self.create_publisher(image_type, str(value('image_topic')), qos)
-        self._info_pub = self.create_publisher(CameraInfo, str(value('camera_info_topic')), qos)
-        self._odom_pub = self.create_publisher(Odometry, str(value('odometry_topic')), QoSProfile(depth=100))
-        self._manifest_path = str(value('manifest'))
-        self._exit_when_done = bool(value('exit_when_done'))
-        self._wait_s = float(value('wait_for_subscribers_s'))
-        self._settle_s = float(value('settle_s'))
+        self._image_pub = self.create_publisher(image_type, str(self._value('image_topic')), qos)
+        self._info_pub = self.create_publisher(CameraInfo, str(self._value('camera_info_topic')), qos)
+        self._odom_pub = self.create_publisher(Odometry, str(self._value('odometry_topic')), QoSProfile(depth=100))
+        self._manifest_path = str(self._value('manifest'))
+        self._exit_when_done = bool(self._value('exit_when_done'))
+        self._wait_s = float(self._value('wait_for_subscribers_s'))
+        self._settle_s = float(self._value('settle_s'))
         self._matched_at: float | None = None
         self._index = 0
         self._start_ns: int | None = None
@@ -121,6 +125,9 @@ class CaptureReplayNode(Node):
     def total_frames(self) -> int:
         """Frames that will be published in all (frames x loops)."""
         return len(self._frames) * self._loops
+
+    def _value(self, name: str) -> Any:
+        return self.get_parameter(name).value
 
     def _tick(self) -> None:
         if self.done:
@@ -207,7 +214,7 @@ def _header(sec: int, nanosec: int, frame_id: str) -> Any:
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point: ``capture_replay --ros-args -p capture:=DIR [-p rate_hz:=2.0 ...]``."""
-    rclpy.init(args=args)
+    rclpy.init(args=None if args is None else list(args))
     node: CaptureReplayNode | None = None
     try:
         node = CaptureReplayNode()

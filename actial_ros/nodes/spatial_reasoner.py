@@ -79,15 +79,26 @@ PARAMETERS: tuple[_Param, ...] = (
     _Param('odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", True),
     _Param('qos_depth', 10, 'Subscription queue depth.', True, 1, 1000),
     _Param('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
-    _Param('extrinsic_rotation_xyzw', list(BASE_TO_OPTICAL_QUATERNION_XYZW),
-           'T_base_camera_optical rotation quaternion (x, y, z, w); default: forward-looking camera.'),
+    _Param(
+        'extrinsic_rotation_xyzw',
+        list(BASE_TO_OPTICAL_QUATERNION_XYZW),
+        'T_base_camera_optical rotation quaternion (x, y, z, w); default: forward-looking camera.',
+    ),
     _Param('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
-    _Param('translation_threshold_m', 0.01, "Below this |t12.x| (m) the translation truth is 'none'.", False, 0.0, 10.0),
+    _Param(
+        'translation_threshold_m', 0.01, "Below this |t12.x| (m) the translation truth is 'none'.", False, 0.0, 10.0
+    ),
     _Param('yaw_threshold_deg', 2.0, "Below this |yaw| (deg) the rotation truth is 'none'.", False, 0.0, 90.0),
     _Param('min_yaw_deg', 20.0, 'Smallest |yaw| of a pair (deg; paper: 20).', False, 0.0, 180.0),
     _Param('max_yaw_deg', 100.0, 'Largest |yaw| of a pair (deg; paper: 100).', False, 0.0, 180.0),
-    _Param('min_pair_interval_s', 0.5, 'Stamp time between two pairs of a camera (s); bounds the question rate.',
-           False, 0.0, 3600.0),
+    _Param(
+        'min_pair_interval_s',
+        0.5,
+        'Stamp time between two pairs of a camera (s); bounds the question rate.',
+        False,
+        0.0,
+        3600.0,
+    ),
     _Param('max_pair_span_s', 60.0, 'Largest stamp difference within a pair (s).', False, 0.001, 86400.0),
     _Param('max_frame_uses', 3, 'A frame takes part in at most this many pairs.', False, 1, 1000),
     _Param('pair_strategy', 'random', "'random', 'newest' or 'widest' among qualifying frames."),
@@ -95,14 +106,34 @@ PARAMETERS: tuple[_Param, ...] = (
     _Param('max_buffer_frames', 64, 'Posed frames kept per camera.', True, 2, 100000),
     _Param('max_buffer_mb', 256.0, 'Image megabytes kept per camera.', True, 1.0, 65536.0),
     _Param('max_pending_frames', 32, 'Images waiting for odometry per camera.', True, 1, 10000),
-    _Param('odometry_max_interpolation_gap_s', 0.5, 'Largest gap between odometry samples interpolated over (s).',
-           False, 0.0, 60.0),
-    _Param('odometry_max_extrapolation_s', 0.05, 'Largest distance to an odometry sample held without a bracket (s).',
-           False, 0.0, 10.0),
-    _Param('odometry_pending_timeout_s', 1.0, 'How long an image waits for later odometry (s, stamp time).',
-           False, 0.0, 600.0),
+    _Param(
+        'odometry_max_interpolation_gap_s',
+        0.5,
+        'Largest gap between odometry samples interpolated over (s).',
+        False,
+        0.0,
+        60.0,
+    ),
+    _Param(
+        'odometry_max_extrapolation_s',
+        0.05,
+        'Largest distance to an odometry sample held without a bracket (s).',
+        False,
+        0.0,
+        10.0,
+    ),
+    _Param(
+        'odometry_pending_timeout_s',
+        1.0,
+        'How long an image waits for later odometry (s, stamp time).',
+        False,
+        0.0,
+        600.0,
+    ),
     _Param('time_reset_s', 1.0, 'A stamp jumping back by more than this clears the buffers (s).', False, 0.0, 3600.0),
-    _Param('question_types', ['ego_translation', 'object_translation', 'rotation'], 'Viewpoint questions asked per pair.'),
+    _Param(
+        'question_types', ['ego_translation', 'object_translation', 'rotation'], 'Viewpoint questions asked per pair.'
+    ),
     _Param('backend', 'geometry', "'vllm' (OpenAI-compatible server) or 'geometry' (no model).", True),
     _Param('vllm_base_url', 'http://127.0.0.1:8000/v1', 'OpenAI-compatible base URL of the vLLM server.', True),
     _Param('vllm_model', 'actial-7b', 'Served model name.', True),
@@ -113,8 +144,14 @@ PARAMETERS: tuple[_Param, ...] = (
     _Param('max_tokens', 1024, 'Largest completion length (tokens).', True, 1, 65536),
     _Param('max_in_flight', 4, 'Backend requests running at once.', True, 1, 256),
     _Param('max_queue', 64, 'Questions waiting for a worker; the oldest is dropped beyond it.', False, 1, 100000),
-    _Param('max_request_age_s', 30.0, 'Questions older than this when a worker is free are dropped (s).',
-           False, 0.01, 86400.0),
+    _Param(
+        'max_request_age_s',
+        30.0,
+        'Questions older than this when a worker is free are dropped (s).',
+        False,
+        0.01,
+        86400.0,
+    ),
     _Param('diagnostics_period_s', 1.0, 'Period of /diagnostics (s).', True, 0.05, 3600.0),
 )
 
@@ -144,7 +181,7 @@ def reasoner_config_from_values(values: dict[str, Any]) -> ReasonerConfig:
     try:
         strategy = PairStrategy(str(values['pair_strategy']))
     except ValueError:
-        raise ConfigError(f"pair_strategy must be one of {[s.value for s in PairStrategy]}") from None
+        raise ConfigError(f'pair_strategy must be one of {[s.value for s in PairStrategy]}') from None
     try:
         return ReasonerConfig(
             question_types=parse_question_types(list(values['question_types'])),
@@ -227,7 +264,10 @@ class SpatialReasonerNode(Node):
         self._answers = self.create_publisher(String, '~/answers', 100)
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._engine = SpatialReasoner(
-            backend=self._backend, config=config, on_answer=self._publish_answer, extrinsics={self._camera_id: extrinsic}
+            backend=self._backend,
+            config=config,
+            on_answer=self._publish_answer,
+            extrinsics={self._camera_id: extrinsic},
         )
         self._intrinsics: CameraIntrinsics | None = None
         self._warnings: dict[str, int] = {}
@@ -250,14 +290,14 @@ class SpatialReasonerNode(Node):
         self.create_subscription(String, '~/ask', self._on_ask, 10)
         self.create_timer(float(values['diagnostics_period_s']), self._publish_diagnostics)
         self.get_logger().info(
-            f"asking {[t.value for t in config.question_types]} about pairs with "
+            f'asking {[t.value for t in config.question_types]} about pairs with '
             f'{config.pair_policy.min_yaw_deg:g} <= |yaw| <= {config.pair_policy.max_yaw_deg:g} deg from '
-            f"{values['image_topic']} ({transport}) + {values['odometry_topic']} with the {self._backend.name} backend"
+            f'{values["image_topic"]} ({transport}) + {values["odometry_topic"]} with the {self._backend.name} backend'
         )
 
     # -- parameters ----------------------------------------------------------------------------
 
-    def _values(self, overrides: Sequence[Parameter] = ()) -> dict[str, Any]:
+    def _values(self, overrides: Sequence[Parameter[Any]] = ()) -> dict[str, Any]:
         values = {param.name: self.get_parameter(param.name).value for param in PARAMETERS}
         for parameter in overrides:
             values[parameter.name] = parameter.value
@@ -272,7 +312,7 @@ class SpatialReasonerNode(Node):
         except ActialError as error:
             raise ConfigError(f'invalid camera extrinsic: {error}') from error
 
-    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+    def _on_set_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
         values = self._values(parameters)
         try:
             config = reasoner_config_from_values(values)
@@ -355,7 +395,12 @@ class SpatialReasonerNode(Node):
             self._warn('bad_ask')
             self.get_logger().warning(f'ignored ~/ask request: {error}')
             self._publish_answer(
-                {'kind': 'ask', 'id': _loose_id(msg.data), 'status': AnswerStatus.ERROR, 'reason': f'bad request: {error}'}
+                {
+                    'kind': 'ask',
+                    'id': _loose_id(msg.data),
+                    'status': AnswerStatus.ERROR,
+                    'reason': f'bad request: {error}',
+                }
             )
             return
         self._engine.submit_ask(ask_id=ask_id, prompt=str(request['question']), target=target)
@@ -426,13 +471,21 @@ class SpatialReasonerNode(Node):
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [
-            _status('spatial_reasoner: ingest', DiagnosticStatus.WARN if new_drops else DiagnosticStatus.OK,
-                    'drops: ' + ', '.join(f'{k}={v}' for k, v in new_drops.items()) if new_drops else 'ok',
-                    ingest_values),
-            _status('spatial_reasoner: backend', DiagnosticStatus.OK if health.ok else DiagnosticStatus.ERROR,
-                    health.message, backend_values),
-            _status('spatial_reasoner: accuracy', DiagnosticStatus.OK, 'running accuracy against odometry',
-                    accuracy_values),
+            _status(
+                'spatial_reasoner: ingest',
+                DiagnosticStatus.WARN if new_drops else DiagnosticStatus.OK,
+                'drops: ' + ', '.join(f'{k}={v}' for k, v in new_drops.items()) if new_drops else 'ok',
+                ingest_values,
+            ),
+            _status(
+                'spatial_reasoner: backend',
+                DiagnosticStatus.OK if health.ok else DiagnosticStatus.ERROR,
+                health.message,
+                backend_values,
+            ),
+            _status(
+                'spatial_reasoner: accuracy', DiagnosticStatus.OK, 'running accuracy against odometry', accuracy_values
+            ),
         ]
         return array
 
@@ -467,7 +520,7 @@ def _json_default(value: Any) -> Any:
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point: ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``."""
-    rclpy.init(args=args)
+    rclpy.init(args=None if args is None else list(args))
     node: SpatialReasonerNode | None = None
     try:
         node = SpatialReasonerNode()

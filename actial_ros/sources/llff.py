@@ -110,9 +110,7 @@ def _decode_file(path: Path) -> npt.NDArray[np.uint8]:
         raise CaptureError(f'image {path} is empty')
     if data[:2] == b'\xff\xd8' and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
         raise CaptureError(f'image {path} is a truncated JPEG (no end-of-image marker)')
-    decoded = cv2.imdecode(
-        np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    )
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if decoded is None or decoded.ndim != 3 or decoded.shape[2] != 3 or decoded.size == 0:
         raise CaptureError(f'image {path} cannot be decoded (corrupt or unsupported format)')
     return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
@@ -282,7 +280,7 @@ class LlffCapture:
         if (width, height) != (view.intrinsics.width, view.intrinsics.height):
             raise CaptureError(
                 f'image {view.path} is {width}x{height} but the capture expects '
-                f'{view.intrinsics.width}x{view.intrinsics.height} (the first image\'s size)'
+                f"{view.intrinsics.width}x{view.intrinsics.height} (the first image's size)"
             )
         return Frame(
             image=image,

@@ -3,6 +3,12 @@
 The capture is read here directly (LLFF layout, CONVENTIONS.md) so this test does not depend on
 ``actial_ros.sources``: rotation columns (down, right, back) -> OpenCV camera-to-world ``[c1, c0, -c2]``,
 column 3 the centre, column 4 ``(H, W, focal)`` of the ORIGINAL 4000x4000 photos.
+
+Beware: that capture was taken with the object on a turntable in a room. Its poses are relative to the
+OBJECT (masked structure-from-motion), but the room behind it hardly moves between photos. Far-apart
+pairs (20-100 degrees) therefore mostly match the background, which gives a near-identity pose: the
+baseline abstains on 86 % of them and its rotation answers are wrong where it answers. Only close pairs
+are asserted here.
 """
 
 from __future__ import annotations
@@ -180,8 +186,8 @@ def test_conversion_matches_opencv_on_synthetic_points(yaw_deg: float, tx: float
 
 
 def test_answers_agree_with_ground_truth_on_close_pairs(capture: list[Frame]) -> None:
-    """Consecutive-ish pairs (3-8 degrees): measured 92 % answered, 100 % / 97 % correct (translation /
-    rotation) on the shared capture; the bounds below leave room for OpenCV versions."""
+    """Pairs 3-8 degrees apart: on all 79 such pairs of the shared capture, 94 % answered and 100 % / 99 %
+    of those correct (translation / rotation); the bounds below leave room for other OpenCV versions."""
     backend = GeometryBackend()
     pairs = _pairs_in_range(capture, 3.0, 8.0, 24)
     assert len(pairs) >= 10
@@ -195,7 +201,8 @@ def test_answers_agree_with_ground_truth_on_close_pairs(capture: list[Frame]) ->
 
 
 def test_answers_on_15_to_20_degree_pairs(capture: list[Frame]) -> None:
-    """Measured 32 % answered, 92 % / 85 % correct where answered (translation / rotation)."""
+    """On all 80 such pairs of the shared capture: 32 % answered, 96 % / 88 % of those correct
+    (translation / rotation)."""
     backend = GeometryBackend()
     pairs = _pairs_in_range(capture, 15.0, 20.0, 24)
     assert len(pairs) >= 10
