@@ -138,10 +138,13 @@ PARAMETERS: tuple[_Param, ...] = (
     _Param('vllm_base_url', 'http://127.0.0.1:8000/v1', 'OpenAI-compatible base URL of the vLLM server.', True),
     _Param('vllm_model', 'actial-7b', 'Served model name.', True),
     _Param('vllm_api_key_env', 'ACTIAL_API_KEY', 'Environment variable holding the API key (never logged).', True),
-    _Param('vllm_timeout_s', 60.0, 'Timeout of one request (s).', True, 0.1, 3600.0),
+    _Param('vllm_timeout_s', 30.0, 'Timeout of one HTTP attempt (s).', True, 0.1, 3600.0),
     _Param('vllm_max_retries', 2, 'Retries after a failed request (with backoff).', True, 0, 20),
     _Param('system_prompt', '', 'System prompt sent to the model; empty: the package default.', True),
     _Param('max_tokens', 1024, 'Largest completion length (tokens).', True, 1, 65536),
+    _Param('top_p', 1.0, 'Nucleus sampling p (temperature is 0; the paper evaluated with 0.95).', True, 0.01, 1.0),
+    _Param('jpeg_quality', 90, 'JPEG quality of images sent to the model.', True, 1, 100),
+    _Param('geometry_min_inliers', 30, 'Geometry backend: abstain below this many pose inliers.', True, 5, 100000),
     _Param('max_in_flight', 4, 'Backend requests running at once.', True, 1, 256),
     _Param('max_queue', 64, 'Questions waiting for a worker; the oldest is dropped beyond it.', False, 1, 100000),
     _Param(
@@ -235,7 +238,11 @@ def backend_from_values(values: dict[str, Any]) -> Backend:
             max_in_flight=int(values['max_in_flight']),
             system_prompt=str(values['system_prompt']) or DEFAULT_SYSTEM_PROMPT,
             max_tokens=int(values['max_tokens']),
+            top_p=float(values['top_p']),
+            jpeg_quality=int(values['jpeg_quality']),
         )
+    if name == 'geometry':
+        return create_backend('geometry', min_inliers=int(values['geometry_min_inliers']))
     return create_backend(name)
 
 
