@@ -22,7 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', required=True)
 
     demo = commands.add_parser('demo', help='run the node on a capture over ROS 2 and score its answers')
-    demo.add_argument('--capture', type=Path, required=True, help='LLFF capture directory')
+    demo.add_argument(
+        '--capture',
+        type=Path,
+        required=True,
+        action='append',
+        help='LLFF capture directory; repeat for a rig of several cameras sharing one world frame',
+    )
     demo.add_argument(
         '--backend',
         choices=('geometry', 'vllm'),
@@ -89,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         console = Console(width=None if sys.stdout.isatty() else 140)
         options = DemoOptions(
-            capture=args.capture,
+            capture=args.capture[0],
+            extra_captures=tuple(args.capture[1:]),
             out=args.out,
             backend=args.backend,
             rate_hz=args.rate,

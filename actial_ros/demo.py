@@ -40,7 +40,8 @@ class DemoOptions:
     """What the demo runs.
 
     Attributes:
-        capture: LLFF capture directory.
+        capture: LLFF capture directory (the primary camera).
+        extra_captures: further captures of the same rig (one world frame), one camera each.
         out: JSON-lines output file.
         backend: 'geometry' or 'vllm'.
         rate_hz: replay rate (frames per second of stamp time and of publishing).
@@ -55,6 +56,7 @@ class DemoOptions:
 
     capture: Path
     out: Path
+    extra_captures: tuple[Path, ...] = ()
     backend: str = 'geometry'
     rate_hz: float = 4.0
     transport: str = 'raw'
@@ -99,8 +101,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         ActialError: a process failed, or no frame reached the node before the timeout.
     """
     console = console or Console(stderr=True)
-    capture = LlffCapture.open(options.capture)  # fail early on a bad capture
-    total_frames = len(capture)
+    captures = [options.capture, *options.extra_captures]
+    total_frames = sum(len(LlffCapture.open(path)) for path in captures)  # fail early on a bad capture
     workdir = Path(tempfile.mkdtemp(prefix='actial_demo_'))
     manifest_path = workdir / 'manifest.jsonl'
     env = local_ros_environment(domain_id=options.domain_id, profile_dir=workdir)
@@ -132,6 +134,15 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     ]
     if options.transport == 'compressed':
         node_cmd += ['-p', 'image_transport:=compressed', '-p', 'image_topic:=/camera/image_raw/compressed']
+    if options.extra_captures:
+        # Each further capture is one more camera of the same rig (same world frame), on its own topics.
+        camera_names = [f'camera_{i}' for i in range(1, len(captures))]
+        suffix = '/compressed' if options.transport == 'compressed' else ''
+        camera_params = [f'additional_cameras:=[{",".join(camera_names)}]']
+        camera_params += [f'{name}.image_topic:=/{name}/image_raw{suffix}' for name in camera_names]
+        node_cmd += _ros_args(camera_params)
+        pairs = zip(camera_names, captures[1:], strict=True)
+        replay_cmd += _ros_args(camera_params + [f'{name}.capture:={Path(path).resolve()}' for name, path in pairs])
 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -262,20 +273,21 @@ def _wait(
     raise ActialError(f'timed out after {options.timeout_s:g} s waiting for answers; logs in {workdir}')
 
 
-def _read_manifest(path: Path) -> dict[int, str]:
+def _read_manifest(path: Path) -> dict[tuple[int, str], str]:
+    """(stamp_ns, camera) -> capture file name, from the replay's manifest."""
     if not path.exists():
         return {}
-    names: dict[int, str] = {}
+    names: dict[tuple[int, str], str] = {}
     for line in path.read_text().splitlines():
         entry = json.loads(line)
-        names[int(entry['stamp_ns'])] = str(entry['name'])
+        names[(int(entry['stamp_ns']), str(entry.get('camera', 'camera')))] = str(entry['name'])
     return names
 
 
-def _row(record: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
+def _row(record: dict[str, Any], names: dict[tuple[int, str], str]) -> dict[str, Any]:
     row = {
-        'image_1': names.get(int(record['stamp_1']), record.get('frame_1', '')),
-        'image_2': names.get(int(record['stamp_2']), record.get('frame_2', '')),
+        'image_1': names.get((int(record['stamp_1']), str(record.get('camera_1'))), record.get('frame_1', '')),
+        'image_2': names.get((int(record['stamp_2']), str(record.get('camera_2'))), record.get('frame_2', '')),
         'stamp_1': record['stamp_1'],
         'stamp_2': record['stamp_2'],
         'question_type': record['question_type'],

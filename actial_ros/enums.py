@@ -42,6 +42,7 @@ class DropReason(StrEnum):
     ODOMETRY_GAP = 'odometry_gap'
     ODOMETRY_TIMEOUT = 'odometry_timeout'
     TIME_RESET = 'time_reset'
+    OLD_TIMELINE = 'old_timeline'
     DUPLICATE_FRAME = 'duplicate_frame'
     # Buffer bounds
     BUFFER_FRAMES = 'buffer_frames'

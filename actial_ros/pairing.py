@@ -17,6 +17,7 @@ import bisect
 import math
 import random
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -100,6 +101,9 @@ class OdometryMatchPolicy:
         time_reset_s: a stamp that jumps backwards by more than this (seconds) is a time reset (e.g. a
             simulation restart): all buffers are cleared and ``time_reset`` is counted.
         history: odometry samples kept.
+        reset_grace_s: for this long (wall-clock seconds) after a time reset, messages stamped more than
+            ``time_reset_s`` after the new origin are late messages of the old timeline still in flight
+            on other topics: they are dropped (``old_timeline``) instead of triggering another reset.
     """
 
     max_interpolation_gap_s: float = 0.5
@@ -107,9 +111,16 @@ class OdometryMatchPolicy:
     pending_timeout_s: float = 1.0
     time_reset_s: float = 1.0
     history: int = 4000
+    reset_grace_s: float = 2.0
 
     def __post_init__(self) -> None:
-        for name in ('max_interpolation_gap_s', 'max_extrapolation_s', 'pending_timeout_s', 'time_reset_s'):
+        for name in (
+            'max_interpolation_gap_s',
+            'max_extrapolation_s',
+            'pending_timeout_s',
+            'time_reset_s',
+            'reset_grace_s',
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f'{name} must be finite and >= 0, got {value}')
@@ -126,6 +137,7 @@ class PairPolicy:
         min_pair_interval_s: stamp time between two emitted pairs of one camera (seconds).
         max_pair_span_s: freshness: the two frames' stamps differ by at most this (seconds).
         max_frame_uses: a frame takes part in at most this many pairs.
+        cross_camera: also pair frames of different cameras (at the same or different stamps).
         strategy: which qualifying candidate is chosen.
         seed: seed of the RNG of the ``random`` strategy.
     """
@@ -135,6 +147,7 @@ class PairPolicy:
     min_pair_interval_s: float = 0.0
     max_pair_span_s: float = 60.0
     max_frame_uses: int = 3
+    cross_camera: bool = True
     strategy: PairStrategy = PairStrategy.RANDOM
     seed: int = 0
 
@@ -254,9 +267,11 @@ class OdometryHistory:
 class _CameraState:
     extrinsic: FloatArray
     frames: deque[Frame]
-    uses: dict[int, int]
     pending: deque[Frame]
+    drops: DropCounter
     nbytes: int = 0
+    posed: int = 0
+    pairs: int = 0
     newest_stamp_ns: int | None = None
     last_pair_stamp_ns: int | None = None
 
@@ -309,6 +324,9 @@ class PairingBuffer:
         """Pairs emitted."""
         self.frames_evicted = 0
         """Posed frames evicted by the buffer bounds (normal operation, not a drop)."""
+        self._uses: dict[tuple[str, int], int] = {}
+        self._reset_origin_ns: int | None = None
+        self._reset_at = 0.0
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -362,22 +380,40 @@ class PairingBuffer:
                 'odometry': len(self._odometry),
             }
 
+    def camera_stats(self) -> dict[str, dict[str, object]]:
+        """Per camera: frames buffered, pending, posed, pairs completed by its frames, drops by reason."""
+        with self._lock:
+            return {
+                camera_id: {
+                    'frames': len(state.frames),
+                    'pending': len(state.pending),
+                    'posed': state.posed,
+                    'pairs': state.pairs,
+                    'drops': state.drops.snapshot(),
+                }
+                for camera_id, state in self._cameras.items()
+            }
+
     # -- ingestion -----------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget all frames, pending images and odometry (e.g. after a time jump)."""
         with self._lock:
-            self._reset_locked()
+            self._reset_locked(None)
 
-    def _reset_locked(self) -> None:
+    def _reset_locked(self, origin_ns: int | None) -> None:
+        if origin_ns is not None:
+            self.drops.add(DropReason.TIME_RESET)
+        self._reset_origin_ns = origin_ns
+        self._reset_at = time.monotonic()
         self._odometry.clear()
         for state in self._cameras.values():
             state.frames.clear()
             state.pending.clear()
-            state.uses.clear()
             state.nbytes = 0
             state.newest_stamp_ns = None
             state.last_pair_stamp_ns = None
+        self._uses.clear()
         self._latest_pair = None
 
     def add_odometry(self, stamp_ns: int, t_odom_base: npt.ArrayLike) -> list[Pair]:
@@ -391,10 +427,12 @@ class PairingBuffer:
             self.drops.add(DropReason.BAD_ODOMETRY)
             return []
         with self._lock:
+            if self._from_old_timeline(stamp_ns):
+                self.drops.add(DropReason.OLD_TIMELINE)
+                return []
             newest = self._odometry.newest_stamp_ns
             if newest is not None and newest - stamp_ns > self._match_policy.time_reset_s * _NS:
-                self.drops.add(DropReason.TIME_RESET)
-                self._reset_locked()
+                self._reset_locked(stamp_ns)
             reason = self._odometry.add(stamp_ns, pose)
             if reason is not None:
                 self.drops.add(reason)
@@ -412,29 +450,44 @@ class PairingBuffer:
         """
         with self._lock:
             state = self._camera(frame.camera_id)
+            if self._from_old_timeline(frame.stamp_ns):
+                self._drop(state, DropReason.OLD_TIMELINE)
+                return []
             if (
                 state.newest_stamp_ns is not None
                 and state.newest_stamp_ns - frame.stamp_ns > self._match_policy.time_reset_s * _NS
             ):
-                self.drops.add(DropReason.TIME_RESET)
-                self._reset_locked()
+                self._reset_locked(frame.stamp_ns)
             if state.newest_stamp_ns is None or frame.stamp_ns > state.newest_stamp_ns:
                 state.newest_stamp_ns = frame.stamp_ns
             if any(f.stamp_ns == frame.stamp_ns for f in state.frames) or any(
                 f.stamp_ns == frame.stamp_ns for f in state.pending
             ):
-                self.drops.add(DropReason.DUPLICATE_FRAME)
+                self._drop(state, DropReason.DUPLICATE_FRAME)
                 return []
             if frame.nbytes > self._limits.max_bytes:
-                self.drops.add(DropReason.BUFFER_BYTES)
+                self._drop(state, DropReason.BUFFER_BYTES)
                 return []
             state.pending.append(frame)
             if len(state.pending) > self._limits.max_pending:
                 state.pending.popleft()
-                self.drops.add(DropReason.PENDING_FULL)
+                self._drop(state, DropReason.PENDING_FULL)
             return self._resolve_pending(state)
 
     # -- internals (lock held) -----------------------------------------------------------------
+
+    def _from_old_timeline(self, stamp_ns: int) -> bool:
+        """True for a late message from before a recent time reset (other topics still in flight)."""
+        policy = self._match_policy
+        return (
+            self._reset_origin_ns is not None
+            and time.monotonic() - self._reset_at < policy.reset_grace_s
+            and stamp_ns - self._reset_origin_ns > policy.time_reset_s * _NS
+        )
+
+    def _drop(self, state: _CameraState, reason: DropReason) -> None:
+        self.drops.add(reason)
+        state.drops.add(reason)
 
     def _camera(self, camera_id: str) -> _CameraState:
         state = self._cameras.get(camera_id)
@@ -442,7 +495,7 @@ class PairingBuffer:
             state = _CameraState(
                 extrinsic=self._extrinsics.get(camera_id, self._default_extrinsic),
                 frames=deque(),
-                uses={},
+                drops=DropCounter(),
                 pending=deque(),
             )
             self._cameras[camera_id] = state
@@ -459,17 +512,18 @@ class PairingBuffer:
                 if newest - frame.stamp_ns > timeout_ns:
                     held = self._odometry.hold_newest(frame.stamp_ns)
                     if held is None:
-                        self.drops.add(DropReason.ODOMETRY_TIMEOUT)
+                        self._drop(state, DropReason.ODOMETRY_TIMEOUT)
                         continue
                     result = held
                 else:
                     waiting.append(frame)
                     continue
             if isinstance(result, DropReason):
-                self.drops.add(result)
+                self._drop(state, result)
                 continue
             posed = replace(frame, t_world_camera=result @ state.extrinsic)
             self.frames_posed += 1
+            state.posed += 1
             pair = self._select_pair(state, posed)
             if pair is not None:
                 pairs.append(pair)
@@ -486,7 +540,7 @@ class PairingBuffer:
         while len(state.frames) > self._limits.max_frames or state.nbytes > self._limits.max_bytes:
             evicted = state.frames.popleft()
             state.nbytes -= evicted.nbytes
-            state.uses.pop(evicted.stamp_ns, None)
+            self._uses.pop((evicted.camera_id, evicted.stamp_ns), None)
             self.frames_evicted += 1
 
     def _select_pair(self, state: _CameraState, frame: Frame) -> Pair | None:
@@ -501,14 +555,17 @@ class PairingBuffer:
         # |yaw| of every candidate from the optical axes alone (cheap); the full relative pose is
         # computed only for the chosen one. yaw = atan2(f.x, f.z), f = R1^T z2 (CONVENTIONS.md).
         candidates: list[tuple[Frame, Frame, float]] = []
-        for other in state.frames:
-            if other.t_world_camera is None or other.stamp_ns == frame.stamp_ns:
+        key = (frame.camera_id, frame.stamp_ns)
+        states = self._cameras.values() if policy.cross_camera else (state,)
+        for other in (f for s in states for f in s.frames):
+            if other.t_world_camera is None or (other.camera_id, other.stamp_ns) == key:
                 continue
             if abs(frame.stamp_ns - other.stamp_ns) > span_ns:
                 continue
-            if state.uses.get(other.stamp_ns, 0) >= policy.max_frame_uses:
+            if self._uses.get((other.camera_id, other.stamp_ns), 0) >= policy.max_frame_uses:
                 continue
-            first, second = (other, frame) if other.stamp_ns < frame.stamp_ns else (frame, other)
+            # Frame 1 is the earlier view; at equal stamps (a synchronised rig), the camera named first.
+            first, second = sorted((other, frame), key=lambda f: (f.stamp_ns, f.camera_id))
             assert first.t_world_camera is not None and second.t_world_camera is not None
             forward = first.t_world_camera[:3, :3].T @ second.t_world_camera[:3, 2]
             abs_yaw = abs(math.degrees(math.atan2(float(forward[0]), float(forward[2]))))
@@ -525,10 +582,12 @@ class PairingBuffer:
         assert first.t_world_camera is not None and second.t_world_camera is not None
         pose = relative_pose(first.t_world_camera, second.t_world_camera)
         for used in (first, second):
-            state.uses[used.stamp_ns] = state.uses.get(used.stamp_ns, 0) + 1
+            used_key = (used.camera_id, used.stamp_ns)
+            self._uses[used_key] = self._uses.get(used_key, 0) + 1
         state.last_pair_stamp_ns = frame.stamp_ns
         pair = Pair(frame_1=first, frame_2=second, relative=pose, pair_id=self._next_pair_id)
         self._next_pair_id += 1
         self.pairs_made += 1
+        state.pairs += 1
         self._latest_pair = pair
         return pair

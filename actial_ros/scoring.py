@@ -67,6 +67,7 @@ class ScoreBoard:
     def __init__(self, *, latency_window: int = 1000) -> None:
         self._lock = threading.Lock()
         self._scores: dict[str, TypeScore] = {}
+        self._by_camera: dict[str, TypeScore] = {}
         self._latencies: deque[float] = deque(maxlen=latency_window)
 
     def add(self, record: Mapping[str, Any]) -> None:
@@ -79,18 +80,10 @@ class ScoreBoard:
             kind = record.get('question_type')
             if not kind:
                 return
-            score = self._scores.get(kind, TypeScore())
-            status = record.get('status')
-            scored = status in (AnswerStatus.ANSWERED, AnswerStatus.UNPARSED) and record.get('truth') is not None
-            self._scores[kind] = TypeScore(
-                asked=score.asked + 1,
-                answered=score.answered + (status == AnswerStatus.ANSWERED),
-                unparsed=score.unparsed + (status == AnswerStatus.UNPARSED),
-                abstained=score.abstained + (status == AnswerStatus.ABSTAINED),
-                errors=score.errors + (status == AnswerStatus.ERROR),
-                scored=score.scored + scored,
-                correct=score.correct + (scored and bool(record.get('correct'))),
-            )
+            self._scores[kind] = _tally(self._scores.get(kind, TypeScore()), record)
+            cameras = {record.get('camera_1'), record.get('camera_2')} - {None, ''}
+            for camera in cameras:
+                self._by_camera[str(camera)] = _tally(self._by_camera.get(str(camera), TypeScore()), record)
 
     def extend(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Count several records."""
@@ -101,6 +94,11 @@ class ScoreBoard:
         """Question type -> tallies (a copy)."""
         with self._lock:
             return dict(self._scores)
+
+    def camera_scores(self) -> dict[str, TypeScore]:
+        """Camera id -> tallies over every question about a pair that includes that camera (a copy)."""
+        with self._lock:
+            return dict(self._by_camera)
 
     def total(self) -> TypeScore:
         """Tallies summed over question types."""
@@ -119,3 +117,17 @@ class ScoreBoard:
         if values.size == 0:
             return [None for _ in quantiles]
         return [float(np.percentile(values, q)) for q in quantiles]
+
+
+def _tally(score: TypeScore, record: Mapping[str, Any]) -> TypeScore:
+    status = record.get('status')
+    scored = status in (AnswerStatus.ANSWERED, AnswerStatus.UNPARSED) and record.get('truth') is not None
+    return TypeScore(
+        asked=score.asked + 1,
+        answered=score.answered + (status == AnswerStatus.ANSWERED),
+        unparsed=score.unparsed + (status == AnswerStatus.UNPARSED),
+        abstained=score.abstained + (status == AnswerStatus.ABSTAINED),
+        errors=score.errors + (status == AnswerStatus.ERROR),
+        scored=score.scored + scored,
+        correct=score.correct + (scored and bool(record.get('correct'))),
+    )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import textwrap
@@ -52,7 +51,7 @@ def bench_costs(repeats: int = 200) -> None:
     from sensor_msgs.msg import CompressedImage
 
     from actial_ros.frame import CameraIntrinsics, Frame
-    from actial_ros.imaging import image_msg_to_rgb, jpeg_data_url, rgb_to_compressed
+    from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb, jpeg_data_url, rgb_to_compressed
     from actial_ros.messages import odometry_to_transform
     from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode
     from actial_ros.pairing import PairingBuffer, PairPolicy
@@ -70,13 +69,13 @@ def bench_costs(repeats: int = 200) -> None:
     for i in range(repeats):
         msg = _image_msg(rgb, i * 1000)
         start = time.perf_counter()
-        node._on_image(msg)
+        node._submit('camera', msg, image_msg_to_rgb)
         raw_times.append(time.perf_counter() - start)
         cmsg = CompressedImage()
         cmsg.header.stamp.sec, cmsg.header.stamp.nanosec = 0, i * 1000 + 1
         cmsg.format, cmsg.data = fmt, data
         start = time.perf_counter()
-        node._on_compressed(cmsg)
+        node._submit('camera', cmsg, compressed_msg_to_rgb)
         compressed_times.append(time.perf_counter() - start)
     node.destroy_node()
     rclpy.shutdown()
@@ -94,8 +93,6 @@ def bench_costs(repeats: int = 200) -> None:
     msg = _image_msg(rgb, 0)
     cmsg = CompressedImage()
     cmsg.format, cmsg.data = fmt, data
-    from actial_ros.imaging import compressed_msg_to_rgb
-
     for i in range(repeats):
         stamp = i * 33_000_000
         x, y, z, w = Rotation.from_euler('z', i * 3.0, degrees=True).as_quat()
@@ -135,12 +132,13 @@ PUBLISHER = textwrap.dedent("""
     from sensor_msgs.msg import Image
     from nav_msgs.msg import Odometry
     from scipy.spatial.transform import Rotation
-    rate, seconds = float(sys.argv[1]), float(sys.argv[2])
+    rate, seconds, cameras = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
     rclpy.init()
     node = rclpy.create_node('bench_publisher')
-    image_pub = node.create_publisher(Image, '/camera/image_raw', QoSProfile(depth=10))
+    topics = ['/camera/image_raw'] + [f'/cam{i}/image_raw' for i in range(1, cameras)]
+    image_pubs = [node.create_publisher(Image, topic, QoSProfile(depth=10)) for topic in topics]
     odom_pub = node.create_publisher(Odometry, '/odom', QoSProfile(depth=100))
-    while image_pub.get_subscription_count() == 0 or odom_pub.get_subscription_count() == 0:
+    while any(p.get_subscription_count() == 0 for p in image_pubs) or odom_pub.get_subscription_count() == 0:
         rclpy.spin_once(node, timeout_sec=0.05)
     time.sleep(1.0)
     rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
@@ -158,19 +156,21 @@ PUBLISHER = textwrap.dedent("""
         odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = z, w
         odom_pub.publish(odom)
         msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nsec
-        image_pub.publish(msg)
+        for pub in image_pubs:
+            pub.publish(msg)
         delay = start + (i + 1) / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
     achieved = count / (time.perf_counter() - start)
     time.sleep(1.0)
-    print(count, achieved, flush=True)
+    print(count * cameras, achieved, flush=True)
     node.destroy_node()
     rclpy.shutdown()
 """)
 
 
-def bench_rate(rate: float, seconds: float, env: dict[str, str]) -> dict[str, Any]:
+def bench_rate(rate: float, seconds: float, env: dict[str, str], cameras: int = 1) -> dict[str, Any]:
+    """Publish ``cameras`` image streams at ``rate`` Hz each (plus odometry) into an in-process node."""
     import threading
 
     import rclpy
@@ -181,33 +181,31 @@ def bench_rate(rate: float, seconds: float, env: dict[str, str]) -> dict[str, An
     from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode
 
     rclpy.init()
-    node = SpatialReasonerNode(
-        parameter_overrides=[Parameter('image_qos', value='reliable'), Parameter('qos_depth', value=50)]
-    )
+    overrides = [Parameter('image_qos', value='reliable'), Parameter('qos_depth', value=50)]
+    if cameras > 1:
+        overrides.append(Parameter('additional_cameras', value=[f'cam{i}' for i in range(1, cameras)]))
+    node = SpatialReasonerNode(parameter_overrides=overrides)
     durations: list[float] = []
-    original = node._on_image
+    original = node._submit
 
-    def timed(msg: Any) -> None:
+    def timed(camera_id: str, msg: Any, decode: Any) -> None:
         start = time.perf_counter()
-        original(msg)
+        original(camera_id, msg, decode)
         durations.append(time.perf_counter() - start)
 
-    node._on_image = timed  # type: ignore[method-assign]
-    # Re-create the image subscription so it calls the timed wrapper.
-    for sub in list(node.subscriptions):
-        if sub.topic_name == '/camera/image_raw':
-            node.destroy_subscription(sub)
-    from rclpy.qos import QoSProfile
-    from sensor_msgs.msg import Image
-
-    node.create_subscription(Image, '/camera/image_raw', timed, QoSProfile(depth=50))
+    node._submit = timed  # type: ignore[method-assign]  # the subscriptions look it up per message
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     stop = threading.Event()
-    spinner = threading.Thread(target=lambda: [executor.spin_once(0.05) for _ in iter(stop.is_set, True)])
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(0.05)
+
+    spinner = threading.Thread(target=spin)
     spinner.start()
     proc = subprocess.run(
-        [sys.executable, '-c', PUBLISHER, str(rate), str(seconds)],
+        [sys.executable, '-c', PUBLISHER, str(rate), str(seconds), str(cameras)],
         env=env,
         capture_output=True,
         text=True,
@@ -222,7 +220,7 @@ def bench_rate(rate: float, seconds: float, env: dict[str, str]) -> dict[str, An
     stats = node._engine.stats()
     node.destroy_node()
     rclpy.shutdown()
-    period = 1.0 / rate
+    period = 1.0 / (rate * cameras)
     return {
         'rate': rate,
         'achieved': float(achieved),
@@ -237,10 +235,27 @@ def bench_rate(rate: float, seconds: float, env: dict[str, str]) -> dict[str, An
     }
 
 
+def _report(result: dict[str, Any], cameras: int) -> bool:
+    ok = (
+        result['queue_drops'] == 0
+        and result['slow_callbacks'] == 0
+        and result['received'] == result['sent'] == result['posed']
+    )
+    print(
+        f'   {cameras} x {result["rate"]:4.0f} Hz asked, {result["achieved"]:6.1f} Hz published: received '
+        f'{result["received"]}/{result["sent"]}, posed {result["posed"]}, ingest-queue drops {result["queue_drops"]}, '
+        f'callbacks longer than the period {result["slow_callbacks"]}, callback p95 {result["callback_p95_ms"]:.3f} ms '
+        f'max {result["callback_max_ms"]:.3f} ms, pairs {result["pairs"]} -> {"OK" if ok else "NOT sustained"}'
+    )
+    return ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seconds', type=float, default=4.0)
     parser.add_argument('--rates', default='15,30,60,120,240')
+    parser.add_argument('--cameras', type=int, default=3, help='cameras for the multi-camera ingest figure')
+    parser.add_argument('--camera-rate', type=float, default=30.0, help='Hz per camera for that figure')
     args = parser.parse_args()
     env = local_ros_environment(domain_id=90 + os.getpid() % 10)
     os.environ.update(env)
@@ -249,22 +264,11 @@ def main() -> None:
     print('4. sustained rate over DDS (640x480 rgb8, reliable QoS, geometry backend answering pairs):')
     best = 0.0
     for rate in (float(r) for r in args.rates.split(',')):
-        result = bench_rate(rate, args.seconds, env)
-        ok = (
-            result['queue_drops'] == 0
-            and result['slow_callbacks'] == 0
-            and result['received'] == result['sent'] == result['posed']
-        )
-        print(
-            f'   {rate:6.0f} Hz asked, {result["achieved"]:6.1f} Hz published: received {result["received"]}/'
-            f'{result["sent"]}, posed {result["posed"]}, ingest-queue drops {result["queue_drops"]}, callbacks '
-            f'longer than the period {result["slow_callbacks"]}, callback p95 {result["callback_p95_ms"]:.3f} ms '
-            f'max {result["callback_max_ms"]:.3f} ms, pairs {result["pairs"]} -> {"OK" if ok else "NOT sustained"}'
-        )
-        if ok:
-            best = max(best, result['achieved'])
+        if _report(bench_rate(rate, args.seconds, env), 1):
+            best = max(best, rate)
     print(f'highest sustained rate with zero blocked callbacks: {best:.1f} Hz')
-    _ = statistics  # kept for ad-hoc analysis
+    print(f'5. {args.cameras} cameras at {args.camera_rate:g} Hz each (cross-camera pairs on):')
+    _report(bench_rate(args.camera_rate, args.seconds, env, cameras=args.cameras), args.cameras)
 
 
 if __name__ == '__main__':

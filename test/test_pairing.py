@@ -210,3 +210,39 @@ def test_invalid_policies_raise_config_error() -> None:
         OdometryMatchPolicy(max_interpolation_gap_s=-1)
     with pytest.raises(ConfigError):
         BufferLimits(max_frames=1)
+
+
+def test_synchronised_cameras_pair_across_cameras_at_the_same_stamp() -> None:
+    # Front camera and a camera turned 60 deg left on the same base: at one stamp their relative yaw
+    # is the mounting difference, -60 deg (camera 2 = left is turned LEFT of camera 1 = front).
+    left = np.eye(4)
+    left[:3, :3] = Rotation.from_euler('z', 60, degrees=True).as_matrix() @ base_to_optical_extrinsic()[:3, :3]
+    buf = PairingBuffer(extrinsics={'front': base_to_optical_extrinsic(), 'left': left})
+    buf.add_odometry(0, base_pose(0, 0, 0))
+    assert buf.add_frame(frame(0, camera='front')) == []
+    (pair,) = buf.add_frame(frame(0, camera='left'))
+    assert (pair.frame_1.camera_id, pair.frame_2.camera_id) == ('front', 'left')
+    assert pair.relative is not None and pair.relative.yaw_deg == pytest.approx(-60.0)
+    assert viewpoint_label(QuestionType.ROTATION, pair.relative) is ViewpointLabel.LEFT
+    stats = buf.camera_stats()
+    assert stats['left']['pairs'] == 1 and stats['front']['posed'] == 1
+
+
+def test_cross_camera_pairs_can_be_disabled() -> None:
+    left = np.eye(4)
+    left[:3, :3] = Rotation.from_euler('z', 60, degrees=True).as_matrix() @ base_to_optical_extrinsic()[:3, :3]
+    buf = PairingBuffer(extrinsics={'left': left}, pair_policy=PairPolicy(cross_camera=False))
+    buf.add_odometry(0, base_pose(0, 0, 0))
+    buf.add_frame(frame(0, camera='front'))
+    assert buf.add_frame(frame(0, camera='left')) == []
+
+
+def test_late_messages_of_the_old_timeline_do_not_reset_again() -> None:
+    buf = PairingBuffer(match_policy=OdometryMatchPolicy(time_reset_s=1.0))
+    buf.add_odometry(100 * S, base_pose(0, 0, 0))
+    buf.add_odometry(5 * S, base_pose(0, 0, 0))  # simulation restarted at t = 5 s
+    buf.add_odometry(5 * S + S // 10, base_pose(0, 0, 0))
+    buf.add_frame(frame(105 * S))  # an image of the old run, still in flight on the image topic
+    buf.add_frame(frame(5 * S + S // 20))
+    assert buf.drops.snapshot() == {DropReason.TIME_RESET.value: 1, DropReason.OLD_TIMELINE.value: 1}
+    assert buf.latest_frame() is not None and buf.counts()['odometry'] == 2

@@ -1,7 +1,7 @@
 """``capture_replay``: publishes a posed capture as ROS 2 camera and odometry topics.
 
 Reads an LLFF capture (``poses_bounds.npy`` + ``images/``) and publishes, for image ``i`` at stamp
-``start + i / rate_hz`` (then optionally looping):
+``start + i / rate_hz`` (then optionally looping; several cameras: see :class:`CaptureReplayNode`):
 
 * ``odometry_topic`` (nav_msgs/Odometry): ``T_odom_base = T_world_camera @ inv(T_base_camera_optical)``,
   so that a node composing odometry with the same extrinsic recovers the capture's camera pose exactly;
@@ -10,7 +10,7 @@ Reads an LLFF capture (``poses_bounds.npy`` + ``images/``) and publishes, for im
 * ``image_topic`` (sensor_msgs/Image rgb8, or CompressedImage JPEG with ``image_transport:=compressed``).
 
 Odometry goes out before the image of the same stamp. A manifest (JSON lines: ``stamp_ns``, ``name``,
-``index``) maps stamps back to file names. With ``exit_when_done`` the node ends after the last frame.
+``index``, ``camera``) maps stamps back to file names. With ``exit_when_done`` the node ends after the last frame.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import rclpy
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
@@ -32,9 +35,10 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.frame import Frame
-from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic, invert_transform
+from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, invert_transform
 from actial_ros.imaging import rgb_to_compressed, rgb_to_image_fields
 from actial_ros.messages import ns_to_stamp, pose_fields
+from actial_ros.nodes.camera_params import declare_additional_cameras, extrinsic_from_values
 from actial_ros.sources.llff import LlffCapture
 
 __all__ = ['CaptureReplayNode', 'main']
@@ -49,7 +53,10 @@ _PARAMETERS: dict[str, tuple[Any, str]] = {
     'odometry_topic': ('/odom', 'Odometry topic.'),
     'odom_frame': ('odom', 'Odometry header.frame_id.'),
     'base_frame': ('base_link', 'Odometry child_frame_id.'),
+    'camera_id': ('camera', 'Name of the primary camera (in the manifest).'),
     'camera_frame': ('camera_optical_frame', 'Image and CameraInfo header.frame_id.'),
+    'frame_stride': (1, 'Publish every n-th capture image with this camera.'),
+    'frame_offset': (0, 'First capture image of this camera.'),
     'extrinsic_translation': ([0.0, 0.0, 0.0], 'T_base_camera_optical translation (m).'),
     'extrinsic_rotation_xyzw': (list(BASE_TO_OPTICAL_QUATERNION_XYZW), 'T_base_camera_optical rotation (x, y, z, w).'),
     'jpeg_quality': (90, 'JPEG quality of compressed images.'),
@@ -61,12 +68,31 @@ _PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class _ReplayCamera:
+    camera_id: str
+    capture: LlffCapture
+    indices: tuple[int, ...]
+    image_topic: str
+    camera_info_topic: str
+    camera_frame: str
+    base_from_camera: npt.NDArray[np.float64]
+
+
 class CaptureReplayNode(Node):
-    """Publishes an LLFF capture as Image/CompressedImage, CameraInfo and Odometry.
+    """Publishes LLFF captures as Image/CompressedImage, CameraInfo and Odometry, for one or more cameras.
+
+    Several cameras: ``additional_cameras: [name, ...]`` with, per name, ``<name>.capture`` (default: the
+    primary capture), ``<name>.frame_stride``, ``<name>.frame_offset``, ``<name>.image_topic``,
+    ``<name>.camera_info_topic``, ``<name>.camera_frame``, ``<name>.extrinsic_translation`` and
+    ``<name>.extrinsic_rotation_xyzw``. Capture index ``k`` is published at stamp ``start + k / rate_hz`` by
+    every camera that selects it (``k = offset + i * stride``); odometry at that stamp comes from the first
+    such camera through its extrinsic. The captures of one replay must therefore share one world frame
+    (a rig), e.g. one capture split into virtual cameras with known mountings.
 
     Raises:
         ConfigError: missing or invalid parameters.
-        CaptureError: the capture cannot be read.
+        CaptureError: a capture cannot be read.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -83,27 +109,67 @@ class CaptureReplayNode(Node):
         self._transport = str(self._value('image_transport'))
         if self._transport not in ('raw', 'compressed'):
             raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {self._transport!r}")
-        try:
-            extrinsic = base_to_optical_extrinsic(
-                list(self._value('extrinsic_translation')), list(self._value('extrinsic_rotation_xyzw'))
-            )
-        except ActialError as error:
-            raise ConfigError(f'invalid extrinsic: {error}') from error
-        self._base_from_camera = invert_transform(extrinsic)
-        self._frames_ids = (
-            str(self._value('odom_frame')),
-            str(self._value('base_frame')),
-            str(self._value('camera_frame')),
-        )
+        self._odom_frame = str(self._value('odom_frame'))
+        self._base_frame = str(self._value('base_frame'))
         self._jpeg_quality = int(self._value('jpeg_quality'))
-        self._capture = LlffCapture.open(capture_path)
-        self._frames: list[Frame] = [self._capture.load_frame(i) for i in range(len(self._capture))]
-        qos = QoSProfile(depth=max(10, len(self._frames)))
+        captures: dict[str, LlffCapture] = {}
+
+        def capture(path: str) -> LlffCapture:
+            if path not in captures:
+                captures[path] = LlffCapture.open(path)
+            return captures[path]
+
+        primary = self._camera(
+            str(self._value('camera_id')),
+            capture(capture_path),
+            stride=int(self._value('frame_stride')),
+            offset=int(self._value('frame_offset')),
+            image_topic=str(self._value('image_topic')),
+            camera_info_topic=str(self._value('camera_info_topic')),
+            camera_frame=str(self._value('camera_frame')),
+            extrinsic=extrinsic_from_values(
+                self._value('extrinsic_translation'), self._value('extrinsic_rotation_xyzw')
+            ),
+        )
+        self._cameras = [primary]
+        for spec in declare_additional_cameras(self, default_transport=self._transport):
+            extra: dict[str, Any] = {
+                key: self.declare_parameter(f'{spec.prefix}{key}', default, ParameterDescriptor(read_only=True)).value
+                for key, default in (
+                    ('capture', capture_path),
+                    ('frame_stride', 1),
+                    ('frame_offset', 0),
+                    ('camera_frame', f'{spec.camera_id}_optical_frame'),
+                )
+            }
+            if spec.image_transport != self._transport:
+                raise ConfigError("every replayed camera uses the replay's image_transport")
+            self._cameras.append(
+                self._camera(
+                    spec.camera_id,
+                    capture(str(extra['capture'])),
+                    stride=int(extra['frame_stride']),
+                    offset=int(extra['frame_offset']),
+                    image_topic=spec.image_topic,
+                    camera_info_topic=spec.camera_info_topic,
+                    camera_frame=str(extra['camera_frame']),
+                    extrinsic=spec.extrinsic,
+                )
+            )
+        self._length = max(max(camera.indices, default=-1) for camera in self._cameras) + 1
+        self._frames: dict[tuple[str, int], Frame] = {
+            (camera.camera_id, index): camera.capture.load_frame(index)
+            for camera in self._cameras
+            for index in camera.indices
+        }
+        qos = QoSProfile(depth=max(10, self._length))
         if str(self._value('image_qos')) == 'sensor_data':
             qos = qos_profile_sensor_data
         image_type = CompressedImage if self._transport == 'compressed' else Image
-        self._image_pub = self.create_publisher(image_type, str(self._value('image_topic')), qos)
-        self._info_pub = self.create_publisher(CameraInfo, str(self._value('camera_info_topic')), qos)
+        self._image_pubs = {c.camera_id: self.create_publisher(image_type, c.image_topic, qos) for c in self._cameras}
+        self._info_pubs = {
+            c.camera_id: self.create_publisher(CameraInfo, c.camera_info_topic, qos) for c in self._cameras
+        }
         self._odom_pub = self.create_publisher(Odometry, str(self._value('odometry_topic')), QoSProfile(depth=100))
         self._manifest_path = str(self._value('manifest'))
         self._exit_when_done = bool(self._value('exit_when_done'))
@@ -117,13 +183,37 @@ class CaptureReplayNode(Node):
         self._manifest: list[dict[str, Any]] = []
         self._timer = self.create_timer(1.0 / self._rate_hz, self._tick)
         self.get_logger().info(
-            f'replaying {len(self._frames)} frames of {self._capture.name} x{self._loops} at {self._rate_hz:g} Hz '
-            f'({self._transport})'
+            f'replaying {len(self._frames)} frames of {len(self._cameras)} camera(s) x{self._loops} at '
+            f'{self._rate_hz:g} Hz ({self._transport})'
+        )
+
+    @staticmethod
+    def _camera(
+        camera_id: str,
+        capture: LlffCapture,
+        *,
+        stride: int,
+        offset: int,
+        image_topic: str,
+        camera_info_topic: str,
+        camera_frame: str,
+        extrinsic: npt.NDArray[np.float64],
+    ) -> _ReplayCamera:
+        if stride < 1 or offset < 0:
+            raise ConfigError(f'camera {camera_id}: frame_stride must be >= 1 and frame_offset >= 0')
+        return _ReplayCamera(
+            camera_id=camera_id,
+            capture=capture,
+            indices=tuple(range(offset, len(capture), stride)),
+            image_topic=image_topic,
+            camera_info_topic=camera_info_topic,
+            camera_frame=camera_frame,
+            base_from_camera=invert_transform(extrinsic),
         )
 
     @property
     def total_frames(self) -> int:
-        """Frames that will be published in all (frames x loops)."""
+        """Images that will be published in all (all cameras, all loops)."""
         return len(self._frames) * self._loops
 
     def _value(self, name: str) -> Any:
@@ -134,38 +224,48 @@ class CaptureReplayNode(Node):
             return
         if self._start_ns is None:
             now = time.monotonic()
-            if self._image_pub.get_subscription_count() == 0 and now - self._started_wall < self._wait_s:
+            waiting = any(pub.get_subscription_count() == 0 for pub in self._image_pubs.values())
+            if waiting and now - self._started_wall < self._wait_s:
                 return
             # A best-effort reader drops samples from a writer it has not matched yet: let it settle.
             self._matched_at = self._matched_at if self._matched_at is not None else now
             if now - self._matched_at < self._settle_s:
                 return
             self._start_ns = self.get_clock().now().nanoseconds
-        if self._index >= self.total_frames:
+        if self._index >= self._length * self._loops:
             self._finish()
             return
-        frame = self._frames[self._index % len(self._frames)]
+        capture_index = self._index % self._length
         stamp_ns = self._start_ns + round(self._index * 1e9 / self._rate_hz)
-        self._publish(frame, stamp_ns)
-        self._manifest.append({'stamp_ns': stamp_ns, 'name': frame.name, 'index': self._index})
+        cameras = [c for c in self._cameras if (c.camera_id, capture_index) in self._frames]
+        if cameras:
+            first = self._frames[(cameras[0].camera_id, capture_index)]
+            assert first.t_world_camera is not None
+            self._publish_odometry(first.t_world_camera @ cameras[0].base_from_camera, stamp_ns)
+        for camera in cameras:
+            frame = self._frames[(camera.camera_id, capture_index)]
+            self._publish_image(camera, frame, stamp_ns)
+            self._manifest.append(
+                {'stamp_ns': stamp_ns, 'name': frame.name, 'index': capture_index, 'camera': camera.camera_id}
+            )
         self._index += 1
 
-    def _publish(self, frame: Frame, stamp_ns: int) -> None:
+    def _publish_odometry(self, t_odom_base: npt.NDArray[np.float64], stamp_ns: int) -> None:
         sec, nanosec = ns_to_stamp(stamp_ns)
-        odom_frame, base_frame, camera_frame = self._frames_ids
-        assert frame.t_world_camera is not None and frame.intrinsics is not None
         odometry = Odometry()
-        odometry.header.stamp.sec, odometry.header.stamp.nanosec = sec, nanosec
-        odometry.header.frame_id = odom_frame
-        odometry.child_frame_id = base_frame
-        (x, y, z), (qx, qy, qz, qw) = pose_fields(frame.t_world_camera @ self._base_from_camera)
+        odometry.header = _header(sec, nanosec, self._odom_frame)
+        odometry.child_frame_id = self._base_frame
+        (x, y, z), (qx, qy, qz, qw) = pose_fields(t_odom_base)
         position, orientation = odometry.pose.pose.position, odometry.pose.pose.orientation
         position.x, position.y, position.z = x, y, z
         orientation.x, orientation.y, orientation.z, orientation.w = qx, qy, qz, qw
         self._odom_pub.publish(odometry)
 
+    def _publish_image(self, camera: _ReplayCamera, frame: Frame, stamp_ns: int) -> None:
+        sec, nanosec = ns_to_stamp(stamp_ns)
+        assert frame.intrinsics is not None
         info = CameraInfo()
-        info.header = _header(sec, nanosec, camera_frame)
+        info.header = _header(sec, nanosec, camera.camera_frame)
         info.width, info.height = frame.width, frame.height
         info.distortion_model = 'plumb_bob'
         info.d = [0.0] * 5
@@ -173,23 +273,22 @@ class CaptureReplayNode(Node):
         info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
         k = frame.intrinsics
         info.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        self._info_pub.publish(info)
-
+        self._info_pubs[camera.camera_id].publish(info)
         if self._transport == 'compressed':
             fmt, data = rgb_to_compressed(frame.image, 'jpeg', self._jpeg_quality)
             compressed = CompressedImage()
-            compressed.header = _header(sec, nanosec, camera_frame)
+            compressed.header = _header(sec, nanosec, camera.camera_frame)
             compressed.format = fmt
             compressed.data = data
-            self._image_pub.publish(compressed)
+            self._image_pubs[camera.camera_id].publish(compressed)
         else:
             fields = rgb_to_image_fields(frame.image, 'rgb8')
             image = Image()
-            image.header = _header(sec, nanosec, camera_frame)
+            image.header = _header(sec, nanosec, camera.camera_frame)
             image.height, image.width = fields.height, fields.width
             image.encoding, image.is_bigendian, image.step = fields.encoding, fields.is_bigendian, fields.step
             image.data = fields.data
-            self._image_pub.publish(image)
+            self._image_pubs[camera.camera_id].publish(image)
 
     def _finish(self) -> None:
         self.done = True

@@ -45,9 +45,10 @@ from actial_ros.backends.base import Backend
 from actial_ros.enums import DropReason
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.frame import CameraIntrinsics
-from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds, base_to_optical_extrinsic
+from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
 from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns
+from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
@@ -101,6 +102,7 @@ PARAMETERS: tuple[_Param, ...] = (
     ),
     _Param('max_pair_span_s', 60.0, 'Largest stamp difference within a pair (s).', False, 0.001, 86400.0),
     _Param('max_frame_uses', 3, 'A frame takes part in at most this many pairs.', False, 1, 1000),
+    _Param('cross_camera_pairs', True, 'Also pair frames of different cameras (several cameras only).'),
     _Param('pair_strategy', 'random', "'random', 'newest' or 'widest' among qualifying frames."),
     _Param('seed', 0, 'Seed of pair selection and option shuffling.', False, 0, 2**31 - 1),
     _Param('max_buffer_frames', 64, 'Posed frames kept per camera.', True, 2, 100000),
@@ -199,6 +201,7 @@ def reasoner_config_from_values(values: dict[str, Any]) -> ReasonerConfig:
                 max_frame_uses=int(values['max_frame_uses']),
                 strategy=strategy,
                 seed=int(values['seed']),
+                cross_camera=bool(values['cross_camera_pairs']),
             ),
             match_policy=OdometryMatchPolicy(
                 max_interpolation_gap_s=float(values['odometry_max_interpolation_gap_s']),
@@ -264,9 +267,15 @@ class SpatialReasonerNode(Node):
             self.declare_parameter(param.name, param.default, _descriptor(param))
         values = self._values()
         config = reasoner_config_from_values(values)
-        self._camera_id = str(values['camera_id'])
         self._require_camera_info = bool(values['require_camera_info'])
-        extrinsic = self._extrinsic(values)
+        primary = CameraSpec(
+            camera_id=str(values['camera_id']),
+            image_topic=str(values['image_topic']),
+            image_transport=str(values['image_transport']),
+            camera_info_topic=str(values['camera_info_topic']),
+            extrinsic=self._extrinsic(values),
+        )
+        self._cameras = [primary, *declare_additional_cameras(self, default_transport=primary.image_transport)]
         self._backend = backend if backend is not None else backend_from_values(values)
         self._answers = self.create_publisher(String, '~/answers', 100)
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -274,9 +283,11 @@ class SpatialReasonerNode(Node):
             backend=self._backend,
             config=config,
             on_answer=self._publish_answer,
-            extrinsics={self._camera_id: extrinsic},
+            extrinsics={camera.camera_id: camera.extrinsic for camera in self._cameras},
         )
-        self._intrinsics: CameraIntrinsics | None = None
+        self._intrinsics: dict[str, CameraIntrinsics | None] = {camera.camera_id: None for camera in self._cameras}
+        self._received: dict[str, int] = {camera.camera_id: 0 for camera in self._cameras}
+        self._last_received: dict[str, int] = dict(self._received)
         self._warnings: dict[str, int] = {}
         self._reported_drops: dict[str, int] = {}
         self._last_diag = (time.monotonic(), 0, 0)
@@ -285,21 +296,35 @@ class SpatialReasonerNode(Node):
 
         image_qos = self._qos(str(values['image_qos']), int(values['qos_depth']))
         odom_qos = self._qos(str(values['odometry_qos']), int(values['qos_depth']))
-        transport = str(values['image_transport'])
-        if transport == 'compressed':
-            self.create_subscription(CompressedImage, str(values['image_topic']), self._on_compressed, image_qos)
-        elif transport == 'raw':
-            self.create_subscription(Image, str(values['image_topic']), self._on_image, image_qos)
-        else:
-            raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {transport!r}")
-        self.create_subscription(CameraInfo, str(values['camera_info_topic']), self._on_camera_info, image_qos)
+        for camera in self._cameras:
+            self._subscribe_camera(camera, image_qos)
         self.create_subscription(Odometry, str(values['odometry_topic']), self._on_odometry, odom_qos)
         self.create_subscription(String, '~/ask', self._on_ask, 10)
         self.create_timer(float(values['diagnostics_period_s']), self._publish_diagnostics)
         self.get_logger().info(
             f'asking {[t.value for t in config.question_types]} about pairs with '
             f'{config.pair_policy.min_yaw_deg:g} <= |yaw| <= {config.pair_policy.max_yaw_deg:g} deg from '
-            f'{values["image_topic"]} ({transport}) + {values["odometry_topic"]} with the {self._backend.name} backend'
+            f'{", ".join(f"{c.image_topic} ({c.image_transport})" for c in self._cameras)} + '
+            f'{values["odometry_topic"]} with the {self._backend.name} backend'
+        )
+
+    def _subscribe_camera(self, camera: CameraSpec, qos: QoSProfile) -> None:
+        camera_id = camera.camera_id
+        if camera.image_transport == 'compressed':
+            self.create_subscription(
+                CompressedImage,
+                camera.image_topic,
+                lambda msg: self._submit(camera_id, msg, compressed_msg_to_rgb),
+                qos,
+            )
+        elif camera.image_transport == 'raw':
+            self.create_subscription(
+                Image, camera.image_topic, lambda msg: self._submit(camera_id, msg, image_msg_to_rgb), qos
+            )
+        else:
+            raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {camera.image_transport!r}")
+        self.create_subscription(
+            CameraInfo, camera.camera_info_topic, lambda msg: self._on_camera_info(camera_id, msg), qos
         )
 
     # -- parameters ----------------------------------------------------------------------------
@@ -312,12 +337,9 @@ class SpatialReasonerNode(Node):
 
     @staticmethod
     def _extrinsic(values: dict[str, Any]) -> Any:
-        try:
-            return base_to_optical_extrinsic(
-                list(values['extrinsic_translation']), list(values['extrinsic_rotation_xyzw'])
-            )
-        except ActialError as error:
-            raise ConfigError(f'invalid camera extrinsic: {error}') from error
+        return extrinsic_from_values(
+            values['extrinsic_translation'], values['extrinsic_rotation_xyzw'], name='camera extrinsic'
+        )
 
     def _on_set_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
         values = self._values(parameters)
@@ -327,7 +349,7 @@ class SpatialReasonerNode(Node):
         except ConfigError as error:
             return SetParametersResult(successful=False, reason=str(error))
         self._engine.reconfigure(config)
-        self._engine.buffer.set_extrinsic(self._camera_id, extrinsic)
+        self._engine.buffer.set_extrinsic(self._cameras[0].camera_id, extrinsic)
         self._require_camera_info = bool(values['require_camera_info'])
         return SetParametersResult(successful=True)
 
@@ -355,28 +377,24 @@ class SpatialReasonerNode(Node):
             self._engine.buffer.drops.add(DropReason.BAD_IMAGE)
             return None
 
-    def _submit(self, msg: Any, decode: Any) -> None:
+    def _submit(self, camera_id: str, msg: Any, decode: Any) -> None:
+        self._received[camera_id] += 1
         stamp_ns = self._stamp(msg)
         if stamp_ns is None:
             return
-        if self._intrinsics is None:
+        intrinsics = self._intrinsics[camera_id]
+        if intrinsics is None:
             self._warn('no_camera_info')
             if self._require_camera_info:
                 self._engine.buffer.drops.add(DropReason.NO_CAMERA_INFO)
                 return
         self._engine.submit_image(
-            camera_id=self._camera_id, stamp_ns=stamp_ns, decode=lambda: decode(msg), intrinsics=self._intrinsics
+            camera_id=camera_id, stamp_ns=stamp_ns, decode=lambda: decode(msg), intrinsics=intrinsics
         )
 
-    def _on_image(self, msg: Image) -> None:
-        self._submit(msg, image_msg_to_rgb)
-
-    def _on_compressed(self, msg: CompressedImage) -> None:
-        self._submit(msg, compressed_msg_to_rgb)
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
+    def _on_camera_info(self, camera_id: str, msg: CameraInfo) -> None:
         try:
-            self._intrinsics = camera_info_to_intrinsics(msg)
+            self._intrinsics[camera_id] = camera_info_to_intrinsics(msg)
         except ActialError as error:
             self._engine.buffer.drops.add(DropReason.BAD_CAMERA_INFO)
             self.get_logger().warning(f'ignored CameraInfo: {error}', throttle_duration_sec=5.0)
@@ -438,7 +456,7 @@ class SpatialReasonerNode(Node):
         self._reported_drops = dict(stats.drops)
 
         ingest_values = {
-            'camera': self._camera_id,
+            'cameras': ' '.join(camera.camera_id for camera in self._cameras),
             'images_received': stats.images_received,
             'image_rate_hz': f'{image_rate:.2f}',
             'odometry_received': stats.odometry_received,
@@ -493,8 +511,44 @@ class SpatialReasonerNode(Node):
             _status(
                 'spatial_reasoner: accuracy', DiagnosticStatus.OK, 'running accuracy against odometry', accuracy_values
             ),
+            *self._camera_statuses(period),
         ]
         return array
+
+    def _camera_statuses(self, period: float) -> list[DiagnosticStatus]:
+        """One status per camera: image rate, frames posed, pairs, drops and accuracy of its pairs."""
+        per_camera = self._engine.buffer.camera_stats()
+        scores = self._engine.scores.camera_scores()
+        statuses = []
+        for camera in self._cameras:
+            camera_id = camera.camera_id
+            received = self._received[camera_id]
+            rate = (received - self._last_received[camera_id]) / period
+            self._last_received[camera_id] = received
+            stats = per_camera.get(camera_id, {'frames': 0, 'pending': 0, 'posed': 0, 'pairs': 0, 'drops': {}})
+            drops = stats['drops']
+            assert isinstance(drops, dict)
+            score = scores.get(camera_id)
+            accuracy = None if score is None else score.accuracy
+            values: dict[str, Any] = {
+                'image_topic': camera.image_topic,
+                'images_received': received,
+                'image_rate_hz': f'{rate:.2f}',
+                'has_camera_info': self._intrinsics[camera_id] is not None,
+                'frames_posed': stats['posed'],
+                'buffer_frames': stats['frames'],
+                'buffer_pending': stats['pending'],
+                'pairs_completed': stats['pairs'],
+                'questions': 0 if score is None else score.asked,
+                'accuracy': '' if accuracy is None else f'{accuracy:.4f}',
+            }
+            values.update({f'drop_{k}': v for k, v in sorted(drops.items())})
+            level = (
+                DiagnosticStatus.OK if received and self._intrinsics[camera_id] is not None else DiagnosticStatus.WARN
+            )
+            message = 'ok' if level == DiagnosticStatus.OK else ('no images' if not received else 'no camera_info')
+            statuses.append(_status(f'spatial_reasoner: camera {camera_id}', level, message, values))
+        return statuses
 
     def destroy_node(self) -> None:
         """Stop the engine's threads, close the backend, then destroy the node."""
