@@ -323,3 +323,45 @@ def test_demo_command_writes_scored_rows(sample_capture: Path, ros_env: dict[str
             assert row['correct'] == (row['answer'] == row['truth'])
     for heading in ('question type', 'accuracy', 'ego_translation', 'rotation', 'latency p50'):
         assert heading in result.stdout
+
+
+def test_vllm_backend_end_to_end_against_a_fake_server(
+    sample_capture: Path, ros_env: dict[str, str], checker: Checker, tmp_path: Path
+) -> None:
+    """The node's vllm backend over ROS 2, against the stdlib FAKE OpenAI-compatible server (it answers
+    'A' to everything; the real vLLM tier is test/serving/). Checks the requests and the records."""
+    from fake_openai_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer(api_key='secret-test-key', model='fake-actial').start()
+    env = {**ros_env, 'ACTIAL_API_KEY': 'secret-test-key'}
+    node = start(
+        'actial_ros.nodes.spatial_reasoner',
+        {**NODE_PARAMS, 'backend': 'vllm', 'vllm_base_url': server.base_url, 'vllm_model': 'fake-actial'},
+        env,
+        tmp_path / 'node.log',
+    )
+    try:
+        checker.spin_until(lambda: checker.node.count_publishers('/spatial_reasoner/answers') > 0, 30, 'the node')
+        replay = start(
+            'actial_ros.nodes.capture_replay', {'capture': sample_capture, 'rate_hz': 10.0}, env, tmp_path / 'r.log'
+        )
+        checker.spin_until(lambda: replay.poll() is not None, 60, 'the replay to finish')
+        checker.spin_until(lambda: checker.idle_after(24), 60, 'all answers')
+    finally:
+        assert stop(node) == 0, (tmp_path / 'node.log').read_text()
+        server.stop()
+    records = [r for r in checker.records if r['kind'] == 'viewpoint']
+    assert records and len(server.requests) == len(records)
+    for record in records:
+        assert record['status'] == 'answered' and record['answer_letter'] == 'A'
+        assert record['answer'] == record['option_labels'][0]
+        assert record['correct'] == (record['answer'] == record['truth'])
+        assert record['backend'] == 'vllm' and record['latency_s'] > 0
+        assert record['usage'].get('completion_tokens', 0) > 0
+        assert record['raw_text'] == '<think>fake</think> <answer>A</answer>'
+    for body in server.requests:
+        assert body['model'] == 'fake-actial' and body['temperature'] == 0
+        parts = body['messages'][-1]['content']
+        images = [p for p in parts if p['type'] == 'image_url']
+        assert len(images) == 2 and all(p['image_url']['url'].startswith('data:image/jpeg;base64,') for p in images)
+    assert 'secret-test-key' not in (tmp_path / 'node.log').read_text()
