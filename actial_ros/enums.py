@@ -33,6 +33,7 @@ class DropReason(StrEnum):
     # Image ingestion
     BAD_IMAGE = 'bad_image'
     NO_CAMERA_INFO = 'no_camera_info'
+    NO_EXTRINSIC = 'no_extrinsic'
     BAD_CAMERA_INFO = 'bad_camera_info'
     # Odometry and matching
     BAD_ODOMETRY = 'bad_odometry'

@@ -23,6 +23,7 @@ __all__ = [
     'pose_fields',
     'pose_to_transform',
     'stamp_to_ns',
+    'transform_to_matrix',
 ]
 
 
@@ -54,6 +55,17 @@ def pose_to_transform(pose: Any) -> npt.NDArray[np.float64]:
     position = (pose.position.x, pose.position.y, pose.position.z)
     orientation = (pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w)
     return transform_from_position_quaternion(position, orientation)
+
+
+def transform_to_matrix(transform: Any) -> npt.NDArray[np.float64]:
+    """``geometry_msgs/Transform`` (translation, rotation x y z w) to a ``(4, 4)`` float64 transform.
+
+    Raises:
+        PoseError: NaN/inf values or a quaternion far from unit norm.
+    """
+    translation = (transform.translation.x, transform.translation.y, transform.translation.z)
+    rotation = (transform.rotation.x, transform.rotation.y, transform.rotation.z, transform.rotation.w)
+    return transform_from_position_quaternion(translation, rotation)
 
 
 def odometry_to_transform(msg: Any) -> npt.NDArray[np.float64]:

@@ -66,3 +66,23 @@ def test_launch_description_where_launch_ros_is_importable() -> None:
         entity.visit(context)
     nodes = description.entities[-1].execute(context)
     assert nodes[0].node_executable == 'spatial_reasoner'
+
+
+def test_extrinsics_from_tf_needs_tf2(rclpy_context: object) -> None:
+    from rclpy.parameter import Parameter
+
+    from actial_ros.errors import ConfigError
+    from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode
+
+    try:
+        import tf2_ros  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match='tf2_ros'):
+            SpatialReasonerNode(
+                context=rclpy_context, parameter_overrides=[Parameter('extrinsics_from_tf', value=True)]
+            )
+    else:  # a ROS install: the node starts and waits for the transform
+        node = SpatialReasonerNode(
+            context=rclpy_context, parameter_overrides=[Parameter('extrinsics_from_tf', value=True)]
+        )
+        node.destroy_node()

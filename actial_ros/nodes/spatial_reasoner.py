@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import rclpy
+import rclpy.time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import (
@@ -47,7 +48,7 @@ from actial_ros.errors import ActialError, ConfigError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
-from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns
+from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
@@ -86,6 +87,14 @@ PARAMETERS: tuple[_Param, ...] = (
         'T_base_camera_optical rotation quaternion (x, y, z, w); default: forward-looking camera.',
     ),
     _Param('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
+    _Param(
+        'extrinsics_from_tf',
+        False,
+        'Take each camera extrinsic from the tf tree (base_frame -> image header frame_id) instead of the '
+        'extrinsic parameters; needs tf2_ros (a ROS install). Images wait (dropped as no_extrinsic) until found.',
+        True,
+    ),
+    _Param('base_frame', 'base_link', 'Robot base frame for tf lookups (extrinsics_from_tf).', True),
     _Param(
         'translation_threshold_m', 0.01, "Below this |t12.x| (m) the translation truth is 'none'.", False, 0.0, 10.0
     ),
@@ -136,12 +145,33 @@ PARAMETERS: tuple[_Param, ...] = (
     _Param(
         'question_types', ['ego_translation', 'object_translation', 'rotation'], 'Viewpoint questions asked per pair.'
     ),
-    _Param('backend', 'geometry', "'vllm' (OpenAI-compatible server) or 'geometry' (no model).", True),
-    _Param('vllm_base_url', 'http://127.0.0.1:8000/v1', 'OpenAI-compatible base URL of the vLLM server.', True),
+    _Param(
+        'backend',
+        'geometry',
+        "'vllm' (OpenAI-compatible server), 'transformers' (model in this process) or 'geometry' (no model).",
+        True,
+    ),
+    _Param(
+        'vllm_base_url',
+        'http://127.0.0.1:8000/v1',
+        'OpenAI-compatible base URL of the vLLM server; several, comma-separated: load spread, failover.',
+        True,
+    ),
     _Param('vllm_model', 'actial-7b', 'Served model name.', True),
     _Param('vllm_api_key_env', 'ACTIAL_API_KEY', 'Environment variable holding the API key (never logged).', True),
     _Param('vllm_timeout_s', 30.0, 'Timeout of one HTTP attempt (s).', True, 0.1, 3600.0),
     _Param('vllm_max_retries', 2, 'Retries after a failed request (with backoff).', True, 0, 20),
+    _Param(
+        'vllm_probe_interval_s',
+        5.0,
+        'Health probe of each vLLM endpoint (GET /v1/models) at start and then this often (s); 0: none.',
+        True,
+        0.0,
+        3600.0,
+    ),
+    _Param('transformers_model', '', 'transformers backend: Qwen2.5-VL checkpoint directory or hub id.', True),
+    _Param('transformers_device', 'auto', "transformers backend: 'auto' (cuda if present), 'cpu', 'cuda:N'.", True),
+    _Param('transformers_dtype', 'auto', "transformers backend: 'auto', 'bfloat16', 'float16' or 'float32'.", True),
     _Param('system_prompt', '', 'System prompt sent to the model; empty: the package default.', True),
     _Param('max_tokens', 1024, 'Largest completion length (tokens).', True, 1, 65536),
     _Param('top_p', 1.0, 'Nucleus sampling p (temperature is 0; the paper evaluated with 0.95).', True, 0.01, 1.0),
@@ -243,7 +273,24 @@ def backend_from_values(values: dict[str, Any]) -> Backend:
             max_tokens=int(values['max_tokens']),
             top_p=float(values['top_p']),
             jpeg_quality=int(values['jpeg_quality']),
+            probe_interval_s=float(values['vllm_probe_interval_s']),
         )
+    if name == 'transformers':
+        if not str(values['transformers_model']).strip():
+            raise ConfigError('backend transformers needs the transformers_model parameter (checkpoint or hub id)')
+        try:
+            return create_backend(
+                'transformers',
+                model=str(values['transformers_model']),
+                device=str(values['transformers_device']),
+                dtype=str(values['transformers_dtype']),
+                system_prompt=str(values['system_prompt']) or DEFAULT_SYSTEM_PROMPT,
+                max_tokens=int(values['max_tokens']),
+            )
+        except ConfigError:
+            raise
+        except ActialError as error:  # the checkpoint could not be loaded
+            raise ConfigError(str(error)) from error
     if name == 'geometry':
         return create_backend('geometry', min_inliers=int(values['geometry_min_inliers']))
     return create_backend(name)
@@ -292,6 +339,11 @@ class SpatialReasonerNode(Node):
         self._reported_drops: dict[str, int] = {}
         self._last_diag = (time.monotonic(), 0, 0)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._tf: Any = None
+        self._camera_frames: dict[str, str] = {}
+        self._tf_extrinsics: set[str] = set()
+        if bool(values['extrinsics_from_tf']):
+            self._start_tf(str(values['base_frame']))
         self._engine.start()
 
         image_qos = self._qos(str(values['image_qos']), int(values['qos_depth']))
@@ -382,6 +434,10 @@ class SpatialReasonerNode(Node):
         stamp_ns = self._stamp(msg)
         if stamp_ns is None:
             return
+        if self._tf is not None and camera_id not in self._tf_extrinsics:
+            self._camera_frames.setdefault(camera_id, str(msg.header.frame_id))
+            self._engine.buffer.drops.add(DropReason.NO_EXTRINSIC)
+            return
         intrinsics = self._intrinsics[camera_id]
         if intrinsics is None:
             self._warn('no_camera_info')
@@ -391,6 +447,31 @@ class SpatialReasonerNode(Node):
         self._engine.submit_image(
             camera_id=camera_id, stamp_ns=stamp_ns, decode=lambda: decode(msg), intrinsics=intrinsics
         )
+
+    def _start_tf(self, base_frame: str) -> None:
+        try:
+            import tf2_ros
+        except ImportError as error:
+            raise ConfigError('extrinsics_from_tf needs tf2_ros (a ROS 2 install); it is not importable') from error
+        buffer = tf2_ros.Buffer()
+        self._tf = (buffer, tf2_ros.TransformListener(buffer, self), base_frame)
+        self.create_timer(0.5, self._lookup_extrinsics)
+
+    def _lookup_extrinsics(self) -> None:
+        """Resolve ``base_frame -> camera frame`` for cameras seen but not yet resolved (timer)."""
+        buffer, _, base_frame = self._tf
+        for camera_id, frame_id in list(self._camera_frames.items()):
+            if camera_id in self._tf_extrinsics:
+                continue
+            try:
+                stamped = buffer.lookup_transform(base_frame, frame_id, rclpy.time.Time())
+                extrinsic = transform_to_matrix(stamped.transform)
+            except Exception as error:  # tf2 raises several lookup exception types
+                self.get_logger().info(f'waiting for tf {base_frame} -> {frame_id}: {error}', throttle_duration_sec=5.0)
+                continue
+            self._engine.buffer.set_extrinsic(camera_id, extrinsic)
+            self._tf_extrinsics.add(camera_id)
+            self.get_logger().info(f'camera {camera_id}: extrinsic from tf {base_frame} -> {frame_id}')
 
     def _on_camera_info(self, camera_id: str, msg: CameraInfo) -> None:
         try:
