@@ -35,6 +35,8 @@ setup(
         (f'share/{package_name}', ['package.xml']),
         (f'share/{package_name}/launch', glob('launch/*.launch.py')),
         (f'share/{package_name}/config', glob('config/*.yaml')),
+        (f'share/{package_name}/config/training', glob('config/training/*.yaml')),
+        (f'share/{package_name}/config/accelerate', glob('config/accelerate/*')),
     ],
     python_requires='>=3.10',
     install_requires=[
@@ -51,11 +53,12 @@ setup(
     extras_require={
         'ros': ROS_WHEELS,
         # Dataset building (no torch): Hugging Face datasets, COLMAP models, progress bars.
-        'build': ['datasets>=5.2', 'pyarrow>=15', 'pycolmap>=3.10', 'tqdm>=4.66'],
+        'build': ['datasets>=5.2', 'pyarrow>=15', 'pycolmap>=3.10', 'tqdm>=4.66', 'pillow>=10'],
         'train': [
             'datasets>=5.2',
             'pyarrow>=15',
             'pycolmap>=3.10',
+            'pillow>=10',
             'torch==2.13.0',
             'transformers>=5.20',
             'trl>=1.16',
@@ -65,6 +68,8 @@ setup(
             'tqdm>=4.66',
         ],
         'serve': ['vllm>=0.11'],
+        # ZeRO-3 training on GPUs (config/accelerate/multi_gpu_zero3.yaml).
+        'deepspeed': ['deepspeed>=0.15'],
         'sim': ['pybullet>=3.2.6'],
         'dev': [
             'pytest>=8',

@@ -1,0 +1,93 @@
+"""The locally built tiny Qwen2.5-VL and the published-size configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from actial_ros.training.modeling import load_model, load_processor
+from actial_ros.training.tiny_model import QWEN25_VL_CHAT_TEMPLATE, QWEN25_VL_SPECIAL_TOKENS, qwen25vl_config
+
+
+def test_tiny_checkpoint_is_complete_and_consistent(tiny_model: Path) -> None:
+    names = {p.name for p in tiny_model.iterdir()}
+    assert {
+        'config.json',
+        'model.safetensors',
+        'tokenizer.json',
+        'tokenizer_config.json',
+        'chat_template.jinja',
+        'preprocessor_config.json',
+        'generation_config.json',
+    } <= names
+    config = json.loads((tiny_model / 'config.json').read_text())
+    preprocessor = json.loads((tiny_model / 'preprocessor_config.json').read_text())
+    assert preprocessor['image_processor_type'] == 'Qwen2VLImageProcessor'
+    assert preprocessor['processor_class'] == 'Qwen2_5_VLProcessor'
+    processor = load_processor(tiny_model)
+    tokenizer = processor.tokenizer
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in QWEN25_VL_SPECIAL_TOKENS]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)  # Qwen's order, all distinct
+    assert config['image_token_id'] == tokenizer.convert_tokens_to_ids('<|image_pad|>')
+    assert config['video_token_id'] == tokenizer.convert_tokens_to_ids('<|video_pad|>')
+    assert config['vision_start_token_id'] == tokenizer.convert_tokens_to_ids('<|vision_start|>')
+    assert tokenizer.eos_token == '<|im_end|>' and tokenizer.pad_token == '<|endoftext|>'
+    assert processor.chat_template == QWEN25_VL_CHAT_TEMPLATE
+    text = config['text_config']
+    assert text['hidden_size'] // text['num_attention_heads'] in (32, 64, 80, 96, 112, 128)  # vLLM CPU attention
+    assert text['vocab_size'] >= len(tokenizer)
+    model = load_model(tiny_model)
+    assert sum(p.numel() for p in model.parameters()) < 2_000_000
+    # The chat template TRL patches for assistant-only loss is recognised.
+    from trl.chat_template_utils import get_training_chat_template
+
+    assert '{%- generation -%}' in get_training_chat_template(processor)
+
+
+def test_tiny_model_answers_two_images(tiny_model: Path) -> None:
+    from actial_ros.training.prompts import structured_messages
+    from PIL import Image
+
+    processor = load_processor(tiny_model)
+    model = load_model(tiny_model)
+    text = processor.apply_chat_template(
+        structured_messages('Which way?', system_prompt='S', num_images=2), add_generation_prompt=True, tokenize=False
+    )
+    assert text.count('<|vision_start|><|image_pad|><|vision_end|>') == 2
+    images = [Image.new('RGB', (80, 60), (i * 90, 20, 30)) for i in range(2)]
+    inputs = processor(text=[text], images=images, return_tensors='pt')
+    image_tokens = int((inputs['input_ids'] == model.config.image_token_id).sum())
+    assert image_tokens == int(inputs['image_grid_thw'].prod(dim=-1).sum()) // 4  # merge 2x2
+    out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
+    assert out.shape[1] > inputs['input_ids'].shape[1]
+
+
+@pytest.mark.parametrize(('size', 'billions'), [('7b', 8.29), ('3b', 3.75)])
+def test_published_configs(size: str, billions: float) -> None:
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    config = qwen25vl_config(size)  # type: ignore[arg-type]
+    assert config.image_token_id == 151655 and config.video_token_id == 151656
+    if size == '7b':
+        text = config.text_config
+        assert (
+            text.hidden_size,
+            text.num_hidden_layers,
+            text.num_attention_heads,
+            text.num_key_value_heads,
+            text.intermediate_size,
+            text.vocab_size,
+        ) == (3584, 28, 28, 4, 18944, 152064)
+        assert (config.vision_config.depth, config.vision_config.hidden_size, config.vision_config.out_hidden_size) == (
+            32,
+            1280,
+            3584,
+        )
+    with torch.device('meta'):
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    total = sum(p.numel() for p in model.parameters())
+    assert total / 1e9 == pytest.approx(billions, abs=0.05)
+    with pytest.raises(ValueError):
+        qwen25vl_config('13b')  # type: ignore[arg-type]

@@ -1,0 +1,522 @@
+"""``actial-ros-train evaluate``: accuracy per category on the viewpoint test split and spatial benchmarks.
+
+A model answers every item either in-process with transformers (``--model DIR``; greedy decoding, i.e.
+temperature 0) or through an OpenAI-compatible endpoint such as ``vllm serve`` (``--base-url URL
+--served-model NAME``; temperature 0, through :class:`actial_ros.backends.vllm.VllmBackend`). As in the
+paper's evaluation (../shared/notes/ACTIAL.md) the answer is read from the first ``<answer>`` block
+(:func:`actial_ros.answers.parse_answer`, which also accepts a bare letter when there are no tags); an
+answer that names no valid option letter is "unparsed" and counts as wrong. The format-compliance rate is
+the share of replies that pass :func:`actial_ros.answers.matches_output_format` (the GRPO format reward).
+
+Aggregates: ``overall`` = all items of a benchmark (micro average); CV-Bench ``avg`` = the dataset card's
+score, the mean of the 2D accuracy (mean of its ADE20K and COCO accuracies) and the 3D accuracy (Omni3D),
+falling back to the mean of the 2D and 3D accuracies without ``source``; BLINK ``avg`` = the mean over the
+evaluated subtasks. Printed as a table next to :data:`~actial_ros.training.benchmarks.PAPER_RESULTS`; saved
+as ``results.json`` (summary) and ``predictions.jsonl`` (one record per item) in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actial_ros.training.benchmarks import (
+    BLINK_SPATIAL_SUBTASKS,
+    PAPER_MODELS,
+    PAPER_RESULTS,
+    EvalItem,
+    load_blink,
+    load_cv_bench,
+    load_viewpoint_items,
+    load_vlmeval_tsv,
+)
+
+from actial_ros.answers import parse_answer
+from actial_ros.errors import BackendError, ConfigError
+from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
+
+__all__ = [
+    'CategoryScore',
+    'EndpointGenerator',
+    'Prediction',
+    'TransformersGenerator',
+    'configure_parser',
+    'evaluate',
+    'main',
+    'render_table',
+    'run',
+    'score',
+    'summarize',
+]
+
+_LOG = logging.getLogger(__name__)
+
+Generator = Callable[[Sequence[EvalItem]], list[str]]
+"""Answers a batch of items: one raw reply text per item ('' when the request failed)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One scored reply.
+
+    Attributes:
+        benchmark, category, item_id, answer: from the item.
+        raw_text: the model's reply.
+        letter: the option letter read from it, or ``None`` (unparsed).
+        correct: ``letter == answer``.
+        well_formatted: the reply is one think block then one answer block.
+        error: why no reply was obtained (endpoint failures), else ``None``.
+    """
+
+    benchmark: str
+    category: str
+    item_id: str
+    answer: str
+    raw_text: str
+    letter: str | None
+    correct: bool
+    well_formatted: bool
+    error: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CategoryScore:
+    """Accuracy of one category (or aggregate) of a benchmark; rates in [0, 1].
+
+    ``total`` counts items, ``correct`` right answers, ``unparsed`` replies without a valid letter,
+    ``formatted`` replies in the output format, ``errors`` failed requests. Aggregates computed from other
+    scores (CV-Bench and BLINK ``avg``) have ``total`` 0 and only ``accuracy``.
+    """
+
+    total: int
+    correct: int
+    unparsed: int
+    formatted: int
+    errors: int
+    accuracy: float
+
+    @property
+    def format_rate(self) -> float:
+        """Share of replies in the output format (0 for computed aggregates)."""
+        return self.formatted / self.total if self.total else 0.0
+
+
+def score(
+    items: Sequence[EvalItem], replies: Sequence[str], errors: Sequence[str | None] | None = None
+) -> list[Prediction]:
+    """Score replies against their items (``parse_answer`` with each item's valid letters).
+
+    Raises:
+        ValueError: different numbers of items and replies.
+    """
+    if len(items) != len(replies):
+        raise ValueError(f'{len(items)} items but {len(replies)} replies')
+    errs = list(errors) if errors is not None else [None] * len(items)
+    predictions = []
+    for item, text, error in zip(items, replies, errs, strict=True):
+        parsed = parse_answer(text, letters=item.letters)
+        predictions.append(
+            Prediction(
+                benchmark=item.benchmark,
+                category=item.category,
+                item_id=item.item_id,
+                answer=item.answer,
+                raw_text=text,
+                letter=parsed.letter,
+                correct=parsed.letter is not None and parsed.letter == item.answer,
+                well_formatted=parsed.well_formatted,
+                error=error,
+                extra=dict(item.extra),
+            )
+        )
+    return predictions
+
+
+def _tally(predictions: Iterable[Prediction]) -> CategoryScore:
+    preds = list(predictions)
+    total = len(preds)
+    correct = sum(p.correct for p in preds)
+    return CategoryScore(
+        total=total,
+        correct=correct,
+        unparsed=sum(p.letter is None for p in preds),
+        formatted=sum(p.well_formatted for p in preds),
+        errors=sum(p.error is not None for p in preds),
+        accuracy=correct / total if total else 0.0,
+    )
+
+
+def _aggregate(accuracy: float) -> CategoryScore:
+    return CategoryScore(total=0, correct=0, unparsed=0, formatted=0, errors=0, accuracy=accuracy)
+
+
+def summarize(predictions: Sequence[Prediction]) -> dict[str, dict[str, CategoryScore]]:
+    """Per benchmark: each category, ``overall`` and the benchmark's published aggregate (``avg``).
+
+    Returns:
+        ``{benchmark: {category | 'overall' | 'avg': CategoryScore}}``.
+    """
+    by_benchmark: dict[str, list[Prediction]] = defaultdict(list)
+    for p in predictions:
+        by_benchmark[p.benchmark].append(p)
+    summary: dict[str, dict[str, CategoryScore]] = {}
+    for benchmark, preds in by_benchmark.items():
+        categories: dict[str, list[Prediction]] = defaultdict(list)
+        for p in preds:
+            categories[p.category].append(p)
+        table = {name: _tally(group) for name, group in sorted(categories.items())}
+        table['overall'] = _tally(preds)
+        if benchmark == 'cv_bench':
+            table['avg'] = _aggregate(_cv_bench_average(preds))
+        elif benchmark == 'blink':
+            subtasks = [s for name, s in table.items() if name != 'overall']
+            table['avg'] = _aggregate(sum(s.accuracy for s in subtasks) / len(subtasks))
+        summary[benchmark] = table
+    return summary
+
+
+def _cv_bench_average(preds: Sequence[Prediction]) -> float:
+    """CV-Bench's card score: mean(mean(acc ADE20K, acc COCO), acc Omni3D); else mean(acc 2D, acc 3D)."""
+
+    def acc(selected: list[Prediction]) -> float | None:
+        return sum(p.correct for p in selected) / len(selected) if selected else None
+
+    by_source = {src: acc([p for p in preds if p.extra.get('source') == src]) for src in ('ADE20K', 'COCO', 'Omni3D')}
+    two_d_parts = [v for k, v in by_source.items() if k != 'Omni3D' and v is not None]
+    if two_d_parts and by_source['Omni3D'] is not None:
+        return (sum(two_d_parts) / len(two_d_parts) + by_source['Omni3D']) / 2
+    parts = [acc([p for p in preds if p.extra.get('type') == kind]) for kind in ('2D', '3D')]
+    present = [v for v in parts if v is not None]
+    if present:
+        return sum(present) / len(present)
+    return sum(p.correct for p in preds) / len(preds)
+
+
+def render_table(summary: dict[str, dict[str, CategoryScore]], label: str = 'this model') -> Any:
+    """A ``rich.table.Table``: accuracy (%) per category, format compliance, unparsed, and the paper's numbers."""
+    from rich.table import Table
+
+    table = Table(title=f'actial_ros evaluation: {label} (accuracy %, paper numbers beside)')
+    table.add_column('benchmark')
+    table.add_column('category')
+    table.add_column('n', justify='right')
+    table.add_column(label, justify='right', style='bold')
+    table.add_column('format %', justify='right')
+    table.add_column('unparsed', justify='right')
+    models = [m for m in PAPER_MODELS if any(m in row for row in PAPER_RESULTS.values())]
+    for model in models:
+        table.add_column(model, justify='right', style='dim')
+    for benchmark, categories in summary.items():
+        for category, s in categories.items():
+            paper = PAPER_RESULTS.get(f'{benchmark}/{category}', {})
+            aggregate = s.total == 0
+            table.add_row(
+                benchmark,
+                category,
+                '' if aggregate else str(s.total),
+                f'{100 * s.accuracy:.1f}',
+                '' if aggregate else f'{100 * s.format_rate:.1f}',
+                '' if aggregate else str(s.unparsed),
+                *[f'{paper[m]:.1f}' if m in paper else '' for m in models],
+            )
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------
+# Generators
+# ----------------------------------------------------------------------------------------------------
+
+
+class TransformersGenerator:
+    """Greedy generation in-process with transformers (temperature 0), batched with left padding.
+
+    Args:
+        model_path: checkpoint directory or hub id.
+        system_prompt: system message ('' for none).
+        max_new_tokens: generation limit per reply.
+        batch_size: items per ``generate`` call.
+        dtype: see :func:`actial_ros.training.modeling.resolve_dtype`.
+        max_pixels: image processor ``max_pixels`` override.
+        device: ``'cpu'``, ``'cuda'``... (default: CUDA when available).
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        max_new_tokens: int = 1024,
+        batch_size: int = 4,
+        dtype: str = 'auto',
+        max_pixels: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        import torch
+        from actial_ros.training.modeling import load_model, load_processor
+
+        self.processor = load_processor(model_path, max_pixels=max_pixels, padding_side='left')
+        self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+        self.model = load_model(model_path, dtype=dtype).to(self.device).eval()
+        self.system_prompt = system_prompt
+        self.max_new_tokens = int(max_new_tokens)
+        self.batch_size = max(1, int(batch_size))
+
+    def __call__(self, items: Sequence[EvalItem]) -> list[str]:
+        """Replies to ``items`` (batched internally)."""
+        replies: list[str] = []
+        for start in range(0, len(items), self.batch_size):
+            replies.extend(self._batch(items[start : start + self.batch_size]))
+        return replies
+
+    def _batch(self, items: Sequence[EvalItem]) -> list[str]:
+        import torch
+        from actial_ros.training.prompts import structured_messages
+        from PIL import Image
+
+        texts = [
+            self.processor.apply_chat_template(
+                structured_messages(item.question, system_prompt=self.system_prompt, num_images=len(item.images)),
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+            for item in items
+        ]
+        images = [[Image.open(io.BytesIO(data)).convert('RGB') for data in item.images] for item in items]
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors='pt').to(self.device)
+        tokenizer = self.processor.tokenizer
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        generated = output[:, inputs['input_ids'].shape[1] :]
+        return [str(t) for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+
+
+class EndpointGenerator:
+    """Replies from an OpenAI-compatible server (``vllm serve``) through :class:`~actial_ros.backends.vllm.VllmBackend`.
+
+    Temperature 0; ``concurrency`` requests in flight. A request that fails after the backend's retries
+    gives an empty reply and its error is kept (:attr:`errors`), so one bad item does not stop a run.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        served_model: str,
+        *,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        max_new_tokens: int = 1024,
+        concurrency: int = 8,
+        top_p: float = 1.0,
+        timeout_s: float = 300.0,
+        api_key_env: str = 'ACTIAL_API_KEY',
+    ) -> None:
+        from actial_ros.backends.vllm import VllmBackend
+
+        self.backend = VllmBackend(
+            base_url=base_url,
+            model=served_model,
+            api_key_env=api_key_env,
+            timeout_s=timeout_s,
+            max_in_flight=concurrency,
+            system_prompt=system_prompt,
+            max_tokens=max_new_tokens,
+            temperature=0.0,
+            top_p=top_p,
+        )
+        self.concurrency = max(1, int(concurrency))
+        self.errors: dict[str, str] = {}
+
+    def _one(self, item: EvalItem) -> str:
+        from actial_ros.frame import Frame
+        from actial_ros.imaging import decode_jpeg
+
+        frames = [
+            Frame(image=decode_jpeg(data), stamp_ns=0, name=f'{item.item_id}:{k}') for k, data in enumerate(item.images)
+        ]
+        try:
+            return self.backend.ask(frames, item.question).raw_text
+        except BackendError as exc:
+            self.errors[f'{item.benchmark}/{item.item_id}'] = str(exc)
+            return ''
+
+    def __call__(self, items: Sequence[EvalItem]) -> list[str]:
+        """Replies to ``items`` in order."""
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self._one, items))
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.backend.close()
+
+
+def evaluate(
+    items: Sequence[EvalItem], generate: Generator, *, chunk: int = 32, progress: bool = True
+) -> list[Prediction]:
+    """Ask every item (in chunks, with a progress bar) and score the replies."""
+    from tqdm.auto import tqdm
+
+    replies: list[str] = []
+    with tqdm(total=len(items), desc='evaluate', unit='item', disable=not progress) as bar:
+        for start in range(0, len(items), chunk):
+            batch = items[start : start + chunk]
+            replies.extend(generate(batch))
+            bar.update(len(batch))
+    errors_by_key = getattr(generate, 'errors', {})
+    errors = [errors_by_key.get(f'{i.benchmark}/{i.item_id}') for i in items]
+    return score(items, replies, errors)
+
+
+# ----------------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------------
+
+
+def _tsv_pair(text: str) -> tuple[str, str]:
+    if '=' not in text:
+        raise argparse.ArgumentTypeError(f'expected NAME=PATH, got {text!r}')
+    name, path = text.split('=', 1)
+    return name.strip(), path.strip()
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``actial-ros-train evaluate``."""
+    model = parser.add_argument_group('model (one of)')
+    model.add_argument('--model', help='checkpoint directory or hub id, run in-process with transformers')
+    model.add_argument('--base-url', help='OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vllm serve)')
+    model.add_argument('--served-model', help='model name the endpoint serves (--served-model-name)')
+    model.add_argument('--api-key-env', default='ACTIAL_API_KEY', help='environment variable holding the API key')
+    data = parser.add_argument_group('benchmarks (any of; local files)')
+    data.add_argument('--viewpoint', nargs='+', help='viewpoint dataset parquet files/dirs')
+    data.add_argument('--viewpoint-split', default='test', help="split of the viewpoint rows ('' for all)")
+    data.add_argument('--cv-bench', nargs='+', help='CV-Bench parquet file(s)')
+    data.add_argument('--blink', help='BLINK root folder (one subfolder per subtask)')
+    data.add_argument('--blink-subtasks', nargs='+', default=list(BLINK_SPATIAL_SUBTASKS), help='BLINK subtasks')
+    data.add_argument('--blink-split', default='val', help='BLINK split (test answers are not public)')
+    data.add_argument('--3dsrbench', dest='threedsrbench', help='3DSRBench VLMEvalKit TSV')
+    data.add_argument('--tsv', nargs='+', type=_tsv_pair, default=[], metavar='NAME=PATH', help='other MCQ TSVs')
+    data.add_argument('--limit', type=int, help='at most N items per benchmark (per BLINK subtask)')
+    gen = parser.add_argument_group('generation')
+    gen.add_argument('--system-prompt', default=DEFAULT_SYSTEM_PROMPT, help="system prompt ('' for none)")
+    gen.add_argument('--max-new-tokens', type=int, default=1024, help='generation limit per reply')
+    gen.add_argument('--batch-size', type=int, default=4, help='in-process: items per generate call')
+    gen.add_argument('--concurrency', type=int, default=8, help='endpoint: requests in flight')
+    gen.add_argument('--top-p', type=float, default=1.0, help='endpoint: top_p (no effect at temperature 0)')
+    gen.add_argument('--timeout', type=float, default=300.0, help='endpoint: seconds per request')
+    gen.add_argument('--dtype', default='auto', help='in-process: auto, bfloat16, float16, float32')
+    gen.add_argument('--max-pixels', type=int, help="in-process: image processor's max_pixels")
+    out = parser.add_argument_group('output')
+    out.add_argument('--out', type=Path, default=Path('runs/eval'), help='folder for results.json, predictions.jsonl')
+    out.add_argument('--label', help='name of the model in the table (default: --model or --served-model)')
+    out.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def _items(args: argparse.Namespace) -> list[EvalItem]:
+    items: list[EvalItem] = []
+    if args.viewpoint:
+        items += load_viewpoint_items(args.viewpoint, split=args.viewpoint_split or None, limit=args.limit)
+    if args.cv_bench:
+        items += load_cv_bench(args.cv_bench, limit=args.limit)
+    if args.blink:
+        items += load_blink(args.blink, subtasks=args.blink_subtasks, split=args.blink_split, limit=args.limit)
+    if args.threedsrbench:
+        items += load_vlmeval_tsv(args.threedsrbench, benchmark='3dsrbench', limit=args.limit)
+    for name, path in args.tsv:
+        items += load_vlmeval_tsv(path, benchmark=name, limit=args.limit)
+    return items
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``actial-ros-train evaluate``; returns the exit status (2 on bad arguments)."""
+    from rich.console import Console
+
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    if bool(args.model) == bool(args.base_url):
+        _LOG.error('give either --model (in-process) or --base-url with --served-model (endpoint)')
+        return 2
+    if args.base_url and not args.served_model:
+        _LOG.error('--base-url needs --served-model')
+        return 2
+    try:
+        items = _items(args)
+    except ConfigError as exc:
+        _LOG.error('%s', exc)
+        return 2
+    if not items:
+        _LOG.error('no benchmark given: use --viewpoint, --cv-bench, --blink, --3dsrbench or --tsv')
+        return 2
+    started = time.perf_counter()
+    generate: Any
+    if args.model:
+        generate = TransformersGenerator(
+            args.model,
+            system_prompt=args.system_prompt,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            dtype=args.dtype,
+            max_pixels=args.max_pixels,
+        )
+        label = args.label or str(args.model)
+    else:
+        generate = EndpointGenerator(
+            args.base_url,
+            args.served_model,
+            system_prompt=args.system_prompt,
+            max_new_tokens=args.max_new_tokens,
+            concurrency=args.concurrency,
+            top_p=args.top_p,
+            timeout_s=args.timeout,
+            api_key_env=args.api_key_env,
+        )
+        label = args.label or str(args.served_model)
+    try:
+        predictions = evaluate(items, generate, progress=not args.no_progress)
+    finally:
+        if isinstance(generate, EndpointGenerator):
+            generate.close()
+    summary = summarize(predictions)
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # full table in logs and pipes
+    console.print(render_table(summary, label))
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    results = {
+        'label': label,
+        'system_prompt': args.system_prompt,
+        'max_new_tokens': args.max_new_tokens,
+        'elapsed_s': round(time.perf_counter() - started, 3),
+        'summary': {
+            b: {c: {**asdict(s), 'format_rate': s.format_rate} for c, s in cats.items()} for b, cats in summary.items()
+        },
+        'paper': PAPER_RESULTS,
+    }
+    (out / 'results.json').write_text(json.dumps(results, indent=2) + '\n', encoding='utf-8')
+    with open(out / 'predictions.jsonl', 'w', encoding='utf-8') as handle:
+        for p in predictions:
+            handle.write(json.dumps(asdict(p)) + '\n')
+    print(f'wrote {out / "results.json"} and {out / "predictions.jsonl"} ({len(predictions)} items)')
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m actial_ros.training.evaluate``."""
+    from actial_ros.training.runtime import module_main
+
+    return int(module_main(configure_parser, run, 'actial_ros.training.evaluate', argv))
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,343 @@
+"""``actial-ros-train grpo``: generalisation by GRPO from the SFT checkpoint.
+
+TRL's ``GRPOTrainer`` with the paper's two rewards (:mod:`actial_ros.training.rewards`: format and accuracy,
+weighted 0.5 / 0.5 through ``reward_weights``) on SAT read from local parquet files (``array/SAT`` or the
+verl layout of ``INno0o/SAT``, see :mod:`actial_ros.training.data`), optionally mixed with viewpoint
+questions at ``viewpoint_ratio``.
+
+Defaults follow the official run (../shared/notes/ACTIAL.md and warmsnow-sh/Actial's verl script): group
+size 16, learning rate 1e-6, KL coefficient 0.01 with the low-variance (k3) estimator TRL uses, clip 0.2,
+4096 completion tokens, 150 rollout steps of 1024 prompts each, updated in mini-batches of 256 prompts
+(verl's ``ppo_mini_batch_size``), images at most 960x540. In TRL terms one rollout step is
+``rollout_batch_prompts / mini_batch_prompts`` optimizer steps (``steps_per_generation``), so
+``max_steps = rollout_steps * rollout_batch_prompts / mini_batch_prompts``.
+
+Rollouts: plain ``generate`` by default (CPU, tests); ``--use-vllm`` with ``--vllm-mode colocate`` (vLLM
+inside each training process, sharing the GPU: ``vllm_gpu_memory_utilization``) or ``--vllm-mode server``
+(a separate ``trl vllm-serve --model CKPT`` process; ``--vllm-server-base-url``). See docs/training.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actial_ros.training import config as settings_io
+from actial_ros.training.rewards import DEFAULT_REWARD_WEIGHTS
+from actial_ros.training.runtime import LANGUAGE_LORA_TARGETS
+
+from actial_ros.errors import ConfigError
+from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
+from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
+
+__all__ = [
+    'GrpoResult',
+    'GrpoSettings',
+    'build_trainer',
+    'configure_parser',
+    'main',
+    'run',
+    'schedule',
+    'train',
+]
+
+_LOG = logging.getLogger(__name__)
+
+
+def _h(text: str) -> dict[str, str]:
+    return {'help': text}
+
+
+@dataclass
+class GrpoSettings:
+    """Settings of a GRPO run (YAML keys = field names; flags ``--field-name``). Defaults: the paper's."""
+
+    model: str = field(metadata=_h('SFT checkpoint: local directory or hub id'))
+    sat_data: list[str] = field(default_factory=list, metadata=_h('SAT parquet files/dirs/globs'))
+    output_dir: str = field(default='runs/grpo', metadata=_h('where checkpoints and the final model go'))
+    processor: str | None = field(default=None, metadata=_h('processor source (default: model)'))
+    sat_layout: str = field(default='auto', metadata=_h('auto, array, verl or flat'))
+    viewpoint_data: list[str] | None = field(default=None, metadata=_h('viewpoint parquet to mix in'))
+    viewpoint_split: str = field(default='train', metadata=_h('split of the viewpoint rows'))
+    viewpoint_ratio: float = field(default=0.0, metadata=_h('share of viewpoint prompts (paper: 0, SAT only)'))
+    num_samples: int | None = field(default=None, metadata=_h('prompt-set size (default: all SAT + share)'))
+    system_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata=_h("system prompt ('' for none)"))
+    reward_weights: list[float] = field(
+        default_factory=lambda: list(DEFAULT_REWARD_WEIGHTS), metadata=_h('weights of format and accuracy')
+    )
+    num_generations: int = field(default=16, metadata=_h('group size (paper: 16)'))
+    rollout_batch_prompts: int = field(default=1024, metadata=_h('prompts per rollout step (paper: 1024)'))
+    mini_batch_prompts: int = field(default=256, metadata=_h('prompts per optimizer step (verl: 256)'))
+    rollout_steps: int = field(default=150, metadata=_h('rollout steps (paper: 150)'))
+    per_device_batch_size: int = field(default=8, metadata=_h('completions per device per forward pass'))
+    learning_rate: float = field(default=1e-6, metadata=_h('learning rate (paper: 1e-6)'))
+    lr_scheduler_type: str = field(default='constant', metadata=_h('learning-rate schedule'))
+    warmup_steps: int = field(default=0, metadata=_h('warm-up optimizer steps'))
+    weight_decay: float = field(default=0.01, metadata=_h('AdamW weight decay (verl default 0.01)'))
+    beta: float = field(default=0.01, metadata=_h('KL coefficient (paper: 0.01, low-variance KL)'))
+    epsilon: float = field(default=0.2, metadata=_h('clip range (paper: 0.2)'))
+    loss_type: str = field(default='dapo', metadata=_h("TRL loss aggregation ('dapo' = verl token-mean)"))
+    scale_rewards: str = field(default='group', metadata=_h('advantage scaling: group, batch or none'))
+    max_completion_length: int = field(default=4096, metadata=_h('generated tokens (paper: 4096)'))
+    temperature: float = field(default=1.0, metadata=_h('rollout sampling temperature'))
+    top_p: float = field(default=1.0, metadata=_h('rollout nucleus sampling'))
+    finetuning: str = field(default='full', metadata=_h('full or lora'))
+    freeze_vision: bool = field(default=False, metadata=_h('freeze the vision tower (full fine-tuning)'))
+    lora_rank: int = field(default=64, metadata=_h('LoRA rank'))
+    lora_alpha: int = field(default=128, metadata=_h('LoRA alpha'))
+    lora_dropout: float = field(default=0.05, metadata=_h('LoRA dropout'))
+    lora_target_modules: str = field(default=LANGUAGE_LORA_TARGETS, metadata=_h('LoRA target regex'))
+    use_vllm: bool = field(default=False, metadata=_h('generate rollouts with vLLM'))
+    vllm_mode: str = field(default='colocate', metadata=_h('colocate or server'))
+    vllm_server_base_url: str | None = field(default=None, metadata=_h('trl vllm-serve URL (server mode)'))
+    vllm_gpu_memory_utilization: float = field(default=0.7, metadata=_h('colocate: GPU share (paper: 0.7)'))
+    vllm_tensor_parallel_size: int = field(default=1, metadata=_h('colocate: tensor parallel size'))
+    vllm_max_model_length: int | None = field(default=8192, metadata=_h('vLLM context (paper: 8192)'))
+    dtype: str = field(default='auto', metadata=_h('auto, bfloat16, float16 or float32'))
+    attn_implementation: str | None = field(default=None, metadata=_h('sdpa, flash_attention_2 or eager'))
+    gradient_checkpointing: bool | None = field(default=None, metadata=_h('default: on when CUDA is available'))
+    max_image_width: int = field(default=MAX_MODEL_WIDTH, metadata=_h('downscale larger images (pixels)'))
+    max_image_height: int = field(default=MAX_MODEL_HEIGHT, metadata=_h('downscale larger images (pixels)'))
+    max_pixels: int | None = field(default=None, metadata=_h("image processor's max_pixels override"))
+    logging_steps: int = field(default=1, metadata=_h('log every N optimizer steps'))
+    save_steps: int = field(default=20, metadata=_h('checkpoint every N optimizer steps'))
+    save_total_limit: int | None = field(default=3, metadata=_h('checkpoints kept'))
+    resume_from_checkpoint: str | None = field(default=None, metadata=_h("'latest' or a checkpoint directory"))
+    report_to: list[str] = field(default_factory=lambda: ['none'], metadata=_h('tensorboard, wandb, none'))
+    log_completions: bool = field(default=False, metadata=_h('print sample completions at each log'))
+    seed: int = field(default=42, metadata=_h('seed of mixing, sampling and initialisation'))
+    trl: dict[str, Any] = field(default_factory=dict, metadata=_h('extra GRPOConfig options'))
+
+
+@dataclass(frozen=True)
+class GrpoResult:
+    """What :func:`train` produced.
+
+    Attributes:
+        output_dir: the final model (or LoRA adapter) with the processor files.
+        global_step: optimizer steps done.
+        log_history: the trainer's log records (``reward``, ``rewards/format_reward/mean``, ``kl``, ...).
+        num_prompts: size of the prompt set.
+    """
+
+    output_dir: Path
+    global_step: int
+    log_history: list[dict[str, Any]]
+    num_prompts: int
+
+
+def schedule(settings: GrpoSettings, processes: int | None = None) -> dict[str, int]:
+    """TRL batch arguments for the paper's rollout/mini-batch schedule.
+
+    One optimizer step sees ``mini_batch_prompts * num_generations`` completions; one rollout (generation
+    batch) is ``rollout_batch_prompts`` prompts, i.e. ``rollout_batch_prompts / mini_batch_prompts`` steps.
+
+    Returns:
+        ``gradient_accumulation_steps``, ``steps_per_generation`` and ``max_steps``.
+
+    Raises:
+        ConfigError: the sizes do not divide.
+    """
+    from actial_ros.training.runtime import gradient_accumulation
+
+    if settings.num_generations < 2:
+        raise ConfigError(f'num_generations must be >= 2, got {settings.num_generations}')
+    if settings.rollout_batch_prompts % settings.mini_batch_prompts != 0:
+        raise ConfigError(
+            f'rollout_batch_prompts {settings.rollout_batch_prompts} must be a multiple of mini_batch_prompts '
+            f'{settings.mini_batch_prompts}'
+        )
+    accumulation = gradient_accumulation(
+        settings.mini_batch_prompts * settings.num_generations, settings.per_device_batch_size, processes
+    )
+    updates = settings.rollout_batch_prompts // settings.mini_batch_prompts
+    return {
+        'gradient_accumulation_steps': accumulation,
+        'steps_per_generation': accumulation * updates,
+        'max_steps': settings.rollout_steps * updates,
+    }
+
+
+def _dataset(settings: GrpoSettings) -> Any:
+    from actial_ros.training.data import build_grpo_dataset, load_sat, load_viewpoint
+
+    if not settings.sat_data:
+        raise ConfigError('grpo needs SAT data (--sat-data PATH ... or sat_data: in the YAML)')
+    if settings.sat_layout not in ('auto', 'array', 'verl', 'flat'):
+        raise ConfigError(f'sat_layout must be auto, array, verl or flat, got {settings.sat_layout!r}')
+    sat = load_sat(
+        settings.sat_data,
+        layout=settings.sat_layout,
+        seed=settings.seed,
+        max_image_width=settings.max_image_width,
+        max_image_height=settings.max_image_height,
+    )
+    viewpoint = None
+    if settings.viewpoint_data and settings.viewpoint_ratio > 0:
+        viewpoint = load_viewpoint(settings.viewpoint_data, split=settings.viewpoint_split or None)
+    return build_grpo_dataset(
+        sat,
+        viewpoint,
+        viewpoint_ratio=settings.viewpoint_ratio,
+        system_prompt=settings.system_prompt,
+        total=settings.num_samples,
+        seed=settings.seed,
+        max_image_width=settings.max_image_width,
+        max_image_height=settings.max_image_height,
+    )
+
+
+def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> Any:
+    """The configured ``trl.GRPOTrainer`` (model, rewards, prompt set), not yet trained.
+
+    Raises:
+        ConfigError: invalid settings.
+    """
+    import torch
+    from actial_ros.training.modeling import load_model, load_processor, resolve_dtype
+    from actial_ros.training.rewards import reward_functions
+    from actial_ros.training.runtime import freeze_vision_tower, lora_config, precision_flags
+    from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
+
+    if settings.finetuning not in ('full', 'lora'):
+        raise ConfigError(f"finetuning must be 'full' or 'lora', got {settings.finetuning!r}")
+    if settings.vllm_mode not in ('colocate', 'server'):
+        raise ConfigError(f"vllm_mode must be 'colocate' or 'server', got {settings.vllm_mode!r}")
+    if len(settings.reward_weights) != 2:
+        raise ConfigError(f'reward_weights must be [format, accuracy], got {settings.reward_weights}')
+    batches = schedule(settings)
+    random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    dataset = _dataset(settings) if train_dataset is None else train_dataset
+    processor = load_processor(
+        settings.processor or settings.model, max_pixels=settings.max_pixels, padding_side='left'
+    )
+    dtype = resolve_dtype(settings.dtype)
+    model = load_model(settings.model, dtype=settings.dtype, attn_implementation=settings.attn_implementation)
+    peft_config = None
+    if settings.finetuning == 'lora':
+        peft_config = lora_config(
+            rank=settings.lora_rank,
+            alpha=settings.lora_alpha,
+            dropout=settings.lora_dropout,
+            target_modules=settings.lora_target_modules,
+        )
+    elif settings.freeze_vision:
+        freeze_vision_tower(model)
+    checkpointing = (
+        torch.cuda.is_available() if settings.gradient_checkpointing is None else settings.gradient_checkpointing
+    )
+    vllm: dict[str, Any] = {}
+    if settings.use_vllm:
+        vllm = {
+            'use_vllm': True,
+            'vllm_mode': settings.vllm_mode,
+            'vllm_gpu_memory_utilization': settings.vllm_gpu_memory_utilization,
+            'vllm_tensor_parallel_size': settings.vllm_tensor_parallel_size,
+            'vllm_max_model_length': settings.vllm_max_model_length,
+        }
+        if settings.vllm_server_base_url:
+            vllm['vllm_server_base_url'] = settings.vllm_server_base_url
+    args = GRPOConfig(
+        output_dir=settings.output_dir,
+        max_steps=batches['max_steps'],
+        gradient_accumulation_steps=batches['gradient_accumulation_steps'],
+        steps_per_generation=batches['steps_per_generation'],
+        per_device_train_batch_size=settings.per_device_batch_size,
+        num_generations=settings.num_generations,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.lr_scheduler_type,
+        warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay,
+        beta=settings.beta,
+        epsilon=settings.epsilon,
+        loss_type=settings.loss_type,
+        scale_rewards=settings.scale_rewards,
+        max_completion_length=settings.max_completion_length,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        reward_weights=list(settings.reward_weights),
+        activation_checkpointing=checkpointing,
+        logging_steps=settings.logging_steps,
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        report_to=settings.report_to,
+        log_completions=settings.log_completions,
+        seed=settings.seed,
+        **vllm,
+        **precision_flags(dtype),
+        **settings.trl,
+    )
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=reward_functions(),
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=peft_config,
+    )
+
+
+def train(settings: GrpoSettings, train_dataset: Any | None = None) -> GrpoResult:
+    """Run GRPO and save the final model (or LoRA adapter) with its processor in ``settings.output_dir``.
+
+    Args:
+        settings: the run's settings.
+        train_dataset: a prepared prompt set (``prompt``, ``images``, ``solution``) instead of SAT.
+
+    Raises:
+        ConfigError: see :func:`build_trainer`.
+    """
+    from actial_ros.training.modeling import save_processor
+    from actial_ros.training.runtime import resume_argument, save_settings
+
+    trainer = build_trainer(settings, train_dataset)
+    trainer.train(resume_from_checkpoint=resume_argument(settings.resume_from_checkpoint, settings.output_dir))
+    out = Path(settings.output_dir)
+    trainer.save_model(str(out))
+    if trainer.accelerator.is_main_process:
+        save_processor(trainer.processing_class, out)
+        save_settings(settings_io.describe(settings), out / 'actial_grpo_settings.yaml')
+    return GrpoResult(
+        output_dir=out,
+        global_step=int(trainer.state.global_step),
+        log_history=list(trainer.state.log_history),
+        num_prompts=len(trainer.train_dataset),
+    )
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``actial-ros-train grpo`` (one per :class:`GrpoSettings` field, plus ``--config``)."""
+    settings_io.add_arguments(parser, GrpoSettings)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``actial-ros-train grpo``; returns the exit status (2 on a settings error)."""
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    try:
+        result = train(settings_io.resolve(GrpoSettings, args))
+    except ConfigError as exc:
+        _LOG.error('%s', exc)
+        return 2
+    rewards = [r['reward'] for r in result.log_history if 'reward' in r]
+    summary = f'mean reward first/last {rewards[0]:.3f}/{rewards[-1]:.3f}' if rewards else 'no reward logged'
+    print(
+        f'GRPO done: {result.global_step} steps on {result.num_prompts} prompts; {summary}; '
+        f'model in {result.output_dir}'
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m actial_ros.training.grpo`` (e.g. under ``accelerate launch``)."""
+    from actial_ros.training.runtime import module_main
+
+    return int(module_main(configure_parser, run, 'actial_ros.training.grpo', argv))
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,200 @@
+"""Loading and saving Qwen2.5-VL models and processors, with or without torchvision.
+
+transformers' ``Qwen2_5_VLProcessor`` wants a video processor, and the video processor needs torchvision;
+without torchvision ``AutoProcessor.from_pretrained`` silently returns the bare tokenizer
+(../shared/notes/ENVIRONMENT.md). :func:`load_processor` therefore builds the processor explicitly: the
+full ``Qwen2_5_VLProcessor`` when torchvision is importable, else :class:`ImageOnlyQwen25VLProcessor`
+(the same processor without the video half). Every entry point of :mod:`actial_ros.training` loads through
+here and passes the processor to TRL explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from transformers import Qwen2_5_VLProcessor
+from transformers.processing_utils import ProcessorMixin
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel
+
+__all__ = [
+    'ImageOnlyQwen25VLProcessor',
+    'load_model',
+    'load_processor',
+    'resolve_dtype',
+    'save_processor',
+]
+
+_LOG = logging.getLogger(__name__)
+
+
+class ImageOnlyQwen25VLProcessor(Qwen2_5_VLProcessor):
+    """``Qwen2_5_VLProcessor`` without a video processor (no torchvision needed): images and text only.
+
+    Tokenises, expands ``<|image_pad|>`` to the image's token count and applies the chat template exactly
+    as the full processor does for image inputs; passing ``videos`` fails.
+    """
+
+    def __init__(
+        self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kwargs: Any
+    ) -> None:
+        self.image_token = getattr(tokenizer, 'image_token', None) or '<|image_pad|>'
+        self.video_token = getattr(tokenizer, 'video_token', None) or '<|video_pad|>'
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template, **kwargs)  # type: ignore[no-untyped-call]
+
+
+def _torchvision_available() -> bool:
+    from transformers.utils.import_utils import is_torchvision_available
+
+    return bool(is_torchvision_available())
+
+
+def load_processor(
+    path: str | Path,
+    *,
+    max_pixels: int | None = None,
+    min_pixels: int | None = None,
+    padding_side: str | None = None,
+) -> ProcessorMixin:
+    """The Qwen2.5-VL processor (tokenizer + image processor + chat template) of a checkpoint.
+
+    Args:
+        path: local checkpoint directory or hub id (hub ids need network access).
+        max_pixels: overrides the image processor's ``max_pixels`` (pixels per image after resizing; the
+            image becomes ``max_pixels / 784`` tokens at most).
+        min_pixels: overrides ``min_pixels``.
+        padding_side: tokenizer padding side (``'left'`` for batched generation).
+
+    Returns:
+        A ``Qwen2_5_VLProcessor`` (torchvision present) or :class:`ImageOnlyQwen25VLProcessor`.
+
+    Raises:
+        OSError: the checkpoint has no tokenizer or image processor files.
+        ValueError: the checkpoint has no chat template.
+    """
+    import transformers
+    from transformers import AutoTokenizer
+
+    # The PIL backend needs no torchvision; older transformers only have the one class.
+    image_processor_class: Any = (
+        getattr(transformers, 'Qwen2VLImageProcessorPil', None) or transformers.Qwen2VLImageProcessor
+    )
+
+    source = str(path)
+    overrides: dict[str, Any] = {}
+    if max_pixels is not None:
+        overrides['max_pixels'] = int(max_pixels)
+    if min_pixels is not None:
+        overrides['min_pixels'] = int(min_pixels)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if padding_side is not None:
+        tokenizer.padding_side = padding_side
+    chat_template = tokenizer.chat_template
+    if not chat_template:
+        raise ValueError(f'{source} has no chat template (chat_template.jinja or in tokenizer_config.json)')
+    processor: Any = None
+    if _torchvision_available():
+        from transformers import AutoProcessor
+
+        candidate = AutoProcessor.from_pretrained(source, **overrides)  # type: ignore[no-untyped-call]
+        if hasattr(candidate, 'image_processor') and hasattr(candidate, 'tokenizer'):
+            processor = candidate
+            processor.tokenizer = tokenizer
+    if processor is None:
+        image_processor = image_processor_class.from_pretrained(source, **overrides)
+        if overrides:
+            size = dict(getattr(image_processor, 'size', {}) or {})
+            if 'max_pixels' in overrides:
+                size['longest_edge'] = overrides['max_pixels']
+            if 'min_pixels' in overrides:
+                size['shortest_edge'] = overrides['min_pixels']
+            image_processor.size = size
+            for key, value in overrides.items():
+                setattr(image_processor, key, value)
+        processor = ImageOnlyQwen25VLProcessor(
+            image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template
+        )
+    if processor.chat_template is None:
+        processor.chat_template = chat_template
+    return processor  # type: ignore[no-any-return]
+
+
+def save_processor(processor: Any, out_dir: str | Path) -> None:
+    """Save a processor so that ``vllm serve`` and ``AutoProcessor`` (with torchvision) load it as Qwen2.5-VL's.
+
+    Writes the tokenizer files, ``chat_template.jinja`` and ``preprocessor_config.json`` with
+    ``image_processor_type: Qwen2VLImageProcessor`` and ``processor_class: Qwen2_5_VLProcessor`` (not the
+    class names of the torchvision-free stand-ins used here).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = processor.tokenizer
+    if not tokenizer.chat_template and processor.chat_template:
+        tokenizer.chat_template = processor.chat_template
+    tokenizer.save_pretrained(out)
+    if not (out / 'chat_template.jinja').exists() and tokenizer.chat_template:
+        (out / 'chat_template.jinja').write_text(tokenizer.chat_template, encoding='utf-8')
+    processor.image_processor.save_pretrained(out)
+    config_path = out / 'preprocessor_config.json'
+    config = json.loads(config_path.read_text(encoding='utf-8'))
+    config['image_processor_type'] = 'Qwen2VLImageProcessor'
+    config['processor_class'] = 'Qwen2_5_VLProcessor'
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + '\n', encoding='utf-8')
+
+
+def resolve_dtype(name: str | None) -> torch.dtype:
+    """``'auto'`` (bfloat16 on a CUDA GPU that supports it, else float32), ``'bfloat16'``, ``'float16'``, ``'float32'``.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    import torch
+
+    key = (name or 'auto').lower()
+    if key == 'auto':
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    table = {
+        'bfloat16': torch.bfloat16,
+        'bf16': torch.bfloat16,
+        'float16': torch.float16,
+        'fp16': torch.float16,
+        'float32': torch.float32,
+        'fp32': torch.float32,
+    }
+    if key not in table:
+        raise ValueError(f'unknown dtype {name!r}; use auto, bfloat16, float16 or float32')
+    return table[key]
+
+
+def load_model(
+    path: str | Path,
+    *,
+    dtype: str | None = 'auto',
+    attn_implementation: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
+) -> PreTrainedModel:
+    """``Qwen2_5_VLForConditionalGeneration.from_pretrained`` with a resolved dtype.
+
+    Args:
+        path: checkpoint directory or hub id.
+        dtype: see :func:`resolve_dtype`.
+        attn_implementation: ``'sdpa'``, ``'flash_attention_2'``, ``'eager'`` or ``None`` (transformers' choice).
+        device_map: passed through (``None`` keeps the model on CPU; Trainer/accelerate place it).
+    """
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    kwargs: dict[str, Any] = {'dtype': resolve_dtype(dtype)}
+    if attn_implementation:
+        kwargs['attn_implementation'] = attn_implementation
+    if device_map is not None:
+        kwargs['device_map'] = device_map
+    return Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), **kwargs)

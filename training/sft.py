@@ -1,0 +1,261 @@
+"""``actial-ros-train sft``: knowledge injection by supervised fine-tuning with the hybrid cold start.
+
+TRL's ``SFTTrainer`` on a Qwen2.5-VL checkpoint (local path or hub id), conversational samples
+``[system, user(image, image, question), assistant(target)]`` with the loss on the assistant turn only
+(TRL's ``assistant_only_loss`` with the Qwen2.5-VL training template's ``{% generation %}`` markers), full
+fine-tuning or LoRA (peft). The training set is the hybrid cold start of the paper
+(../shared/notes/ACTIAL.md): the viewpoint dataset's multiple-choice rows mixed with its CoT rows at
+``cot_ratio`` (0.1, i.e. 0.9 : 0.1), see :func:`actial_ros.training.data.build_sft_dataset`.
+
+Defaults are the paper's (``config/training/sft.yaml``): 2 epochs, learning rate 5e-6, global batch 128
+reached through gradient accumulation (``global_batch_size / (per_device_batch_size * processes)``), 50
+warm-up steps. Every setting is a flag too (``--learning-rate 1e-5``); ``--resume-from-checkpoint latest``
+resumes from the newest checkpoint in ``output_dir``.
+
+Examples::
+
+    actial-ros-train sft --config config/training/sft.yaml --model Qwen/Qwen2.5-VL-7B-Instruct \\
+        --data data/viewpoint --output-dir runs/sft
+    accelerate launch --config_file config/accelerate/multi_gpu_zero3.yaml -m actial_ros.training.sft \\
+        --config config/training/sft.yaml --model /models/Qwen2.5-VL-7B-Instruct --data data/viewpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actial_ros.training import config as settings_io
+from actial_ros.training.prompts import DEFAULT_MC_TARGET
+from actial_ros.training.runtime import LANGUAGE_LORA_TARGETS
+
+from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
+from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
+
+__all__ = ['SftResult', 'SftSettings', 'build_trainer', 'configure_parser', 'main', 'run', 'train']
+
+_LOG = logging.getLogger(__name__)
+
+
+def _h(text: str) -> dict[str, str]:
+    return {'help': text}
+
+
+@dataclass
+class SftSettings:
+    """Settings of an SFT run (YAML keys = field names; flags ``--field-name``). Defaults: the paper's."""
+
+    model: str = field(metadata=_h('base checkpoint: local directory or hub id'))
+    data: list[str] = field(default_factory=list, metadata=_h('viewpoint dataset parquet files/dirs/globs'))
+    output_dir: str = field(default='runs/sft', metadata=_h('where checkpoints and the final model go'))
+    processor: str | None = field(default=None, metadata=_h('processor source (default: model)'))
+    cot_data: list[str] | None = field(default=None, metadata=_h('CoT rows source (default: data)'))
+    split: str | None = field(default='train', metadata=_h("viewpoint split to train on ('' for all rows)"))
+    cot_ratio: float = field(default=0.1, metadata=_h('share of CoT samples in the mix (paper: 0.1)'))
+    num_samples: int | None = field(default=None, metadata=_h('mix size (default: all MC rows + CoT share)'))
+    mc_target_template: str = field(default=DEFAULT_MC_TARGET, metadata=_h('target of MC rows ({letter})'))
+    system_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata=_h("system prompt ('' for none)"))
+    finetuning: str = field(default='full', metadata=_h('full or lora'))
+    freeze_vision: bool = field(default=True, metadata=_h('freeze the vision tower (full fine-tuning)'))
+    lora_rank: int = field(default=64, metadata=_h('LoRA rank'))
+    lora_alpha: int = field(default=128, metadata=_h('LoRA alpha'))
+    lora_dropout: float = field(default=0.05, metadata=_h('LoRA dropout'))
+    lora_target_modules: str = field(default=LANGUAGE_LORA_TARGETS, metadata=_h('LoRA target regex'))
+    num_train_epochs: float = field(default=2.0, metadata=_h('epochs (paper: 2)'))
+    max_steps: int = field(default=-1, metadata=_h('stop after this many optimizer steps (-1: epochs)'))
+    learning_rate: float = field(default=5e-6, metadata=_h('peak learning rate (paper: 5e-6)'))
+    lr_scheduler_type: str = field(default='cosine', metadata=_h('learning-rate schedule after warm-up'))
+    warmup_steps: int = field(default=50, metadata=_h('warm-up steps (paper: 50)'))
+    weight_decay: float = field(default=0.0, metadata=_h('AdamW weight decay'))
+    global_batch_size: int = field(default=128, metadata=_h('samples per optimizer step (paper: 128)'))
+    per_device_batch_size: int = field(default=1, metadata=_h('samples per device per forward pass'))
+    max_length: int | None = field(default=4096, metadata=_h('truncate samples to this many tokens'))
+    dtype: str = field(default='auto', metadata=_h('auto, bfloat16, float16 or float32'))
+    attn_implementation: str | None = field(default=None, metadata=_h('sdpa, flash_attention_2 or eager'))
+    gradient_checkpointing: bool | None = field(default=None, metadata=_h('default: on when CUDA is available'))
+    max_image_width: int = field(default=MAX_MODEL_WIDTH, metadata=_h('downscale larger images (pixels)'))
+    max_image_height: int = field(default=MAX_MODEL_HEIGHT, metadata=_h('downscale larger images (pixels)'))
+    max_pixels: int | None = field(default=None, metadata=_h("image processor's max_pixels override"))
+    logging_steps: int = field(default=10, metadata=_h('log every N steps'))
+    save_steps: int = field(default=500, metadata=_h('checkpoint every N steps'))
+    save_total_limit: int | None = field(default=3, metadata=_h('checkpoints kept'))
+    resume_from_checkpoint: str | None = field(default=None, metadata=_h("'latest' or a checkpoint directory"))
+    report_to: list[str] = field(default_factory=lambda: ['none'], metadata=_h('tensorboard, wandb, none'))
+    dataloader_num_workers: int = field(default=0, metadata=_h('data loader worker processes'))
+    seed: int = field(default=42, metadata=_h('seed of mixing, shuffling and initialisation'))
+    trl: dict[str, Any] = field(default_factory=dict, metadata=_h('extra SFTConfig options'))
+
+
+@dataclass(frozen=True)
+class SftResult:
+    """What :func:`train` produced.
+
+    Attributes:
+        output_dir: the final model (full weights, or the LoRA adapter) with the processor files.
+        global_step: optimizer steps done (including those before a resume).
+        log_history: the trainer's log records (``loss``, ``learning_rate``, ... per logging step).
+        num_samples: size of the training mix; num_cot: CoT samples in it.
+    """
+
+    output_dir: Path
+    global_step: int
+    log_history: list[dict[str, Any]]
+    num_samples: int
+    num_cot: int
+
+
+def _dataset(settings: SftSettings) -> Any:
+    from actial_ros.training.data import build_sft_dataset, load_viewpoint
+
+    if not settings.data:
+        from actial_ros.errors import ConfigError
+
+        raise ConfigError('sft needs viewpoint data (--data PATH ... or data: in the YAML)')
+    split = settings.split or None
+    mc = load_viewpoint(settings.data, split=split)
+    cot = load_viewpoint(settings.cot_data, split=split) if settings.cot_data else None
+    return build_sft_dataset(
+        mc,
+        cot,
+        cot_ratio=settings.cot_ratio,
+        system_prompt=settings.system_prompt,
+        mc_target_template=settings.mc_target_template,
+        total=settings.num_samples,
+        seed=settings.seed,
+        max_image_width=settings.max_image_width,
+        max_image_height=settings.max_image_height,
+    )
+
+
+def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> Any:
+    """The configured ``trl.SFTTrainer`` (model loaded, LoRA applied, data mixed), not yet trained.
+
+    Raises:
+        actial_ros.errors.ConfigError: invalid settings (batch arithmetic, fine-tuning mode, missing data).
+    """
+    import torch
+    from actial_ros.training.modeling import load_model, load_processor, resolve_dtype
+    from actial_ros.training.runtime import freeze_vision_tower, gradient_accumulation, lora_config, precision_flags
+    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+
+    from actial_ros.errors import ConfigError
+
+    if settings.finetuning not in ('full', 'lora'):
+        raise ConfigError(f"finetuning must be 'full' or 'lora', got {settings.finetuning!r}")
+    random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    dataset = _dataset(settings) if train_dataset is None else train_dataset
+    processor = load_processor(settings.processor or settings.model, max_pixels=settings.max_pixels)
+    dtype = resolve_dtype(settings.dtype)
+    model = load_model(settings.model, dtype=settings.dtype, attn_implementation=settings.attn_implementation)
+    peft_config = None
+    if settings.finetuning == 'lora':
+        peft_config = lora_config(
+            rank=settings.lora_rank,
+            alpha=settings.lora_alpha,
+            dropout=settings.lora_dropout,
+            target_modules=settings.lora_target_modules,
+        )
+    elif settings.freeze_vision:
+        frozen = freeze_vision_tower(model)
+        _LOG.info('vision tower frozen: %d parameters', frozen)
+    checkpointing = (
+        torch.cuda.is_available() if settings.gradient_checkpointing is None else settings.gradient_checkpointing
+    )
+    args = SFTConfig(
+        output_dir=settings.output_dir,
+        num_train_epochs=settings.num_train_epochs,
+        max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.lr_scheduler_type,
+        warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay,
+        per_device_train_batch_size=settings.per_device_batch_size,
+        gradient_accumulation_steps=gradient_accumulation(settings.global_batch_size, settings.per_device_batch_size),
+        activation_checkpointing=checkpointing,
+        max_length=settings.max_length,
+        assistant_only_loss=True,
+        logging_steps=settings.logging_steps,
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        report_to=settings.report_to,
+        dataloader_num_workers=settings.dataloader_num_workers,
+        seed=settings.seed,
+        **precision_flags(dtype),
+        **settings.trl,
+    )
+    return SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config
+    )
+
+
+def train(settings: SftSettings, train_dataset: Any | None = None) -> SftResult:
+    """Run SFT and save the final model (or LoRA adapter) with its processor in ``settings.output_dir``.
+
+    Args:
+        settings: the run's settings.
+        train_dataset: a prepared dataset (``messages``, ``images``) instead of the viewpoint mix.
+
+    Raises:
+        actial_ros.errors.ConfigError: see :func:`build_trainer`; a resume path that does not exist.
+    """
+    from actial_ros.training.modeling import save_processor
+    from actial_ros.training.runtime import resume_argument, save_settings
+
+    trainer = build_trainer(settings, train_dataset)
+    resume = resume_argument(settings.resume_from_checkpoint, settings.output_dir)
+    trainer.train(resume_from_checkpoint=resume)
+    out = Path(settings.output_dir)
+    trainer.save_model(str(out))
+    if trainer.accelerator.is_main_process:
+        save_processor(trainer.processing_class, out)
+        save_settings(settings_io.describe(settings), out / 'actial_sft_settings.yaml')
+    dataset = trainer.train_dataset
+    kinds = dataset['kind'] if 'kind' in dataset.column_names else []
+    return SftResult(
+        output_dir=out,
+        global_step=int(trainer.state.global_step),
+        log_history=list(trainer.state.log_history),
+        num_samples=len(dataset),
+        num_cot=sum(1 for k in kinds if k == 'cot'),
+    )
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``actial-ros-train sft`` (one per :class:`SftSettings` field, plus ``--config``)."""
+    settings_io.add_arguments(parser, SftSettings)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``actial-ros-train sft``; returns the exit status (2 on a settings error)."""
+    from actial_ros.errors import ConfigError
+
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    try:
+        settings = settings_io.resolve(SftSettings, args)
+        result = train(settings)
+    except ConfigError as exc:
+        _LOG.error('%s', exc)
+        return 2
+    losses = [r['loss'] for r in result.log_history if 'loss' in r]
+    summary = f'first/last loss {losses[0]:.4f}/{losses[-1]:.4f}' if losses else 'no loss logged'
+    print(
+        f'SFT done: {result.global_step} steps on {result.num_samples} samples ({result.num_cot} CoT); '
+        f'{summary}; model in {result.output_dir}'
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m actial_ros.training.sft`` (e.g. under ``accelerate launch``)."""
+    from actial_ros.training.runtime import module_main
+
+    return int(module_main(configure_parser, run, 'actial_ros.training.sft', argv))
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
