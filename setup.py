@@ -76,6 +76,7 @@ setup(
             'pytest-timeout>=2.3',
             'ruff>=0.6',
             'mypy>=1.11',
+            'psutil>=5.9',  # benchmarks' peak-memory figures
         ],
     },
     zip_safe=True,
@@ -88,6 +89,7 @@ setup(
             'actial-ros = actial_ros.cli:main',
             'spatial_reasoner = actial_ros.nodes.spatial_reasoner:main',
             'capture_replay = actial_ros.nodes.capture_replay:main',
+            'bag_recorder = actial_ros.nodes.bag_recorder:main',
             'actial-ros-train = actial_ros.training.cli:main',
         ],
     },

@@ -11,10 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip('trl')
-pytest.importorskip('PIL')
-
 from tiny_data import sft_settings, viewpoint_rows, write_viewpoint
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
+pytest.importorskip('PIL')
 from actial_ros.training.benchmarks import (
     PAPER_RESULTS,
     EvalItem,

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
+pytest.importorskip('PIL')
 import torch
 from actial_ros.training.cli import main as cli_main
 from actial_ros.training.export import export_model

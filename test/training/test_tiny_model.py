@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
+pytest.importorskip('PIL')
 import torch
 from actial_ros.training.modeling import load_model, load_processor
 from actial_ros.training.tiny_model import QWEN25_VL_CHAT_TEMPLATE, QWEN25_VL_SPECIAL_TOKENS, qwen25vl_config

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
+pytest.importorskip('PIL')
 from actial_ros.training import config as settings_io
 from actial_ros.training.data import (
     build_grpo_dataset,

@@ -1,0 +1,430 @@
+"""``bag_recorder``: records the camera, camera_info and odometry topics to rosbag2 for training pairs.
+
+Subscribes (raw CDR, ``raw=True``: the bytes go to the bag unchanged):
+    ``image_topic`` (sensor_msgs/Image, or CompressedImage with ``image_transport:=compressed``),
+    ``camera_info_topic`` (sensor_msgs/CameraInfo), ``odometry_topic`` (nav_msgs/Odometry).
+
+Writes ``output_dir/session/`` (``session`` defaults to ``session_YYYYmmdd_HHMMSS``, wall clock):
+
+* ``bag_0000/``, ``bag_0001/``, ...: rosbag2 parts (mcap by default, metadata version 9, written with
+  ``rosbags``); a new part starts at ``max_bag_size_mb``, and recording stops (messages refused,
+  counted and logged) once ``max_total_mb`` is spent. The folder is one recording for the dataset
+  builder: ``actial-ros-train build-viewpoint --source rosbag:output_dir/session``, or
+  ``--source objects:output_dir`` for every session at once.
+* ``recording.json``: the parameters (topics, extrinsic: the builder reads the extrinsic from here)
+  and counters, rewritten every ``stats_period_s`` and at shutdown (``"closed": true``).
+
+What is kept: every odometry message (or one in ``odometry_decimation``), camera_info whenever it
+changes and at the start of every part, and only the images the keyframe policy keeps
+(:class:`actial_ros.keyframes.KeyframeSelector`: the camera pose at the image stamp, from odometry
+through the extrinsic, turned by ``keyframe_min_rotation_deg`` or moved by
+``keyframe_min_translation_m`` since the last kept image, or ``keyframe_max_interval_s`` passed).
+If odometry time jumps back by more than ``time_reset_s`` (a simulation reset), the current session is
+closed and a new one (``session_r1``, ...) begins, so one recording never mixes two timelines.
+
+Callbacks only put the bytes in a bounded queue (dropping, counted, when it is full); a writer thread
+decodes headers, decides and writes, so disk I/O never blocks the executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from actial_ros.errors import ActialError, ConfigError
+from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
+from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
+from actial_ros.messages import odometry_to_transform
+from actial_ros.pairing import OdometryMatchPolicy
+from actial_ros.sources.rosbag import (
+    CAMERA_INFO_TYPE,
+    COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
+    ODOMETRY_TYPE,
+    RECORDING_FILENAME,
+    SplitBagWriter,
+    cdr_header_stamp_ns,
+    default_typestore,
+)
+
+__all__ = ['PARAMETERS', 'BagRecorderNode', 'main']
+
+_MB = 1024 * 1024
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    default: Any
+    description: str
+    low: float | None = None
+    high: float | None = None
+
+
+PARAMETERS: tuple[_Param, ...] = (
+    _Param('output_dir', '', 'Folder of the recordings (required); each session is a sub-folder.'),
+    _Param('session', '', 'Session folder name; empty: session_YYYYmmdd_HHMMSS (wall clock).'),
+    _Param('storage', 'mcap', "'mcap' or 'sqlite3'."),
+    _Param('max_bag_size_mb', 512.0, 'Size of one bag part before the next starts (MB).', 0.01, 1e7),
+    _Param('max_total_mb', 10240.0, 'Disk budget of the session (MB); recording stops beyond it; 0: none.', 0.0, 1e9),
+    _Param('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).'),
+    _Param('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage)."),
+    _Param('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
+    _Param('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).'),
+    _Param('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
+    _Param('odometry_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
+    _Param('qos_depth', 50, 'Subscription queue depth.', 1, 10000),
+    _Param('keyframe_min_rotation_deg', 5.0, 'Keep an image once the camera turned this much (deg).', 0.0, 180.0),
+    _Param('keyframe_min_translation_m', 0.1, 'Keep an image once the camera moved this far (m).', 0.0, 1000.0),
+    _Param('keyframe_max_interval_s', 0.0, 'Keep an image at least this often (s of stamp time); 0: off.', 0.0, 1e6),
+    _Param('odometry_decimation', 1, 'Write one odometry message in this many.', 1, 1000),
+    _Param('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
+    _Param(
+        'extrinsic_rotation_xyzw',
+        list(BASE_TO_OPTICAL_QUATERNION_XYZW),
+        'T_base_camera_optical rotation (x, y, z, w); default: forward-looking camera.',
+    ),
+    _Param('odometry_max_interpolation_gap_s', 0.5, 'Largest odometry gap interpolated over (s).', 0.0, 60.0),
+    _Param('odometry_max_extrapolation_s', 0.05, 'Largest distance to an odometry sample held (s).', 0.0, 10.0),
+    _Param(
+        'odometry_pending_timeout_s', 1.0, 'How long an image waits for later odometry (s of stamp time).', 0.0, 600.0
+    ),
+    _Param('time_reset_s', 1.0, 'Odometry stamps jumping back by more than this start a new session (s).', 0.0, 3600.0),
+    _Param('max_pending_images', 64, 'Images waiting for odometry at most.', 1, 100000),
+    _Param('queue_size', 256, 'Messages waiting for the writer thread at most (dropped beyond).', 1, 1000000),
+    _Param('stats_period_s', 1.0, 'Period of recording.json updates and the status log (s).', 0.05, 3600.0),
+)
+
+
+def _descriptor(param: _Param) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=param.description, read_only=True)
+    if param.low is not None and param.high is not None and not isinstance(param.default, bool):
+        if isinstance(param.default, int):
+            descriptor.integer_range = [IntegerRange(from_value=int(param.low), to_value=int(param.high), step=0)]
+        elif isinstance(param.default, float):
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=float(param.low), to_value=float(param.high), step=0.0)
+            ]
+    if isinstance(param.default, list) and param.default and isinstance(param.default[0], float):
+        descriptor.type = ParameterType.PARAMETER_DOUBLE_ARRAY
+    return descriptor
+
+
+def _qos(name: str, depth: int) -> QoSProfile:
+    if name == 'sensor_data':
+        profile = QoSProfile(depth=depth)
+        profile.reliability = qos_profile_sensor_data.reliability
+        profile.durability = qos_profile_sensor_data.durability
+        profile.history = qos_profile_sensor_data.history
+        return profile
+    if name == 'reliable':
+        return QoSProfile(depth=depth)
+    raise ConfigError(f"QoS must be 'sensor_data' or 'reliable', got {name!r}")
+
+
+class BagRecorderNode(Node):
+    """Records camera, camera_info and odometry to split rosbag2 parts, keeping keyframes only.
+
+    Raises:
+        ConfigError: invalid parameters at start-up (missing ``output_dir``, bad extrinsic, ...).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('bag_recorder', **kwargs)
+        for param in PARAMETERS:
+            self.declare_parameter(param.name, param.default, _descriptor(param))
+        self._values = {param.name: self.get_parameter(param.name).value for param in PARAMETERS}
+        values = self._values
+        if not str(values['output_dir']):
+            raise ConfigError('parameter "output_dir" is required')
+        transport = str(values['image_transport'])
+        if transport not in ('raw', 'compressed'):
+            raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {transport!r}")
+        if str(values['storage']) not in ('mcap', 'sqlite3'):
+            raise ConfigError(f"storage must be 'mcap' or 'sqlite3', got {values['storage']!r}")
+        try:
+            self._extrinsic = base_to_optical_extrinsic(
+                list(values['extrinsic_translation']), list(values['extrinsic_rotation_xyzw'])
+            )
+            self._policy = KeyframePolicy(
+                min_rotation_deg=float(values['keyframe_min_rotation_deg']),
+                min_translation_m=float(values['keyframe_min_translation_m']),
+                max_interval_s=float(values['keyframe_max_interval_s']),
+            )
+            self._match = OdometryMatchPolicy(
+                max_interpolation_gap_s=float(values['odometry_max_interpolation_gap_s']),
+                max_extrapolation_s=float(values['odometry_max_extrapolation_s']),
+                pending_timeout_s=float(values['odometry_pending_timeout_s']),
+                time_reset_s=float(values['time_reset_s']),
+            )
+        except ActialError as error:
+            raise ConfigError(str(error)) from error
+        self._image_type = COMPRESSED_IMAGE_TYPE if transport == 'compressed' else IMAGE_TYPE
+        self._topics = {
+            'image': str(values['image_topic']),
+            'camera_info': str(values['camera_info_topic']),
+            'odometry': str(values['odometry_topic']),
+        }
+        base_session = str(values['session']) or time.strftime('session_%Y%m%d_%H%M%S')
+        self._base_session = base_session
+        self._session_index = 0
+        self._typestore = default_typestore()
+        self._queue: queue.Queue[tuple[str, bytes, int]] = queue.Queue(maxsize=int(values['queue_size']))
+        self._lock = threading.Lock()
+        self._file_lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._writer: SplitBagWriter | None = None
+        self._selector: KeyframeSelector[tuple[bytes, int]] = self._new_selector()
+        self._session_dir = self._open_session()
+        self._last_info_key: bytes | None = None
+        self._odometry_seen = 0
+        self._newest_odometry_ns: int | None = None
+        self._budget_logged = False
+
+        depth = int(values['qos_depth'])
+        image_qos = _qos(str(values['image_qos']), depth)
+        image_cls = CompressedImage if transport == 'compressed' else Image
+        self.create_subscription(
+            image_cls, self._topics['image'], lambda raw: self._enqueue('image', raw), image_qos, raw=True
+        )
+        self.create_subscription(
+            CameraInfo, self._topics['camera_info'], lambda raw: self._enqueue('camera_info', raw), image_qos, raw=True
+        )
+        self.create_subscription(
+            Odometry,
+            self._topics['odometry'],
+            lambda raw: self._enqueue('odometry', raw),
+            _qos(str(values['odometry_qos']), depth),
+            raw=True,
+        )
+        self._thread = threading.Thread(target=self._run, name='bag_recorder_writer', daemon=True)
+        self._thread.start()
+        self.create_timer(float(values['stats_period_s']), self._report)
+        self.get_logger().info(
+            f'recording {self._topics["image"]} ({transport}), {self._topics["camera_info"]}, '
+            f'{self._topics["odometry"]} to {self._session_dir} (keyframes: '
+            f'{self._policy.min_rotation_deg:g} deg / {self._policy.min_translation_m:g} m)'
+        )
+
+    # -- callbacks (store and return) ----------------------------------------------------------
+
+    def _enqueue(self, kind: str, raw: bytes) -> None:
+        try:
+            self._queue.put_nowait((kind, bytes(raw), self.get_clock().now().nanoseconds))
+        except queue.Full:
+            with self._lock:
+                self._counts[f'dropped_queue_full_{kind}'] += 1
+
+    # -- writer thread -------------------------------------------------------------------------
+
+    def _new_selector(self) -> KeyframeSelector[tuple[bytes, int]]:
+        return KeyframeSelector(
+            self._policy,
+            extrinsic=self._extrinsic,
+            match_policy=self._match,
+            max_pending=int(self._values['max_pending_images']),
+        )
+
+    def _open_session(self) -> Path:
+        name = self._base_session if self._session_index == 0 else f'{self._base_session}_r{self._session_index}'
+        directory = Path(str(self._values['output_dir'])) / name
+        total = float(self._values['max_total_mb'])
+        self._writer = SplitBagWriter(
+            directory,
+            storage=str(self._values['storage']),
+            max_part_bytes=max(1, int(float(self._values['max_bag_size_mb']) * _MB)),
+            max_total_bytes=int(total * _MB) if total > 0 else None,
+            typestore=self._typestore,
+        )
+        self._writer.add_topic(self._topics['odometry'], ODOMETRY_TYPE)
+        self._writer.add_topic(self._topics['camera_info'], CAMERA_INFO_TYPE, sticky=True)
+        self._writer.add_topic(self._topics['image'], self._image_type)
+        self._session_dir = directory
+        self._write_recording(closed=False)
+        return directory
+
+    def _run(self) -> None:
+        while True:
+            try:
+                kind, raw, received_ns = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                if self._stop.is_set():
+                    break
+                continue
+            try:
+                self._process(kind, raw, received_ns)
+            except Exception as error:  # the writer thread must survive any single bad message
+                with self._lock:
+                    self._counts['errors'] += 1
+                self.get_logger().error(f'recording {kind} failed: {error!r}', throttle_duration_sec=5.0)
+        self._close_session()
+
+    def _process(self, kind: str, raw: bytes, received_ns: int) -> None:
+        writer = self._writer
+        assert writer is not None
+        if kind == 'odometry':
+            self._count('odometry_received')
+            try:
+                stamp = cdr_header_stamp_ns(raw)
+                t_odom_base = odometry_to_transform(self._typestore.deserialize_cdr(raw, ODOMETRY_TYPE))
+            except (ValueError, ActialError):
+                self._count('bad_odometry')
+                t_odom_base = None
+                stamp = None
+            if (
+                stamp is not None
+                and self._newest_odometry_ns is not None
+                and (self._newest_odometry_ns - stamp > self._match.time_reset_s * _NS)
+            ):
+                self._new_session(stamp)
+                writer = self._writer
+                assert writer is not None
+            if stamp is not None:
+                self._newest_odometry_ns = max(stamp, self._newest_odometry_ns or stamp)
+            self._odometry_seen += 1
+            if (self._odometry_seen - 1) % int(self._values['odometry_decimation']) == 0:
+                self._write(self._topics['odometry'], received_ns, raw, 'odometry')
+            if stamp is not None and t_odom_base is not None:
+                self._handle(self._selector.add_odometry(stamp, t_odom_base))
+        elif kind == 'camera_info':
+            self._count('camera_info_received')
+            key = raw[12:]  # everything after the header stamp: frame id, size, k, d, ...
+            if key != self._last_info_key:
+                self._last_info_key = key
+                self._write(self._topics['camera_info'], received_ns, raw, 'camera_info')
+        else:
+            self._count('images_received')
+            try:
+                stamp = cdr_header_stamp_ns(raw)
+            except ValueError:
+                self._count('images_dropped_bad_header')
+                return
+            self._handle(self._selector.add_image(stamp, (raw, received_ns)))
+
+    def _handle(self, decisions: list[KeyframeDecision[tuple[bytes, int]]]) -> None:
+        for decision in decisions:
+            raw, received_ns = decision.payload
+            if decision.keep:
+                if self._write(self._topics['image'], received_ns, raw, 'images'):
+                    self._count(f'images_kept_{decision.reason}')
+            else:
+                self._count(f'images_dropped_{decision.reason}')
+
+    def _write(self, topic: str, received_ns: int, raw: bytes, what: str) -> bool:
+        writer = self._writer
+        assert writer is not None
+        if writer.write(topic, received_ns, raw):
+            self._count(f'{what}_written')
+            return True
+        self._count(f'{what}_refused_disk_budget')
+        if not self._budget_logged:
+            self._budget_logged = True
+            self.get_logger().warning(
+                f'disk budget of {self._values["max_total_mb"]} MB spent: recording stopped ({self._session_dir})'
+            )
+        return False
+
+    def _count(self, key: str, value: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += value
+
+    def _new_session(self, stamp: int) -> None:
+        self.get_logger().warning(
+            f'odometry time jumped back to {stamp / _NS:.3f} s: closing {self._session_dir.name}, '
+            'starting a new session'
+        )
+        self._handle(self._selector.flush())
+        self._close_session()
+        self._session_index += 1
+        self._selector = self._new_selector()
+        self._last_info_key = None
+        self._newest_odometry_ns = None
+        self._budget_logged = False
+        self._count('time_resets')
+        self._open_session()
+
+    def _close_session(self) -> None:
+        self._handle(self._selector.flush())
+        if self._writer is not None:
+            self._writer.close()
+        self._write_recording(closed=True)
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters (received, kept and dropped by reason, written, refused) and the bag parts."""
+        with self._lock:
+            counts = dict(sorted(self._counts.items()))
+        writer = self._writer
+        return {
+            **counts,
+            'bytes_written': writer.bytes_written if writer is not None else 0,
+            'parts': [p.name for p in writer.parts] if writer is not None else [],
+            'queue': self._queue.qsize(),
+            'pending_images': self._selector.pending,
+        }
+
+    def _write_recording(self, *, closed: bool) -> None:
+        parameters = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self._values.items()}
+        with self._file_lock:
+            record = {'parameters': parameters, 'stats': self.stats(), 'closed': closed}
+            path = self._session_dir / RECORDING_FILENAME
+            tmp = path.with_name(f'.{path.name}.tmp')
+            tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + '\n')
+            os.replace(tmp, path)
+
+    def _report(self) -> None:
+        try:
+            self._write_recording(closed=False)
+        except OSError as error:
+            self.get_logger().error(f'cannot write {RECORDING_FILENAME}: {error}', throttle_duration_sec=10.0)
+
+    def destroy_node(self) -> None:
+        """Stop the writer thread (it drains the queue, decides waiting images, closes the bag), then destroy."""
+        self._stop.set()
+        self._thread.join(timeout=30.0)
+        super().destroy_node()
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point: ``bag_recorder --ros-args -p output_dir:=DIR [-p session:=NAME ...]``."""
+    rclpy.init(args=None if args is None else list(args))
+    node: BagRecorderNode | None = None
+    try:
+        node = BagRecorderNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ConfigError as error:
+        print(f'bag_recorder: configuration error: {error}', file=sys.stderr)
+        return 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('RCUTILS_COLORIZED_OUTPUT', '0')
+    sys.exit(main())

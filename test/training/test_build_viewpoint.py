@@ -1,0 +1,349 @@
+"""The viewpoint dataset builder end to end: labels, determinism, resume, splits, bad input, CLI, teacher."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from actial_ros.training import build as build_module
+from actial_ros.training.build import BuildConfig, ShardTask, build
+from actial_ros.training.cli import main as train_main
+from actial_ros.training.pairs import PairConfig, object_scale
+from actial_ros.training.schema import COLUMNS
+from actial_ros.training.teacher import TeacherConfig
+from fake_openai_server import FakeOpenAIServer
+
+from actial_ros.answers import matches_output_format, parse_answer
+from actial_ros.enums import QuestionType
+from actial_ros.errors import CaptureError, ConfigError
+from actial_ros.geometry import LabelThresholds, relative_pose, viewpoint_label
+from actial_ros.sources.base import LlffPosedCapture
+from actial_ros.sources.rosbag import write_capture_bag
+
+datasets = pytest.importorskip('datasets')
+pq = pytest.importorskip('pyarrow.parquet')
+PIL_Image = pytest.importorskip('PIL.Image')
+
+SHARED_CAPTURE = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
+pytestmark = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
+SOURCE = f'llff:{SHARED_CAPTURE}'
+
+
+@pytest.fixture(scope='module')
+def capture() -> LlffPosedCapture:
+    return LlffPosedCapture.open(SHARED_CAPTURE)
+
+
+def config(out: Path, **changes: Any) -> BuildConfig:
+    base = BuildConfig(
+        sources=(SOURCE,),
+        out=out,
+        seed=7,
+        pairs=PairConfig(max_pairs=24),
+        question_types=('ego_translation', 'object_translation', 'rotation', 'yaw_bin'),
+        test_size=0,
+        rows_per_shard=40,
+        row_group_rows=16,
+        cot='template',
+        cot_fraction=0.5,
+    )
+    return replace(base, **changes)
+
+
+def files(out: Path) -> dict[str, bytes]:
+    """Every dataset file (parquet shards and card) by relative path."""
+    found = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted((out / 'data').iterdir())}
+    card = out / 'README.md'
+    if card.exists():
+        found['README.md'] = card.read_bytes()
+    return found
+
+
+def test_rows_carry_the_true_pose_labels_and_images(capture: LlffPosedCapture, tmp_path: Path) -> None:
+    out = tmp_path / 'ds'
+    report = build(config(out))
+    assert report.complete and report.splits['train']['pairs'] == 24 and report.splits['train']['rows'] == 96
+    assert sorted(p.name for p in (out / 'data').iterdir()) == [f'train-0000{i}-of-00003.parquet' for i in range(3)]
+    assert json.loads((out / 'build_report.json').read_text())['complete'] is True
+
+    dataset = datasets.load_dataset(str(out))  # through the card's YAML configs
+    assert list(dataset) == ['train'] and dataset['train'].num_rows == 96
+    same = datasets.load_dataset('parquet', data_files=str(out / 'data' / 'train-*.parquet'))['train']
+    assert same.features == dataset['train'].features and list(same.features) == list(COLUMNS)
+
+    views = {view.name: view for view in capture.views}
+    thresholds = LabelThresholds(translation_m=0.02 * object_scale(capture.poses), yaw_deg=2.0)
+    ids = set()
+    with_cot = 0
+    for row in dataset['train']:
+        ids.add(row['id'])
+        first, second = views[row['image_1_name']], views[row['image_2_name']]
+        expected = relative_pose(first.t_world_camera, second.t_world_camera)
+        assert row['yaw_deg'] == pytest.approx(expected.yaw_deg, abs=1e-9)
+        assert row['pitch_deg'] == pytest.approx(expected.pitch_deg, abs=1e-9)
+        assert row['roll_deg'] == pytest.approx(expected.roll_deg, abs=1e-9)
+        np.testing.assert_allclose(row['t12'], expected.translation, atol=1e-12)
+        assert 20 <= abs(row['yaw_deg']) <= 100
+        letters = 'ABCDEFGHIJKL'[: len(row['options'])]
+        assert row['option_labels'][letters.index(row['answer'])] == row['answer_label']
+        if row['question_type'] == 'yaw_bin':
+            assert re.fullmatch(r'(left|right)_[1-6]', row['answer_label'])
+            assert row['answer_label'].startswith('left' if row['yaw_deg'] < 0 else 'right')
+        else:
+            assert (
+                row['answer_label'] == viewpoint_label(QuestionType(row['question_type']), expected, thresholds).value
+            )
+        assert row['question'].startswith('The two images were taken by the same camera')
+        assert row['object_id'] == 'ethiopian_head' and row['split'] == 'train' and row['source'] == SOURCE
+        image = row['image_1']
+        assert isinstance(image, PIL_Image.Image) and image.size == (512, 512)
+        pixels = np.asarray(image.convert('RGB'), dtype=np.int16)
+        original = capture.load_image(capture.views.index(first)).astype(np.int16)
+        assert np.abs(pixels - original).mean() < 4.0  # the same photo, JPEG re-encoded
+        if row['cot'] is not None:
+            with_cot += 1
+            assert matches_output_format(row['cot'])
+            assert parse_answer(row['cot'], letters=letters).letter == row['answer']
+    assert len(ids) == 96
+    assert 20 < with_cot < 76  # about half (seeded per row)
+    card = (out / 'README.md').read_text()
+    assert 'path: data/train-*.parquet' in card and '| train | 1 | 24 | 96 | 3 |' in card
+    assert '| rotation | left | 12 |' in card and '| yaw_bin | right_6 | 2 |' in card
+    assert not re.search(r'20\d\d-\d\d-\d\d', card)  # no dates
+
+
+def test_same_seed_same_bytes_with_workers_and_after_interruptions(tmp_path: Path, monkeypatch: Any) -> None:
+    reference = tmp_path / 'reference'
+    build(config(reference))
+    expected = files(reference)
+    assert len(expected) == 4
+
+    parallel = tmp_path / 'parallel'
+    build(config(parallel, workers=2))
+    assert files(parallel) == expected
+
+    # Interrupted between shards (a crash after the second shard was committed), then resumed.
+    resumed = tmp_path / 'resumed'
+    seen: list[ShardTask] = []
+
+    def crash_after_two(task: ShardTask) -> None:
+        seen.append(task)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build(config(resumed), on_shard=crash_after_two)
+    assert sorted(p.name for p in (resumed / 'data').iterdir()) == [t.name for t in seen]
+    assert not (resumed / 'README.md').exists()
+
+    # Interrupted inside a shard: nothing half-written is left behind.
+    original_add = build_module._ShardWriter.add
+    calls = {'n': 0}
+
+    def failing_add(self: Any, pending: Any) -> None:
+        calls['n'] += 1
+        if calls['n'] == 10:  # inside the last shard (16 rows, row groups of 16: nothing flushed yet)
+            raise OSError('disk full')
+        original_add(self, pending)
+
+    monkeypatch.setattr(build_module._ShardWriter, 'add', failing_add)
+    with pytest.raises(OSError, match='disk full'):
+        build(config(resumed))
+    assert sorted(p.name for p in (resumed / 'data').iterdir()) == [t.name for t in seen]  # no tmp, no partial
+    monkeypatch.setattr(build_module._ShardWriter, 'add', original_add)
+
+    report = build(config(resumed))
+    assert report.complete and report.shards_resumed == 2 and report.shards_written == 1
+    assert files(resumed) == expected
+
+    # A stop after N shards (chunked runs) is a clean, resumable stop.
+    chunked = tmp_path / 'chunked'
+    first = build(config(chunked, stop_after_shards=1))
+    assert not first.complete and first.shards_written == 1
+    assert build(config(chunked)).complete and files(chunked) == expected
+
+    # Another seed in the same folder is refused; --overwrite replaces it.
+    with pytest.raises(ConfigError, match='another build'):
+        build(config(reference, seed=8))
+    build(config(reference, seed=8, overwrite=True))
+    assert files(reference) != expected
+
+
+def make_objects(root: Path, names: list[str], *, broken: str | None = None, corrupt: str | None = None) -> None:
+    for name in names:
+        folder = root / name
+        folder.mkdir(parents=True)
+        if name == corrupt:
+            shutil.copytree(SHARED_CAPTURE / 'images', folder / 'images', symlinks=False)
+            target = folder / 'images' / 'DSC_0020.JPG'
+            target.write_bytes(target.read_bytes()[:3000])  # truncated JPEG
+        else:
+            os.symlink(SHARED_CAPTURE / 'images', folder / 'images')
+        if name == broken:
+            np.save(folder / 'poses_bounds.npy', np.zeros((3, 17)))
+        else:
+            os.symlink(SHARED_CAPTURE / 'poses_bounds.npy', folder / 'poses_bounds.npy')
+
+
+def test_split_by_object_with_an_exact_test_size(tmp_path: Path) -> None:
+    root = tmp_path / 'objects'
+    make_objects(root, [f'cat/obj{k}' for k in range(5)])
+    out = tmp_path / 'ds'
+    report = build(
+        config(
+            out,
+            sources=(f'objects:{root}',),
+            pairs=PairConfig(max_pairs=10),
+            test_size=25,
+            question_types=('rotation',),
+            cot='none',
+            images=False,
+        )
+    )
+    assert report.splits['test'] == {'objects': 3, 'pairs': 25, 'pairs_planned': 25, 'rows': 25, 'shards': 1}
+    assert report.splits['train']['objects'] == 2 and report.pairs['test_trimmed'] == 5
+    splits = {
+        split: set(pq.read_table(next((out / 'data').glob(f'{split}-*'))).column('object_id').to_pylist())
+        for split in ('train', 'test')
+    }
+    assert len(splits['test']) == 3 and len(splits['train']) == 2 and not splits['test'] & splits['train']
+    rows = pq.read_table(next((out / 'data').glob('test-*')))
+    assert rows.column('image_1').null_count == rows.num_rows  # --no-images
+    assert set(datasets.load_dataset(str(out))) == {'train', 'test'}
+
+
+def test_bad_input_is_counted_and_never_labelled(tmp_path: Path) -> None:
+    root = tmp_path / 'objects'
+    make_objects(root, ['good', 'broken', 'corrupt'], broken='broken', corrupt='corrupt')
+    out = tmp_path / 'ds'
+    report = build(
+        config(
+            out,
+            sources=(f'objects:{root}',),
+            pairs=PairConfig(max_pairs=300),
+            cot='none',
+            question_types=('rotation',),
+            rows_per_shard=5000,
+        )
+    )
+    assert report.complete
+    assert [failed[0] for failed in report.failed_objects] == ['broken']
+    assert report.objects['failed'] == 1 and any('could not be opened' in w for w in report.warnings)
+    assert report.skips['bad_image'] == 1 and report.skips['pair_bad_image'] > 0
+    names = pq.read_table(out / 'data', columns=['object_id', 'image_1_name', 'image_2_name']).to_pydict()
+    corrupt_rows = [k for k, obj in enumerate(names['object_id']) if obj == 'corrupt']
+    assert corrupt_rows
+    assert all('DSC_0020.JPG' not in (names['image_1_name'][k], names['image_2_name'][k]) for k in corrupt_rows)
+    card = (out / 'README.md').read_text()
+    assert '| bad_image | 1 |' in card
+    # A single explicit source that cannot be read is an error, not a skip; so is a build without any pair.
+    with pytest.raises(CaptureError, match='poses_bounds'):
+        build(config(tmp_path / 'single', sources=(f'llff:{root / "broken"}',)))
+    with pytest.raises(CaptureError, match=r'no pair with 0 <= \|yaw\| <= 1\.5 deg'):  # the closest views: 1.8 deg
+        build(config(tmp_path / 'none', pairs=PairConfig(min_yaw_deg=0.0, max_yaw_deg=1.5)))
+
+
+def test_cli_builds_from_a_bag_with_the_capture_labels(capture: LlffPosedCapture, tmp_path: Path) -> None:
+    stamps = write_capture_bag(capture, tmp_path / 'robot_bag', rate_hz=5.0)
+    names = {str(stamp): view.name for stamp, view in zip(stamps, capture.views, strict=True)}
+    out = tmp_path / 'ds'
+    code = train_main(
+        [
+            'build-viewpoint',
+            '--source',
+            f'rosbag:{tmp_path / "robot_bag"}',
+            '--out',
+            str(out),
+            '--seed',
+            '3',
+            '--test-size',
+            '0',
+            '--max-pairs-per-object',
+            '30',
+            '--workers',
+            '1',
+            '--no-progress',
+            '--translation-threshold-m',
+            '0.05',
+        ]
+    )
+    assert code == 0
+    table = pq.read_table(out / 'data').to_pylist()
+    assert len(table) == 90
+    views = {view.name: view for view in capture.views}
+    for row in table:
+        first, second = views[names[row['image_1_name']]], views[names[row['image_2_name']]]
+        expected = relative_pose(first.t_world_camera, second.t_world_camera)
+        assert row['yaw_deg'] == pytest.approx(expected.yaw_deg, abs=1e-7)
+        thresholds = LabelThresholds(translation_m=0.05, yaw_deg=2.0)  # the bag is metric: absolute threshold
+        assert row['answer_label'] == viewpoint_label(QuestionType(row['question_type']), expected, thresholds).value
+        assert row['object_id'] == 'robot_bag' and row['source'].startswith('rosbag:')
+    # Bad flags exit with 2 and a message, not a traceback.
+    assert train_main(['build-viewpoint', '--source', 'zip:/x', '--out', str(tmp_path / 'x')]) == 2
+    assert train_main(['build-viewpoint', '--source', SOURCE, '--out', str(tmp_path / 'x'), '--cot', 'teacher']) == 2
+    # --stop-after-shards: exit 3, resumable.
+    assert (
+        train_main(
+            [
+                'build-viewpoint',
+                '--source',
+                SOURCE,
+                '--out',
+                str(tmp_path / 'y'),
+                '--test-size',
+                '0',
+                '--rows-per-shard',
+                '10',
+                '--stop-after-shards',
+                '1',
+                '--no-progress',
+                '--workers',
+                '1',
+                '--no-images',
+            ]
+        )
+        == 3
+    )
+
+
+def test_teacher_cots_are_checked_against_the_truth(tmp_path: Path) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        text = body['messages'][1]['content'][2]['text']
+        truth = re.search(r'Ground truth: option ([A-L])', text)
+        assert truth is not None
+        letter = truth.group(1)
+        if len(reply_log) % 3 == 1:  # every third answer is wrong
+            letter = 'A' if letter != 'A' else 'B'
+        reply_log.append(letter)
+        return f'<think> Step 1 ... Step 5. </think> <answer>{letter}</answer>'
+
+    reply_log: list[str] = []
+    with FakeOpenAIServer(model='teacher') as server:
+        server.reply = reply
+        os.environ['TEST_BUILD_TEACHER_KEY'] = server.api_key
+        teacher = TeacherConfig(
+            base_url=server.base_url,
+            model='teacher',
+            api_key_env='TEST_BUILD_TEACHER_KEY',
+            max_retries=0,
+            concurrency=2,
+        )
+        report = build(
+            config(tmp_path / 'ds', cot='teacher', cot_fraction=0.25, teacher=teacher, question_types=('rotation',))
+        )
+    asked = len(server.requests)
+    assert asked > 0 and report.teacher['accepted'] + report.teacher['rejected_wrong_answer'] == asked
+    assert report.teacher['rejected_wrong_answer'] >= asked // 3 - 1
+    rows = pq.read_table(tmp_path / 'ds' / 'data').to_pylist()
+    cots = [row for row in rows if row['cot'] is not None]
+    assert len(cots) == report.teacher['accepted'] == report.cot['teacher']
+    assert all(parse_answer(row['cot']).letter == row['answer'] for row in cots)
+    first_image = server.requests[0]['messages'][1]['content'][0]['image_url']['url']
+    assert first_image.startswith('data:image/jpeg;base64,')  # the images went to the teacher
