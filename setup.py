@@ -90,6 +90,7 @@ setup(
             'spatial_reasoner = actial_ros.nodes.spatial_reasoner:main',
             'capture_replay = actial_ros.nodes.capture_replay:main',
             'bag_recorder = actial_ros.nodes.bag_recorder:main',
+            'sim_rig = actial_ros.nodes.sim_rig:main',
             'actial-ros-train = actial_ros.training.cli:main',
         ],
     },

@@ -28,17 +28,17 @@ import numpy.typing as npt
 import rclpy
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from actial_ros.errors import ActialError, ConfigError
+from actial_ros.errors import ConfigError
 from actial_ros.frame import Frame
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, invert_transform
 from actial_ros.imaging import rgb_to_compressed, rgb_to_image_fields
 from actial_ros.messages import ns_to_stamp, pose_fields
 from actial_ros.nodes.camera_params import declare_additional_cameras, extrinsic_from_values
+from actial_ros.nodes.entry import run_node
 from actial_ros.sources.llff import LlffCapture
 
 __all__ = ['CaptureReplayNode', 'main']
@@ -311,32 +311,22 @@ def _header(sec: int, nanosec: int, frame_id: str) -> Any:
     return header
 
 
+def _spin_until_done(node: CaptureReplayNode) -> int:
+    while rclpy.ok() and not node.done:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    if node.done and not node._exit_when_done:
+        rclpy.spin(node)
+    else:
+        # Give best-effort subscribers a moment to drain before the publishers disappear.
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+    return 0
+
+
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point: ``capture_replay --ros-args -p capture:=DIR [-p rate_hz:=2.0 ...]``."""
-    rclpy.init(args=None if args is None else list(args))
-    node: CaptureReplayNode | None = None
-    try:
-        node = CaptureReplayNode()
-        while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        if node.done and not node._exit_when_done:
-            rclpy.spin(node)
-        else:
-            # Give best-effort subscribers a moment to drain before the publishers disappear.
-            end = time.monotonic() + 0.5
-            while time.monotonic() < end:
-                rclpy.spin_once(node, timeout_sec=0.05)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigError, ActialError) as error:
-        print(f'capture_replay: {error}', file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return 0
+    return run_node(CaptureReplayNode, name='capture_replay', args=args, spin=_spin_until_done)
 
 
 if __name__ == '__main__':

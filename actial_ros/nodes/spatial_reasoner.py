@@ -34,7 +34,6 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -50,6 +49,7 @@ from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
 from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
+from actial_ros.nodes.entry import run_node
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
@@ -662,22 +662,7 @@ def _json_default(value: Any) -> Any:
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point: ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``."""
-    rclpy.init(args=None if args is None else list(args))
-    node: SpatialReasonerNode | None = None
-    try:
-        node = SpatialReasonerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ConfigError as error:
-        print(f'spatial_reasoner: configuration error: {error}', file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return 0
+    return run_node(SpatialReasonerNode, name='spatial_reasoner', args=args)
 
 
 if __name__ == '__main__':

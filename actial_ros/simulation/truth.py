@@ -1,0 +1,147 @@
+"""Checking answers against the rig's own ground truth, and the accuracy of a backend per yaw bin.
+
+The ``spatial_reasoner`` node derives each answer's truth from odometry; in simulation the rig's pose
+record holds the exact camera poses, so every answer's ``yaw_deg``, ``t12`` and ``truth`` can be
+recomputed with :func:`actial_ros.geometry.relative_pose` and :func:`actial_ros.geometry.viewpoint_label`
+and must agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from actial_ros.geometry import LabelThresholds, relative_pose, viewpoint_label
+from actial_ros.simulation.record import PoseRecord
+
+__all__ = ['YAW_BINS', 'YawBinStats', 'accuracy_by_yaw_bin', 'check_answers']
+
+YAW_BINS: tuple[tuple[float, float], ...] = ((20.0, 40.0), (40.0, 60.0), (60.0, 80.0), (80.0, 100.0))
+"""Default ``|yaw|`` bins (degrees, ``[low, high)``; the last bin includes its upper edge)."""
+
+
+def check_answers(
+    answers: Iterable[Mapping[str, Any]],
+    record: PoseRecord,
+    thresholds: LabelThresholds | None = None,
+    *,
+    yaw_tol_deg: float = 1e-6,
+    translation_tol: float = 1e-6,
+) -> list[str]:
+    """Compare viewpoint answer records (the node's ``~/answers`` JSON) with the pose record.
+
+    For each record with ``kind == 'viewpoint'``: both stamps must be frames of the record, and the
+    answer's ``yaw_deg``, ``t12`` and ``truth`` must equal those computed from the recorded camera poses
+    (same thresholds as the node's).
+
+    Returns:
+        A list of human-readable mismatches; empty when everything agrees.
+    """
+    limits = thresholds or LabelThresholds()
+    frames = record.by_stamp()
+    problems: list[str] = []
+    for answer in answers:
+        if answer.get('kind') != 'viewpoint':
+            continue
+        ident = answer.get('id')
+        first, second = frames.get(int(answer['stamp_1'])), frames.get(int(answer['stamp_2']))
+        if first is None or second is None:
+            problems.append(f'{ident}: stamps {answer["stamp_1"]}, {answer["stamp_2"]} are not frames of the record')
+            continue
+        expected = relative_pose(first.t_world_camera, second.t_world_camera)
+        label = viewpoint_label(answer['question_type'], expected, limits).value
+        if answer.get('yaw_deg') is None or not math.isclose(answer['yaw_deg'], expected.yaw_deg, abs_tol=yaw_tol_deg):
+            problems.append(f'{ident}: yaw {answer.get("yaw_deg")} != {expected.yaw_deg} from the record')
+        t12 = answer.get('t12')
+        if t12 is None or not np.allclose(t12, expected.translation, atol=translation_tol, rtol=0.0):
+            problems.append(f'{ident}: t12 {t12} != {expected.translation.tolist()} from the record')
+        if answer.get('truth') != label:
+            problems.append(f'{ident}: truth {answer.get("truth")!r} != {label!r} from the record')
+    return problems
+
+
+@dataclass(frozen=True)
+class YawBinStats:
+    """Answers of one ``|yaw|`` bin.
+
+    Attributes:
+        low, high: bin edges (degrees).
+        asked: viewpoint answers in the bin (every status).
+        answered: status ``answered``; ``correct`` of them matched the truth.
+        abstained, unparsed, errors: the other statuses.
+    """
+
+    low: float
+    high: float
+    asked: int = 0
+    answered: int = 0
+    correct: int = 0
+    abstained: int = 0
+    unparsed: int = 0
+    errors: int = 0
+
+    @property
+    def accuracy(self) -> float | None:
+        """``correct / answered``; ``None`` when nothing was answered."""
+        return self.correct / self.answered if self.answered else None
+
+    @property
+    def abstention_rate(self) -> float | None:
+        """``abstained / asked``; ``None`` when nothing was asked."""
+        return self.abstained / self.asked if self.asked else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with the derived rates."""
+        return {
+            'bin_deg': [self.low, self.high],
+            'asked': self.asked,
+            'answered': self.answered,
+            'correct': self.correct,
+            'abstained': self.abstained,
+            'unparsed': self.unparsed,
+            'errors': self.errors,
+            'accuracy': self.accuracy,
+            'abstention_rate': self.abstention_rate,
+        }
+
+
+def accuracy_by_yaw_bin(
+    answers: Iterable[Mapping[str, Any]],
+    bins: Sequence[tuple[float, float]] = YAW_BINS,
+    *,
+    question_type: str | None = None,
+) -> list[YawBinStats]:
+    """Accuracy and abstention per ``|yaw|`` bin of viewpoint answers (optionally one question type).
+
+    Answers outside every bin are ignored.
+    """
+    counts = [dict.fromkeys(('asked', 'answered', 'correct', 'abstained', 'unparsed', 'errors'), 0) for _ in bins]
+    for answer in answers:
+        if answer.get('kind') != 'viewpoint' or answer.get('yaw_deg') is None:
+            continue
+        if question_type is not None and answer.get('question_type') != question_type:
+            continue
+        yaw = abs(float(answer['yaw_deg']))
+        for index, (low, high) in enumerate(bins):
+            last = index == len(bins) - 1
+            if low <= yaw < high or (last and yaw == high):
+                count = counts[index]
+                count['asked'] += 1
+                status = answer.get('status')
+                if status == 'answered':
+                    count['answered'] += 1
+                    count['correct'] += int(answer.get('answer') == answer.get('truth'))
+                elif status == 'abstained':
+                    count['abstained'] += 1
+                elif status == 'unparsed':
+                    count['unparsed'] += 1
+                else:
+                    count['errors'] += 1
+                break
+    return [
+        YawBinStats(low=float(low), high=float(high), **count) for (low, high), count in zip(bins, counts, strict=True)
+    ]

@@ -1,0 +1,80 @@
+"""Rendering options: seeded camera noise, lighting, shadows, and metric depth of the floor."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from actial_ros.errors import ConfigError
+from actial_ros.geometry import camera_pose_from_odometry
+from actial_ros.simulation.camera import PinholeCamera
+from actial_ros.simulation.mount import camera_mount
+from actial_ros.simulation.render import RenderOptions, depth_image_fields
+from actial_ros.simulation.trajectory import planar_pose
+
+pytest.importorskip('pybullet')
+
+from actial_ros.simulation.render import Renderer
+from actial_ros.simulation.scene import SceneConfig, build_scene
+from actial_ros.simulation.world import SimWorld
+
+CAMERA = PinholeCamera(width=96, height=72, fov_v_deg=60.0)
+HEIGHT_M, PITCH_DEG = 0.8, 35.0
+POSE = camera_pose_from_odometry(planar_pose(-1.5, 0.0, HEIGHT_M, 0.0), camera_mount(pitch_down_deg=PITCH_DEG))
+
+
+@pytest.fixture(scope='module')
+def world() -> Iterator[SimWorld]:
+    with SimWorld() as sim:
+        build_scene(sim, SceneConfig(seed=2))
+        yield sim
+
+
+def test_noise_is_seeded_per_frame(world: SimWorld) -> None:
+    clean = Renderer(world, CAMERA, RenderOptions()).render(POSE, 0).rgb
+    noisy = Renderer(world, CAMERA, RenderOptions(noise_std=8.0, noise_seed=3))
+    a, b, c = noisy.render(POSE, 0).rgb, noisy.render(POSE, 0).rgb, noisy.render(POSE, 1).rgb
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    difference = a.astype(float) - clean.astype(float)
+    unclipped = (clean > 20) & (clean < 235)
+    assert difference[unclipped].std() == pytest.approx(8.0, rel=0.1)
+    assert abs(difference[unclipped].mean()) < 0.5
+    again = Renderer(world, CAMERA, RenderOptions(noise_std=8.0, noise_seed=4)).render(POSE, 0).rgb
+    assert not np.array_equal(a, again)
+
+
+def test_lighting_and_shadows_change_the_image(world: SimWorld) -> None:
+    base = Renderer(world, CAMERA, RenderOptions()).render(POSE).rgb
+    dim = Renderer(world, CAMERA, RenderOptions(ambient=0.2, diffuse=0.2)).render(POSE).rgb
+    assert dim.astype(float).mean() < base.astype(float).mean() - 10
+    tinted = Renderer(world, CAMERA, RenderOptions(light_color=(1.0, 0.3, 0.3))).render(POSE).rgb
+    assert tinted[..., 1].astype(float).mean() < base[..., 1].astype(float).mean() - 5
+    other_side = Renderer(world, CAMERA, RenderOptions(light_direction=(-1.0, -0.5, 0.3))).render(POSE).rgb
+    assert not np.array_equal(other_side, base)
+    shadowed = Renderer(world, CAMERA, RenderOptions(shadows=True, light_direction=(1.0, 0.5, 0.8))).render(POSE).rgb
+    assert shadowed.shape == base.shape
+    with pytest.raises(ConfigError):
+        RenderOptions(light_direction=(0.0, 0.0, 0.0))
+    with pytest.raises(ConfigError):
+        RenderOptions(noise_std=-1.0)
+
+
+def test_depth_of_the_floor_along_the_optical_axis() -> None:
+    with SimWorld() as empty:
+        build_scene(empty, SceneConfig(objects=()))
+        rendering = Renderer(empty, CAMERA, RenderOptions(depth=True)).render(POSE)
+    assert rendering.depth is not None and rendering.depth.dtype == np.float32
+    # The optical axis meets the floor at HEIGHT / sin(pitch) along the axis: depth Z there.
+    expected = HEIGHT_M / math.sin(math.radians(PITCH_DEG))
+    centre = rendering.depth[36, 48]
+    assert float(centre) == pytest.approx(expected, rel=0.01)
+    # Rows further down see nearer floor; the sky above the horizon has no depth.
+    assert rendering.depth[70, 48] < centre < rendering.depth[20, 48]
+    assert np.isinf(rendering.depth[0]).all()
+    fields = depth_image_fields(rendering.depth)
+    assert (fields.encoding, fields.step, fields.is_bigendian) == ('32FC1', 4 * 96, 0)
+    np.testing.assert_array_equal(np.frombuffer(fields.data, '<f4').reshape(72, 96), rendering.depth)
