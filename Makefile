@@ -27,7 +27,10 @@ venv: $(VENV)/.installed-dev
 demo: $(VENV)/.installed-ros
 	$(VENV)/bin/actial-ros demo --capture $(CAPTURE) --backend $(BACKEND) --out $(OUT)
 
+# The real-vLLM tier (test/serving/) runs vLLM's CPU build from its own venv, .venv-vllm/ (about 2 min
+# and 3.5 GB the first time; the environment fixes it needs live in that script, never in the package).
 test: $(VENV)/.installed-dev
+	PYTHON=$(PYTHON) bash test/serving/setup_vllm_env.sh
 	$(VENV)/bin/python -m pytest
 
 lint: $(VENV)/.installed-dev

@@ -91,6 +91,7 @@ setup(
             'capture_replay = actial_ros.nodes.capture_replay:main',
             'bag_recorder = actial_ros.nodes.bag_recorder:main',
             'sim_rig = actial_ros.nodes.sim_rig:main',
+            'bag_replay = actial_ros.nodes.bag_replay:main',
             'actial-ros-train = actial_ros.training.cli:main',
         ],
     },

@@ -1,10 +1,16 @@
-"""``actial-ros demo``: the node on a real capture, end to end over ROS 2 (the main job).
+"""``actial-ros demo``: the node on a real capture or a recorded bag, end to end over ROS 2 (the main job).
 
-Starts the ``spatial_reasoner`` node and the ``capture_replay`` node as separate processes talking over
-real DDS on loopback (an isolated domain), collects every answer published on
-``/spatial_reasoner/answers`` in this process, writes them as JSON lines and prints a summary table.
+Starts the ``spatial_reasoner`` node and the ``capture_replay`` node (captures) or the ``bag_replay``
+node (``--bag``: a rosbag2 recording, one or several cameras) as separate processes talking over real
+DDS on loopback (an isolated domain), collects every answer published on ``/spatial_reasoner/answers``
+in this process, writes them as JSON lines and prints a summary table.
 
-Each JSONL row carries ``image_1``, ``image_2`` (capture file names), ``stamp_1``, ``stamp_2`` (ns),
+For a bag, the node's cameras are the bag's (:func:`actial_ros.sources.rosbag.read_bag_layout`: the
+cameras of ``recording.json``, or ``--camera``/``--extrinsic``/``--camera-file``, or the one image topic
+found by type), with their topics, transports and extrinsics, and the bag's odometry topic.
+
+Each JSONL row carries ``image_1``, ``image_2`` (capture file names; ``CAMERA@STAMP_NS`` for bags, with
+the bag's own header stamps even when re-stamped), ``stamp_1``, ``stamp_2`` (ns, as published),
 ``question_type``, ``truth``, ``answer`` (label or null), ``correct``, ``yaw_deg``, ``latency_s``,
 ``backend``, plus the rest of the node's answer record (question, options, raw text, status, ...).
 """
@@ -18,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +34,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from actial_ros.dds import local_ros_environment
-from actial_ros.errors import ActialError
+from actial_ros.errors import ActialError, ConfigError
+from actial_ros.messages import pose_fields
 from actial_ros.scoring import ScoreBoard
+from actial_ros.sources.base import BagCamera, SourceOptions
 from actial_ros.sources.llff import LlffCapture
+from actial_ros.sources.rosbag import default_camera_info_topic, image_message_counts, read_bag_layout, view_name
 
 __all__ = ['DemoOptions', 'DemoResult', 'run_demo', 'summary_table']
 
@@ -40,21 +49,29 @@ class DemoOptions:
     """What the demo runs.
 
     Attributes:
-        capture: LLFF capture directory (the primary camera).
+        capture: LLFF capture directory (the primary camera); ``None`` with ``bag``.
         extra_captures: further captures of the same rig (one world frame), one camera each.
         out: JSON-lines output file.
         backend: 'geometry' or 'vllm'.
         rate_hz: replay rate (frames per second of stamp time and of publishing).
         transport: 'raw' (Image) or 'compressed' (CompressedImage).
         vllm_base_url, vllm_model: the endpoint when ``backend == 'vllm'``.
+        transformers_model: checkpoint directory or hub id when ``backend == 'transformers'``.
         params_file: optional node parameter YAML (applied before the demo's overrides).
         node_parameters: extra ``name:=value`` node parameter overrides.
         domain_id: ROS domain; ``None``: derived from the process id.
         timeout_s: give up waiting for answers after this long (seconds, wall clock).
         progress: show a live progress display.
+        bag: a rosbag2 recording to replay instead of captures (``bag_replay``).
+        cameras: the bag's cameras when ``recording.json`` does not list them (``--camera``, ...).
+        speed: bag playback speed factor.
+        restamp: re-stamp the bag's messages to the current time (one offset) instead of their stamps.
+
+    Raises:
+        ConfigError: neither or both of ``capture`` and ``bag``.
     """
 
-    capture: Path
+    capture: Path | None
     out: Path
     extra_captures: tuple[Path, ...] = ()
     backend: str = 'geometry'
@@ -62,11 +79,24 @@ class DemoOptions:
     transport: str = 'raw'
     vllm_base_url: str = 'http://127.0.0.1:8000/v1'
     vllm_model: str = 'actial-7b'
+    transformers_model: str = ''
     params_file: Path | None = None
     node_parameters: tuple[str, ...] = ()
     domain_id: int | None = None
     timeout_s: float = 600.0
     progress: bool = True
+    bag: Path | None = None
+    cameras: tuple[BagCamera, ...] = ()
+    speed: float = 1.0
+    restamp: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.capture is None) == (self.bag is None):
+            raise ConfigError('the demo replays either a capture or a bag')
+        if self.bag is not None and self.extra_captures:
+            raise ConfigError('further captures (--capture) and a bag exclude each other')
+        if not self.speed > 0:
+            raise ConfigError(f'speed must be > 0, got {self.speed}')
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,25 +127,18 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     """Run the demo; returns the rows and scores (also written to ``options.out``).
 
     Raises:
-        CaptureError: the capture cannot be read.
+        CaptureError: the capture or bag cannot be read (or its cameras do not resolve).
         ActialError: a process failed, or no frame reached the node before the timeout.
     """
     console = console or Console(stderr=True)
-    captures = [options.capture, *options.extra_captures]
-    total_frames = sum(len(LlffCapture.open(path)) for path in captures)  # fail early on a bad capture
     workdir = Path(tempfile.mkdtemp(prefix='actial_demo_'))
     manifest_path = workdir / 'manifest.jsonl'
-    env = local_ros_environment(domain_id=options.domain_id, profile_dir=workdir)
-    os.environ.update(env)
-
-    node_params = [f'backend:={options.backend}']
-    if options.backend == 'vllm':
-        node_params += [f'vllm_base_url:={options.vllm_base_url}', f'vllm_model:={options.vllm_model}']
-    node_params += list(options.node_parameters)
-    node_cmd = [sys.executable, '-m', 'actial_ros.nodes.spatial_reasoner', '--ros-args']
-    if options.params_file is not None:
-        node_cmd += ['--params-file', str(options.params_file)]
-    node_cmd += _ros_args(node_params)
+    if options.bag is not None:
+        return _run(options, console, workdir, _bag_plan(options, manifest_path))
+    assert options.capture is not None
+    captures = [options.capture, *options.extra_captures]
+    total_frames = sum(len(LlffCapture.open(path)) for path in captures)  # fail early on a bad capture
+    node_cmd = _node_command(options, [])
     image_topic = '/camera/image_raw/compressed' if options.transport == 'compressed' else '/camera/image_raw'
     replay_cmd = [
         sys.executable,
@@ -143,6 +166,101 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         node_cmd += _ros_args(camera_params)
         pairs = zip(camera_names, captures[1:], strict=True)
         replay_cmd += _ros_args(camera_params + [f'{name}.capture:={Path(path).resolve()}' for name, path in pairs])
+    plan = _Plan(node_cmd, replay_cmd, total_frames, lambda: _read_manifest(manifest_path))
+    return _run(options, console, workdir, plan)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The two processes of a demo, the frames to expect, and how to name the frames afterwards."""
+
+    node_cmd: list[str]
+    replay_cmd: list[str]
+    total_frames: int
+    names: Callable[[], dict[tuple[int, str], str]]
+
+
+def _node_command(options: DemoOptions, camera_params: list[str]) -> list[str]:
+    """The spatial_reasoner command: backend, then ``camera_params``, then the user's overrides (which win)."""
+    node_params = [f'backend:={options.backend}']
+    if options.backend == 'vllm':
+        node_params += [f'vllm_base_url:={options.vllm_base_url}', f'vllm_model:={options.vllm_model}']
+    if options.backend == 'transformers':
+        if not options.transformers_model:
+            raise ActialError('the transformers backend needs a checkpoint: --transformers-model DIR')
+        node_params += [f'transformers_model:={options.transformers_model}']
+    node_params += camera_params
+    node_params += list(options.node_parameters)
+    node_cmd = [sys.executable, '-m', 'actial_ros.nodes.spatial_reasoner', '--ros-args']
+    if options.params_file is not None:
+        node_cmd += ['--params-file', str(options.params_file)]
+    return node_cmd + _ros_args(node_params)
+
+
+def _floats(values: Any) -> str:
+    """A YAML list of doubles for a ``-p name:=[...]`` override (fixed notation: always parsed as floats)."""
+    return '[' + ', '.join(f'{float(v):.17f}' for v in values) + ']'
+
+
+def _bag_plan(options: DemoOptions, manifest_path: Path) -> _Plan:
+    """Node parameters matching the bag's cameras and odometry, and the bag_replay command."""
+    assert options.bag is not None
+    bag = Path(options.bag).expanduser().resolve()
+    layout = read_bag_layout(bag, SourceOptions(cameras=options.cameras))
+    counts = image_message_counts(bag, [camera.image_topic for camera in layout.cameras])
+    params = [f'odometry_topic:={layout.odometry_topic}', 'image_qos:=reliable']
+    extra = layout.cameras[1:]
+    if extra:
+        params.append(f'additional_cameras:=[{",".join(camera.name for camera in extra)}]')
+    for index, camera in enumerate(layout.cameras):
+        prefix = '' if index == 0 else f'{camera.name}.'
+        translation, rotation = pose_fields(camera.matrix)
+        if index == 0:
+            params.append(f'camera_id:={camera.name}')
+        params += [
+            f'{prefix}image_topic:={camera.image_topic}',
+            f'{prefix}image_transport:={camera.transport}',
+            f'{prefix}camera_info_topic:={camera.camera_info_topic or default_camera_info_topic(camera.image_topic)}',
+            f'{prefix}extrinsic_translation:={_floats(translation)}',
+            f'{prefix}extrinsic_rotation_xyzw:={_floats(rotation)}',
+        ]
+    replay_cmd = [
+        sys.executable,
+        '-m',
+        'actial_ros.nodes.bag_replay',
+        '--ros-args',
+        *_ros_args(
+            [
+                f'bag:={bag}',
+                f'rate:={float(options.speed)}',
+                f'restamp:={"true" if options.restamp else "false"}',
+                f'manifest:={manifest_path}',
+                f'wait_topics:=[{",".join([*(c.image_topic for c in layout.cameras), layout.odometry_topic])}]',
+            ]
+        ),
+    ]
+    cameras = {camera.image_topic: camera.name for camera in layout.cameras}
+
+    def names() -> dict[tuple[int, str], str]:
+        """(published stamp, camera) -> ``CAMERA@BAG_STAMP``, from bag_replay's manifest."""
+        if not manifest_path.exists():
+            return {}
+        found: dict[tuple[int, str], str] = {}
+        for line in manifest_path.read_text().splitlines():
+            entry = json.loads(line)
+            camera = cameras.get(str(entry['topic']))
+            if camera is not None and entry.get('stamp_ns') is not None:
+                found[(int(entry['published_stamp_ns']), camera)] = view_name(camera, int(entry['stamp_ns']))
+        return found
+
+    return _Plan(_node_command(options, params), replay_cmd, sum(counts.values()), names)
+
+
+def _run(options: DemoOptions, console: Console, workdir: Path, plan: _Plan) -> DemoResult:
+    """Start the node, then the replay, collect the answers, write the rows."""
+    env = local_ros_environment(domain_id=options.domain_id, profile_dir=workdir)
+    os.environ.update(env)
+    node_cmd, replay_cmd, total_frames = plan.node_cmd, plan.replay_cmd, plan.total_frames
 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -194,7 +312,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         collector.destroy_node()
         rclpy.try_shutdown()
 
-    names = _read_manifest(manifest_path)
+    names = plan.names()
     rows = [_row(record, names) for record in records if record.get('kind') == 'viewpoint']
     options.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = options.out.with_name(options.out.name + '.tmp')
@@ -253,7 +371,7 @@ def _wait(
                 continue
             if replay_proc.returncode != 0:
                 raise ActialError(
-                    f'capture_replay failed (exit {replay_proc.returncode}); log:\n'
+                    f'the replay failed (exit {replay_proc.returncode}); log:\n'
                     + (workdir / 'replay.log').read_text()[-2000:]
                 )
             done = int(backend.get('requests_done', -1))

@@ -43,5 +43,14 @@ def test_wheel_layout(tmp_path: Path) -> None:
     assert 'share/actial_ros/package.xml' in data
     entry_points = next(n for n in names if n.endswith('entry_points.txt'))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    for script in ('actial-ros =', 'actial-ros-train =', 'spatial_reasoner =', 'capture_replay =', 'bag_recorder =', 'sim_rig ='):
+    scripts = (
+        'actial-ros =',
+        'actial-ros-train =',
+        'spatial_reasoner =',
+        'capture_replay =',
+        'bag_recorder =',
+        'sim_rig =',
+        'bag_replay =',
+    )
+    for script in scripts:
         assert script in text

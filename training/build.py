@@ -76,6 +76,7 @@ from actial_ros.sources.base import (
     discover,
     open_capture,
 )
+from actial_ros.sources.rosbag import bag_cameras_from_args
 
 __all__ = [
     'DEFAULT_QUESTION_TYPES',
@@ -1090,6 +1091,28 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar=('X', 'Y', 'Z', 'W'),
         help='T_base_camera_optical rotation (default: recording.json, else forward-looking)',
     )
+    group.add_argument(
+        '--camera',
+        action='append',
+        default=[],
+        metavar='NAME:IMAGE_TOPIC[:CAMERA_INFO_TOPIC]',
+        help='read several cameras of one bag (repeatable); views are named NAME@STAMP and pair within and '
+        'across cameras; CameraInfo default: recording.json, else <namespace>/camera_info',
+    )
+    group.add_argument(
+        '--extrinsic',
+        action='append',
+        default=[],
+        metavar='NAME:TX,TY,TZ,QX,QY,QZ,QW',
+        help="a camera's T_base_camera_optical (m, base_link; quaternion x,y,z,w); without --camera it "
+        'overrides that camera of each recording.json (repeatable)',
+    )
+    group.add_argument(
+        '--camera-file',
+        type=Path,
+        help='JSON/YAML list of cameras (name, image_topic, camera_info_topic, extrinsic_translation, '
+        'extrinsic_rotation_xyzw), or a recording.json; flags add to it',
+    )
     group.add_argument('--odometry-max-gap-s', type=float, default=0.5, help='largest odometry gap interpolated')
     group.add_argument(
         '--odometry-max-extrapolation-s',
@@ -1156,6 +1179,11 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
             require_camera_info=not args.bag_no_camera_info_ok,
             max_interpolation_gap_s=args.odometry_max_gap_s,
             max_extrapolation_s=args.odometry_max_extrapolation_s,
+            cameras=bag_cameras_from_args(
+                getattr(args, 'camera', None) or (),
+                getattr(args, 'extrinsic', None) or (),
+                getattr(args, 'camera_file', None),
+            ),
         )
     except ActialError as error:
         raise ConfigError(str(error)) from error

@@ -1,7 +1,9 @@
-"""Model backends: the interface, the vLLM (OpenAI-compatible) client and the classical geometry baseline.
+"""Model backends: the interface, the vLLM (OpenAI-compatible) client, the in-process transformers
+backend and the classical geometry baseline.
 
-:func:`create_backend` builds one by name. :class:`VllmBackend` is imported lazily (on first use), so
-the geometry baseline works without loading the ``openai`` client.
+:func:`create_backend` builds one by name. :class:`VllmBackend` and :class:`TransformersBackend` are
+imported lazily (on first use), so the geometry baseline works without loading the ``openai`` client,
+and nothing here imports torch until a transformers backend is created.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from actial_ros.backends.geometry import GeometryBackend, PoseEstimate, relative
 from actial_ros.errors import ConfigError
 
 if TYPE_CHECKING:
+    from actial_ros.backends.transformers_backend import TransformersBackend
     from actial_ros.backends.vllm import VllmBackend
 
 __all__ = [
@@ -22,12 +25,13 @@ __all__ = [
     'BackendHealth',
     'GeometryBackend',
     'PoseEstimate',
+    'TransformersBackend',
     'VllmBackend',
     'create_backend',
     'relative_pose_from_recover_pose',
 ]
 
-BACKEND_NAMES: tuple[str, ...] = ('geometry', 'vllm')
+BACKEND_NAMES: tuple[str, ...] = ('geometry', 'transformers', 'vllm')
 """Names :func:`create_backend` accepts."""
 
 
@@ -36,6 +40,10 @@ def __getattr__(name: str) -> Any:
         from actial_ros.backends.vllm import VllmBackend
 
         return VllmBackend
+    if name == 'TransformersBackend':
+        from actial_ros.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
@@ -43,8 +51,9 @@ def create_backend(name: str, **options: Any) -> Backend:
     """Create a backend by name.
 
     Args:
-        name: ``'vllm'`` (:class:`VllmBackend`; needs at least ``model=``) or ``'geometry'``
-            (:class:`GeometryBackend`); case and surrounding spaces are ignored.
+        name: ``'vllm'`` (:class:`VllmBackend`; needs at least ``model=``, the served name),
+            ``'transformers'`` (:class:`TransformersBackend`; needs ``model=``, a checkpoint directory or hub
+            id; loads it) or ``'geometry'`` (:class:`GeometryBackend`); case and surrounding spaces are ignored.
         **options: keyword arguments of that backend's constructor.
 
     Raises:
@@ -58,6 +67,10 @@ def create_backend(name: str, **options: Any) -> Backend:
         from actial_ros.backends.vllm import VllmBackend
 
         factory = VllmBackend
+    elif key == 'transformers':
+        from actial_ros.backends.transformers_backend import TransformersBackend
+
+        factory = TransformersBackend
     else:
         raise ConfigError(f'unknown backend {name!r}; known: {", ".join(BACKEND_NAMES)}')
     try:

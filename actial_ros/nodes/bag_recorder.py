@@ -1,8 +1,11 @@
-"""``bag_recorder``: records the camera, camera_info and odometry topics to rosbag2 for training pairs.
+"""``bag_recorder``: records the cameras, their camera_info and odometry to rosbag2 for training pairs.
 
 Subscribes (raw CDR, ``raw=True``: the bytes go to the bag unchanged):
     ``image_topic`` (sensor_msgs/Image, or CompressedImage with ``image_transport:=compressed``),
-    ``camera_info_topic`` (sensor_msgs/CameraInfo), ``odometry_topic`` (nav_msgs/Odometry).
+    ``camera_info_topic`` (sensor_msgs/CameraInfo), ``odometry_topic`` (nav_msgs/Odometry), and per
+    further camera (``additional_cameras: [name, ...]``, as the other nodes:
+    :mod:`actial_ros.nodes.camera_params`) ``<name>.image_topic``, ``<name>.camera_info_topic``
+    (``<name>.image_transport``, ``<name>.extrinsic_translation``, ``<name>.extrinsic_rotation_xyzw``).
 
 Writes ``output_dir/session/`` (``session`` defaults to ``session_YYYYmmdd_HHMMSS``, wall clock):
 
@@ -11,14 +14,18 @@ Writes ``output_dir/session/`` (``session`` defaults to ``session_YYYYmmdd_HHMMS
   counted and logged) once ``max_total_mb`` is spent. The folder is one recording for the dataset
   builder: ``actial-ros-train build-viewpoint --source rosbag:output_dir/session``, or
   ``--source objects:output_dir`` for every session at once.
-* ``recording.json``: the parameters (topics, extrinsic: the builder reads the extrinsic from here)
-  and counters, rewritten every ``stats_period_s`` and at shutdown (``"closed": true``).
+* ``recording.json``: the parameters, ``cameras`` (per camera: ``name``, ``image_topic``,
+  ``image_transport``, ``camera_info_topic``, ``extrinsic_translation``, ``extrinsic_rotation_xyzw``; the
+  builder reads a recording of several cameras as one object with every camera's views, posed through
+  each camera's extrinsic) and counters (totals, and per camera under ``stats.cameras``), rewritten every
+  ``stats_period_s`` and at shutdown (``"closed": true``).
 
-What is kept: every odometry message (or one in ``odometry_decimation``), camera_info whenever it
-changes and at the start of every part, and only the images the keyframe policy keeps
-(:class:`actial_ros.keyframes.KeyframeSelector`: the camera pose at the image stamp, from odometry
-through the extrinsic, turned by ``keyframe_min_rotation_deg`` or moved by
-``keyframe_min_translation_m`` since the last kept image, or ``keyframe_max_interval_s`` passed).
+What is kept: every odometry message (or one in ``odometry_decimation``), each camera's camera_info
+whenever it changes and at the start of every part, and only the images the keyframe policy keeps,
+decided PER CAMERA (one :class:`actial_ros.keyframes.KeyframeSelector` each: the camera's pose at the
+image stamp, from odometry through its extrinsic, turned by ``keyframe_min_rotation_deg`` or moved by
+``keyframe_min_translation_m`` since that camera's last kept image, or ``keyframe_max_interval_s``
+passed).
 If odometry time jumps back by more than ``time_reset_s`` (a simulation reset), the current session is
 closed and a new one (``session_r1``, ...) begins, so one recording never mixes two timelines.
 
@@ -36,7 +43,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +58,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
-from actial_ros.messages import odometry_to_transform
+from actial_ros.messages import odometry_to_transform, pose_fields
+from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras
 from actial_ros.pairing import OdometryMatchPolicy
 from actial_ros.sources.rosbag import (
     CAMERA_INFO_TYPE,
@@ -87,6 +95,7 @@ PARAMETERS: tuple[_Param, ...] = (
     _Param('max_total_mb', 10240.0, 'Disk budget of the session (MB); recording stops beyond it; 0: none.', 0.0, 1e9),
     _Param('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).'),
     _Param('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage)."),
+    _Param('camera_id', 'camera', 'Name of the primary camera (in recording.json; views NAME@STAMP).'),
     _Param('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
     _Param('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).'),
     _Param('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
@@ -140,6 +149,20 @@ def _qos(name: str, depth: int) -> QoSProfile:
     raise ConfigError(f"QoS must be 'sensor_data' or 'reliable', got {name!r}")
 
 
+@dataclass
+class _CameraRecorder:
+    """Per-camera state of the writer thread: keyframe selector, last camera_info, counters."""
+
+    spec: CameraSpec
+    selector: KeyframeSelector[tuple[bytes, int]] = field(init=False)
+    last_info_key: bytes | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def image_type(self) -> str:
+        return COMPRESSED_IMAGE_TYPE if self.spec.image_transport == 'compressed' else IMAGE_TYPE
+
+
 class BagRecorderNode(Node):
     """Records camera, camera_info and odometry to split rosbag2 parts, keeping keyframes only.
 
@@ -177,38 +200,58 @@ class BagRecorderNode(Node):
             )
         except ActialError as error:
             raise ConfigError(str(error)) from error
-        self._image_type = COMPRESSED_IMAGE_TYPE if transport == 'compressed' else IMAGE_TYPE
-        self._topics = {
-            'image': str(values['image_topic']),
-            'camera_info': str(values['camera_info_topic']),
-            'odometry': str(values['odometry_topic']),
-        }
+        primary = CameraSpec(
+            camera_id=str(values['camera_id']),
+            image_topic=str(values['image_topic']),
+            image_transport=transport,
+            camera_info_topic=str(values['camera_info_topic']),
+            extrinsic=self._extrinsic,
+        )
+        self._cameras = [primary, *declare_additional_cameras(self, default_transport=transport)]
+        names = [camera.camera_id for camera in self._cameras]
+        topics = [t for camera in self._cameras for t in (camera.image_topic, camera.camera_info_topic)]
+        if len(set(names)) != len(names) or not names[0].replace('_', '').isalnum():
+            raise ConfigError(f'camera names must be unique (letters, digits, _): {names}')
+        if len(set(topics)) != len(topics) or str(values['odometry_topic']) in topics:
+            raise ConfigError(f'every camera needs its own image and camera_info topics: {topics}')
+        self._recorders = [_CameraRecorder(camera) for camera in self._cameras]
+        self._topics = {'odometry': str(values['odometry_topic'])}
         base_session = str(values['session']) or time.strftime('session_%Y%m%d_%H%M%S')
         self._base_session = base_session
         self._session_index = 0
         self._typestore = default_typestore()
-        self._queue: queue.Queue[tuple[str, bytes, int]] = queue.Queue(maxsize=int(values['queue_size']))
+        self._queue: queue.Queue[tuple[str, int, bytes, int]] = queue.Queue(maxsize=int(values['queue_size']))
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._stop = threading.Event()
         self._writer: SplitBagWriter | None = None
-        self._selector: KeyframeSelector[tuple[bytes, int]] = self._new_selector()
+        for recorder in self._recorders:
+            recorder.selector = self._new_selector(recorder.spec)
         self._session_dir = self._open_session()
-        self._last_info_key: bytes | None = None
         self._odometry_seen = 0
         self._newest_odometry_ns: int | None = None
         self._budget_logged = False
 
         depth = int(values['qos_depth'])
         image_qos = _qos(str(values['image_qos']), depth)
-        image_cls = CompressedImage if transport == 'compressed' else Image
-        self.create_subscription(
-            image_cls, self._topics['image'], lambda raw: self._enqueue('image', raw), image_qos, raw=True
-        )
-        self.create_subscription(
-            CameraInfo, self._topics['camera_info'], lambda raw: self._enqueue('camera_info', raw), image_qos, raw=True
-        )
+        for index, recorder in enumerate(self._recorders):
+            camera = recorder.spec
+            image_cls = CompressedImage if camera.image_transport == 'compressed' else Image
+            self.create_subscription(
+                image_cls,
+                camera.image_topic,
+                lambda raw, k=index: self._enqueue('image', raw, k),
+                image_qos,
+                raw=True,
+            )
+            self.create_subscription(
+                CameraInfo,
+                camera.camera_info_topic,
+                lambda raw, k=index: self._enqueue('camera_info', raw, k),
+                image_qos,
+                raw=True,
+            )
         self.create_subscription(
             Odometry,
             self._topics['odometry'],
@@ -219,27 +262,29 @@ class BagRecorderNode(Node):
         self._thread = threading.Thread(target=self._run, name='bag_recorder_writer', daemon=True)
         self._thread.start()
         self.create_timer(float(values['stats_period_s']), self._report)
+        cameras = ', '.join(
+            f'{c.camera_id}: {c.image_topic} ({c.image_transport}), {c.camera_info_topic}' for c in self._cameras
+        )
         self.get_logger().info(
-            f'recording {self._topics["image"]} ({transport}), {self._topics["camera_info"]}, '
-            f'{self._topics["odometry"]} to {self._session_dir} (keyframes: '
+            f'recording {cameras}; {self._topics["odometry"]} to {self._session_dir} (keyframes per camera: '
             f'{self._policy.min_rotation_deg:g} deg / {self._policy.min_translation_m:g} m)'
         )
 
     # -- callbacks (store and return) ----------------------------------------------------------
 
-    def _enqueue(self, kind: str, raw: bytes) -> None:
+    def _enqueue(self, kind: str, raw: bytes, camera: int = -1) -> None:
         try:
-            self._queue.put_nowait((kind, bytes(raw), self.get_clock().now().nanoseconds))
+            self._queue.put_nowait((kind, camera, bytes(raw), self.get_clock().now().nanoseconds))
         except queue.Full:
             with self._lock:
                 self._counts[f'dropped_queue_full_{kind}'] += 1
 
     # -- writer thread -------------------------------------------------------------------------
 
-    def _new_selector(self) -> KeyframeSelector[tuple[bytes, int]]:
+    def _new_selector(self, camera: CameraSpec) -> KeyframeSelector[tuple[bytes, int]]:
         return KeyframeSelector(
             self._policy,
-            extrinsic=self._extrinsic,
+            extrinsic=camera.extrinsic,
             match_policy=self._match,
             max_pending=int(self._values['max_pending_images']),
         )
@@ -256,8 +301,9 @@ class BagRecorderNode(Node):
             typestore=self._typestore,
         )
         self._writer.add_topic(self._topics['odometry'], ODOMETRY_TYPE)
-        self._writer.add_topic(self._topics['camera_info'], CAMERA_INFO_TYPE, sticky=True)
-        self._writer.add_topic(self._topics['image'], self._image_type)
+        for recorder in self._recorders:
+            self._writer.add_topic(recorder.spec.camera_info_topic, CAMERA_INFO_TYPE, sticky=True)
+            self._writer.add_topic(recorder.spec.image_topic, recorder.image_type)
         self._session_dir = directory
         self._write_recording(closed=False)
         return directory
@@ -265,20 +311,20 @@ class BagRecorderNode(Node):
     def _run(self) -> None:
         while True:
             try:
-                kind, raw, received_ns = self._queue.get(timeout=0.05)
+                kind, camera, raw, received_ns = self._queue.get(timeout=0.05)
             except queue.Empty:
                 if self._stop.is_set():
                     break
                 continue
             try:
-                self._process(kind, raw, received_ns)
+                self._process(kind, camera, raw, received_ns)
             except Exception as error:  # the writer thread must survive any single bad message
                 with self._lock:
                     self._counts['errors'] += 1
                 self.get_logger().error(f'recording {kind} failed: {error!r}', throttle_duration_sec=5.0)
         self._close_session()
 
-    def _process(self, kind: str, raw: bytes, received_ns: int) -> None:
+    def _process(self, kind: str, camera: int, raw: bytes, received_ns: int) -> None:
         writer = self._writer
         assert writer is not None
         if kind == 'odometry':
@@ -304,38 +350,43 @@ class BagRecorderNode(Node):
             if (self._odometry_seen - 1) % int(self._values['odometry_decimation']) == 0:
                 self._write(self._topics['odometry'], received_ns, raw, 'odometry')
             if stamp is not None and t_odom_base is not None:
-                self._handle(self._selector.add_odometry(stamp, t_odom_base))
+                for recorder in self._recorders:
+                    self._handle(recorder, recorder.selector.add_odometry(stamp, t_odom_base))
         elif kind == 'camera_info':
-            self._count('camera_info_received')
+            recorder = self._recorders[camera]
+            self._count('camera_info_received', recorder=recorder)
             key = raw[12:]  # everything after the header stamp: frame id, size, k, d, ...
-            if key != self._last_info_key:
-                self._last_info_key = key
-                self._write(self._topics['camera_info'], received_ns, raw, 'camera_info')
+            if key != recorder.last_info_key:
+                recorder.last_info_key = key
+                self._write(recorder.spec.camera_info_topic, received_ns, raw, 'camera_info', recorder)
         else:
-            self._count('images_received')
+            recorder = self._recorders[camera]
+            self._count('images_received', recorder=recorder)
             try:
                 stamp = cdr_header_stamp_ns(raw)
             except ValueError:
-                self._count('images_dropped_bad_header')
+                self._count('images_dropped_bad_header', recorder=recorder)
                 return
-            self._handle(self._selector.add_image(stamp, (raw, received_ns)))
+            self._handle(recorder, recorder.selector.add_image(stamp, (raw, received_ns)))
 
-    def _handle(self, decisions: list[KeyframeDecision[tuple[bytes, int]]]) -> None:
+    def _handle(self, recorder: _CameraRecorder, decisions: list[KeyframeDecision[tuple[bytes, int]]]) -> None:
         for decision in decisions:
             raw, received_ns = decision.payload
             if decision.keep:
-                if self._write(self._topics['image'], received_ns, raw, 'images'):
-                    self._count(f'images_kept_{decision.reason}')
+                if self._write(recorder.spec.image_topic, received_ns, raw, 'images', recorder):
+                    self._count(f'images_kept_{decision.reason}', recorder=recorder)
             else:
-                self._count(f'images_dropped_{decision.reason}')
+                self._count(f'images_dropped_{decision.reason}', recorder=recorder)
 
-    def _write(self, topic: str, received_ns: int, raw: bytes, what: str) -> bool:
+    def _write(
+        self, topic: str, received_ns: int, raw: bytes, what: str, recorder: _CameraRecorder | None = None
+    ) -> bool:
         writer = self._writer
         assert writer is not None
         if writer.write(topic, received_ns, raw):
-            self._count(f'{what}_written')
+            self._count(f'{what}_written', recorder=recorder)
             return True
-        self._count(f'{what}_refused_disk_budget')
+        self._count(f'{what}_refused_disk_budget', recorder=recorder)
         if not self._budget_logged:
             self._budget_logged = True
             self.get_logger().warning(
@@ -343,27 +394,30 @@ class BagRecorderNode(Node):
             )
         return False
 
-    def _count(self, key: str, value: int = 1) -> None:
+    def _count(self, key: str, value: int = 1, *, recorder: _CameraRecorder | None = None) -> None:
         with self._lock:
             self._counts[key] += value
+            if recorder is not None:
+                recorder.counts[key] += value
 
     def _new_session(self, stamp: int) -> None:
         self.get_logger().warning(
             f'odometry time jumped back to {stamp / _NS:.3f} s: closing {self._session_dir.name}, '
             'starting a new session'
         )
-        self._handle(self._selector.flush())
         self._close_session()
         self._session_index += 1
-        self._selector = self._new_selector()
-        self._last_info_key = None
+        for recorder in self._recorders:
+            recorder.selector = self._new_selector(recorder.spec)
+            recorder.last_info_key = None
         self._newest_odometry_ns = None
         self._budget_logged = False
         self._count('time_resets')
         self._open_session()
 
     def _close_session(self) -> None:
-        self._handle(self._selector.flush())
+        for recorder in self._recorders:
+            self._handle(recorder, recorder.selector.flush())
         if self._writer is not None:
             self._writer.close()
         self._write_recording(closed=True)
@@ -371,22 +425,48 @@ class BagRecorderNode(Node):
     # -- reporting -----------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Counters (received, kept and dropped by reason, written, refused) and the bag parts."""
+        """Counters (received, kept and dropped by reason, written, refused; totals, and per camera under
+        ``cameras``) and the bag parts."""
         with self._lock:
             counts = dict(sorted(self._counts.items()))
+            cameras = {r.spec.camera_id: dict(sorted(r.counts.items())) for r in self._recorders}
         writer = self._writer
         return {
             **counts,
             'bytes_written': writer.bytes_written if writer is not None else 0,
             'parts': [p.name for p in writer.parts] if writer is not None else [],
             'queue': self._queue.qsize(),
-            'pending_images': self._selector.pending,
+            'pending_images': sum(r.selector.pending for r in self._recorders),
+            'cameras': cameras,
         }
+
+    def cameras_record(self) -> list[dict[str, Any]]:
+        """The cameras as ``recording.json`` lists them (what the dataset builder reads)."""
+        entries = []
+        for recorder in self._recorders:
+            camera = recorder.spec
+            translation, rotation = pose_fields(camera.extrinsic)
+            entries.append(
+                {
+                    'name': camera.camera_id,
+                    'image_topic': camera.image_topic,
+                    'image_transport': camera.image_transport,
+                    'camera_info_topic': camera.camera_info_topic,
+                    'extrinsic_translation': list(translation),
+                    'extrinsic_rotation_xyzw': list(rotation),
+                }
+            )
+        return entries
 
     def _write_recording(self, *, closed: bool) -> None:
         parameters = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self._values.items()}
         with self._file_lock:
-            record = {'parameters': parameters, 'stats': self.stats(), 'closed': closed}
+            record = {
+                'parameters': parameters,
+                'cameras': self.cameras_record(),
+                'stats': self.stats(),
+                'closed': closed,
+            }
             path = self._session_dir / RECORDING_FILENAME
             tmp = path.with_name(f'.{path.name}.tmp')
             tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + '\n')

@@ -514,7 +514,13 @@ class SpatialReasonerNode(Node):
     # -- output --------------------------------------------------------------------------------
 
     def _publish_answer(self, record: dict[str, Any]) -> None:
-        self._answers.publish(String(data=json.dumps(record, allow_nan=False, default=_json_default)))
+        if not self.context.ok():
+            return  # shutting down (Ctrl-C shuts the context down before the workers stop): nothing to publish to
+        try:
+            self._answers.publish(String(data=json.dumps(record, allow_nan=False, default=_json_default)))
+        except Exception:
+            if self.context.ok():
+                raise  # a real failure; the engine logs it and keeps going
 
     def _publish_diagnostics(self) -> None:
         try:

@@ -23,6 +23,7 @@ source. The LLFF adapter :class:`LlffPosedCapture` wraps :class:`actial_ros.sour
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,6 +41,7 @@ from actial_ros.sources.llff import _decode_file as _llff_decode_file
 
 __all__ = [
     'DEFAULT_SOURCE_OPTIONS',
+    'BagCamera',
     'CaptureRef',
     'LlffPosedCapture',
     'PosedCapture',
@@ -77,6 +79,38 @@ class SourceKind(StrEnum):
     (:mod:`actial_ros.sources.objects`)."""
 
 
+_CAMERA_NAME = re.compile(r'^[A-Za-z0-9_]+$')
+
+
+@dataclass(frozen=True, slots=True)
+class BagCamera:
+    """One camera of a multi-camera rosbag source (``--camera``, ``--extrinsic``, ``--camera-file``).
+
+    Attributes:
+        name: the camera's name (letters, digits, ``_``); bag views are named ``NAME@STAMP_NS``.
+        image_topic: its Image or CompressedImage topic; empty: the topic ``recording.json`` lists for
+            this name (an entry that only overrides the extrinsic).
+        camera_info_topic: its CameraInfo topic; empty: the recording's, else ``<namespace>/camera_info``
+            next to the image topic (``/left/image_raw/compressed`` -> ``/left/camera_info``).
+        extrinsic: ``T_base_camera_optical`` as 16 row-major floats (metres, ``base_link``); ``None``:
+            the one ``recording.json`` stores for this camera.
+
+    Raises:
+        ConfigError: an invalid name or an extrinsic that is not 16 values.
+    """
+
+    name: str
+    image_topic: str = ''
+    camera_info_topic: str = ''
+    extrinsic: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not _CAMERA_NAME.match(self.name):
+            raise ConfigError(f'invalid camera name {self.name!r} (letters, digits and _ only)')
+        if self.extrinsic is not None and len(self.extrinsic) != 16:
+            raise ConfigError(f'camera {self.name}: extrinsic must hold 16 row-major values')
+
+
 @dataclass(frozen=True, slots=True)
 class SourceOptions:
     """Options of the source adapters that are not part of a capture's files.
@@ -93,6 +127,11 @@ class SourceOptions:
             :class:`actial_ros.pairing.OdometryMatchPolicy` (seconds).
         time_reset_s: odometry stamps that jump back by more than this (seconds) make a bag an error
             (two timelines in one recording would give wrong relative poses).
+        cameras: several cameras of one bag (:class:`BagCamera`): either all with an image topic (these
+            cameras are read), or all without (extrinsic overrides of the cameras ``recording.json``
+            lists). Empty: the cameras of ``recording.json`` when it lists several, else one camera
+            chosen by ``image_topic`` or by type. Excludes ``image_topic``, ``camera_info_topic`` and
+            ``extrinsic``.
     """
 
     image_topic: str = ''
@@ -103,10 +142,23 @@ class SourceOptions:
     max_interpolation_gap_s: float = 0.5
     max_extrapolation_s: float = 0.05
     time_reset_s: float = 1.0
+    cameras: tuple[BagCamera, ...] = ()
 
     def __post_init__(self) -> None:
         if self.extrinsic is not None and len(self.extrinsic) != 16:
             raise ConfigError(f'extrinsic must hold 16 row-major values, got {len(self.extrinsic)}')
+        if self.cameras:
+            names = [camera.name for camera in self.cameras]
+            if len(set(names)) != len(names):
+                raise ConfigError(f'camera names repeat: {names}')
+            if len({bool(camera.image_topic) for camera in self.cameras}) > 1:
+                missing = [camera.name for camera in self.cameras if not camera.image_topic]
+                raise ConfigError(f'cameras {missing} have no image topic while others have one (NAME:IMAGE_TOPIC)')
+            if self.image_topic or self.camera_info_topic or self.extrinsic is not None:
+                raise ConfigError(
+                    'several cameras (--camera/--extrinsic NAME:...) exclude the single-camera image topic, '
+                    'camera info topic and extrinsic options'
+                )
         for name in ('max_interpolation_gap_s', 'max_extrapolation_s', 'time_reset_s'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):

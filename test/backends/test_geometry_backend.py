@@ -343,7 +343,7 @@ def test_factory_and_config_errors() -> None:
     backend = create_backend('geometry', min_inliers=40, translation_threshold=0.2)
     assert isinstance(backend, GeometryBackend) and backend.name == 'geometry'
     assert 'min_inliers=40' in repr(backend)
-    with pytest.raises(ConfigError, match='geometry, vllm'):
+    with pytest.raises(ConfigError, match='geometry, transformers, vllm'):
         create_backend('colmap')
     with pytest.raises(ConfigError, match='invalid options'):
         create_backend('geometry', no_such_option=1)

@@ -19,6 +19,7 @@ from fake_openai_server import FakeOpenAIServer
 
 from actial_ros.backends import VllmBackend, create_backend
 from actial_ros.backends.base import BackendAnswer
+from actial_ros.backends.vllm import parse_base_urls
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.errors import BackendError, ConfigError
 from actial_ros.frame import Frame, Pair
@@ -67,9 +68,7 @@ def _frame(width: int, height: int, stamp_ns: int = 1) -> Frame:
     return Frame(image=image, stamp_ns=stamp_ns)
 
 
-def _question(
-    kind: QuestionType = QuestionType.ROTATION, truth: ViewpointLabel = ViewpointLabel.LEFT
-) -> Question:
+def _question(kind: QuestionType = QuestionType.ROTATION, truth: ViewpointLabel = ViewpointLabel.LEFT) -> Question:
     return make_question(kind, truth, random.Random(4))
 
 
@@ -84,9 +83,7 @@ def _decode_data_url(url: str) -> np.ndarray[Any, Any]:
     return decode_jpeg(data)
 
 
-def test_request_carries_system_prompt_two_jpegs_and_the_question(
-    fake: FakeOpenAIServer, key_env: str
-) -> None:
+def test_request_carries_system_prompt_two_jpegs_and_the_question(fake: FakeOpenAIServer, key_env: str) -> None:
     backend = _backend(fake)
     question = _question()
     answer = backend.answer(PAIR, question)
@@ -164,11 +161,7 @@ def test_free_form_ask_sends_every_frame(fake: FakeOpenAIServer, key_env: str) -
     parts = fake.requests[0]['messages'][1]['content']
     assert [p['type'] for p in parts] == ['image_url'] * 3 + ['text']
     assert parts[3]['text'] == 'Where is the mug?'
-    assert (
-        answer.letter is None
-        and answer.raw_text == 'The mug is left of the laptop.'
-        and answer.reason is None
-    )
+    assert answer.letter is None and answer.raw_text == 'The mug is left of the laptop.' and answer.reason is None
 
 
 def test_server_errors_are_retried_then_succeed(fake: FakeOpenAIServer, key_env: str) -> None:
@@ -255,9 +248,7 @@ def test_wrong_key_is_refused_without_leaking_it(
     assert info.value.__cause__ is None
 
 
-def test_key_never_logged_on_success(
-    fake: FakeOpenAIServer, key_env: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_key_never_logged_on_success(fake: FakeOpenAIServer, key_env: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     backend = _backend(fake)
     backend.answer(PAIR, _question())
@@ -359,8 +350,249 @@ def test_config_errors(options: dict[str, Any]) -> None:
 def test_factory_requires_a_model_and_knows_the_names() -> None:
     with pytest.raises(ConfigError, match='invalid options'):
         create_backend('vllm')
-    with pytest.raises(ConfigError, match='known: geometry, vllm'):
+    with pytest.raises(ConfigError, match='known: geometry, transformers, vllm'):
         create_backend('openai')
     backend = create_backend(' VLLM ', model=MODEL)
     assert isinstance(backend, VllmBackend) and backend.base_url == 'http://127.0.0.1:8000/v1'
     backend.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Several endpoints: load spreading, failover, cool-down, probing, health per endpoint
+
+
+@pytest.fixture
+def fakes() -> Iterator[list[FakeOpenAIServer]]:
+    """Two started fake servers serving the same model; stopped after the test."""
+    servers = [FakeOpenAIServer(api_key=KEY, model=MODEL).start() for _ in range(2)]
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _dead_url() -> str:
+    server = FakeOpenAIServer().start()
+    url = str(server.base_url)
+    server.stop()  # the port is now closed: connection refused
+    return url
+
+
+def test_base_url_lists() -> None:
+    assert parse_base_urls('http://a:8000/v1') == ['http://a:8000/v1']
+    assert parse_base_urls(' http://a:8000/v1, http://b:8000 ,http://a:8000/v1/ ') == [
+        'http://a:8000/v1',
+        'http://b:8000/v1',
+    ]
+    assert parse_base_urls(['http://a:1/v1', 'http://b:2/v1 http://c:3']) == [
+        'http://a:1/v1',
+        'http://b:2/v1',
+        'http://c:3/v1',
+    ]
+    for bad in ('', ' , ', ['http://a:1/v1', 'ftp://b/v1'], [3]):
+        with pytest.raises(ConfigError):
+            parse_base_urls(bad)  # type: ignore[arg-type]
+    backend = create_backend('vllm', base_url='http://a:1/v1,http://b:2/v1', model=MODEL)
+    assert isinstance(backend, VllmBackend)
+    assert backend.base_urls == ('http://a:1/v1', 'http://b:2/v1') and backend.base_url == 'http://a:1/v1'
+    assert 'base_urls=' in repr(backend)
+    backend.close()
+
+
+def test_sequential_requests_alternate_between_endpoints(fakes: list[FakeOpenAIServer], key_env: str) -> None:
+    backend = _backend(fakes[0], base_url=[f.base_url for f in fakes])
+    for _ in range(6):
+        assert backend.answer(PAIR, _question()).letter == 'A'
+    assert [len(f.requests) for f in fakes] == [3, 3]
+    assert [e.successes for e in backend.endpoints()] == [3, 3]
+    assert {t.endpoint for t in backend.recent_timings()} == {f.base_url for f in fakes}
+    health = backend.health()
+    assert health.ok and health.message == f'2/2 endpoints up ({MODEL})'
+
+
+def test_concurrent_requests_go_to_the_least_busy_endpoint(fakes: list[FakeOpenAIServer], key_env: str) -> None:
+    fakes[0].delay_s = 0.6  # a slow endpoint keeps its request; the others go to the free one
+    backend = _backend(fakes[0], base_url=[f.base_url for f in fakes], max_in_flight=2)
+    small = Pair(_frame(64, 48), _frame(64, 48, stamp_ns=2), None)
+    slow = threading.Thread(target=backend.answer, args=(small, _question()))
+    slow.start()
+    time.sleep(0.2)  # the slow request is on the wire to endpoint 0
+    for _ in range(4):
+        backend.answer(small, _question())
+    slow.join(5)
+    assert len(fakes[0].requests) == 1 and len(fakes[1].requests) == 4
+
+
+def test_failover_skips_a_dead_endpoint(fakes: list[FakeOpenAIServer], key_env: str) -> None:
+    dead = _dead_url()
+    backend = _backend(fakes[0], base_url=[dead, fakes[0].base_url], max_retries=1, retry_backoff_s=5.0)
+    start = time.monotonic()
+    for _ in range(5):
+        assert backend.answer(PAIR, _question()).letter == 'A'
+    assert time.monotonic() - start < 2.0  # no backoff sleep: the live endpoint is used at once
+    assert len(fakes[0].requests) == 5
+    dead_health, live_health = backend.endpoints()
+    assert dead_health.requests == 1 and dead_health.ok is False and dead_health.cooldown_s > 1.0
+    assert 'cannot reach' in (dead_health.last_error or '')
+    assert live_health.ok and live_health.successes == 5
+    health = backend.health()
+    assert health.ok and health.consecutive_failures == 0
+    assert health.message.startswith(f'1/2 endpoints up ({MODEL}); {dead} down (1 failure(s): cannot reach')
+
+
+def test_an_endpoint_dying_mid_run_fails_over(fakes: list[FakeOpenAIServer], key_env: str) -> None:
+    backend = _backend(fakes[0], base_url=[f.base_url for f in fakes], max_retries=1, retry_backoff_s=2.0)
+    for _ in range(2):
+        backend.answer(PAIR, _question())
+    fakes[0].stop()
+    for _ in range(4):
+        assert backend.answer(PAIR, _question()).letter == 'A'  # never an error for the caller
+    assert len(fakes[1].requests) == 1 + 4
+    fakes[0].start()  # back on the same port: used again once its cool-down ends or a probe succeeds
+    assert backend.probe() == [MODEL]
+    for _ in range(2):
+        backend.answer(PAIR, _question())
+    assert len(fakes[0].requests) == 2
+    assert all(e.ok for e in backend.endpoints())
+
+
+def test_server_errors_fail_over_too(fakes: list[FakeOpenAIServer], key_env: str) -> None:
+    fakes[0].fail_next(1, status=503)
+    backend = _backend(fakes[0], base_url=[f.base_url for f in fakes], max_retries=1, retry_backoff_s=5.0)
+    start = time.monotonic()
+    assert backend.answer(PAIR, _question()).letter == 'A'
+    assert time.monotonic() - start < 1.0
+    assert [len(f.requests) for f in fakes] == [1, 1]
+
+
+def test_every_endpoint_down_is_an_error_after_bounded_backoff(key_env: str) -> None:
+    urls = [_dead_url(), _dead_url()]
+    backend = create_backend(
+        'vllm', base_url=urls, model=MODEL, api_key_env=ENV, timeout_s=1.0, max_retries=3, retry_backoff_s=0.05
+    )
+    assert isinstance(backend, VllmBackend)
+    start = time.monotonic()
+    with pytest.raises(BackendError, match=r'failed after 4 attempt\(s\): cannot reach'):
+        backend.answer(PAIR, _question())
+    assert time.monotonic() - start < backend.worst_case_s
+    assert [e.requests for e in backend.endpoints()] == [2, 2]  # alternated
+    health = backend.health()
+    assert not health.ok and health.message.startswith(f'0/2 endpoints up ({MODEL})')
+    backend.close()
+
+
+def test_cool_down_spares_a_dead_server_across_calls(fake: FakeOpenAIServer, key_env: str) -> None:
+    """Workers calling in a loop against a dead server wait for its cool-down instead of hammering it."""
+    backend = _backend(fake, max_retries=0, retry_backoff_s=0.4, max_backoff_s=0.4, timeout_s=5.0)
+    fake.stop()
+    failures = 0
+    lock = threading.Lock()
+    end = time.monotonic() + 1.0
+
+    def loop() -> None:
+        nonlocal failures
+        while time.monotonic() < end:
+            with pytest.raises(BackendError, match='cannot reach'):
+                backend.answer(PAIR, _question())
+            with lock:
+                failures += 1
+
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    attempts = backend.endpoints()[0].requests
+    # Cool-downs of 0.2 to 0.4 s: a handful of rounds in 1 s (all four callers try at each expiry),
+    # where a loop without them would make hundreds of attempts.
+    assert attempts == failures
+    assert 4 <= attempts <= 4 * 7, attempts
+
+
+def test_probe_thread_reports_a_wrong_model_and_a_recovery(
+    fake: FakeOpenAIServer, key_env: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger='actial_ros.backends.vllm')
+    backend = _backend(fake, model='nope', probe_interval_s=0.1)
+    try:
+        deadline = time.monotonic() + 5
+        while backend.health().ok and time.monotonic() < deadline:
+            time.sleep(0.02)
+        health = backend.health()
+        assert not health.ok and f"does not serve model 'nope'; it serves: {MODEL}" in health.message
+        assert fake.models_requests >= 1 and not fake.requests  # found without any question asked
+        time.sleep(0.5)
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and 'misconfigured' in errors[0].getMessage()  # logged once, not per probe
+    finally:
+        backend.close()
+
+    backend = _backend(fake, probe_interval_s=0.1)
+    try:
+        fake.stop()
+        deadline = time.monotonic() + 5
+        while backend.health().ok and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert 'cannot reach' in backend.health().message  # noticed while idle
+        fake.start()
+        deadline = time.monotonic() + 5
+        while not backend.health().ok and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert backend.health().ok and backend.endpoints()[0].cooldown_s == 0
+        assert any('is back' in r.getMessage() for r in caplog.records)
+    finally:
+        backend.close()
+
+
+def test_probe_does_not_hide_server_errors(fake: FakeOpenAIServer, key_env: str) -> None:
+    """A server whose model list works but whose completions fail stays unhealthy until one succeeds."""
+    backend = _backend(fake, max_retries=0, probe_interval_s=0.05)
+    try:
+        fake.fail_next(1, status=500)
+        with pytest.raises(BackendError, match='HTTP 500'):
+            backend.answer(PAIR, _question())
+        time.sleep(0.3)  # several probes succeed meanwhile
+        assert not backend.health().ok
+        assert backend.answer(PAIR, _question()).letter == 'A'
+        assert backend.health().ok
+    finally:
+        backend.close()
+
+
+def test_close_stops_the_probe_thread(fake: FakeOpenAIServer, key_env: str) -> None:
+    backend = _backend(fake, probe_interval_s=0.05)
+    time.sleep(0.2)
+    backend.close()
+    count = fake.models_requests
+    time.sleep(0.3)
+    assert fake.models_requests == count
+    assert not [t for t in threading.enumerate() if t.name == 'actial-vllm-probe']
+
+
+def test_timings_separate_node_and_server_time(fake: FakeOpenAIServer, key_env: str) -> None:
+    fake.delay_s = 0.2
+    backend = _backend(fake)
+    answer = backend.answer(PAIR, _question())
+    (timing,) = backend.recent_timings()
+    assert timing.server_s >= 0.2 and timing.prepare_s > 0 and timing.parse_s >= 0
+    assert timing.node_overhead_s == timing.prepare_s + timing.parse_s
+    assert timing.total_s == pytest.approx(answer.latency_s, abs=1e-3)
+    assert timing.prompt_tokens == 100 and timing.completion_tokens == 7
+
+
+def test_a_reply_later_than_twice_the_timeout_is_discarded(fake: FakeOpenAIServer, key_env: str) -> None:
+    """Guard against an HTTP client that overruns its read timeout: the late reply becomes a timeout."""
+    backend = _backend(fake, timeout_s=0.1, max_retries=2)
+    client = backend._endpoints[0].client
+    original = client.chat.completions.create
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.35)  # the client "forgot" its 0.1 s read timeout
+        return original(*args, **kwargs)
+
+    client.chat.completions.create = late  # type: ignore[method-assign]
+    with pytest.raises(BackendError, match=r'within 0\.1 s \(timeout; a reply that came after 0\.\d s was discarded\)'):
+        backend.answer(PAIR, _question())
+    assert len(fake.requests) == 1  # not retried, like any timeout
+    assert not backend.health().ok

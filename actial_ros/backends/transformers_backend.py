@@ -1,0 +1,395 @@
+"""In-process backend: a Qwen2.5-VL checkpoint run with Hugging Face transformers in the node's process.
+
+For robots without a vLLM server. It loads ``Qwen2_5_VLForConditionalGeneration`` from a checkpoint
+directory or hub id (the hub needs network access), on ``cuda`` when a GPU is present, else on the CPU,
+and answers each question with greedy decoding, using the same prompt as the vLLM backend: the system
+prompt, then one user turn with the images (downscaled to fit ``max_image_width`` x
+``max_image_height``, 960x540 as in the paper) followed by the question text, rendered with the
+checkpoint's chat template.
+
+The processor is built explicitly (:func:`load_qwen25vl_processor`): transformers' Qwen2.5-VL processor
+wants a video processor that needs torchvision, and ``AutoProcessor.from_pretrained`` silently returns
+the bare tokenizer without it. Without torchvision an image-only processor subclass is used.
+
+torch and transformers are imported when a backend is created, never when this module is imported, so
+the rest of the package stays torch-free. Generation is serialised by a lock (one ``generate`` at a time;
+a second caller waits), which makes the backend thread-safe; the engine's other workers simply queue.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from actial_ros.answers import parse_answer
+from actial_ros.backends.base import Backend, BackendAnswer, BackendHealth
+from actial_ros.errors import BackendError, ConfigError
+from actial_ros.frame import Frame, Pair
+from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, resize_max
+from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, OPTION_LETTERS, Question
+
+__all__ = ['TransformersBackend', 'load_qwen25vl_processor', 'resolve_device', 'resolve_dtype']
+
+_LOG = logging.getLogger(__name__)
+
+_DTYPES = ('auto', 'bfloat16', 'float16', 'float32')
+_IMAGE_ONLY_PROCESSOR: Any = None
+
+
+def _module(name: str) -> Any:
+    """Import ``name`` lazily, untyped (torch and transformers are optional and large)."""
+    return importlib.import_module(name)
+
+
+def resolve_device(device: str = 'auto') -> str:
+    """``'auto'``: ``'cuda'`` when torch sees a GPU, else ``'cpu'``; anything else is returned as given.
+
+    Raises:
+        ConfigError: an empty name.
+    """
+    name = device.strip().lower() if isinstance(device, str) else ''
+    if not name:
+        raise ConfigError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if name != 'auto':
+        return name
+    import torch
+
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """The torch dtype for ``dtype`` on ``device``; ``'auto'``: bfloat16 on a GPU that supports it,
+    float16 on other GPUs, float32 on the CPU.
+
+    Raises:
+        ConfigError: an unknown name.
+    """
+    import torch
+
+    key = dtype.strip().lower() if isinstance(dtype, str) else ''
+    if key not in _DTYPES:
+        raise ConfigError(f'dtype must be one of {", ".join(_DTYPES)}, got {dtype!r}')
+    if key == 'auto':
+        if device.startswith('cuda'):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return getattr(torch, key)
+
+
+def _image_only_processor_class() -> Any:
+    """``Qwen2_5_VLProcessor`` without its video half (defined on first use: it subclasses transformers)."""
+    global _IMAGE_ONLY_PROCESSOR
+    if _IMAGE_ONLY_PROCESSOR is None:
+        base: Any = _module('transformers').Qwen2_5_VLProcessor
+        mixin: Any = _module('transformers.processing_utils').ProcessorMixin
+
+        class ImageOnlyQwen25VLProcessor(base):  # type: ignore[misc]
+            """Images and text only; no torchvision needed."""
+
+            def __init__(
+                self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kw: Any
+            ) -> None:
+                self.image_token = getattr(tokenizer, 'image_token', None) or '<|image_pad|>'
+                self.video_token = getattr(tokenizer, 'video_token', None) or '<|video_pad|>'
+                self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+                self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+                mixin.__init__(self, image_processor, tokenizer, chat_template=chat_template, **kw)
+
+        _IMAGE_ONLY_PROCESSOR = ImageOnlyQwen25VLProcessor
+    return _IMAGE_ONLY_PROCESSOR
+
+
+def load_qwen25vl_processor(source: str, *, max_pixels: int | None = None) -> Any:
+    """The Qwen2.5-VL processor (tokenizer, image processor, chat template) of a checkpoint.
+
+    The full ``Qwen2_5_VLProcessor`` when torchvision is importable, else an image-only subclass.
+    Tokens are padded on the left (batched generation).
+
+    Args:
+        source: checkpoint directory or hub id.
+        max_pixels: overrides the image processor's ``max_pixels`` (each image becomes at most
+            ``max_pixels / 784`` tokens); ``None`` keeps the checkpoint's.
+
+    Raises:
+        OSError: files missing. ValueError: no chat template.
+    """
+    transformers = _module('transformers')
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    tokenizer.padding_side = 'left'
+    chat_template = tokenizer.chat_template
+    if not chat_template:
+        raise ValueError(f'{source} has no chat template (chat_template.jinja or tokenizer_config.json)')
+    overrides: dict[str, Any] = {} if max_pixels is None else {'max_pixels': int(max_pixels)}
+    processor: Any = None
+    if _module('transformers.utils').is_torchvision_available():
+        candidate = transformers.AutoProcessor.from_pretrained(source, **overrides)
+        if hasattr(candidate, 'image_processor') and hasattr(candidate, 'tokenizer'):
+            processor = candidate
+            processor.tokenizer = tokenizer
+    if processor is None:
+        # The PIL image processor needs no torchvision (older transformers: Qwen2VLImageProcessor).
+        image_processor_class = (
+            getattr(transformers, 'Qwen2VLImageProcessorPil', None) or transformers.Qwen2VLImageProcessor
+        )
+        image_processor = image_processor_class.from_pretrained(source, **overrides)
+        processor = _image_only_processor_class()(
+            image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template
+        )
+    if max_pixels is not None:
+        image_processor = processor.image_processor
+        image_processor.max_pixels = int(max_pixels)
+        size = dict(getattr(image_processor, 'size', None) or {})
+        size['longest_edge'] = int(max_pixels)
+        image_processor.size = size
+    if getattr(processor, 'chat_template', None) is None:
+        processor.chat_template = chat_template
+    return processor
+
+
+class TransformersBackend(Backend):
+    """Answers viewpoint questions with a Qwen2.5-VL checkpoint loaded in this process.
+
+    Args:
+        model: checkpoint directory or hub id (e.g. ``Qwen/Qwen2.5-VL-7B-Instruct``; needs network).
+        device: ``'auto'`` (``cuda`` when available, else ``cpu``), ``'cpu'``, ``'cuda'``, ``'cuda:1'``...
+        dtype: ``'auto'`` (bfloat16 on a GPU, float32 on the CPU), ``'bfloat16'``, ``'float16'``, ``'float32'``.
+        system_prompt: the system message; '' sends none (the chat template then adds its default).
+        max_tokens: generation limit per reply (>= 1).
+        max_image_width, max_image_height: images are downscaled to fit (pixels).
+        max_pixels: image processor ``max_pixels`` override (0: the checkpoint's).
+        attn_implementation: ``'sdpa'``, ``'eager'``, ``'flash_attention_2'`` or '' (transformers' choice).
+
+    Raises:
+        ConfigError: an invalid option, or torch/transformers not installed.
+        BackendError: the checkpoint could not be loaded (missing, unreadable, not a Qwen2.5-VL).
+    """
+
+    name = 'transformers'
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        device: str = 'auto',
+        dtype: str = 'auto',
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        max_tokens: int = 1024,
+        max_image_width: int = MAX_MODEL_WIDTH,
+        max_image_height: int = MAX_MODEL_HEIGHT,
+        max_pixels: int = 0,
+        attn_implementation: str = '',
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigError('model (a Qwen2.5-VL checkpoint directory or hub id) must be a non-empty string')
+        if max_tokens < 1:
+            raise ConfigError(f'max_tokens must be >= 1, got {max_tokens}')
+        if max_image_width < 1 or max_image_height < 1:
+            raise ConfigError(f'max image size must be positive, got {max_image_width}x{max_image_height}')
+        if max_pixels < 0:
+            raise ConfigError(f'max_pixels must be >= 0, got {max_pixels}')
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                f'the transformers backend needs torch and transformers ({exc}); install them, e.g. '
+                "pip install 'actial_ros[train]'"
+            ) from None
+        self._source = model.strip()
+        self._device = resolve_device(device)
+        self._dtype = resolve_dtype(dtype, self._device)
+        self._system_prompt = system_prompt
+        self._max_tokens = int(max_tokens)
+        self._max_image_width = int(max_image_width)
+        self._max_image_height = int(max_image_height)
+        self._lock = threading.Lock()
+        self._state = threading.Lock()
+        self._closed = False
+        self._consecutive_failures = 0
+        self._last_error: str | None = None
+        self._last_ok: bool | None = None
+        started = time.perf_counter()
+        local = Path(self._source).expanduser()
+        source = str(local) if local.exists() else self._source
+        try:
+            model_class = _module('transformers').Qwen2_5_VLForConditionalGeneration
+            self._processor = load_qwen25vl_processor(source, max_pixels=max_pixels or None)
+            kwargs: dict[str, Any] = {'dtype': self._dtype}
+            if attn_implementation:
+                kwargs['attn_implementation'] = attn_implementation
+            self._model: Any = model_class.from_pretrained(source, **kwargs)
+            self._model.to(self._device)
+            self._model.eval()
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+            raise BackendError(
+                f'cannot load a Qwen2.5-VL checkpoint from {self._source!r}: {type(exc).__name__}: '
+                + ' '.join(str(exc).split())[:400]
+            ) from None
+        tokenizer = self._processor.tokenizer
+        self._eos_ids = _eos_ids(self._model, tokenizer)
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
+        self.load_s = time.perf_counter() - started
+        _LOG.info('loaded %s on %s (%s) in %.1f s', self._source, self._device, self._dtype, self.load_s)
+
+    def __repr__(self) -> str:
+        return f'TransformersBackend(model={self._source!r}, device={self._device!r}, dtype={self._dtype})'
+
+    @property
+    def device(self) -> str:
+        """Where the model runs (``'cpu'``, ``'cuda'``, ...)."""
+        return self._device
+
+    @property
+    def dtype(self) -> Any:
+        """The torch dtype of the weights."""
+        return self._dtype
+
+    @property
+    def model_source(self) -> str:
+        """The checkpoint directory or hub id given."""
+        return self._source
+
+    # ------------------------------------------------------------------ Backend interface
+
+    def answer(self, pair: Pair, question: Question) -> BackendAnswer:
+        """Ask one multiple-choice viewpoint question about ``pair``; an unparsable reply has
+        ``letter`` ``None`` and ``reason`` ``'unparsed'``.
+
+        Raises:
+            BackendError: generation failed (out of memory, closed backend, ...).
+        """
+        letters = ''.join(OPTION_LETTERS[: len(question.option_labels)])
+        return self._generate([pair.frame_1, pair.frame_2], question.text, letters)
+
+    def ask(self, frames: list[Frame], prompt: str) -> BackendAnswer:
+        """Answer a free-form question about ``frames`` (``letter`` is ``None``).
+
+        Raises:
+            BackendError: as :meth:`answer`.
+        """
+        return self._generate(list(frames), prompt, None)
+
+    def health(self) -> BackendHealth:
+        """Ok unless the latest generation failed or the backend is closed."""
+        with self._state:
+            if self._closed:
+                return BackendHealth(False, 'closed', self._consecutive_failures)
+            where = f'{self._source} on {self._device}'
+            if self._last_ok is False:
+                return BackendHealth(
+                    False,
+                    f'{self._consecutive_failures} consecutive failure(s); last: {self._last_error}',
+                    self._consecutive_failures,
+                )
+            return BackendHealth(True, f'ok ({where})' if self._last_ok else f'loaded ({where})', 0)
+
+    def close(self) -> None:
+        """Release the model (and the GPU memory it holds). Idempotent; later calls raise BackendError."""
+        with self._lock, self._state:
+            if self._closed:
+                return
+            self._closed = True
+            self._model = None
+        if self._device.startswith('cuda'):
+            import torch
+
+            torch.cuda.empty_cache()
+
+    # ------------------------------------------------------------------ internals
+
+    def _generate(self, frames: Sequence[Frame], text: str, letters: str | None) -> BackendAnswer:
+        from PIL import Image
+
+        start = time.perf_counter()
+        images = [
+            Image.fromarray(resize_max(frame.image, self._max_image_width, self._max_image_height)) for frame in frames
+        ]
+        content: list[dict[str, Any]] = [{'type': 'image'} for _ in images]
+        content.append({'type': 'text', 'text': text})
+        messages: list[dict[str, Any]] = []
+        if self._system_prompt:
+            messages.append({'role': 'system', 'content': self._system_prompt})
+        messages.append({'role': 'user', 'content': content})
+        try:
+            prompt = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            inputs = self._processor(text=[prompt], images=images or None, return_tensors='pt')
+            with self._lock:
+                if self._closed or self._model is None:
+                    raise BackendError('the transformers backend is closed')
+                raw_text, prompt_tokens, completion_tokens = self._run(inputs)
+        except BackendError as exc:
+            self._record(str(exc))
+            raise
+        except Exception as exc:  # torch/transformers failures (out of memory, shapes, ...)
+            message = f'generation failed: {type(exc).__name__}: ' + ' '.join(str(exc).split())[:400]
+            self._record(message)
+            raise BackendError(message) from None
+        self._record(None)
+        usage = {
+            'prompt_tokens': prompt_tokens,
+            'completion_tokens': completion_tokens,
+            'total_tokens': prompt_tokens + completion_tokens,
+        }
+        letter: str | None = None
+        reason: str | None = None
+        if letters is not None:
+            letter = parse_answer(raw_text, letters=letters).letter
+            reason = None if letter is not None else 'unparsed'
+        return BackendAnswer(self.name, raw_text, letter, time.perf_counter() - start, reason=reason, usage=usage)
+
+    def _run(self, inputs: Any) -> tuple[str, int, int]:
+        """Greedy generation under the lock; returns the decoded reply and the token counts."""
+        import torch
+
+        batch = inputs.to(self._device)
+        if 'pixel_values' in batch and batch['pixel_values'] is not None:
+            batch['pixel_values'] = batch['pixel_values'].to(self._dtype)
+        prompt_tokens = int(batch['input_ids'].shape[1])
+        with torch.inference_mode():
+            output = self._model.generate(
+                **batch,
+                max_new_tokens=self._max_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                eos_token_id=self._eos_ids,
+                pad_token_id=self._pad_id,
+            )
+        new_tokens = output[0, prompt_tokens:]
+        completion_tokens = int(new_tokens.shape[0])
+        text = self._processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return str(text), prompt_tokens, completion_tokens
+
+    def _record(self, error: str | None) -> None:
+        with self._state:
+            if error is None:
+                self._last_ok = True
+                self._consecutive_failures = 0
+            else:
+                self._last_ok = False
+                self._consecutive_failures += 1
+                self._last_error = error
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """End-of-sequence ids: the generation config's, else the tokenizer's ``<|im_end|>`` and eos."""
+    ids: list[int] = []
+    configured = getattr(getattr(model, 'generation_config', None), 'eos_token_id', None)
+    if isinstance(configured, int):
+        ids.append(configured)
+    elif isinstance(configured, (list, tuple)):
+        ids += [int(value) for value in configured]
+    for token in ('<|im_end|>', tokenizer.eos_token):
+        if token:
+            value = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(value, int) and value >= 0 and value not in ids:
+                ids.append(value)
+    if not ids:
+        raise BackendError('the checkpoint defines no end-of-sequence token')
+    return ids
