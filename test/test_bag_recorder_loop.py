@@ -4,10 +4,6 @@ the bag; its labels, poses and images equal those built from the capture's own p
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +18,11 @@ from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rclpy')
 pq = pytest.importorskip('pyarrow.parquet')
+from ros_harness import start, stop, wait_for  # noqa: E402
+
 pytestmark = pytest.mark.ros
 
 SHARED_CAPTURE = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-
-
-def start(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    args = [sys.executable, '-m', module, '--ros-args']
-    for name, value in params.items():
-        args += ['-p', f'{name}:={value}']
-    return subprocess.Popen(args, env=env, stdout=log.open('w'), stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f'{proc.args!r} did not stop on SIGINT')
-    return int(proc.returncode)
-
-
-def wait_for(condition: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f'timed out waiting for {what}')
-        time.sleep(0.1)
 
 
 def recording(session: Path) -> dict[str, Any]:

@@ -33,8 +33,8 @@ from actial_ros.sources.rosbag import (
 rclpy = pytest.importorskip('rclpy')
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.qos import QoSProfile  # noqa: E402
+from ros_harness import Checker, start, stop  # noqa: E402
 from sensor_msgs.msg import CompressedImage  # noqa: E402
-from test_node_integration import Checker, start, stop  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

@@ -20,7 +20,7 @@ from actial_ros.geometry import base_to_optical_extrinsic, relative_pose, viewpo
 from actial_ros.sources.llff import LlffCapture
 
 pytest.importorskip('rclpy')
-from test_node_integration import Checker, start, stop
+from ros_harness import Checker, start, stop
 
 pytestmark = pytest.mark.ros
 

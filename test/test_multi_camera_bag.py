@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rclpy')
 pq = pytest.importorskip('pyarrow.parquet')
-from test_node_integration import start, stop  # noqa: E402
+from ros_harness import start, stop, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -52,14 +51,6 @@ CAMERAS: dict[str, Any] = {
     'right.extrinsic_translation': str(RIGHT['translation']),
     'right.extrinsic_rotation_xyzw': str(RIGHT['rotation']),
 }
-
-
-def wait_for(condition: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f'timed out waiting for {what}')
-        time.sleep(0.1)
 
 
 def recording(session: Path) -> dict[str, Any]:

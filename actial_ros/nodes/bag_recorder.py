@@ -47,10 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -60,6 +58,7 @@ from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
 from actial_ros.messages import odometry_to_transform, pose_fields
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras
+from actial_ros.nodes.entry import run_node
 from actial_ros.pairing import OdometryMatchPolicy
 from actial_ros.sources.rosbag import (
     CAMERA_INFO_TYPE,
@@ -487,22 +486,7 @@ class BagRecorderNode(Node):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point: ``bag_recorder --ros-args -p output_dir:=DIR [-p session:=NAME ...]``."""
-    rclpy.init(args=None if args is None else list(args))
-    node: BagRecorderNode | None = None
-    try:
-        node = BagRecorderNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ConfigError as error:
-        print(f'bag_recorder: configuration error: {error}', file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return 0
+    return run_node(BagRecorderNode, name='bag_recorder', args=args)
 
 
 if __name__ == '__main__':

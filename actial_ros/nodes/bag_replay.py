@@ -44,13 +44,13 @@ from typing import Any
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
-from actial_ros.errors import ActialError, CaptureError, ConfigError
+from actial_ros.errors import CaptureError, ConfigError
+from actial_ros.nodes.entry import run_node
 from actial_ros.sources.rosbag import (
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
@@ -318,34 +318,22 @@ class BagReplayNode(Node):
         super().destroy_node()
 
 
+def _spin_until_done(node: BagReplayNode) -> int:
+    while rclpy.ok() and not node.done:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    if node.done and not node.exit_when_done:
+        rclpy.spin(node)
+    else:
+        # Give subscribers a moment to drain before the publishers disappear.
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+    return 1 if node.errors.get('play') else 0
+
+
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point: ``bag_replay --ros-args -p bag:=PATH [-p rate:=1.0 -p restamp:=true ...]``."""
-    rclpy.init(args=None if args is None else list(args))
-    node: BagReplayNode | None = None
-    status = 0
-    try:
-        node = BagReplayNode()
-        while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        if node.done and not node.exit_when_done:
-            rclpy.spin(node)
-        else:
-            # Give subscribers a moment to drain before the publishers disappear.
-            end = time.monotonic() + 0.5
-            while time.monotonic() < end:
-                rclpy.spin_once(node, timeout_sec=0.05)
-        status = 1 if node.errors.get('play') else 0
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigError, ActialError) as error:
-        print(f'bag_replay: {error}', file=sys.stderr)
-        status = 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return status
+    return run_node(BagReplayNode, name='bag_replay', args=args, spin=_spin_until_done)
 
 
 if __name__ == '__main__':

@@ -39,9 +39,7 @@ _TRUTH_THRESHOLDS = LabelThresholds(translation_m=0.0, yaw_deg=2.0)
 
 
 def _load_capture(root: Path) -> list[Frame]:
-    names = sorted(
-        p.name for p in (root / 'images').iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png')
-    )
+    names = sorted(p.name for p in (root / 'images').iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png'))
     rows = np.load(root / 'poses_bounds.npy')
     assert rows.shape == (len(names), 17)
     frames = []
@@ -55,12 +53,8 @@ def _load_capture(root: Path) -> list[Frame]:
         pose[:3, 3] = matrix[:, 3]
         height, width = image.shape[:2]
         focal = float(matrix[2, 4]) * width / float(matrix[1, 4])
-        intrinsics = CameraIntrinsics(
-            fx=focal, fy=focal, cx=width / 2, cy=height / 2, width=width, height=height
-        )
-        frames.append(
-            Frame(image=image, stamp_ns=index * 10**9, intrinsics=intrinsics, t_world_camera=pose, name=name)
-        )
+        intrinsics = CameraIntrinsics(fx=focal, fy=focal, cx=width / 2, cy=height / 2, width=width, height=height)
+        frames.append(Frame(image=image, stamp_ns=index * 10**9, intrinsics=intrinsics, t_world_camera=pose, name=name))
     return frames
 
 
@@ -120,9 +114,7 @@ def _score(
 # ---------------------------------------------------------------------------- pose conversion
 
 
-def _camera_pose(
-    yaw_deg: float, centre: tuple[float, float, float], pitch_deg: float = 0.0
-) -> npt.NDArray[np.float64]:
+def _camera_pose(yaw_deg: float, centre: tuple[float, float, float], pitch_deg: float = 0.0) -> npt.NDArray[np.float64]:
     """Camera-to-world pose, world = camera 1's optical frame: yaw about +y (down), pitch about x."""
     pose = np.eye(4)
     pose[:3, :3] = Rotation.from_euler('YX', [yaw_deg, pitch_deg], degrees=True).as_matrix()
@@ -151,9 +143,7 @@ def test_conversion_of_recover_pose_output(
     pose = relative_pose_from_recover_pose(r, t.reshape(3, 1))
     assert pose.yaw_deg == pytest.approx(yaw_deg, abs=1e-9)
     assert np.linalg.norm(pose.translation) == pytest.approx(1.0)
-    np.testing.assert_allclose(
-        pose.translation, truth.translation / np.linalg.norm(truth.translation), atol=1e-12
-    )
+    np.testing.assert_allclose(pose.translation, truth.translation / np.linalg.norm(truth.translation), atol=1e-12)
     thresholds = LabelThresholds(translation_m=0.1, yaw_deg=2.0)
     assert viewpoint_label(QuestionType.ROTATION, pose, thresholds) is expected_rotation
     assert viewpoint_label(QuestionType.EGO_TRANSLATION, pose, thresholds) is expected_ego
@@ -177,9 +167,7 @@ def test_conversion_matches_opencv_on_synthetic_points(yaw_deg: float, tx: float
     _, r, t, _ = cv2.recoverPose(essential, pix_1, pix_2, k, mask=mask)
     pose = relative_pose_from_recover_pose(r, t)
     assert pose.yaw_deg == pytest.approx(truth.yaw_deg, abs=0.05)
-    np.testing.assert_allclose(
-        pose.translation, truth.translation / np.linalg.norm(truth.translation), atol=1e-3
-    )
+    np.testing.assert_allclose(pose.translation, truth.translation / np.linalg.norm(truth.translation), atol=1e-3)
 
 
 # ---------------------------------------------------------------------------- real capture
@@ -257,13 +245,9 @@ def test_abstains_without_intrinsics_or_with_mismatched_aspect(capture: list[Fra
 
 def _resized(frame: Frame, size: int, *, scale_intrinsics: bool) -> Frame:
     assert frame.intrinsics is not None
-    image = np.ascontiguousarray(
-        cv2.resize(frame.image, (size, size), interpolation=cv2.INTER_CUBIC), dtype=np.uint8
-    )
+    image = np.ascontiguousarray(cv2.resize(frame.image, (size, size), interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
     intrinsics = frame.intrinsics.scaled(size, size) if scale_intrinsics else frame.intrinsics
-    return Frame(
-        image=image, stamp_ns=frame.stamp_ns, intrinsics=intrinsics, t_world_camera=frame.t_world_camera
-    )
+    return Frame(image=image, stamp_ns=frame.stamp_ns, intrinsics=intrinsics, t_world_camera=frame.t_world_camera)
 
 
 def test_different_intrinsics_and_large_images(capture: list[Frame]) -> None:
@@ -284,9 +268,7 @@ def test_different_intrinsics_and_large_images(capture: list[Frame]) -> None:
             (1000, _resized(capture[j], 1280, scale_intrinsics=True)),
             (2000, _resized(capture[j], 768, scale_intrinsics=False)),
         ):
-            answer = backend.answer(
-                Pair(capture[i], frame_2, original.relative, pair_id=offset + pair_id), question
-            )
+            answer = backend.answer(Pair(capture[i], frame_2, original.relative, pair_id=offset + pair_id), question)
             total += 1
             agree += int(answer.letter == question.answer_letter)
     assert total >= 8

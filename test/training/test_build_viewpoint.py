@@ -31,7 +31,9 @@ datasets = pytest.importorskip('datasets')
 pq = pytest.importorskip('pyarrow.parquet')
 PIL_Image = pytest.importorskip('PIL.Image')
 
-SHARED_CAPTURE = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
+SHARED_CAPTURE = (
+    Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
+).resolve()
 pytestmark = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
 SOURCE = f'llff:{SHARED_CAPTURE}'
 

@@ -1,0 +1,95 @@
+"""Helpers of the tests that run nodes as separate processes over real DDS on loopback.
+
+Processes get the ``ros_env`` fixture's environment (an isolated ``ROS_DOMAIN_ID``,
+``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, the 16 MB shared-memory Fast DDS profile).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+__all__ = ['Checker', 'start', 'stop', 'wait_for']
+
+
+def start(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    args = [sys.executable, '-m', module, '--ros-args']
+    for name, value in params.items():
+        args += ['-p', f'{name}:={value}']
+    return subprocess.Popen(args, env=env, stdout=log.open('w'), stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f'process {proc.args} did not stop on SIGINT')
+    return int(proc.returncode)
+
+
+class Checker:
+    """In-test subscriber to the node's answers and diagnostics."""
+
+    def __init__(self, context: object) -> None:
+        self.node = Node('actial_test_checker', context=context)
+        self.records: list[dict[str, Any]] = []
+        self.diagnostics: dict[str, dict[str, str]] = {}
+        self.levels: dict[str, int] = {}
+        self.node.create_subscription(
+            String, '/spatial_reasoner/answers', lambda m: self.records.append(json.loads(m.data)), 1000
+        )
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+            level = status.level
+            self.levels[status.name] = level[0] if isinstance(level, bytes) else int(level)
+
+    def spin_until(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f'timed out waiting for {what}; diagnostics: {self.diagnostics}')
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def ingest(self) -> dict[str, str]:
+        return self.diagnostics.get('spatial_reasoner: ingest', {})
+
+    def backend(self) -> dict[str, str]:
+        return self.diagnostics.get('spatial_reasoner: backend', {})
+
+    def idle_after(self, images: int) -> bool:
+        return int(self.ingest().get('images_received', 0)) >= images and self.backend().get('idle') == 'True'
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``condition`` every 0.1 s; fail the test after ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f'timed out waiting for {what}')
+        time.sleep(0.1)
