@@ -50,7 +50,6 @@ from typing import Any
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from actial_ros.errors import ActialError, ConfigError
@@ -59,6 +58,7 @@ from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelec
 from actial_ros.messages import odometry_to_transform, pose_fields
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras
 from actial_ros.nodes.entry import run_node
+from actial_ros.nodes.qos import qos_profile
 from actial_ros.pairing import OdometryMatchPolicy
 from actial_ros.sources.rosbag import (
     CAMERA_INFO_TYPE,
@@ -134,18 +134,6 @@ def _descriptor(param: _Param) -> ParameterDescriptor:
     if isinstance(param.default, list) and param.default and isinstance(param.default[0], float):
         descriptor.type = ParameterType.PARAMETER_DOUBLE_ARRAY
     return descriptor
-
-
-def _qos(name: str, depth: int) -> QoSProfile:
-    if name == 'sensor_data':
-        profile = QoSProfile(depth=depth)
-        profile.reliability = qos_profile_sensor_data.reliability
-        profile.durability = qos_profile_sensor_data.durability
-        profile.history = qos_profile_sensor_data.history
-        return profile
-    if name == 'reliable':
-        return QoSProfile(depth=depth)
-    raise ConfigError(f"QoS must be 'sensor_data' or 'reliable', got {name!r}")
 
 
 @dataclass
@@ -233,7 +221,7 @@ class BagRecorderNode(Node):
         self._budget_logged = False
 
         depth = int(values['qos_depth'])
-        image_qos = _qos(str(values['image_qos']), depth)
+        image_qos = qos_profile(str(values['image_qos']), depth)
         for index, recorder in enumerate(self._recorders):
             camera = recorder.spec
             image_cls = CompressedImage if camera.image_transport == 'compressed' else Image
@@ -255,7 +243,7 @@ class BagRecorderNode(Node):
             Odometry,
             self._topics['odometry'],
             lambda raw: self._enqueue('odometry', raw),
-            _qos(str(values['odometry_qos']), depth),
+            qos_profile(str(values['odometry_qos']), depth),
             raw=True,
         )
         self._thread = threading.Thread(target=self._run, name='bag_recorder_writer', daemon=True)

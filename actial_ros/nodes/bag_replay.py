@@ -47,10 +47,10 @@ from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.nodes.entry import run_node
+from actial_ros.nodes.qos import qos_profile
 from actial_ros.sources.rosbag import (
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
@@ -140,10 +140,7 @@ class BagReplayNode(Node):
         if not self._parts:
             raise CaptureError(f'{bag} is not a rosbag2 recording (no metadata.yaml or .mcap)')
 
-        qos = QoSProfile(depth=depth)
-        if qos_name == 'sensor_data':
-            qos = QoSProfile(depth=depth)
-            qos.reliability = qos_profile_sensor_data.reliability
+        qos = qos_profile(qos_name, depth)
         selected = set(arrays['topics'])
         self._pubs: dict[str, Publisher[Any]] = {}
         self._types: dict[str, str] = {}

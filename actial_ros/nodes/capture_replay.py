@@ -29,7 +29,7 @@ import rclpy
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from actial_ros.errors import ConfigError
@@ -39,6 +39,7 @@ from actial_ros.imaging import rgb_to_compressed, rgb_to_image_fields
 from actial_ros.messages import ns_to_stamp, pose_fields
 from actial_ros.nodes.camera_params import declare_additional_cameras, extrinsic_from_values
 from actial_ros.nodes.entry import run_node
+from actial_ros.nodes.qos import qos_profile
 from actial_ros.sources.llff import LlffCapture
 
 __all__ = ['CaptureReplayNode', 'main']
@@ -162,9 +163,7 @@ class CaptureReplayNode(Node):
             for camera in self._cameras
             for index in camera.indices
         }
-        qos = QoSProfile(depth=max(10, self._length))
-        if str(self._value('image_qos')) == 'sensor_data':
-            qos = qos_profile_sensor_data
+        qos = qos_profile(str(self._value('image_qos')), max(10, self._length))
         image_type = CompressedImage if self._transport == 'compressed' else Image
         self._image_pubs = {c.camera_id: self.create_publisher(image_type, c.image_topic, qos) for c in self._cameras}
         self._info_pubs = {

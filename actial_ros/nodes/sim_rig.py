@@ -33,7 +33,7 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -42,6 +42,7 @@ from actial_ros.errors import ConfigError
 from actial_ros.imaging import ImageFields, rgb_to_image_fields
 from actial_ros.messages import ns_to_stamp, pose_fields
 from actial_ros.nodes.entry import run_node
+from actial_ros.nodes.qos import qos_profile
 from actial_ros.simulation.camera import camera_info_arrays
 from actial_ros.simulation.parameters import RIG_PARAMETERS, RigParameter, rig_config_from_values
 from actial_ros.simulation.record import PoseRecordWriter
@@ -109,10 +110,7 @@ class SimRigNode(Node):
         self._on_end = str(values['on_end'])
         self._frames = (str(values['odom_frame']), str(values['base_frame']), str(values['camera_frame']))
         depth = int(values['qos_depth'])
-        image_qos = QoSProfile(depth=depth)
-        if str(values['image_qos']) == 'sensor_data':
-            image_qos.reliability = qos_profile_sensor_data.reliability
-            image_qos.durability = qos_profile_sensor_data.durability
+        image_qos = qos_profile(str(values['image_qos']), depth)
         self._image_pub = self.create_publisher(Image, str(values['image_topic']), image_qos)
         self._info_pub = self.create_publisher(CameraInfo, str(values['camera_info_topic']), image_qos)
         self._depth_pub = (

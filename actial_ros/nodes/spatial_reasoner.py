@@ -36,7 +36,7 @@ from rcl_interfaces.msg import (
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
@@ -50,6 +50,7 @@ from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
 from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
 from actial_ros.nodes.entry import run_node
+from actial_ros.nodes.qos import qos_profile
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
@@ -346,8 +347,8 @@ class SpatialReasonerNode(Node):
             self._start_tf(str(values['base_frame']))
         self._engine.start()
 
-        image_qos = self._qos(str(values['image_qos']), int(values['qos_depth']))
-        odom_qos = self._qos(str(values['odometry_qos']), int(values['qos_depth']))
+        image_qos = qos_profile(str(values['image_qos']), int(values['qos_depth']))
+        odom_qos = qos_profile(str(values['odometry_qos']), int(values['qos_depth']))
         for camera in self._cameras:
             self._subscribe_camera(camera, image_qos)
         self.create_subscription(Odometry, str(values['odometry_topic']), self._on_odometry, odom_qos)
@@ -404,18 +405,6 @@ class SpatialReasonerNode(Node):
         self._engine.buffer.set_extrinsic(self._cameras[0].camera_id, extrinsic)
         self._require_camera_info = bool(values['require_camera_info'])
         return SetParametersResult(successful=True)
-
-    @staticmethod
-    def _qos(name: str, depth: int) -> QoSProfile:
-        if name == 'sensor_data':
-            profile = QoSProfile(depth=depth)
-            profile.reliability = qos_profile_sensor_data.reliability
-            profile.durability = qos_profile_sensor_data.durability
-            profile.history = qos_profile_sensor_data.history
-            return profile
-        if name == 'reliable':
-            return QoSProfile(depth=depth)
-        raise ConfigError(f"QoS must be 'sensor_data' or 'reliable', got {name!r}")
 
     # -- callbacks (store and return) ----------------------------------------------------------
 
