@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -57,9 +56,11 @@ from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
 from actial_ros.messages import odometry_to_transform, pose_fields
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras
+from actial_ros.nodes.descriptors import parameter_descriptor
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.pairing import OdometryMatchPolicy
+from actial_ros.parameter_spec import ParameterSpec
 from actial_ros.sources.rosbag import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
@@ -77,63 +78,48 @@ _MB = 1024 * 1024
 _NS = 1_000_000_000
 
 
-@dataclass(frozen=True)
-class _Param:
-    name: str
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
-
-
-PARAMETERS: tuple[_Param, ...] = (
-    _Param('output_dir', '', 'Folder of the recordings (required); each session is a sub-folder.'),
-    _Param('session', '', 'Session folder name; empty: session_YYYYmmdd_HHMMSS (wall clock).'),
-    _Param('storage', 'mcap', "'mcap' or 'sqlite3'."),
-    _Param('max_bag_size_mb', 512.0, 'Size of one bag part before the next starts (MB).', 0.01, 1e7),
-    _Param('max_total_mb', 10240.0, 'Disk budget of the session (MB); recording stops beyond it; 0: none.', 0.0, 1e9),
-    _Param('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).'),
-    _Param('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage)."),
-    _Param('camera_id', 'camera', 'Name of the primary camera (in recording.json; views NAME@STAMP).'),
-    _Param('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
-    _Param('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).'),
-    _Param('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
-    _Param('odometry_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
-    _Param('qos_depth', 50, 'Subscription queue depth.', 1, 10000),
-    _Param('keyframe_min_rotation_deg', 5.0, 'Keep an image once the camera turned this much (deg).', 0.0, 180.0),
-    _Param('keyframe_min_translation_m', 0.1, 'Keep an image once the camera moved this far (m).', 0.0, 1000.0),
-    _Param('keyframe_max_interval_s', 0.0, 'Keep an image at least this often (s of stamp time); 0: off.', 0.0, 1e6),
-    _Param('odometry_decimation', 1, 'Write one odometry message in this many.', 1, 1000),
-    _Param('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
-    _Param(
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec('output_dir', '', 'Folder of the recordings (required); each session is a sub-folder.'),
+    ParameterSpec('session', '', 'Session folder name; empty: session_YYYYmmdd_HHMMSS (wall clock).'),
+    ParameterSpec('storage', 'mcap', "'mcap' or 'sqlite3'."),
+    ParameterSpec('max_bag_size_mb', 512.0, 'Size of one bag part before the next starts (MB).', 0.01, 1e7),
+    ParameterSpec(
+        'max_total_mb', 10240.0, 'Disk budget of the session (MB); recording stops beyond it; 0: none.', 0.0, 1e9
+    ),
+    ParameterSpec('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).'),
+    ParameterSpec('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage)."),
+    ParameterSpec('camera_id', 'camera', 'Name of the primary camera (in recording.json; views NAME@STAMP).'),
+    ParameterSpec('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
+    ParameterSpec('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).'),
+    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
+    ParameterSpec('odometry_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
+    ParameterSpec('qos_depth', 50, 'Subscription queue depth.', 1, 10000),
+    ParameterSpec(
+        'keyframe_min_rotation_deg', 5.0, 'Keep an image once the camera turned this much (deg).', 0.0, 180.0
+    ),
+    ParameterSpec('keyframe_min_translation_m', 0.1, 'Keep an image once the camera moved this far (m).', 0.0, 1000.0),
+    ParameterSpec(
+        'keyframe_max_interval_s', 0.0, 'Keep an image at least this often (s of stamp time); 0: off.', 0.0, 1e6
+    ),
+    ParameterSpec('odometry_decimation', 1, 'Write one odometry message in this many.', 1, 1000),
+    ParameterSpec('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
+    ParameterSpec(
         'extrinsic_rotation_xyzw',
         list(BASE_TO_OPTICAL_QUATERNION_XYZW),
         'T_base_camera_optical rotation (x, y, z, w); default: forward-looking camera.',
     ),
-    _Param('odometry_max_interpolation_gap_s', 0.5, 'Largest odometry gap interpolated over (s).', 0.0, 60.0),
-    _Param('odometry_max_extrapolation_s', 0.05, 'Largest distance to an odometry sample held (s).', 0.0, 10.0),
-    _Param(
+    ParameterSpec('odometry_max_interpolation_gap_s', 0.5, 'Largest odometry gap interpolated over (s).', 0.0, 60.0),
+    ParameterSpec('odometry_max_extrapolation_s', 0.05, 'Largest distance to an odometry sample held (s).', 0.0, 10.0),
+    ParameterSpec(
         'odometry_pending_timeout_s', 1.0, 'How long an image waits for later odometry (s of stamp time).', 0.0, 600.0
     ),
-    _Param('time_reset_s', 1.0, 'Odometry stamps jumping back by more than this start a new session (s).', 0.0, 3600.0),
-    _Param('max_pending_images', 64, 'Images waiting for odometry at most.', 1, 100000),
-    _Param('queue_size', 256, 'Messages waiting for the writer thread at most (dropped beyond).', 1, 1000000),
-    _Param('stats_period_s', 1.0, 'Period of recording.json updates and the status log (s).', 0.05, 3600.0),
+    ParameterSpec(
+        'time_reset_s', 1.0, 'Odometry stamps jumping back by more than this start a new session (s).', 0.0, 3600.0
+    ),
+    ParameterSpec('max_pending_images', 64, 'Images waiting for odometry at most.', 1, 100000),
+    ParameterSpec('queue_size', 256, 'Messages waiting for the writer thread at most (dropped beyond).', 1, 1000000),
+    ParameterSpec('stats_period_s', 1.0, 'Period of recording.json updates and the status log (s).', 0.05, 3600.0),
 )
-
-
-def _descriptor(param: _Param) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=param.description, read_only=True)
-    if param.low is not None and param.high is not None and not isinstance(param.default, bool):
-        if isinstance(param.default, int):
-            descriptor.integer_range = [IntegerRange(from_value=int(param.low), to_value=int(param.high), step=0)]
-        elif isinstance(param.default, float):
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(param.low), to_value=float(param.high), step=0.0)
-            ]
-    if isinstance(param.default, list) and param.default and isinstance(param.default[0], float):
-        descriptor.type = ParameterType.PARAMETER_DOUBLE_ARRAY
-    return descriptor
 
 
 @dataclass
@@ -160,7 +146,7 @@ class BagRecorderNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('bag_recorder', **kwargs)
         for param in PARAMETERS:
-            self.declare_parameter(param.name, param.default, _descriptor(param))
+            self.declare_parameter(param.name, param.default, parameter_descriptor(param, read_only=True))
         self._values = {param.name: self.get_parameter(param.name).value for param in PARAMETERS}
         values = self._values
         if not str(values['output_dir']):

@@ -30,7 +30,6 @@ from typing import Any
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -41,10 +40,11 @@ from std_msgs.msg import Header
 from actial_ros.errors import ConfigError
 from actial_ros.imaging import ImageFields, rgb_to_image_fields
 from actial_ros.messages import ns_to_stamp, pose_fields
+from actial_ros.nodes.descriptors import parameter_descriptor
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.simulation.camera import camera_info_arrays
-from actial_ros.simulation.parameters import RIG_PARAMETERS, RigParameter, rig_config_from_values
+from actial_ros.simulation.parameters import RIG_PARAMETERS, rig_config_from_values
 from actial_ros.simulation.record import PoseRecordWriter
 from actial_ros.simulation.render import depth_image_fields
 from actial_ros.simulation.rig import SimFrame, SimRig, SimStep
@@ -53,25 +53,6 @@ from actial_ros.simulation.timing import Pacer
 __all__ = ['SimRigNode', 'main']
 
 _CLOCK_WHILE_WAITING_S = 0.1
-
-
-def _descriptor(param: RigParameter) -> ParameterDescriptor:
-    """Read-only descriptor; numbers accept integers or floats (``-p radius_m:=2`` works)."""
-    descriptor = ParameterDescriptor(description=param.description, read_only=True)
-    default = param.default
-    if isinstance(default, bool):
-        return descriptor
-    if isinstance(default, int) and param.low is not None and param.high is not None:
-        descriptor.integer_range = [IntegerRange(from_value=int(param.low), to_value=int(param.high), step=0)]
-    elif isinstance(default, float) or (isinstance(default, list) and default and isinstance(default[0], float)):
-        descriptor.dynamic_typing = True  # validated (and ranges checked) by rig_config_from_values
-    if isinstance(default, float) and param.low is not None and param.high is not None:
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=float(param.low), to_value=float(param.high), step=0.0)
-        ]
-    if isinstance(default, list) and default and isinstance(default[0], str):
-        descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
-    return descriptor
 
 
 def _header(stamp_ns: int, frame_id: str) -> Header:
@@ -100,7 +81,8 @@ class SimRigNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('sim_rig', **kwargs)
         for param in RIG_PARAMETERS:
-            self.declare_parameter(param.name, param.default, _descriptor(param))
+            descriptor = parameter_descriptor(param, read_only=True, dynamic_numbers=True)
+            self.declare_parameter(param.name, param.default, descriptor)
         values = {param.name: self.get_parameter(param.name).value for param in RIG_PARAMETERS}
         self._values = values
         config = rig_config_from_values(values)

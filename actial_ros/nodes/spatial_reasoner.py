@@ -20,7 +20,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import rclpy
@@ -28,10 +27,6 @@ import rclpy.time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    ParameterType,
     SetParametersResult,
 )
 from rclpy.node import Node
@@ -49,9 +44,11 @@ from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
 from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
+from actial_ros.nodes.descriptors import parameter_descriptor
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
+from actial_ros.parameter_spec import ParameterSpec
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
 from actial_ros.scoring import AnswerStatus
@@ -61,48 +58,49 @@ __all__ = ['SpatialReasonerNode', 'main']
 _MB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class _Param:
-    name: str
-    default: Any
-    description: str
-    read_only: bool = False
-    low: float | None = None
-    high: float | None = None
+def _param(
+    name: str,
+    default: Any,
+    description: str,
+    read_only: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+) -> ParameterSpec:
+    return ParameterSpec(name, default, description, low, high, read_only)
 
 
 # Every parameter, its default and its meaning. config/spatial_reasoner.yaml mirrors this list.
-PARAMETERS: tuple[_Param, ...] = (
-    _Param('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).', True),
-    _Param('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).", True),
-    _Param('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.', True),
-    _Param('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).', True),
-    _Param('camera_id', 'camera', 'Name of the camera in answers and diagnostics.', True),
-    _Param('image_qos', 'sensor_data', "'sensor_data' (best effort) or 'reliable'.", True),
-    _Param('odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", True),
-    _Param('qos_depth', 10, 'Subscription queue depth.', True, 1, 1000),
-    _Param('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
-    _Param(
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    _param('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).', True),
+    _param('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).", True),
+    _param('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.', True),
+    _param('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).', True),
+    _param('camera_id', 'camera', 'Name of the camera in answers and diagnostics.', True),
+    _param('image_qos', 'sensor_data', "'sensor_data' (best effort) or 'reliable'.", True),
+    _param('odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", True),
+    _param('qos_depth', 10, 'Subscription queue depth.', True, 1, 1000),
+    _param('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
+    _param(
         'extrinsic_rotation_xyzw',
         list(BASE_TO_OPTICAL_QUATERNION_XYZW),
         'T_base_camera_optical rotation quaternion (x, y, z, w); default: forward-looking camera.',
     ),
-    _Param('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
-    _Param(
+    _param('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
+    _param(
         'extrinsics_from_tf',
         False,
         'Take each camera extrinsic from the tf tree (base_frame -> image header frame_id) instead of the '
         'extrinsic parameters; needs tf2_ros (a ROS install). Images wait (dropped as no_extrinsic) until found.',
         True,
     ),
-    _Param('base_frame', 'base_link', 'Robot base frame for tf lookups (extrinsics_from_tf).', True),
-    _Param(
+    _param('base_frame', 'base_link', 'Robot base frame for tf lookups (extrinsics_from_tf).', True),
+    _param(
         'translation_threshold_m', 0.01, "Below this |t12.x| (m) the translation truth is 'none'.", False, 0.0, 10.0
     ),
-    _Param('yaw_threshold_deg', 2.0, "Below this |yaw| (deg) the rotation truth is 'none'.", False, 0.0, 90.0),
-    _Param('min_yaw_deg', 20.0, 'Smallest |yaw| of a pair (deg; paper: 20).', False, 0.0, 180.0),
-    _Param('max_yaw_deg', 100.0, 'Largest |yaw| of a pair (deg; paper: 100).', False, 0.0, 180.0),
-    _Param(
+    _param('yaw_threshold_deg', 2.0, "Below this |yaw| (deg) the rotation truth is 'none'.", False, 0.0, 90.0),
+    _param('min_yaw_deg', 20.0, 'Smallest |yaw| of a pair (deg; paper: 20).', False, 0.0, 180.0),
+    _param('max_yaw_deg', 100.0, 'Largest |yaw| of a pair (deg; paper: 100).', False, 0.0, 180.0),
+    _param(
         'min_pair_interval_s',
         0.5,
         'Stamp time between two pairs of a camera (s); bounds the question rate.',
@@ -110,15 +108,15 @@ PARAMETERS: tuple[_Param, ...] = (
         0.0,
         3600.0,
     ),
-    _Param('max_pair_span_s', 60.0, 'Largest stamp difference within a pair (s).', False, 0.001, 86400.0),
-    _Param('max_frame_uses', 3, 'A frame takes part in at most this many pairs.', False, 1, 1000),
-    _Param('cross_camera_pairs', True, 'Also pair frames of different cameras (several cameras only).'),
-    _Param('pair_strategy', 'random', "'random', 'newest' or 'widest' among qualifying frames."),
-    _Param('seed', 0, 'Seed of pair selection and option shuffling.', False, 0, 2**31 - 1),
-    _Param('max_buffer_frames', 64, 'Posed frames kept per camera.', True, 2, 100000),
-    _Param('max_buffer_mb', 256.0, 'Image megabytes kept per camera.', True, 1.0, 65536.0),
-    _Param('max_pending_frames', 32, 'Images waiting for odometry per camera.', True, 1, 10000),
-    _Param(
+    _param('max_pair_span_s', 60.0, 'Largest stamp difference within a pair (s).', False, 0.001, 86400.0),
+    _param('max_frame_uses', 3, 'A frame takes part in at most this many pairs.', False, 1, 1000),
+    _param('cross_camera_pairs', True, 'Also pair frames of different cameras (several cameras only).'),
+    _param('pair_strategy', 'random', "'random', 'newest' or 'widest' among qualifying frames."),
+    _param('seed', 0, 'Seed of pair selection and option shuffling.', False, 0, 2**31 - 1),
+    _param('max_buffer_frames', 64, 'Posed frames kept per camera.', True, 2, 100000),
+    _param('max_buffer_mb', 256.0, 'Image megabytes kept per camera.', True, 1.0, 65536.0),
+    _param('max_pending_frames', 32, 'Images waiting for odometry per camera.', True, 1, 10000),
+    _param(
         'odometry_max_interpolation_gap_s',
         0.5,
         'Largest gap between odometry samples interpolated over (s).',
@@ -126,7 +124,7 @@ PARAMETERS: tuple[_Param, ...] = (
         0.0,
         60.0,
     ),
-    _Param(
+    _param(
         'odometry_max_extrapolation_s',
         0.05,
         'Largest distance to an odometry sample held without a bracket (s).',
@@ -134,7 +132,7 @@ PARAMETERS: tuple[_Param, ...] = (
         0.0,
         10.0,
     ),
-    _Param(
+    _param(
         'odometry_pending_timeout_s',
         1.0,
         'How long an image waits for later odometry (s, stamp time).',
@@ -142,27 +140,27 @@ PARAMETERS: tuple[_Param, ...] = (
         0.0,
         600.0,
     ),
-    _Param('time_reset_s', 1.0, 'A stamp jumping back by more than this clears the buffers (s).', False, 0.0, 3600.0),
-    _Param(
+    _param('time_reset_s', 1.0, 'A stamp jumping back by more than this clears the buffers (s).', False, 0.0, 3600.0),
+    _param(
         'question_types', ['ego_translation', 'object_translation', 'rotation'], 'Viewpoint questions asked per pair.'
     ),
-    _Param(
+    _param(
         'backend',
         'geometry',
         "'vllm' (OpenAI-compatible server), 'transformers' (model in this process) or 'geometry' (no model).",
         True,
     ),
-    _Param(
+    _param(
         'vllm_base_url',
         'http://127.0.0.1:8000/v1',
         'OpenAI-compatible base URL of the vLLM server; several, comma-separated: load spread, failover.',
         True,
     ),
-    _Param('vllm_model', 'actial-7b', 'Served model name.', True),
-    _Param('vllm_api_key_env', 'ACTIAL_API_KEY', 'Environment variable holding the API key (never logged).', True),
-    _Param('vllm_timeout_s', 30.0, 'Timeout of one HTTP attempt (s).', True, 0.1, 3600.0),
-    _Param('vllm_max_retries', 2, 'Retries after a failed request (with backoff).', True, 0, 20),
-    _Param(
+    _param('vllm_model', 'actial-7b', 'Served model name.', True),
+    _param('vllm_api_key_env', 'ACTIAL_API_KEY', 'Environment variable holding the API key (never logged).', True),
+    _param('vllm_timeout_s', 30.0, 'Timeout of one HTTP attempt (s).', True, 0.1, 3600.0),
+    _param('vllm_max_retries', 2, 'Retries after a failed request (with backoff).', True, 0, 20),
+    _param(
         'vllm_probe_interval_s',
         5.0,
         'Health probe of each vLLM endpoint (GET /v1/models) at start and then this often (s); 0: none.',
@@ -170,17 +168,17 @@ PARAMETERS: tuple[_Param, ...] = (
         0.0,
         3600.0,
     ),
-    _Param('transformers_model', '', 'transformers backend: Qwen2.5-VL checkpoint directory or hub id.', True),
-    _Param('transformers_device', 'auto', "transformers backend: 'auto' (cuda if present), 'cpu', 'cuda:N'.", True),
-    _Param('transformers_dtype', 'auto', "transformers backend: 'auto', 'bfloat16', 'float16' or 'float32'.", True),
-    _Param('system_prompt', '', 'System prompt sent to the model; empty: the package default.', True),
-    _Param('max_tokens', 1024, 'Largest completion length (tokens).', True, 1, 65536),
-    _Param('top_p', 1.0, 'Nucleus sampling p (temperature is 0; the paper evaluated with 0.95).', True, 0.01, 1.0),
-    _Param('jpeg_quality', 90, 'JPEG quality of images sent to the model.', True, 1, 100),
-    _Param('geometry_min_inliers', 30, 'Geometry backend: abstain below this many pose inliers.', True, 5, 100000),
-    _Param('max_in_flight', 4, 'Backend requests running at once.', True, 1, 256),
-    _Param('max_queue', 64, 'Questions waiting for a worker; the oldest is dropped beyond it.', False, 1, 100000),
-    _Param(
+    _param('transformers_model', '', 'transformers backend: Qwen2.5-VL checkpoint directory or hub id.', True),
+    _param('transformers_device', 'auto', "transformers backend: 'auto' (cuda if present), 'cpu', 'cuda:N'.", True),
+    _param('transformers_dtype', 'auto', "transformers backend: 'auto', 'bfloat16', 'float16' or 'float32'.", True),
+    _param('system_prompt', '', 'System prompt sent to the model; empty: the package default.', True),
+    _param('max_tokens', 1024, 'Largest completion length (tokens).', True, 1, 65536),
+    _param('top_p', 1.0, 'Nucleus sampling p (temperature is 0; the paper evaluated with 0.95).', True, 0.01, 1.0),
+    _param('jpeg_quality', 90, 'JPEG quality of images sent to the model.', True, 1, 100),
+    _param('geometry_min_inliers', 30, 'Geometry backend: abstain below this many pose inliers.', True, 5, 100000),
+    _param('max_in_flight', 4, 'Backend requests running at once.', True, 1, 256),
+    _param('max_queue', 64, 'Questions waiting for a worker; the oldest is dropped beyond it.', False, 1, 100000),
+    _param(
         'max_request_age_s',
         30.0,
         'Questions older than this when a worker is free are dropped (s).',
@@ -188,24 +186,8 @@ PARAMETERS: tuple[_Param, ...] = (
         0.01,
         86400.0,
     ),
-    _Param('diagnostics_period_s', 1.0, 'Period of /diagnostics (s).', True, 0.05, 3600.0),
+    _param('diagnostics_period_s', 1.0, 'Period of /diagnostics (s).', True, 0.05, 3600.0),
 )
-
-
-def _descriptor(param: _Param) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=param.description, read_only=param.read_only)
-    if param.low is not None and param.high is not None:
-        if isinstance(param.default, bool):
-            pass
-        elif isinstance(param.default, int):
-            descriptor.integer_range = [IntegerRange(from_value=int(param.low), to_value=int(param.high), step=0)]
-        elif isinstance(param.default, float):
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(param.low), to_value=float(param.high), step=0.0)
-            ]
-    if isinstance(param.default, list) and param.default and isinstance(param.default[0], str):
-        descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
-    return descriptor
 
 
 def reasoner_config_from_values(values: dict[str, Any]) -> ReasonerConfig:
@@ -312,7 +294,7 @@ class SpatialReasonerNode(Node):
     def __init__(self, *, backend: Backend | None = None, **kwargs: Any) -> None:
         super().__init__('spatial_reasoner', **kwargs)
         for param in PARAMETERS:
-            self.declare_parameter(param.name, param.default, _descriptor(param))
+            self.declare_parameter(param.name, param.default, parameter_descriptor(param))
         values = self._values()
         config = reasoner_config_from_values(values)
         self._require_camera_info = bool(values['require_camera_info'])

@@ -31,7 +31,7 @@ from actial_ros.simulation.camera import (
     view_matrix,
 )
 from actial_ros.simulation.mount import camera_mount, mount_parameters
-from actial_ros.simulation.parameters import RIG_PARAMETERS, RigParameter, rig_config_from_values
+from actial_ros.simulation.parameters import RIG_PARAMETERS, rig_config_from_values
 from actial_ros.simulation.record import PoseRecord, PoseRecordWriter, RecordedFrame, read_pose_record
 from actial_ros.simulation.render import Renderer, Rendering, RenderOptions, depth_image_fields
 from actial_ros.simulation.rig import RigConfig, SimFrame, SimRig, SimStep
@@ -81,7 +81,6 @@ __all__ = [
     'Renderer',
     'Rendering',
     'RigConfig',
-    'RigParameter',
     'Scene',
     'SceneConfig',
     'SimFrame',

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
+from actial_ros.parameter_spec import ParameterSpec
 from actial_ros.simulation.camera import PinholeCamera
 from actial_ros.simulation.render import RenderOptions
 from actial_ros.simulation.rig import RigConfig
@@ -22,121 +22,114 @@ from actial_ros.simulation.scene import DEFAULT_OBJECTS, SceneConfig
 from actial_ros.simulation.timing import SimTiming
 from actial_ros.simulation.trajectory import TRAJECTORY_KINDS, Trajectory, make_trajectory
 
-__all__ = ['ON_END_CHOICES', 'RIG_PARAMETERS', 'RigParameter', 'default_values', 'rig_config_from_values']
+__all__ = ['ON_END_CHOICES', 'RIG_PARAMETERS', 'default_values', 'rig_config_from_values']
 
 ON_END_CHOICES = ('hold', 'exit')
 """After a finite run: ``hold`` keeps publishing the clock and odometry (the base stands still, no more
 images) until shut down; ``exit`` ends the node."""
 
 
-@dataclass(frozen=True)
-class RigParameter:
-    """One parameter: name, default, meaning, and for numbers an inclusive range."""
-
-    name: str
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
-
-
-RIG_PARAMETERS: tuple[RigParameter, ...] = (
+RIG_PARAMETERS: tuple[ParameterSpec, ...] = (
     # topics and frames
-    RigParameter('image_topic', '/camera/image_raw', 'sensor_msgs/Image (rgb8) topic.'),
-    RigParameter('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
-    RigParameter('depth_topic', '/camera/depth/image_raw', 'sensor_msgs/Image (32FC1, metres) topic when depth is on.'),
-    RigParameter('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base, exact).'),
-    RigParameter('camera_pose_topic', '~/camera_pose', 'geometry_msgs/PoseStamped ground truth T_odom_camera_optical.'),
-    RigParameter('odom_frame', 'odom', 'Odometry header.frame_id (the simulation world).'),
-    RigParameter('base_frame', 'base_link', 'Odometry child_frame_id.'),
-    RigParameter('camera_frame', 'camera_optical_frame', 'Image and CameraInfo header.frame_id.'),
-    RigParameter('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort) for images and camera_info."),
-    RigParameter('qos_depth', 10, 'Publisher queue depth.', 1, 1000),
-    RigParameter('publish_clock', True, 'Publish rosgraph_msgs/Clock on /clock every step (simulated time).'),
+    ParameterSpec('image_topic', '/camera/image_raw', 'sensor_msgs/Image (rgb8) topic.'),
+    ParameterSpec('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
+    ParameterSpec(
+        'depth_topic', '/camera/depth/image_raw', 'sensor_msgs/Image (32FC1, metres) topic when depth is on.'
+    ),
+    ParameterSpec('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base, exact).'),
+    ParameterSpec(
+        'camera_pose_topic', '~/camera_pose', 'geometry_msgs/PoseStamped ground truth T_odom_camera_optical.'
+    ),
+    ParameterSpec('odom_frame', 'odom', 'Odometry header.frame_id (the simulation world).'),
+    ParameterSpec('base_frame', 'base_link', 'Odometry child_frame_id.'),
+    ParameterSpec('camera_frame', 'camera_optical_frame', 'Image and CameraInfo header.frame_id.'),
+    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort) for images and camera_info."),
+    ParameterSpec('qos_depth', 10, 'Publisher queue depth.', 1, 1000),
+    ParameterSpec('publish_clock', True, 'Publish rosgraph_msgs/Clock on /clock every step (simulated time).'),
     # camera
-    RigParameter('width', 320, 'Image width (pixels).', 8, 4096),
-    RigParameter('height', 240, 'Image height (pixels).', 8, 4096),
-    RigParameter(
+    ParameterSpec('width', 320, 'Image width (pixels).', 8, 4096),
+    ParameterSpec('height', 240, 'Image height (pixels).', 8, 4096),
+    ParameterSpec(
         'fov_v_deg', 60.0, 'Vertical field of view (deg); fx = fy = (H/2)/tan(fov/2), cx = W/2, cy = H/2.', 1.0, 170.0
     ),
-    RigParameter('near_m', 0.05, 'Near clipping plane (m).', 1e-4, 100.0),
-    RigParameter('far_m', 50.0, 'Far clipping plane (m).', 0.01, 100000.0),
-    RigParameter('depth', False, 'Also render and publish depth (32FC1).'),
+    ParameterSpec('near_m', 0.05, 'Near clipping plane (m).', 1e-4, 100.0),
+    ParameterSpec('far_m', 50.0, 'Far clipping plane (m).', 0.01, 100000.0),
+    ParameterSpec('depth', False, 'Also render and publish depth (32FC1).'),
     # rendering
-    RigParameter('light_direction', [0.6, 0.4, 1.0], 'Direction towards the light, world frame (x, y, z).'),
-    RigParameter('light_color', [1.0, 1.0, 1.0], 'Light colour (r, g, b in [0, 1]).'),
-    RigParameter('shadows', False, 'Cast shadows (about a third more render time).'),
-    RigParameter('ambient', 0.6, 'Ambient lighting coefficient.', 0.0, 10.0),
-    RigParameter('diffuse', 0.35, 'Diffuse lighting coefficient.', 0.0, 10.0),
-    RigParameter('specular', 0.05, 'Specular lighting coefficient.', 0.0, 10.0),
-    RigParameter(
+    ParameterSpec('light_direction', [0.6, 0.4, 1.0], 'Direction towards the light, world frame (x, y, z).'),
+    ParameterSpec('light_color', [1.0, 1.0, 1.0], 'Light colour (r, g, b in [0, 1]).'),
+    ParameterSpec('shadows', False, 'Cast shadows (about a third more render time).'),
+    ParameterSpec('ambient', 0.6, 'Ambient lighting coefficient.', 0.0, 10.0),
+    ParameterSpec('diffuse', 0.35, 'Diffuse lighting coefficient.', 0.0, 10.0),
+    ParameterSpec('specular', 0.05, 'Specular lighting coefficient.', 0.0, 10.0),
+    ParameterSpec(
         'noise_std', 0.0, 'Gaussian pixel noise, standard deviation in 8-bit intensity units (seeded).', 0.0, 255.0
     ),
     # scene
-    RigParameter(
+    ParameterSpec(
         'objects',
         list(DEFAULT_OBJECTS),
         "Object specs 'PATH[;size=m][;scale=s][;x=m][;y=m][;z=m][;yaw=deg][;texture=noise|IMAGE]'; "
         'PATH is a .urdf/.obj file or relative to pybullet_data.',
     ),
-    RigParameter('floor', 'noise', "'noise' (seeded texture), 'checker' (pybullet plane.urdf), 'none', or an image."),
-    RigParameter('floor_size_m', 12.0, 'Side of the textured floor (m).', 0.1, 1000.0),
-    RigParameter('object_size_m', 0.35, 'Default largest extent of an object (m).', 0.001, 100.0),
-    RigParameter(
+    ParameterSpec('floor', 'noise', "'noise' (seeded texture), 'checker' (pybullet plane.urdf), 'none', or an image."),
+    ParameterSpec('floor_size_m', 12.0, 'Side of the textured floor (m).', 0.1, 1000.0),
+    ParameterSpec('object_size_m', 0.35, 'Default largest extent of an object (m).', 0.001, 100.0),
+    ParameterSpec(
         'placement_radius_m', 0.6, 'Objects without x/y are placed within this radius of the origin (m).', 0.0, 1000.0
     ),
-    RigParameter('min_separation_m', 0.35, 'Smallest distance between placed objects (m).', 0.0, 1000.0),
-    RigParameter('seed', 0, 'Seed of placement, textures, random walk and camera noise.', 0, 2**31 - 1),
+    ParameterSpec('min_separation_m', 0.35, 'Smallest distance between placed objects (m).', 0.0, 1000.0),
+    ParameterSpec('seed', 0, 'Seed of placement, textures, random walk and camera noise.', 0, 2**31 - 1),
     # trajectory
-    RigParameter('trajectory', 'orbit', f'One of {", ".join(repr(k) for k in TRAJECTORY_KINDS)}.'),
-    RigParameter('target', [0.0, 0.0], 'Orbit/arc/random-walk centre, world (x, y) (m).'),
-    RigParameter('radius_m', 1.5, 'Orbit and arc radius (m).', 0.01, 1000.0),
-    RigParameter('height_m', 0.3, 'Height of base_link above the floor for orbit, arc and drive (m).', -100.0, 1000.0),
-    RigParameter(
+    ParameterSpec('trajectory', 'orbit', f'One of {", ".join(repr(k) for k in TRAJECTORY_KINDS)}.'),
+    ParameterSpec('target', [0.0, 0.0], 'Orbit/arc/random-walk centre, world (x, y) (m).'),
+    ParameterSpec('radius_m', 1.5, 'Orbit and arc radius (m).', 0.01, 1000.0),
+    ParameterSpec('height_m', 0.3, 'Height of base_link above the floor for orbit, arc and drive (m).', -100.0, 1000.0),
+    ParameterSpec(
         'speed_deg_s', 30.0, 'Orbit/arc angular speed (deg/s; orbit: positive counter-clockwise).', -3600.0, 3600.0
     ),
-    RigParameter('start_deg', 0.0, 'Orbit/arc start azimuth around the target (deg).', -3600.0, 3600.0),
-    RigParameter('end_deg', 120.0, 'Arc end azimuth (deg); the arc sweeps back and forth.', -3600.0, 3600.0),
-    RigParameter('radius_range_m', [1.2, 2.0], 'Random walk: radius range (m).'),
-    RigParameter('height_range_m', [0.25, 0.45], 'Random walk: base height range (m).'),
-    RigParameter(
+    ParameterSpec('start_deg', 0.0, 'Orbit/arc start azimuth around the target (deg).', -3600.0, 3600.0),
+    ParameterSpec('end_deg', 120.0, 'Arc end azimuth (deg); the arc sweeps back and forth.', -3600.0, 3600.0),
+    ParameterSpec('radius_range_m', [1.2, 2.0], 'Random walk: radius range (m).'),
+    ParameterSpec('height_range_m', [0.25, 0.45], 'Random walk: base height range (m).'),
+    ParameterSpec(
         'step_deg', 35.0, 'Random walk: standard deviation of the azimuth step per waypoint (deg).', 0.0, 360.0
     ),
-    RigParameter('waypoint_interval_s', 1.5, 'Random walk: time between waypoints (s).', 0.01, 3600.0),
-    RigParameter('drive_start', [-1.0, -1.0], 'Drive: start position, world (x, y) (m).'),
-    RigParameter('drive_start_yaw_deg', 0.0, 'Drive: start heading (deg, about +z).', -3600.0, 3600.0),
-    RigParameter(
+    ParameterSpec('waypoint_interval_s', 1.5, 'Random walk: time between waypoints (s).', 0.01, 3600.0),
+    ParameterSpec('drive_start', [-1.0, -1.0], 'Drive: start position, world (x, y) (m).'),
+    ParameterSpec('drive_start_yaw_deg', 0.0, 'Drive: start heading (deg, about +z).', -3600.0, 3600.0),
+    ParameterSpec(
         'drive_segments',
         [4.0, 0.5, 0.0, 3.0, 0.3, 30.0, 4.0, 0.5, 0.0],
         'Drive: (duration s, linear m/s, angular deg/s) triples, flattened.',
     ),
-    RigParameter(
+    ParameterSpec(
         'duration_s', 0.0, "Simulated seconds of motion; 0: the trajectory's own (endless for an orbit).", 0.0, 1e7
     ),
     # extrinsic (same names as spatial_reasoner)
-    RigParameter('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
-    RigParameter(
+    ParameterSpec('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
+    ParameterSpec(
         'extrinsic_rotation_xyzw',
         list(BASE_TO_OPTICAL_QUATERNION_XYZW),
         'T_base_camera_optical rotation quaternion (x, y, z, w); default: forward-looking camera.',
     ),
     # time
-    RigParameter('step_rate_hz', 100.0, 'Simulation steps (and /clock messages) per simulated second.', 0.001, 1e6),
-    RigParameter('camera_rate_hz', 10.0, 'Camera frames per simulated second (divides step_rate_hz).', 0.001, 1e6),
-    RigParameter(
+    ParameterSpec('step_rate_hz', 100.0, 'Simulation steps (and /clock messages) per simulated second.', 0.001, 1e6),
+    ParameterSpec('camera_rate_hz', 10.0, 'Camera frames per simulated second (divides step_rate_hz).', 0.001, 1e6),
+    ParameterSpec(
         'odometry_rate_hz',
         50.0,
         'Odometry per simulated second (divides step_rate_hz); also at every frame.',
         0.001,
         1e6,
     ),
-    RigParameter('start_time_s', 0.0, 'Simulated time of the first step (s).', 0.0, 1e9),
-    RigParameter('real_time_factor', 1.0, 'Simulated seconds per wall second; 0: as fast as possible.', 0.0, 1e6),
+    ParameterSpec('start_time_s', 0.0, 'Simulated time of the first step (s).', 0.0, 1e9),
+    ParameterSpec('real_time_factor', 1.0, 'Simulated seconds per wall second; 0: as fast as possible.', 0.0, 1e6),
     # run control
-    RigParameter('wait_for_subscribers_s', 10.0, 'Wait up to this long (wall) for an image subscriber (s).', 0.0, 1e6),
-    RigParameter('settle_s', 1.0, 'Extra wall time after a subscriber appears, for matching (s).', 0.0, 3600.0),
-    RigParameter('on_end', 'hold', "After a finite run: 'hold' (clock and odometry go on, no images) or 'exit'."),
-    RigParameter('record', '', 'If set, write the ground-truth pose record (JSON lines) to this path.'),
+    ParameterSpec('wait_for_subscribers_s', 10.0, 'Wait up to this long (wall) for an image subscriber (s).', 0.0, 1e6),
+    ParameterSpec('settle_s', 1.0, 'Extra wall time after a subscriber appears, for matching (s).', 0.0, 3600.0),
+    ParameterSpec('on_end', 'hold', "After a finite run: 'hold' (clock and odometry go on, no images) or 'exit'."),
+    ParameterSpec('record', '', 'If set, write the ground-truth pose record (JSON lines) to this path.'),
 )
 """Every parameter of the sim rig node, in declaration order."""
 
