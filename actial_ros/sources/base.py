@@ -43,6 +43,7 @@ __all__ = [
     'DEFAULT_SOURCE_OPTIONS',
     'BagCamera',
     'CaptureRef',
+    'ImageFileCapture',
     'LlffPosedCapture',
     'PosedCapture',
     'PosedView',
@@ -303,6 +304,39 @@ class LlffPosedCapture(PosedCapture):
             return self._capture.load_frame(index).image
         except CaptureError as error:
             raise ImageError(str(error)) from None
+
+
+class ImageFileCapture(PosedCapture):
+    """A capture whose views are image files on disk, one path per view (COLMAP, transforms.json).
+
+    Subclasses set :attr:`kind` and build themselves in an ``open`` class method that reads the poses.
+    """
+
+    def __init__(
+        self, path: Path, object_id: str, views: tuple[PosedView, ...], paths: tuple[Path, ...], skips: Counter[str]
+    ) -> None:
+        """Wrap already-read views (``paths[i]`` is the image of ``views[i]``); use the subclass's ``open``."""
+        self.path = path
+        self.object_id = object_id
+        self.views = views
+        self.skips = skips
+        self._paths = paths
+
+    def load_image(self, index: int) -> RgbImage:
+        """Decode view ``index`` on its stored pixel grid (alpha dropped).
+
+        Raises:
+            ImageError: unreadable, corrupt, or another size than the view's intrinsics.
+            IndexError: ``index`` out of range.
+        """
+        image = read_image_file(self._paths[index])
+        intrinsics = self.views[index].intrinsics
+        if intrinsics is not None and (image.shape[1], image.shape[0]) != (intrinsics.width, intrinsics.height):
+            raise ImageError(
+                f'image {self._paths[index]} is {image.shape[1]}x{image.shape[0]}, '
+                f'expected {intrinsics.width}x{intrinsics.height}'
+            )
+        return image
 
 
 def read_image_file(path: str | Path) -> RgbImage:

@@ -29,13 +29,11 @@ from actial_ros.errors import CaptureError, ImageError, PoseError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import invert_transform, transform_from_position_quaternion
 from actial_ros.sources.base import (
-    PosedCapture,
+    ImageFileCapture,
     PosedView,
-    RgbImage,
     SourceKind,
     as_capture_error,
     image_file_size,
-    read_image_file,
 )
 
 __all__ = ['MODEL_FILES', 'ColmapCapture', 'find_images_dir', 'find_model_dir']
@@ -66,20 +64,10 @@ def find_images_dir(root: str | Path, model_dir: str | Path) -> Path | None:
     return None
 
 
-class ColmapCapture(PosedCapture):
+class ColmapCapture(ImageFileCapture):
     """A COLMAP model plus its images: one object. Build with :meth:`open`."""
 
     kind = SourceKind.COLMAP
-
-    def __init__(
-        self, path: Path, object_id: str, views: tuple[PosedView, ...], paths: tuple[Path, ...], skips: Counter[str]
-    ) -> None:
-        """Wrap already-read views; use :meth:`open`."""
-        self.path = path
-        self.object_id = object_id
-        self.views = views
-        self.skips = skips
-        self._paths = paths
 
     @classmethod
     def open(
@@ -167,21 +155,6 @@ class ColmapCapture(PosedCapture):
         if not views:
             raise CaptureError(f'{root}: the COLMAP model has no usable posed image (skipped: {dict(skips)})')
         return cls(root, object_id or default_id, tuple(views), tuple(paths), skips)
-
-    def load_image(self, index: int) -> RgbImage:
-        """Decode view ``index`` on its stored pixel grid.
-
-        Raises:
-            ImageError: unreadable, corrupt, or another size than the view's intrinsics.
-        """
-        image = read_image_file(self._paths[index])
-        intrinsics = self.views[index].intrinsics
-        if intrinsics is not None and (image.shape[1], image.shape[0]) != (intrinsics.width, intrinsics.height):
-            raise ImageError(
-                f'image {self._paths[index]} is {image.shape[1]}x{image.shape[0]}, '
-                f'expected {intrinsics.width}x{intrinsics.height}'
-            )
-        return image
 
 
 def _camera_scale(camera: object, first_image: Path, model_dir: Path) -> tuple[float, float, int, int]:

@@ -32,7 +32,7 @@ import numpy as np
 from actial_ros.errors import CaptureError, ImageError, PoseError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import validate_transform
-from actial_ros.sources.base import PosedCapture, PosedView, RgbImage, SourceKind, image_file_size, read_image_file
+from actial_ros.sources.base import ImageFileCapture, PosedView, SourceKind, image_file_size
 
 __all__ = ['OPENGL_TO_OPENCV', 'TRANSFORMS_FILENAME', 'TransformsCapture', 'opengl_to_opencv']
 
@@ -83,20 +83,10 @@ def _resolve_image(base: Path, file_path: str) -> Path | None:
     return None
 
 
-class TransformsCapture(PosedCapture):
+class TransformsCapture(ImageFileCapture):
     """A ``transforms.json`` capture: one object. Build with :meth:`open`."""
 
     kind = SourceKind.TRANSFORMS
-
-    def __init__(
-        self, path: Path, object_id: str, views: tuple[PosedView, ...], paths: tuple[Path, ...], skips: Counter[str]
-    ) -> None:
-        """Wrap already-read views; use :meth:`open`."""
-        self.path = path
-        self.object_id = object_id
-        self.views = views
-        self.skips = skips
-        self._paths = paths
 
     @classmethod
     def open(cls, path: str | Path, *, object_id: str | None = None) -> TransformsCapture:
@@ -151,21 +141,6 @@ class TransformsCapture(PosedCapture):
         if not views:
             raise CaptureError(f'{json_path}: no usable frame (skipped: {dict(skips)})')
         return cls(base, object_id or base.name, tuple(views), tuple(paths), skips)
-
-    def load_image(self, index: int) -> RgbImage:
-        """Decode view ``index`` on its stored pixel grid (alpha dropped).
-
-        Raises:
-            ImageError: unreadable, corrupt, or another size than the view's intrinsics.
-        """
-        image = read_image_file(self._paths[index])
-        intrinsics = self.views[index].intrinsics
-        if intrinsics is not None and (image.shape[1], image.shape[0]) != (intrinsics.width, intrinsics.height):
-            raise ImageError(
-                f'image {self._paths[index]} is {image.shape[1]}x{image.shape[0]}, '
-                f'expected {intrinsics.width}x{intrinsics.height}'
-            )
-        return image
 
 
 def _intrinsics(
