@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from captures import SAMPLE_CAPTURE
 
 from actial_ros.dds import local_ros_environment
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_CAPTURE = REPO / 'data' / 'sample_capture'
-SHARED_CAPTURE = REPO.parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
+# A fresh Hugging Face datasets cache for every test session, set before anything imports `datasets`.
+# `load_dataset` keys its Arrow cache by data-file path and mtime only, so a cache left in ~/.cache by an
+# earlier run on the same machine (same pytest tmp path) was served instead of the shards a test had just
+# written (a CI run read rows of a build made from another checkout).
+_DATASETS_CACHE = tempfile.mkdtemp(prefix='actial-test-hf-datasets-')
+os.environ['HF_DATASETS_CACHE'] = _DATASETS_CACHE
+atexit.register(shutil.rmtree, _DATASETS_CACHE, ignore_errors=True)
+
 
 # One DDS domain per test session, derived from the process id so that parallel runs on one machine
 # do not see each other; discovery stays on loopback (ENVIRONMENT.md: Kilted honours

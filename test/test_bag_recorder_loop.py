@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from actial_ros.training.build import BuildConfig, build
 from actial_ros.training.pairs import PairConfig, object_scale
+from captures import SHARED_CAPTURE, needs_shared_capture
 
 from actial_ros.geometry import relative_pose
 from actial_ros.imaging import encode_jpeg, resize_max
@@ -22,8 +23,6 @@ from ros_harness import start, stop, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
-SHARED_CAPTURE = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-
 
 def recording(session: Path) -> dict[str, Any]:
     try:
@@ -32,7 +31,7 @@ def recording(session: Path) -> dict[str, Any]:
         return {}
 
 
-@pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
+@needs_shared_capture
 def test_replay_record_build_gives_the_capture_labels(ros_env: dict[str, str], tmp_path: Path) -> None:
     capture = LlffPosedCapture.open(SHARED_CAPTURE)
     session = tmp_path / 'recordings' / 'run1'

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from captures import SHARED_CAPTURE
 
 from actial_ros.errors import ImageError
 from actial_ros.imaging import (
@@ -29,7 +30,7 @@ from actial_ros.imaging import (
     rgb_to_image_fields,
 )
 
-PHOTO = Path('/work/shared/data/captures/ethiopian_head/images/DSC_0007.JPG')
+PHOTO = SHARED_CAPTURE / 'images' / 'DSC_0007.JPG'
 
 RED = (255, 0, 0)
 COLOUR_ENCODINGS = ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'rgb16', 'bgr16', 'rgba16', 'bgra16']

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from captures import SAMPLE_CAPTURE
 
 from actial_ros.backends.base import Backend, BackendAnswer
 from actial_ros.enums import DropReason, QuestionType
@@ -27,8 +27,6 @@ from actial_ros.questions import Question
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
 from actial_ros.scoring import AnswerStatus
 from actial_ros.sources.llff import LlffCapture
-
-SAMPLE = Path(__file__).resolve().parents[1] / 'data' / 'sample_capture'
 
 
 class ScriptedBackend(Backend):
@@ -71,7 +69,7 @@ class ScriptedBackend(Backend):
 
 def feed_capture(engine: SpatialReasoner, *, period_ns: int = 250_000_000) -> int:
     """Submit the bundled capture as odometry + images, like the replay does."""
-    capture = LlffCapture.open(SAMPLE)
+    capture = LlffCapture.open(SAMPLE_CAPTURE)
     base_from_camera = invert_transform(base_to_optical_extrinsic())
     for index in range(len(capture)):
         frame = capture.load_frame(index)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from captures import SAMPLE_CAPTURE, SHARED_CAPTURE, needs_shared_capture
 
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.errors import ActialError, CaptureError
@@ -18,12 +19,6 @@ from actial_ros.sources.llff import CaptureView, LlffCapture, llff_rotation_to_o
 
 FloatArray = npt.NDArray[np.float64]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_CAPTURE = REPO_ROOT.parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-SAMPLE_CAPTURE = REPO_ROOT / 'data' / 'sample_capture'
-
-SKIP_REASON = f'shared capture not found at {SHARED_CAPTURE} (expected ../shared next to the repository)'
-needs_shared = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason=SKIP_REASON)
 
 ORIGINAL_FOCAL = 7543.57464  # column 4 of every row of the shared capture (pixels at 4000x4000)
 
@@ -31,7 +26,7 @@ ORIGINAL_FOCAL = 7543.57464  # column 4 of every row of the shared capture (pixe
 @pytest.fixture(scope='module')
 def shared() -> LlffCapture:
     if not (SHARED_CAPTURE / 'poses_bounds.npy').is_file():
-        pytest.skip(SKIP_REASON)
+        pytest.skip(f'shared capture not found at {SHARED_CAPTURE}')
     return LlffCapture.open(SHARED_CAPTURE)
 
 
@@ -82,7 +77,7 @@ def test_llff_rotation_to_opencv_hand_case() -> None:
 # --- the shared capture ---------------------------------------------------------------------------
 
 
-@needs_shared
+@needs_shared_capture
 def test_shared_capture_views(shared: LlffCapture) -> None:
     assert len(shared) == 66
     assert shared.name == 'ethiopian_head'
@@ -106,7 +101,7 @@ def test_shared_capture_views(shared: LlffCapture) -> None:
         assert 0 < near < far
 
 
-@needs_shared
+@needs_shared_capture
 def test_shared_capture_matches_raw_rows(shared: LlffCapture) -> None:
     raw = np.load(SHARED_CAPTURE / 'poses_bounds.npy')
     for view, row in zip(shared.views, raw, strict=True):
@@ -119,7 +114,7 @@ def test_shared_capture_matches_raw_rows(shared: LlffCapture) -> None:
         assert view.bounds == (row[15], row[16])
 
 
-@needs_shared
+@needs_shared_capture
 def test_shared_capture_orbit_sanity_check(shared: LlffCapture) -> None:
     # CONVENTIONS.md: opposite on all 2,283 pairs with 20 <= |yaw| <= 100 -- these are ORDERED pairs
     # (i, j), i != j (1,142 unordered pairs i < j; |yaw| of (i, j) and (j, i) differ slightly).
@@ -129,7 +124,7 @@ def test_shared_capture_orbit_sanity_check(shared: LlffCapture) -> None:
     assert opposite == selected
 
 
-@needs_shared
+@needs_shared_capture
 def test_shared_capture_load_frame(shared: LlffCapture) -> None:
     frame = shared.load_frame(3, stamp_ns=1_500_000_000)
     view = shared.views[3]
@@ -173,7 +168,7 @@ def test_sample_capture_orbit_sanity_check(sample: LlffCapture) -> None:
     assert opposite == selected
 
 
-@needs_shared
+@needs_shared_capture
 def test_sample_is_every_second_of_the_first_48(sample: LlffCapture, shared: LlffCapture) -> None:
     expected = shared.views[0:48:2]
     assert [v.name for v in sample.views] == [v.name for v in expected]

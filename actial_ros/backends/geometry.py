@@ -178,9 +178,7 @@ class GeometryBackend(Backend):
             raise ConfigError(f'ransac_max_iters must be >= 1, got {ransac_max_iters}')
         method = _METHODS.get(ransac_method.strip().lower())
         if method is None:
-            raise ConfigError(
-                f'unknown ransac_method {ransac_method!r}; known: {", ".join(sorted(_METHODS))}'
-            )
+            raise ConfigError(f'unknown ransac_method {ransac_method!r}; known: {", ".join(sorted(_METHODS))}')
         if max_image_width < 32 or max_features < 8 or cache_size < 1:
             raise ConfigError(
                 f'need max_image_width >= 32, max_features >= 8, cache_size >= 1; got '
@@ -188,9 +186,7 @@ class GeometryBackend(Backend):
             )
         # LabelThresholds validates the thresholds (finite, >= 0).
         try:
-            self._thresholds = LabelThresholds(
-                translation_m=translation_threshold, yaw_deg=rotation_threshold_deg
-            )
+            self._thresholds = LabelThresholds(translation_m=translation_threshold, yaw_deg=rotation_threshold_deg)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self._min_matches = int(min_matches)
@@ -376,13 +372,9 @@ class GeometryBackend(Backend):
             return abstain('no unique essential matrix', matches)
         ransac_inliers = int(np.count_nonzero(mask))
         if ransac_inliers < self._min_inliers:
-            return abstain(
-                f'too few inliers ({ransac_inliers} < {self._min_inliers})', matches, ransac_inliers
-            )
+            return abstain(f'too few inliers ({ransac_inliers} < {self._min_inliers})', matches, ransac_inliers)
         try:
-            inliers, rotation, translation, _ = cv2.recoverPose(
-                essential, norm_1, norm_2, identity, mask=mask
-            )
+            inliers, rotation, translation, _ = cv2.recoverPose(essential, norm_1, norm_2, identity, mask=mask)
         except cv2.error as exc:
             return abstain(f'recoverPose failed: {_short(exc)}', matches, ransac_inliers)
         inliers = int(inliers)
@@ -414,9 +406,7 @@ class GeometryBackend(Backend):
             intrinsics = intrinsics.scaled(width, height)
         return np.ascontiguousarray(gray, dtype=np.uint8), intrinsics
 
-    def _match(
-        self, gray_1: npt.NDArray[np.uint8], gray_2: npt.NDArray[np.uint8]
-    ) -> tuple[FloatArray, FloatArray]:
+    def _match(self, gray_1: npt.NDArray[np.uint8], gray_2: npt.NDArray[np.uint8]) -> tuple[FloatArray, FloatArray]:
         """Ratio-test matches as two ``(N, 2)`` float64 pixel arrays (``N`` may be 0)."""
         opencv: Any = cv2  # the detector factories are missing from some OpenCV type stubs
         if self._use_sift:

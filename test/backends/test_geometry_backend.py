@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from captures import SAMPLE_CAPTURE, SHARED_CAPTURE
 from scipy.spatial.transform import Rotation
 
 from actial_ros.backends import GeometryBackend, create_backend, relative_pose_from_recover_pose
@@ -32,9 +33,6 @@ from actial_ros.frame import CameraIntrinsics, Frame, Pair
 from actial_ros.geometry import LabelThresholds, relative_pose, viewpoint_label
 from actial_ros.questions import Question, make_question
 
-_REPO = Path(__file__).resolve().parents[2]
-_SHARED = _REPO.parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-_BUNDLED = _REPO / 'data' / 'sample_capture'
 _TRUTH_THRESHOLDS = LabelThresholds(translation_m=0.0, yaw_deg=2.0)
 
 
@@ -61,7 +59,7 @@ def _load_capture(root: Path) -> list[Frame]:
 @pytest.fixture(scope='module')
 def capture() -> list[Frame]:
     """The shared 66-image capture, or the bundled 24-image subset when the shared one is absent."""
-    root = _SHARED if (_SHARED / 'poses_bounds.npy').is_file() else _BUNDLED
+    root = SHARED_CAPTURE if (SHARED_CAPTURE / 'poses_bounds.npy').is_file() else SAMPLE_CAPTURE
     if not (root / 'poses_bounds.npy').is_file():
         pytest.skip('no LLFF capture available')
     return _load_capture(root)

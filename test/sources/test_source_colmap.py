@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from captures import SHARED_CAPTURE, needs_shared_capture
 from scipy.spatial.transform import Rotation
 
 from actial_ros.enums import QuestionType
@@ -18,8 +19,7 @@ from actial_ros.sources.colmap import ColmapCapture, find_model_dir
 
 pycolmap = pytest.importorskip('pycolmap')
 
-SHARED_CAPTURE = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-pytestmark = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
+pytestmark = needs_shared_capture
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from captures import SHARED_CAPTURE, needs_shared_capture
 
 from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.sources.base import (
@@ -21,8 +22,7 @@ from actial_ros.sources.base import (
 )
 from actial_ros.sources.rosbag import write_capture_bag
 
-SHARED_CAPTURE = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-pytestmark = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
+pytestmark = needs_shared_capture
 
 
 def make_objects(root: Path) -> LlffPosedCapture:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from captures import SHARED_CAPTURE, needs_shared_capture
 from scipy.spatial.transform import Rotation
 
 from actial_ros.errors import CaptureError, ImageError
@@ -36,8 +37,6 @@ from actial_ros.sources.rosbag import (
 
 pytest.importorskip('rosbags')
 
-SHARED_CAPTURE = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-needs_shared = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
@@ -166,7 +165,7 @@ def test_extrinsic_from_options_and_from_recording_json(tmp_path: Path) -> None:
     np.testing.assert_allclose(from_file.views[0].t_world_camera, view.t_world_camera, atol=1e-12)
 
 
-@needs_shared
+@needs_shared_capture
 def test_capture_exported_as_bag_reads_back_with_its_poses(tmp_path: Path) -> None:
     llff = LlffPosedCapture.open(SHARED_CAPTURE)
     stamps = write_capture_bag(llff, tmp_path / 'bag', transport='raw', storage='sqlite3', rate_hz=5.0)

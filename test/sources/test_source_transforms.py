@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from captures import SHARED_CAPTURE, needs_shared_capture
 
 from actial_ros.errors import CaptureError
 from actial_ros.geometry import relative_pose
 from actial_ros.sources.base import LlffPosedCapture, SourceKind, detect_capture_kind
 from actial_ros.sources.transforms import TransformsCapture, opengl_to_opencv
 
-SHARED_CAPTURE = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-pytestmark = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
+pytestmark = needs_shared_capture
 
 
 @pytest.fixture(scope='module')

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from actial_ros.training.cot import pseudo_cot
 from actial_ros.training.pairs import yaw_bin_edges
 from actial_ros.training.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
 from actial_ros.training.viewpoint import YAW_BIN_QUESTION, make_row_question, preamble
+from captures import SHARED_CAPTURE
 from fake_openai_server import FakeOpenAIServer
 from scipy.spatial.transform import Rotation
 
@@ -22,7 +22,6 @@ from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.geometry import LabelThresholds, relative_pose, viewpoint_label
 from actial_ros.sources.base import LlffPosedCapture
 
-SHARED_CAPTURE = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
 TYPES = [t.value for t in QuestionType] + [YAW_BIN_QUESTION]
 EDGES = yaw_bin_edges()
 THRESHOLDS = LabelThresholds(translation_m=0.08, yaw_deg=2.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,14 +14,12 @@ from actial_ros.training.pairs import (
     yaw_bin_edges,
     yaw_bin_index,
 )
+from captures import SHARED_CAPTURE, needs_shared_capture
 from scipy.spatial.transform import Rotation
 
 from actial_ros.errors import ConfigError
 from actial_ros.geometry import LabelThresholds, relative_pose
 from actial_ros.sources.base import LlffPosedCapture
-
-SHARED_CAPTURE = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-needs_shared = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
 
 
 def ring(count: int, radius: float = 3.0, height: float = 0.0) -> np.ndarray:
@@ -67,7 +64,7 @@ def test_object_scale() -> None:
     assert object_scale(np.stack([np.eye(4)] * 3)) == 0.0
 
 
-@needs_shared
+@needs_shared_capture
 def test_pairs_are_in_range_balanced_capped_and_deterministic(shared_poses: np.ndarray) -> None:
     config = PairConfig(max_pairs=60)
     thresholds = label_thresholds(config, metric=False, scale=object_scale(shared_poses))

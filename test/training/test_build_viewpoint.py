@@ -18,6 +18,7 @@ from actial_ros.training.cli import main as train_main
 from actial_ros.training.pairs import PairConfig, object_scale
 from actial_ros.training.schema import COLUMNS
 from actial_ros.training.teacher import TeacherConfig
+from captures import SHARED_CAPTURE, needs_shared_capture
 from fake_openai_server import FakeOpenAIServer
 
 from actial_ros.answers import matches_output_format, parse_answer
@@ -31,10 +32,7 @@ datasets = pytest.importorskip('datasets')
 pq = pytest.importorskip('pyarrow.parquet')
 PIL_Image = pytest.importorskip('PIL.Image')
 
-SHARED_CAPTURE = (
-    Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'
-).resolve()
-pytestmark = pytest.mark.skipif(not (SHARED_CAPTURE / 'poses_bounds.npy').is_file(), reason='no shared capture')
+pytestmark = needs_shared_capture
 SOURCE = f'llff:{SHARED_CAPTURE}'
 
 
