@@ -20,9 +20,12 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.node import Node  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-__all__ = ['Checker', 'start', 'stop', 'wait_for']
+from actial_ros.messages import stamp_to_ns  # noqa: E402
+
+__all__ = ['Checker', 'read_recording', 'start', 'stop', 'wait_for']
 
 
 def start(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -45,21 +48,33 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
 
 
 class Checker:
-    """In-test subscriber to the node's answers and diagnostics."""
+    """In-test subscriber (a third process's view) to the node's answers, diagnostics and optionally /clock.
 
-    def __init__(self, context: object) -> None:
-        self.node = Node('actial_test_checker', context=context)
+    Attributes:
+        records: every answer JSON published on ``/spatial_reasoner/answers``, in arrival order.
+        diagnostics: the latest key/value pairs per diagnostic status name; levels: its latest level.
+        diagnostic_stamps: header stamps (ns) of every DiagnosticArray received.
+        clock: every ``/clock`` stamp (ns) received, when ``clock=True``.
+    """
+
+    def __init__(self, context: object, *, name: str = 'actial_test_checker', clock: bool = False) -> None:
+        self.node = Node(name, context=context)
         self.records: list[dict[str, Any]] = []
         self.diagnostics: dict[str, dict[str, str]] = {}
         self.levels: dict[str, int] = {}
+        self.diagnostic_stamps: list[int] = []
+        self.clock: list[int] = []
         self.node.create_subscription(
             String, '/spatial_reasoner/answers', lambda m: self.records.append(json.loads(m.data)), 1000
         )
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        if clock:
+            self.node.create_subscription(Clock, '/clock', lambda m: self.clock.append(stamp_to_ns(m.clock)), 10)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
+        self.diagnostic_stamps.append(stamp_to_ns(msg.header.stamp))
         for status in msg.status:
             self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
             level = status.level
@@ -93,3 +108,11 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
         if time.monotonic() > deadline:
             pytest.fail(f'timed out waiting for {what}')
         time.sleep(0.1)
+
+
+def read_recording(session: Path) -> dict[str, Any]:
+    """The bag recorder's ``recording.json`` of a session directory (``{}`` while absent or half-written)."""
+    try:
+        return dict(json.loads((session / 'recording.json').read_text()))
+    except (OSError, ValueError):
+        return {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from actial_ros.training.build import BuildConfig, build
@@ -19,16 +18,9 @@ from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rclpy')
 pq = pytest.importorskip('pyarrow.parquet')
-from ros_harness import start, stop, wait_for  # noqa: E402
+from ros_harness import read_recording, start, stop, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
-
-
-def recording(session: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads((session / 'recording.json').read_text()))
-    except (OSError, ValueError):
-        return {}
 
 
 @needs_shared_capture
@@ -51,7 +43,7 @@ def test_replay_record_build_gives_the_capture_labels(ros_env: dict[str, str], t
     )
     manifest = tmp_path / 'manifest.jsonl'
     try:
-        wait_for(lambda: 'stats' in recording(session), 30, 'the recorder')
+        wait_for(lambda: 'stats' in read_recording(session), 30, 'the recorder')
         replay = start(
             'actial_ros.nodes.capture_replay',
             {
@@ -66,15 +58,15 @@ def test_replay_record_build_gives_the_capture_labels(ros_env: dict[str, str], t
         assert replay.wait(90) == 0, (tmp_path / 'replay.log').read_text()
         wait_for(
             lambda: (
-                recording(session)['stats'].get('images_received', 0) == len(capture)
-                and recording(session)['stats'].get('queue') == 0
+                read_recording(session)['stats'].get('images_received', 0) == len(capture)
+                and read_recording(session)['stats'].get('queue') == 0
             ),
             30,
             'every image at the recorder',
         )
     finally:
         assert stop(recorder) == 0, (tmp_path / 'recorder.log').read_text()
-    final = recording(session)
+    final = read_recording(session)
     stats = final['stats']
     assert final['closed'] is True
     kept = sum(v for k, v in stats.items() if k.startswith('images_kept_'))

@@ -25,7 +25,7 @@ from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rclpy')
 pq = pytest.importorskip('pyarrow.parquet')
-from ros_harness import start, stop, wait_for  # noqa: E402
+from ros_harness import read_recording, start, stop, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -51,13 +51,6 @@ CAMERAS: dict[str, Any] = {
     'right.extrinsic_translation': str(RIGHT['translation']),
     'right.extrinsic_rotation_xyzw': str(RIGHT['rotation']),
 }
-
-
-def recording(session: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads((session / 'recording.json').read_text()))
-    except (OSError, ValueError):
-        return {}
 
 
 def expected_keyframes(capture: LlffPosedCapture, indices: range) -> list[int]:
@@ -95,7 +88,7 @@ def test_recorder_records_two_cameras_and_the_builder_reads_them(
     )
     manifest = tmp_path / 'manifest.jsonl'
     try:
-        wait_for(lambda: 'stats' in recording(session), 30, 'the recorder')
+        wait_for(lambda: 'stats' in read_recording(session), 30, 'the recorder')
         replay = start(
             'actial_ros.nodes.capture_replay',
             {
@@ -115,15 +108,15 @@ def test_recorder_records_two_cameras_and_the_builder_reads_them(
         assert replay.wait(90) == 0, (tmp_path / 'replay.log').read_text()
         wait_for(
             lambda: (
-                recording(session)['stats'].get('images_received', 0) == len(capture)
-                and recording(session)['stats'].get('queue') == 0
+                read_recording(session)['stats'].get('images_received', 0) == len(capture)
+                and read_recording(session)['stats'].get('queue') == 0
             ),
             30,
             'every image at the recorder',
         )
     finally:
         assert stop(recorder) == 0, (tmp_path / 'recorder.log').read_text()
-    final = recording(session)
+    final = read_recording(session)
     assert final['closed'] is True
     assert [c['name'] for c in final['cameras']] == ['left', 'right']
     assert final['cameras'][1]['image_topic'] == '/right/image_raw'

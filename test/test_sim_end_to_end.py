@@ -11,28 +11,22 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from actial_ros.errors import ConfigError
-from actial_ros.messages import stamp_to_ns
 from actial_ros.simulation.mount import camera_mount, mount_parameters
 from actial_ros.simulation.record import PoseRecord, read_pose_record
 from actial_ros.simulation.truth import accuracy_by_yaw_bin, check_answers
 
 rclpy = pytest.importorskip('rclpy')
 pytest.importorskip('pybullet')
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rosgraph_msgs.msg import Clock  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
+from ros_harness import Checker, start, stop  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -79,58 +73,9 @@ REASONER_PARAMS: dict[str, Any] = {
 }
 
 
-def _stop(proc: subprocess.Popen[bytes], log: Path) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f'{proc.args} did not stop on SIGINT:\n{log.read_text()}')
-    return int(proc.returncode)
-
-
-class Checker:
-    """Answers, diagnostics and the clock, as seen by a third process (this one)."""
-
-    def __init__(self, context: object) -> None:
-        self.node = Node('actial_sim_checker', context=context)
-        self.answers: list[dict[str, Any]] = []
-        self.diagnostics: dict[str, dict[str, str]] = {}
-        self.diagnostic_stamps: list[int] = []
-        self.clock: list[int] = []
-        self.node.create_subscription(
-            String, '/spatial_reasoner/answers', lambda m: self.answers.append(json.loads(m.data)), 1000
-        )
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
-        self.node.create_subscription(Clock, '/clock', lambda m: self.clock.append(stamp_to_ns(m.clock)), 10)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        self.diagnostic_stamps.append(stamp_to_ns(msg.header.stamp))
-        for status in msg.status:
-            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
-
-    def ingest(self) -> dict[str, str]:
-        return self.diagnostics.get('spatial_reasoner: ingest', {})
-
-    def spin_until(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                pytest.fail(f'timed out waiting for {what}; diagnostics: {self.diagnostics}')
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-
-
 @pytest.fixture
 def checker(rclpy_context: object) -> Iterator[Checker]:
-    check = Checker(rclpy_context)
+    check = Checker(rclpy_context, name='actial_sim_checker', clock=True)
     yield check
     check.close()
 
@@ -148,10 +93,7 @@ def _complete(path: Path) -> PoseRecord | None:
 def test_rig_reasoner_and_checker_in_simulated_time(ros_env: dict[str, str], checker: Checker, tmp_path: Path) -> None:
     record_path = tmp_path / 'record.jsonl'
     reasoner_log, rig_log = tmp_path / 'reasoner.log', tmp_path / 'rig.log'
-    args = [sys.executable, '-m', 'actial_ros.nodes.spatial_reasoner', '--ros-args']
-    for name, value in REASONER_PARAMS.items():
-        args += ['-p', f'{name}:={json.dumps(value)}']
-    reasoner = subprocess.Popen(args, env=ros_env, stdout=reasoner_log.open('w'), stderr=subprocess.STDOUT)
+    reasoner = start('actial_ros.nodes.spatial_reasoner', REASONER_PARAMS, ros_env, reasoner_log)
     rig: subprocess.Popen[bytes] | None = None
     try:
         checker.spin_until(lambda: checker.node.count_publishers('/spatial_reasoner/answers') > 0, 30, 'the reasoner')
@@ -184,8 +126,8 @@ def test_rig_reasoner_and_checker_in_simulated_time(ros_env: dict[str, str], che
         checker.spin_until(settled, 1.0, 'settling')  # answers still in flight
     finally:
         if rig is not None:
-            assert _stop(rig, rig_log) == 0, rig_log.read_text()
-        assert _stop(reasoner, reasoner_log) == 0, reasoner_log.read_text()
+            assert stop(rig) == 0, rig_log.read_text()
+        assert stop(reasoner) == 0, reasoner_log.read_text()
 
     # Every published frame reached the reasoner and was posed from odometry with exactly its stamp.
     ingest = checker.ingest()
@@ -195,7 +137,7 @@ def test_rig_reasoner_and_checker_in_simulated_time(ros_env: dict[str, str], che
     assert pairs >= 10, ingest
 
     # Every answer's truth agrees with the rig's own pose record (exact ground truth).
-    viewpoint = [a for a in checker.answers if a.get('kind') == 'viewpoint']
+    viewpoint = [a for a in checker.records if a.get('kind') == 'viewpoint']
     assert len(viewpoint) == 3 * pairs
     assert check_answers(viewpoint, record) == []
     assert all(20.0 <= abs(a['yaw_deg']) <= 100.0 for a in viewpoint)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,40 +196,17 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
     Raises:
         ConfigError: invalid settings.
     """
-    import torch
-    from actial_ros.training.modeling import load_model, load_processor, resolve_dtype
     from actial_ros.training.rewards import reward_functions
-    from actial_ros.training.runtime import freeze_vision_tower, lora_config, precision_flags
+    from actial_ros.training.runtime import prepare_model
     from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
-    if settings.finetuning not in ('full', 'lora'):
-        raise ConfigError(f"finetuning must be 'full' or 'lora', got {settings.finetuning!r}")
     if settings.vllm_mode not in ('colocate', 'server'):
         raise ConfigError(f"vllm_mode must be 'colocate' or 'server', got {settings.vllm_mode!r}")
     if len(settings.reward_weights) != 2:
         raise ConfigError(f'reward_weights must be [format, accuracy], got {settings.reward_weights}')
     batches = schedule(settings)
-    random.seed(settings.seed)
-    torch.manual_seed(settings.seed)
     dataset = _dataset(settings) if train_dataset is None else train_dataset
-    processor = load_processor(
-        settings.processor or settings.model, max_pixels=settings.max_pixels, padding_side='left'
-    )
-    dtype = resolve_dtype(settings.dtype)
-    model = load_model(settings.model, dtype=settings.dtype, attn_implementation=settings.attn_implementation)
-    peft_config = None
-    if settings.finetuning == 'lora':
-        peft_config = lora_config(
-            rank=settings.lora_rank,
-            alpha=settings.lora_alpha,
-            dropout=settings.lora_dropout,
-            target_modules=settings.lora_target_modules,
-        )
-    elif settings.freeze_vision:
-        freeze_vision_tower(model)
-    checkpointing = (
-        torch.cuda.is_available() if settings.gradient_checkpointing is None else settings.gradient_checkpointing
-    )
+    prepared = prepare_model(settings, padding_side='left')
     vllm: dict[str, Any] = {}
     if settings.use_vllm:
         vllm = {
@@ -261,7 +237,7 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
         temperature=settings.temperature,
         top_p=settings.top_p,
         reward_weights=list(settings.reward_weights),
-        activation_checkpointing=checkpointing,
+        activation_checkpointing=prepared.activation_checkpointing,
         logging_steps=settings.logging_steps,
         save_steps=settings.save_steps,
         save_total_limit=settings.save_total_limit,
@@ -269,16 +245,16 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
         log_completions=settings.log_completions,
         seed=settings.seed,
         **vllm,
-        **precision_flags(dtype),
+        **prepared.precision,
         **settings.trl,
     )
     return GRPOTrainer(
-        model=model,
+        model=prepared.model,
         reward_funcs=reward_functions(),
         args=args,
         train_dataset=dataset,
-        processing_class=processor,
-        peft_config=peft_config,
+        processing_class=prepared.processor,
+        peft_config=prepared.peft_config,
     )
 
 
@@ -292,16 +268,10 @@ def train(settings: GrpoSettings, train_dataset: Any | None = None) -> GrpoResul
     Raises:
         ConfigError: see :func:`build_trainer`.
     """
-    from actial_ros.training.modeling import save_processor
-    from actial_ros.training.runtime import resume_argument, save_settings
+    from actial_ros.training.runtime import train_and_save
 
     trainer = build_trainer(settings, train_dataset)
-    trainer.train(resume_from_checkpoint=resume_argument(settings.resume_from_checkpoint, settings.output_dir))
-    out = Path(settings.output_dir)
-    trainer.save_model(str(out))
-    if trainer.accelerator.is_main_process:
-        save_processor(trainer.processing_class, out)
-        save_settings(settings_io.describe(settings), out / 'actial_grpo_settings.yaml')
+    out = train_and_save(trainer, settings, settings_io.describe(settings), 'grpo')
     return GrpoResult(
         output_dir=out,
         global_step=int(trainer.state.global_step),
@@ -317,19 +287,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``actial-ros-train grpo``; returns the exit status (2 on a settings error)."""
-    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    try:
-        result = train(settings_io.resolve(GrpoSettings, args))
-    except ConfigError as exc:
-        _LOG.error('%s', exc)
-        return 2
+    from actial_ros.training.runtime import run_command
+
+    return int(run_command(lambda: train(settings_io.resolve(GrpoSettings, args)), _summary, _LOG))
+
+
+def _summary(result: GrpoResult) -> str:
     rewards = [r['reward'] for r in result.log_history if 'reward' in r]
-    summary = f'mean reward first/last {rewards[0]:.3f}/{rewards[-1]:.3f}' if rewards else 'no reward logged'
-    print(
-        f'GRPO done: {result.global_step} steps on {result.num_prompts} prompts; {summary}; '
-        f'model in {result.output_dir}'
+    reward = f'mean reward first/last {rewards[0]:.3f}/{rewards[-1]:.3f}' if rewards else 'no reward logged'
+    return (
+        f'GRPO done: {result.global_step} steps on {result.num_prompts} prompts; {reward}; model in {result.output_dir}'
     )
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

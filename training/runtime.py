@@ -1,4 +1,5 @@
-"""What SFT and GRPO share: batch arithmetic, precision, LoRA, freezing, resuming, entry points.
+"""What SFT and GRPO share: model set-up, batch arithmetic, precision, LoRA, freezing, resuming, saving,
+entry points.
 
 Distribution is accelerate's (``accelerate launch --config_file config/accelerate/...``): nothing here
 starts processes; the world size is read from the ``WORLD_SIZE`` variable accelerate/torchrun set.
@@ -11,8 +12,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -20,13 +22,18 @@ from actial_ros.errors import ConfigError
 
 __all__ = [
     'LANGUAGE_LORA_TARGETS',
+    'ModelSettings',
+    'PreparedModel',
     'freeze_vision_tower',
     'gradient_accumulation',
     'lora_config',
     'module_main',
     'precision_flags',
+    'prepare_model',
     'resume_argument',
+    'run_command',
     'save_settings',
+    'train_and_save',
     'world_size',
 ]
 
@@ -129,3 +136,131 @@ def module_main(
     configure(parser)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     return int(run(args))
+
+
+class ModelSettings(Protocol):
+    """The settings fields SFT and GRPO share (``SftSettings``, ``GrpoSettings``)."""
+
+    model: str
+    processor: str | None
+    output_dir: str
+    max_pixels: int | None
+    dtype: str
+    attn_implementation: str | None
+    finetuning: str
+    freeze_vision: bool
+    lora_rank: int
+    lora_alpha: int
+    lora_dropout: float
+    lora_target_modules: str
+    gradient_checkpointing: bool | None
+    resume_from_checkpoint: str | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """What a trainer is built from (see :func:`prepare_model`).
+
+    Attributes:
+        model: the Qwen2.5-VL model (``torch.nn.Module``), vision tower frozen when asked (full fine-tuning).
+        processor: its processor (tokenizer + image processor + chat template).
+        peft_config: a ``peft.LoraConfig`` for LoRA runs, else ``None`` (the trainer applies it).
+        dtype: the parameter ``torch.dtype``; precision: the matching ``bf16``/``fp16`` flags.
+        activation_checkpointing: the resolved flag (default: on when CUDA is available).
+    """
+
+    model: Any
+    processor: Any
+    peft_config: Any
+    dtype: Any
+    precision: dict[str, bool]
+    activation_checkpointing: bool
+
+
+def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -> PreparedModel:
+    """Seed, then load the model and processor of a run and configure full or LoRA fine-tuning.
+
+    Args:
+        settings: the run's settings (``finetuning`` is ``'full'`` or ``'lora'``).
+        padding_side: tokenizer padding side (``'left'`` for GRPO's batched generation).
+
+    Raises:
+        ConfigError: an unknown ``finetuning`` mode or dtype, or ``freeze_vision`` on a model without a vision
+            tower.
+    """
+    import random
+
+    import torch
+    from actial_ros.training.modeling import load_model, load_processor, resolve_dtype
+
+    if settings.finetuning not in ('full', 'lora'):
+        raise ConfigError(f"finetuning must be 'full' or 'lora', got {settings.finetuning!r}")
+    random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    processor = load_processor(
+        settings.processor or settings.model, max_pixels=settings.max_pixels, padding_side=padding_side
+    )
+    dtype = resolve_dtype(settings.dtype)
+    model = load_model(settings.model, dtype=settings.dtype, attn_implementation=settings.attn_implementation)
+    peft_config = None
+    if settings.finetuning == 'lora':
+        peft_config = lora_config(
+            rank=settings.lora_rank,
+            alpha=settings.lora_alpha,
+            dropout=settings.lora_dropout,
+            target_modules=settings.lora_target_modules,
+        )
+    elif settings.freeze_vision:
+        _LOG.info('vision tower frozen: %d parameters', freeze_vision_tower(model))
+    checkpointing = (
+        torch.cuda.is_available() if settings.gradient_checkpointing is None else settings.gradient_checkpointing
+    )
+    return PreparedModel(
+        model=model,
+        processor=processor,
+        peft_config=peft_config,
+        dtype=dtype,
+        precision=precision_flags(dtype),
+        activation_checkpointing=bool(checkpointing),
+    )
+
+
+def train_and_save(trainer: Any, settings: ModelSettings, settings_record: dict[str, Any], name: str) -> Path:
+    """Train (resuming as ``settings.resume_from_checkpoint`` says), then save the final model or LoRA adapter,
+    the processor and the resolved settings (``actial_<name>_settings.yaml``) in ``settings.output_dir``.
+
+    Returns:
+        The output directory.
+
+    Raises:
+        ConfigError: a resume path that does not exist.
+    """
+    from actial_ros.training.modeling import save_processor
+
+    trainer.train(resume_from_checkpoint=resume_argument(settings.resume_from_checkpoint, settings.output_dir))
+    out = Path(settings.output_dir)
+    trainer.save_model(str(out))
+    if trainer.accelerator.is_main_process:
+        save_processor(trainer.processing_class, out)
+        save_settings(settings_record, out / f'actial_{name}_settings.yaml')
+    return out
+
+
+_Result = TypeVar('_Result')
+
+
+def run_command(train: Callable[[], _Result], summary: Callable[[_Result], str], logger: logging.Logger) -> int:
+    """Body of a training command: log to stderr, run ``train``, print ``summary(result)``.
+
+    Returns:
+        0, or 2 after logging a :class:`ConfigError` (bad settings, missing data) on ``logger``.
+    """
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    try:
+        result = train()
+    except ConfigError as exc:
+        logger.error('%s', exc)
+        return 2
+    print(summary(result))
+    return 0

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,35 +136,11 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
     Raises:
         actial_ros.errors.ConfigError: invalid settings (batch arithmetic, fine-tuning mode, missing data).
     """
-    import torch
-    from actial_ros.training.modeling import load_model, load_processor, resolve_dtype
-    from actial_ros.training.runtime import freeze_vision_tower, gradient_accumulation, lora_config, precision_flags
+    from actial_ros.training.runtime import gradient_accumulation, prepare_model
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
-    from actial_ros.errors import ConfigError
-
-    if settings.finetuning not in ('full', 'lora'):
-        raise ConfigError(f"finetuning must be 'full' or 'lora', got {settings.finetuning!r}")
-    random.seed(settings.seed)
-    torch.manual_seed(settings.seed)
     dataset = _dataset(settings) if train_dataset is None else train_dataset
-    processor = load_processor(settings.processor or settings.model, max_pixels=settings.max_pixels)
-    dtype = resolve_dtype(settings.dtype)
-    model = load_model(settings.model, dtype=settings.dtype, attn_implementation=settings.attn_implementation)
-    peft_config = None
-    if settings.finetuning == 'lora':
-        peft_config = lora_config(
-            rank=settings.lora_rank,
-            alpha=settings.lora_alpha,
-            dropout=settings.lora_dropout,
-            target_modules=settings.lora_target_modules,
-        )
-    elif settings.freeze_vision:
-        frozen = freeze_vision_tower(model)
-        _LOG.info('vision tower frozen: %d parameters', frozen)
-    checkpointing = (
-        torch.cuda.is_available() if settings.gradient_checkpointing is None else settings.gradient_checkpointing
-    )
+    prepared = prepare_model(settings)
     args = SFTConfig(
         output_dir=settings.output_dir,
         num_train_epochs=settings.num_train_epochs,
@@ -176,7 +151,7 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
         weight_decay=settings.weight_decay,
         per_device_train_batch_size=settings.per_device_batch_size,
         gradient_accumulation_steps=gradient_accumulation(settings.global_batch_size, settings.per_device_batch_size),
-        activation_checkpointing=checkpointing,
+        activation_checkpointing=prepared.activation_checkpointing,
         max_length=settings.max_length,
         assistant_only_loss=True,
         logging_steps=settings.logging_steps,
@@ -185,11 +160,15 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
         report_to=settings.report_to,
         dataloader_num_workers=settings.dataloader_num_workers,
         seed=settings.seed,
-        **precision_flags(dtype),
+        **prepared.precision,
         **settings.trl,
     )
     return SFTTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config
+        model=prepared.model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=prepared.processor,
+        peft_config=prepared.peft_config,
     )
 
 
@@ -203,17 +182,10 @@ def train(settings: SftSettings, train_dataset: Any | None = None) -> SftResult:
     Raises:
         actial_ros.errors.ConfigError: see :func:`build_trainer`; a resume path that does not exist.
     """
-    from actial_ros.training.modeling import save_processor
-    from actial_ros.training.runtime import resume_argument, save_settings
+    from actial_ros.training.runtime import train_and_save
 
     trainer = build_trainer(settings, train_dataset)
-    resume = resume_argument(settings.resume_from_checkpoint, settings.output_dir)
-    trainer.train(resume_from_checkpoint=resume)
-    out = Path(settings.output_dir)
-    trainer.save_model(str(out))
-    if trainer.accelerator.is_main_process:
-        save_processor(trainer.processing_class, out)
-        save_settings(settings_io.describe(settings), out / 'actial_sft_settings.yaml')
+    out = train_and_save(trainer, settings, settings_io.describe(settings), 'sft')
     dataset = trainer.train_dataset
     kinds = dataset['kind'] if 'kind' in dataset.column_names else []
     return SftResult(
@@ -232,22 +204,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``actial-ros-train sft``; returns the exit status (2 on a settings error)."""
-    from actial_ros.errors import ConfigError
+    from actial_ros.training.runtime import run_command
 
-    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    try:
-        settings = settings_io.resolve(SftSettings, args)
-        result = train(settings)
-    except ConfigError as exc:
-        _LOG.error('%s', exc)
-        return 2
+    return int(run_command(lambda: train(settings_io.resolve(SftSettings, args)), _summary, _LOG))
+
+
+def _summary(result: SftResult) -> str:
     losses = [r['loss'] for r in result.log_history if 'loss' in r]
-    summary = f'first/last loss {losses[0]:.4f}/{losses[-1]:.4f}' if losses else 'no loss logged'
-    print(
+    loss = f'first/last loss {losses[0]:.4f}/{losses[-1]:.4f}' if losses else 'no loss logged'
+    return (
         f'SFT done: {result.global_step} steps on {result.num_samples} samples ({result.num_cot} CoT); '
-        f'{summary}; model in {result.output_dir}'
+        f'{loss}; model in {result.output_dir}'
     )
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
