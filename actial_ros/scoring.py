@@ -56,6 +56,10 @@ class TypeScore:
         """
         return None if self.scored == 0 else self.correct / self.scored
 
+    def plus(self, record: Mapping[str, Any]) -> TypeScore:
+        """These tallies with one more answer record (keys ``status``, ``truth``, ``correct``)."""
+        return _tally(self, record)
+
 
 class ScoreBoard:
     """Thread-safe running scores per question type plus latency percentiles.

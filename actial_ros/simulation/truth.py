@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from actial_ros.geometry import LabelThresholds, relative_pose, viewpoint_label
+from actial_ros.scoring import TypeScore
 from actial_ros.simulation.record import PoseRecord
 
 __all__ = ['YAW_BINS', 'YawBinStats', 'accuracy_by_yaw_bin', 'check_answers']
@@ -66,28 +67,48 @@ def check_answers(
 
 @dataclass(frozen=True)
 class YawBinStats:
-    """Answers of one ``|yaw|`` bin.
+    """Answers of one ``|yaw|`` bin, tallied as the node and the demo tally them
+    (:class:`actial_ros.scoring.TypeScore`).
 
     Attributes:
         low, high: bin edges (degrees).
-        asked: viewpoint answers in the bin (every status).
-        answered: status ``answered``; ``correct`` of them matched the truth.
-        abstained, unparsed, errors: the other statuses.
+        score: the tallies: ``asked`` (every status), ``answered``, ``unparsed``, ``abstained``, ``errors``,
+            ``scored`` (answered or unparsed with a known truth) and ``correct``.
     """
 
     low: float
     high: float
-    asked: int = 0
-    answered: int = 0
-    correct: int = 0
-    abstained: int = 0
-    unparsed: int = 0
-    errors: int = 0
+    score: TypeScore = field(default_factory=TypeScore)
+
+    @property
+    def asked(self) -> int:
+        return self.score.asked
+
+    @property
+    def answered(self) -> int:
+        return self.score.answered
+
+    @property
+    def correct(self) -> int:
+        return self.score.correct
+
+    @property
+    def abstained(self) -> int:
+        return self.score.abstained
+
+    @property
+    def unparsed(self) -> int:
+        return self.score.unparsed
+
+    @property
+    def errors(self) -> int:
+        return self.score.errors
 
     @property
     def accuracy(self) -> float | None:
-        """``correct / answered``; ``None`` when nothing was answered."""
-        return self.correct / self.answered if self.answered else None
+        """``correct / scored``: unparsed replies count as wrong, abstentions and errors are excluded (as in
+        the node's /diagnostics and the demo table); ``None`` when nothing was scored."""
+        return self.score.accuracy
 
     @property
     def abstention_rate(self) -> float | None:
@@ -115,11 +136,12 @@ def accuracy_by_yaw_bin(
     *,
     question_type: str | None = None,
 ) -> list[YawBinStats]:
-    """Accuracy and abstention per ``|yaw|`` bin of viewpoint answers (optionally one question type).
+    """Accuracy and abstention per ``|yaw|`` bin of viewpoint answer records (optionally one question type).
 
-    Answers outside every bin are ignored.
+    Records are the node's answer JSON (``kind``, ``yaw_deg``, ``status``, ``truth``, ``correct``); those
+    outside every bin are ignored.
     """
-    counts = [dict.fromkeys(('asked', 'answered', 'correct', 'abstained', 'unparsed', 'errors'), 0) for _ in bins]
+    scores = [TypeScore() for _ in bins]
     for answer in answers:
         if answer.get('kind') != 'viewpoint' or answer.get('yaw_deg') is None:
             continue
@@ -129,19 +151,9 @@ def accuracy_by_yaw_bin(
         for index, (low, high) in enumerate(bins):
             last = index == len(bins) - 1
             if low <= yaw < high or (last and yaw == high):
-                count = counts[index]
-                count['asked'] += 1
-                status = answer.get('status')
-                if status == 'answered':
-                    count['answered'] += 1
-                    count['correct'] += int(answer.get('answer') == answer.get('truth'))
-                elif status == 'abstained':
-                    count['abstained'] += 1
-                elif status == 'unparsed':
-                    count['unparsed'] += 1
-                else:
-                    count['errors'] += 1
+                scores[index] = scores[index].plus(answer)
                 break
     return [
-        YawBinStats(low=float(low), high=float(high), **count) for (low, high), count in zip(bins, counts, strict=True)
+        YawBinStats(low=float(low), high=float(high), score=score)
+        for (low, high), score in zip(bins, scores, strict=True)
     ]

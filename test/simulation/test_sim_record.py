@@ -107,6 +107,7 @@ def test_accuracy_per_yaw_bin() -> None:
             'status': status,
             'truth': 'left',
             'answer': ('left' if correct else 'right') if status == 'answered' else None,
+            'correct': status == 'answered' and correct,
             'question_type': 'rotation',
         }
 
@@ -127,6 +128,7 @@ def test_accuracy_per_yaw_bin() -> None:
     assert first.accuracy == 0.5 and first.abstention_rate == pytest.approx(1 / 3)
     assert (second.asked, second.abstained, second.accuracy, second.abstention_rate) == (1, 1, None, 1.0)
     assert (third.unparsed, third.errors) == (1, 1)
+    assert third.accuracy == 0.0  # an unparsed reply counts as wrong, as in the node's and the demo's tallies
     assert fourth.asked == 1 and fourth.accuracy == 1.0  # 100 degrees belongs to the last bin
     assert fourth.as_dict()['bin_deg'] == [80.0, 100.0]
     assert accuracy_by_yaw_bin(answers, question_type='ego_translation')[0].asked == 0
