@@ -1,10 +1,10 @@
-"""Enumerations shared by the whole package (question types, labels, drop reasons)."""
+"""Enumerations shared by the whole package (question types, labels, drop reasons, answer statuses)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ['DropReason', 'QuestionType', 'ViewpointLabel']
+__all__ = ['AnswerStatus', 'DropReason', 'QuestionType', 'ViewpointLabel']
 
 
 class QuestionType(StrEnum):
@@ -55,3 +55,16 @@ class DropReason(StrEnum):
     STALE = 'stale'
     BACKEND_ERROR = 'backend_error'
     SHUTDOWN = 'shutdown'
+
+
+class AnswerStatus(StrEnum):
+    """Values of the ``status`` field of an answer record (``~/answers`` JSON, demo JSONL)."""
+
+    ANSWERED = 'answered'
+    """The backend gave a valid option letter."""
+    UNPARSED = 'unparsed'
+    """The backend replied but no option letter could be read (counted as wrong)."""
+    ABSTAINED = 'abstained'
+    """The backend chose not to answer (e.g. too few inliers); excluded from accuracy."""
+    ERROR = 'error'
+    """No reply could be obtained (server down, timeout); excluded from accuracy."""

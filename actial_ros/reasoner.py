@@ -29,13 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 from actial_ros.backends.base import Backend, BackendAnswer
-from actial_ros.enums import DropReason, QuestionType
+from actial_ros.enums import AnswerStatus, DropReason, QuestionType
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.frame import CameraIntrinsics, Frame, Pair
 from actial_ros.geometry import LabelThresholds, viewpoint_label
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairingBuffer, PairPolicy
 from actial_ros.questions import Question, make_question
-from actial_ros.scoring import AnswerStatus, ScoreBoard
+from actial_ros.scoring import ScoreBoard
 
 __all__ = ['ReasonerConfig', 'ReasonerStats', 'SpatialReasoner', 'answer_record']
 

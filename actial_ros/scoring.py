@@ -10,22 +10,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ['AnswerStatus', 'ScoreBoard', 'TypeScore']
+from actial_ros.enums import AnswerStatus
 
-
-class AnswerStatus:
-    """Values of the ``status`` field of an answer record."""
-
-    ANSWERED = 'answered'
-    """The backend gave a valid option letter."""
-    UNPARSED = 'unparsed'
-    """The backend replied but no option letter could be read (counted as wrong)."""
-    ABSTAINED = 'abstained'
-    """The backend chose not to answer (e.g. too few inliers); excluded from accuracy."""
-    ERROR = 'error'
-    """No reply could be obtained (server down, timeout); excluded from accuracy."""
-
-    ALL = (ANSWERED, UNPARSED, ABSTAINED, ERROR)
+__all__ = ['ScoreBoard', 'TypeScore']
 
 
 @dataclass(frozen=True, slots=True)

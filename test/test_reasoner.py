@@ -18,14 +18,13 @@ import pytest
 from captures import SAMPLE_CAPTURE
 
 from actial_ros.backends.base import Backend, BackendAnswer
-from actial_ros.enums import DropReason, QuestionType
+from actial_ros.enums import AnswerStatus, DropReason, QuestionType
 from actial_ros.errors import BackendError, ImageError
 from actial_ros.frame import Frame, Pair
 from actial_ros.geometry import base_to_optical_extrinsic, invert_transform
 from actial_ros.pairing import PairPolicy
 from actial_ros.questions import Question
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
-from actial_ros.scoring import AnswerStatus
 from actial_ros.sources.llff import LlffCapture
 
 

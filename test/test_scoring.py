@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from actial_ros.scoring import AnswerStatus, ScoreBoard, TypeScore
+from actial_ros.enums import AnswerStatus
+from actial_ros.scoring import ScoreBoard, TypeScore
 
 
 def record(

@@ -37,7 +37,7 @@ from std_msgs.msg import String
 
 from actial_ros.backends import create_backend
 from actial_ros.backends.base import Backend
-from actial_ros.enums import DropReason
+from actial_ros.enums import AnswerStatus, DropReason
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
@@ -51,7 +51,6 @@ from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, Pa
 from actial_ros.parameter_spec import ParameterSpec
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
-from actial_ros.scoring import AnswerStatus
 
 __all__ = ['SpatialReasonerNode', 'main']
 
