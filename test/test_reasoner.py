@@ -3,7 +3,7 @@ error handling and scoring.
 
 The backend here is a scripted test double (``ScriptedBackend``): the engine's concurrency and failure
 handling are what is under test, and a real server cannot be made slow or broken on demand. The real
-backends have their own tests (test/backends/), and the node runs end to end in test_node_integration.
+backends have their own tests (test/backends/), and the node runs end to end in test/nodes/.
 """
 
 from __future__ import annotations
