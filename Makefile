@@ -37,3 +37,9 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	# The tests too, strict (conftest.py files one at a time: mypy would see several modules named conftest).
+	MYPYPATH=test:test/training:test/serving $(VENV)/bin/mypy --strict --ignore-missing-imports \
+		$$(git ls-files 'test/*.py' | grep -v conftest.py)
+	for conftest in $$(git ls-files 'test/*conftest.py'); do \
+		MYPYPATH=test:test/training:test/serving $(VENV)/bin/mypy --strict --ignore-missing-imports $$conftest || exit 1; \
+	done

@@ -247,7 +247,7 @@ def _report(result: dict[str, Any], cameras: int) -> bool:
         f'callbacks longer than the period {result["slow_callbacks"]}, callback p95 {result["callback_p95_ms"]:.3f} ms '
         f'max {result["callback_max_ms"]:.3f} ms, pairs {result["pairs"]} -> {"OK" if ok else "NOT sustained"}'
     )
-    return ok
+    return bool(ok)
 
 
 def main() -> None:

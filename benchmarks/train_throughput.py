@@ -89,7 +89,7 @@ class _Timer:
         outer = self
         self.times: list[float] = []
 
-        class Callback(TrainerCallback):  # type: ignore[misc]
+        class Callback(TrainerCallback):
             def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
                 outer._start = time.perf_counter()
 

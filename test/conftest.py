@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from captures import SAMPLE_CAPTURE
@@ -42,7 +43,7 @@ def ros_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture
-def rclpy_context(ros_env: dict[str, str]) -> Iterator[object]:
+def rclpy_context(ros_env: dict[str, str]) -> Iterator[Any]:
     """An initialised rclpy context (shut down after the test)."""
     rclpy = pytest.importorskip('rclpy')
     context = rclpy.Context()

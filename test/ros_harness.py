@@ -43,7 +43,7 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            pytest.fail(f'process {proc.args} did not stop on SIGINT')
+            pytest.fail(f'process {proc.args!r} did not stop on SIGINT')
     return int(proc.returncode)
 
 
@@ -57,7 +57,7 @@ class Checker:
         clock: every ``/clock`` stamp (ns) received, when ``clock=True``.
     """
 
-    def __init__(self, context: object, *, name: str = 'actial_test_checker', clock: bool = False) -> None:
+    def __init__(self, context: Any, *, name: str = 'actial_test_checker', clock: bool = False) -> None:
         self.node = Node(name, context=context)
         self.records: list[dict[str, Any]] = []
         self.diagnostics: dict[str, dict[str, str]] = {}

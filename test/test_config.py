@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -24,7 +25,7 @@ def test_yaml_lists_every_parameter_with_its_default() -> None:
     reasoner_config_from_values(values)  # the defaults form a valid configuration
 
 
-def test_node_starts_from_the_yaml(rclpy_context: object) -> None:
+def test_node_starts_from_the_yaml(rclpy_context: Any) -> None:
     from rclpy.parameter import Parameter
 
     from actial_ros.nodes.spatial_reasoner import PARAMETERS, SpatialReasonerNode
@@ -49,7 +50,9 @@ def test_launch_file_compiles() -> None:
 
 def test_launch_description_where_launch_ros_is_importable() -> None:
     pytest.importorskip('launch_ros')  # not installable from wheels here (ENVIRONMENT.md): skipped
-    from launch import LaunchContext, LaunchDescription
+    launch: Any = importlib.import_module('launch')  # typed Any: the repo's launch/ folder shadows it for mypy
+    LaunchContext = launch.LaunchContext
+    LaunchDescription = launch.LaunchDescription
 
     spec = importlib.util.spec_from_file_location(
         'spatial_reasoner_launch', REPO / 'launch' / 'spatial_reasoner.launch.py'
@@ -68,7 +71,7 @@ def test_launch_description_where_launch_ros_is_importable() -> None:
     assert nodes[0].node_executable == 'spatial_reasoner'
 
 
-def test_extrinsics_from_tf_needs_tf2(rclpy_context: object) -> None:
+def test_extrinsics_from_tf_needs_tf2(rclpy_context: Any) -> None:
     from rclpy.parameter import Parameter
 
     from actial_ros.errors import ConfigError

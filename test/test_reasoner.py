@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,13 @@ from actial_ros.pairing import PairPolicy
 from actial_ros.questions import Question
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
 from actial_ros.sources.llff import LlffCapture
+
+_T = TypeVar('_T')
+
+
+def constant(value: _T) -> Callable[[], _T]:
+    """A decode callback returning ``value`` (what the node's callbacks hand the engine)."""
+    return lambda: value
 
 
 class ScriptedBackend(Backend):
@@ -75,11 +83,11 @@ def feed_capture(engine: SpatialReasoner, *, period_ns: int = 250_000_000) -> in
         stamp = (index + 1) * period_ns
         assert frame.t_world_camera is not None
         pose = frame.t_world_camera @ base_from_camera
-        engine.submit_odometry(stamp_ns=stamp, decode=lambda pose=pose: pose)
+        engine.submit_odometry(stamp_ns=stamp, decode=constant(pose))
         engine.submit_image(
             camera_id='camera',
             stamp_ns=stamp,
-            decode=lambda image=frame.image: image,
+            decode=constant(frame.image),
             intrinsics=frame.intrinsics,
             name=frame.name,
         )

@@ -9,6 +9,7 @@ import importlib.util
 import py_compile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -77,7 +78,8 @@ def test_launch_description_loads_where_launch_ros_exists() -> None:
     from launch.utilities import perform_substitutions
     from launch_ros.actions import Node
 
-    from launch import LaunchContext
+    launch: Any = importlib.import_module('launch')  # typed Any: the repo's launch/ folder shadows it for mypy
+    LaunchContext = launch.LaunchContext
 
     module = _load_launch_module()
     description = module.generate_launch_description()

@@ -79,7 +79,7 @@ def extrinsic_params(prefix: str, matrix: np.ndarray) -> dict[str, str]:
 
 
 def test_bag_replay_feeds_the_reasoner_byte_exact_and_restamped(
-    sample_capture: Path, ros_env: dict[str, str], tmp_path: Path, rclpy_context: object
+    sample_capture: Path, ros_env: dict[str, str], tmp_path: Path, rclpy_context: Any
 ) -> None:
     capture = LlffPosedCapture.open(sample_capture)
     bag = tmp_path / 'rig'  # a split sqlite3 recording, as bag_recorder writes them

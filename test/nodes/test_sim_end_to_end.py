@@ -74,7 +74,7 @@ REASONER_PARAMS: dict[str, Any] = {
 
 
 @pytest.fixture
-def checker(rclpy_context: object) -> Iterator[Checker]:
+def checker(rclpy_context: Any) -> Iterator[Checker]:
     check = Checker(rclpy_context, name='actial_sim_checker', clock=True)
     yield check
     check.close()

@@ -33,7 +33,7 @@ from actial_ros.nodes.sim_rig import SimRigNode  # noqa: E402
 pytestmark = pytest.mark.ros
 
 
-def test_rig_node_publishes_a_run_in_simulated_time(rclpy_context: object, tmp_path: Path) -> None:
+def test_rig_node_publishes_a_run_in_simulated_time(rclpy_context: Any, tmp_path: Path) -> None:
     record_path = tmp_path / 'record.jsonl'
     params = {
         'width': 64,
@@ -116,7 +116,7 @@ def test_rig_node_publishes_a_run_in_simulated_time(rclpy_context: object, tmp_p
         assert np.hypot(*frame.t_world_base[:2, 3]) == pytest.approx(2.0)
 
 
-def test_rig_node_refuses_bad_parameters(rclpy_context: object) -> None:
+def test_rig_node_refuses_bad_parameters(rclpy_context: Any) -> None:
     for name, value, match in [
         ('camera_rate_hz', 7.0, 'divide'),
         ('trajectory', 'spiral', 'trajectory'),

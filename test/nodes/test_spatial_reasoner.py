@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.ros
 
 
 @pytest.fixture
-def checker(rclpy_context: object) -> Iterator[Checker]:
+def checker(rclpy_context: Any) -> Iterator[Checker]:
     check = Checker(rclpy_context)
     yield check
     check.close()
@@ -186,7 +187,7 @@ def test_bad_input_is_counted_and_the_node_keeps_going(
     assert 'dropped since last report' in log
 
 
-def test_parameters_are_validated_on_change(rclpy_context: object) -> None:
+def test_parameters_are_validated_on_change(rclpy_context: Any) -> None:
     from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode
 
     node = SpatialReasonerNode(context=rclpy_context)

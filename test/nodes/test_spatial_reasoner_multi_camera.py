@@ -42,7 +42,7 @@ def camera_params(prefix: str, extrinsic: dict[str, list[float]]) -> dict[str, A
 
 
 def test_two_cameras_with_cross_camera_pairs(
-    sample_capture: Path, ros_env: dict[str, str], tmp_path: Path, rclpy_context: object
+    sample_capture: Path, ros_env: dict[str, str], tmp_path: Path, rclpy_context: Any
 ) -> None:
     checker = Checker(rclpy_context)
     cameras = {

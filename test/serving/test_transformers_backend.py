@@ -148,7 +148,7 @@ def test_node_parameters_select_it(tiny_checkpoint: Path) -> None:
 
 
 def test_node_end_to_end_with_the_in_process_model(
-    tiny_checkpoint: Path, sample_capture: Path, ros_env: dict[str, str], rclpy_context: object, tmp_path: Path
+    tiny_checkpoint: Path, sample_capture: Path, ros_env: dict[str, str], rclpy_context: Any, tmp_path: Path
 ) -> None:
     """A robot without a vLLM server: the node loads the checkpoint itself and answers over ROS 2."""
     checker = Checker(rclpy_context)

@@ -73,7 +73,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def test_server_killed_mid_run_then_back(
-    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: object, tmp_path: Path
+    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: Any, tmp_path: Path
 ) -> None:
     """Kill -9 the server while the node streams: the node keeps ingesting, reports the backend down
     (ERROR), drops and counts stale questions, publishes error records, and recovers by itself once the
@@ -195,7 +195,7 @@ def test_server_slower_than_the_timeout(
 
 
 def test_node_reports_timeouts(
-    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: object, tmp_path: Path
+    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: Any, tmp_path: Path
 ) -> None:
     """The node with a timeout shorter than the server needs (800 tokens take it over a second): error
     records that say 'timeout', backend ERROR in /diagnostics, and the node keeps running."""
@@ -238,7 +238,7 @@ def test_node_reports_timeouts(
 
 
 def test_requests_beyond_the_in_flight_bound(
-    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: object, tmp_path: Path
+    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: Any, tmp_path: Path
 ) -> None:
     """A burst of pairs with max_in_flight 1 and max_queue 3: at most one request reaches the server at a
     time, the rest wait in the bounded queue and the oldest are dropped (queue_full), never piling up."""
@@ -331,7 +331,7 @@ def test_node_reports_a_misconfigured_server_and_keeps_running(
     expected: str,
     live_server: VllmServer,
     ros_env: dict[str, str],
-    rclpy_context: object,
+    rclpy_context: Any,
     tmp_path: Path,
 ) -> None:
     """At start-up the node's probe finds the wrong model name or key: an error in its log and an ERROR

@@ -139,7 +139,7 @@ def test_load_spreads_over_endpoints_and_fails_over(live_server: VllmServer, key
 
 
 def test_node_end_to_end_over_ros(
-    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: object, tmp_path: Path
+    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: Any, tmp_path: Path
 ) -> None:
     """Replay -> node (vllm backend, real server) -> answers: every pair asked with two images, every
     reply parsed or recorded as unparsed, token usage and latency in every answer, backend healthy."""
@@ -214,7 +214,7 @@ def test_node_end_to_end_over_ros(
 
 
 def test_node_with_a_dead_endpoint_fails_over(
-    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: object, tmp_path: Path
+    live_server: VllmServer, sample_capture: Path, ros_env: dict[str, str], rclpy_context: Any, tmp_path: Path
 ) -> None:
     """Two endpoints in the node's vllm_base_url, the first dead: every question is still answered, and
     /diagnostics stays healthy while naming the dead endpoint."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from actial_ros.simulation.mount import camera_mount
 from actial_ros.simulation.record import read_pose_record
 
 
-def _values(*argv: str) -> dict[str, object]:
+def _values(*argv: str) -> dict[str, Any]:
     parser = argparse.ArgumentParser()
     configure_parser(parser)
     return rig_values_from_args(parser.parse_args(list(argv)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_record_round_trip_and_partial_reads(tmp_path: Path) -> None:
 
 def _answer(
     record: PoseRecord, i: int, j: int, kind: str, *, status: str = 'answered', answer: str | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     frames = record.frames
     pose = relative_pose(frames[i].t_world_camera, frames[j].t_world_camera)
     truth = label_of(kind, pose, LabelThresholds()).value
@@ -91,7 +92,7 @@ def test_answers_are_checked_against_the_record(tmp_path: Path) -> None:
     ]
     assert check_answers(good, record) == []
     wrong_truth = dict(good[0], truth='right')
-    wrong_yaw = dict(good[1], yaw_deg=float(good[1]['yaw_deg']) + 0.01)  # type: ignore[arg-type]
+    wrong_yaw = dict(good[1], yaw_deg=float(good[1]['yaw_deg']) + 0.01)
     wrong_t12 = dict(good[2], t12=[0.0, 0.0, 0.0])
     unknown = dict(good[0], stamp_2=123)
     problems = check_answers([wrong_truth, wrong_yaw, wrong_t12, unknown], record)

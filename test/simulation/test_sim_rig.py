@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -153,7 +154,7 @@ def test_parameters_describe_the_config() -> None:
     assert drive.effective_duration_s == 1.0
     walk = rig_config_from_values({'trajectory': 'random_walk', 'seed': 9})
     assert walk.trajectory.describe()['seed'] == 9 and walk.render.noise_seed == 9
-    for bad, match in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({'radius_m': 0.0}, 'outside'),
         ({'camera_rate_hz': 7.0}, 'divide'),
         ({'trajectory': 'loop'}, 'trajectory'),
@@ -163,7 +164,8 @@ def test_parameters_describe_the_config() -> None:
         ({'near_m': 10.0, 'far_m': 1.0}, 'clipping'),
         ({'target': [0.0]}, 'target'),
         ({'image_qos': 'fast'}, 'image_qos'),
-    ]:
+    ]
+    for bad, match in cases:
         with pytest.raises(ConfigError, match=match):
             rig_config_from_values(bad)
     assert set(default_values()) == set(names)

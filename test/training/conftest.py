@@ -24,7 +24,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2.5-VL checkpoint directory (built once per test session)."""
     from actial_ros.training.tiny_model import build_tiny_qwen25vl
 
-    return build_tiny_qwen25vl(tmp_path_factory.mktemp('tiny_qwen25vl') / 'model', seed=0)
+    return Path(build_tiny_qwen25vl(tmp_path_factory.mktemp('tiny_qwen25vl') / 'model', seed=0))
 
 
 @pytest.fixture(scope='session')
