@@ -2,10 +2,11 @@
 
 transformers' ``Qwen2_5_VLProcessor`` wants a video processor, and the video processor needs torchvision;
 without torchvision ``AutoProcessor.from_pretrained`` silently returns the bare tokenizer
-(../shared/notes/ENVIRONMENT.md). :func:`load_processor` therefore builds the processor explicitly: the
-full ``Qwen2_5_VLProcessor`` when torchvision is importable, else :class:`ImageOnlyQwen25VLProcessor`
-(the same processor without the video half). Every entry point of :mod:`actial_ros.training` loads through
-here and passes the processor to TRL explicitly.
+(../shared/notes/ENVIRONMENT.md). :func:`load_processor` therefore builds the processor explicitly, through
+the core's :func:`actial_ros.backends.qwen_processor.load_qwen25vl_processor` (the node's transformers backend
+uses the same loader): the full ``Qwen2_5_VLProcessor`` when torchvision is importable, else
+:data:`ImageOnlyQwen25VLProcessor` (the same processor without the video half). Every entry point of
+:mod:`actial_ros.training` loads through here and passes the processor to TRL explicitly.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transformers import Qwen2_5_VLProcessor
 from transformers.processing_utils import ProcessorMixin
+
+from actial_ros.backends.qwen_processor import image_only_processor_class, load_qwen25vl_processor
 
 if TYPE_CHECKING:
     import torch
@@ -33,27 +35,9 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 
-class ImageOnlyQwen25VLProcessor(Qwen2_5_VLProcessor):
-    """``Qwen2_5_VLProcessor`` without a video processor (no torchvision needed): images and text only.
-
-    Tokenises, expands ``<|image_pad|>`` to the image's token count and applies the chat template exactly
-    as the full processor does for image inputs; passing ``videos`` fails.
-    """
-
-    def __init__(
-        self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kwargs: Any
-    ) -> None:
-        self.image_token = getattr(tokenizer, 'image_token', None) or '<|image_pad|>'
-        self.video_token = getattr(tokenizer, 'video_token', None) or '<|video_pad|>'
-        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template, **kwargs)  # type: ignore[no-untyped-call]
-
-
-def _torchvision_available() -> bool:
-    from transformers.utils.import_utils import is_torchvision_available
-
-    return bool(is_torchvision_available())
+ImageOnlyQwen25VLProcessor: Any = image_only_processor_class()
+"""``Qwen2_5_VLProcessor`` without a video processor (no torchvision): see
+:func:`actial_ros.backends.qwen_processor.image_only_processor_class`."""
 
 
 def load_processor(
@@ -63,67 +47,21 @@ def load_processor(
     min_pixels: int | None = None,
     padding_side: str | None = None,
 ) -> ProcessorMixin:
-    """The Qwen2.5-VL processor (tokenizer + image processor + chat template) of a checkpoint.
-
-    Args:
-        path: local checkpoint directory or hub id (hub ids need network access).
-        max_pixels: overrides the image processor's ``max_pixels`` (pixels per image after resizing; the
-            image becomes ``max_pixels / 784`` tokens at most).
-        min_pixels: overrides ``min_pixels``.
-        padding_side: tokenizer padding side (``'left'`` for batched generation).
+    """The Qwen2.5-VL processor of a checkpoint: the core's
+    :func:`~actial_ros.backends.qwen_processor.load_qwen25vl_processor` (one loader for the node and training),
+    keeping the checkpoint's padding side unless ``padding_side`` is given.
 
     Returns:
-        A ``Qwen2_5_VLProcessor`` (torchvision present) or :class:`ImageOnlyQwen25VLProcessor`.
+        A ``Qwen2_5_VLProcessor`` (torchvision present) or :data:`ImageOnlyQwen25VLProcessor`.
 
     Raises:
         OSError: the checkpoint has no tokenizer or image processor files.
         ValueError: the checkpoint has no chat template.
     """
-    import transformers
-    from transformers import AutoTokenizer
-
-    # The PIL backend needs no torchvision; older transformers only have the one class.
-    image_processor_class: Any = (
-        getattr(transformers, 'Qwen2VLImageProcessorPil', None) or transformers.Qwen2VLImageProcessor
+    processor: ProcessorMixin = load_qwen25vl_processor(
+        str(path), max_pixels=max_pixels, min_pixels=min_pixels, padding_side=padding_side
     )
-
-    source = str(path)
-    overrides: dict[str, Any] = {}
-    if max_pixels is not None:
-        overrides['max_pixels'] = int(max_pixels)
-    if min_pixels is not None:
-        overrides['min_pixels'] = int(min_pixels)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    if padding_side is not None:
-        tokenizer.padding_side = padding_side
-    chat_template = tokenizer.chat_template
-    if not chat_template:
-        raise ValueError(f'{source} has no chat template (chat_template.jinja or in tokenizer_config.json)')
-    processor: Any = None
-    if _torchvision_available():
-        from transformers import AutoProcessor
-
-        candidate = AutoProcessor.from_pretrained(source, **overrides)  # type: ignore[no-untyped-call]
-        if hasattr(candidate, 'image_processor') and hasattr(candidate, 'tokenizer'):
-            processor = candidate
-            processor.tokenizer = tokenizer
-    if processor is None:
-        image_processor = image_processor_class.from_pretrained(source, **overrides)
-        if overrides:
-            size = dict(getattr(image_processor, 'size', {}) or {})
-            if 'max_pixels' in overrides:
-                size['longest_edge'] = overrides['max_pixels']
-            if 'min_pixels' in overrides:
-                size['shortest_edge'] = overrides['min_pixels']
-            image_processor.size = size
-            for key, value in overrides.items():
-                setattr(image_processor, key, value)
-        processor = ImageOnlyQwen25VLProcessor(
-            image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template
-        )
-    if processor.chat_template is None:
-        processor.chat_template = chat_template
-    return processor  # type: ignore[no-any-return]
+    return processor
 
 
 def save_processor(processor: Any, out_dir: str | Path) -> None:

@@ -7,9 +7,9 @@ prompt, then one user turn with the images (downscaled to fit ``max_image_width`
 ``max_image_height``, 960x540 as in the paper) followed by the question text, rendered with the
 checkpoint's chat template.
 
-The processor is built explicitly (:func:`load_qwen25vl_processor`): transformers' Qwen2.5-VL processor
-wants a video processor that needs torchvision, and ``AutoProcessor.from_pretrained`` silently returns
-the bare tokenizer without it. Without torchvision an image-only processor subclass is used.
+The processor is built explicitly by :func:`actial_ros.backends.qwen_processor.load_qwen25vl_processor`
+(transformers' Qwen2.5-VL processor wants a video processor that needs torchvision; without torchvision an
+image-only processor subclass is used), the same loader training uses.
 
 torch and transformers are imported when a backend is created, never when this module is imported, so
 the rest of the package stays torch-free. Generation is serialised by a lock (one ``generate`` at a time;
@@ -28,6 +28,7 @@ from typing import Any
 
 from actial_ros.answers import parse_answer
 from actial_ros.backends.base import Backend, BackendAnswer, BackendHealth
+from actial_ros.backends.qwen_processor import load_qwen25vl_processor
 from actial_ros.errors import BackendError, ConfigError
 from actial_ros.frame import Frame, Pair
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, resize_max
@@ -38,7 +39,6 @@ __all__ = ['TransformersBackend', 'load_qwen25vl_processor', 'resolve_device', '
 _LOG = logging.getLogger(__name__)
 
 _DTYPES = ('auto', 'bfloat16', 'float16', 'float32')
-_IMAGE_ONLY_PROCESSOR: Any = None
 
 
 def _module(name: str) -> Any:
@@ -79,76 +79,6 @@ def resolve_dtype(dtype: str, device: str) -> Any:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     return getattr(torch, key)
-
-
-def _image_only_processor_class() -> Any:
-    """``Qwen2_5_VLProcessor`` without its video half (defined on first use: it subclasses transformers)."""
-    global _IMAGE_ONLY_PROCESSOR
-    if _IMAGE_ONLY_PROCESSOR is None:
-        base: Any = _module('transformers').Qwen2_5_VLProcessor
-        mixin: Any = _module('transformers.processing_utils').ProcessorMixin
-
-        class ImageOnlyQwen25VLProcessor(base):  # type: ignore[misc]
-            """Images and text only; no torchvision needed."""
-
-            def __init__(
-                self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kw: Any
-            ) -> None:
-                self.image_token = getattr(tokenizer, 'image_token', None) or '<|image_pad|>'
-                self.video_token = getattr(tokenizer, 'video_token', None) or '<|video_pad|>'
-                self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-                self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-                mixin.__init__(self, image_processor, tokenizer, chat_template=chat_template, **kw)
-
-        _IMAGE_ONLY_PROCESSOR = ImageOnlyQwen25VLProcessor
-    return _IMAGE_ONLY_PROCESSOR
-
-
-def load_qwen25vl_processor(source: str, *, max_pixels: int | None = None) -> Any:
-    """The Qwen2.5-VL processor (tokenizer, image processor, chat template) of a checkpoint.
-
-    The full ``Qwen2_5_VLProcessor`` when torchvision is importable, else an image-only subclass.
-    Tokens are padded on the left (batched generation).
-
-    Args:
-        source: checkpoint directory or hub id.
-        max_pixels: overrides the image processor's ``max_pixels`` (each image becomes at most
-            ``max_pixels / 784`` tokens); ``None`` keeps the checkpoint's.
-
-    Raises:
-        OSError: files missing. ValueError: no chat template.
-    """
-    transformers = _module('transformers')
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    tokenizer.padding_side = 'left'
-    chat_template = tokenizer.chat_template
-    if not chat_template:
-        raise ValueError(f'{source} has no chat template (chat_template.jinja or tokenizer_config.json)')
-    overrides: dict[str, Any] = {} if max_pixels is None else {'max_pixels': int(max_pixels)}
-    processor: Any = None
-    if _module('transformers.utils').is_torchvision_available():
-        candidate = transformers.AutoProcessor.from_pretrained(source, **overrides)
-        if hasattr(candidate, 'image_processor') and hasattr(candidate, 'tokenizer'):
-            processor = candidate
-            processor.tokenizer = tokenizer
-    if processor is None:
-        # The PIL image processor needs no torchvision (older transformers: Qwen2VLImageProcessor).
-        image_processor_class = (
-            getattr(transformers, 'Qwen2VLImageProcessorPil', None) or transformers.Qwen2VLImageProcessor
-        )
-        image_processor = image_processor_class.from_pretrained(source, **overrides)
-        processor = _image_only_processor_class()(
-            image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template
-        )
-    if max_pixels is not None:
-        image_processor = processor.image_processor
-        image_processor.max_pixels = int(max_pixels)
-        size = dict(getattr(image_processor, 'size', None) or {})
-        size['longest_edge'] = int(max_pixels)
-        image_processor.size = size
-    if getattr(processor, 'chat_template', None) is None:
-        processor.chat_template = chat_template
-    return processor
 
 
 class TransformersBackend(Backend):
