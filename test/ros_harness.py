@@ -29,17 +29,19 @@ __all__ = ['Checker', 'read_recording', 'start', 'stop', 'wait_for']
 
 
 def start(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m module --ros-args -p name:=value ...`` with its output to ``log``."""
     args = [sys.executable, '-m', module, '--ros-args']
     for name, value in params.items():
         args += ['-p', f'{name}:={value}']
     return subprocess.Popen(args, env=env, stdout=log.open('w'), stderr=subprocess.STDOUT)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> int:
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> int:
+    """SIGINT, then wait; SIGKILL and fail the test if it does not stop within ``timeout_s``."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
-            return proc.wait(30)
+            return proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -52,7 +54,9 @@ class Checker:
 
     Attributes:
         records: every answer JSON published on ``/spatial_reasoner/answers``, in arrival order.
-        diagnostics: the latest key/value pairs per diagnostic status name; levels: its latest level.
+        diagnostics: the latest key/value pairs per diagnostic status name; levels: its latest level;
+            messages: its latest message.
+        history: ``(monotonic time, diagnostics, levels)`` copies after every DiagnosticArray received.
         diagnostic_stamps: header stamps (ns) of every DiagnosticArray received.
         clock: every ``/clock`` stamp (ns) received, when ``clock=True``.
     """
@@ -62,12 +66,14 @@ class Checker:
         self.records: list[dict[str, Any]] = []
         self.diagnostics: dict[str, dict[str, str]] = {}
         self.levels: dict[str, int] = {}
+        self.messages: dict[str, str] = {}
+        self.history: list[tuple[float, dict[str, dict[str, str]], dict[str, int]]] = []
         self.diagnostic_stamps: list[int] = []
         self.clock: list[int] = []
         self.node.create_subscription(
             String, '/spatial_reasoner/answers', lambda m: self.records.append(json.loads(m.data)), 1000
         )
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
         if clock:
             self.node.create_subscription(Clock, '/clock', lambda m: self.clock.append(stamp_to_ns(m.clock)), 10)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
@@ -79,12 +85,22 @@ class Checker:
             self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
             level = status.level
             self.levels[status.name] = level[0] if isinstance(level, bytes) else int(level)
+            self.messages[status.name] = status.message
+        self.history.append((time.monotonic(), {k: dict(v) for k, v in self.diagnostics.items()}, dict(self.levels)))
 
-    def spin_until(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    def spin_until(self, condition: Callable[[], bool], timeout_s: float, what: str, log: Path | None = None) -> None:
+        """Spin until ``condition()``; fail after ``timeout_s`` with the diagnostics (and the tail of ``log``)."""
         deadline = time.monotonic() + timeout_s
         while not condition():
             if time.monotonic() > deadline:
-                pytest.fail(f'timed out waiting for {what}; diagnostics: {self.diagnostics}')
+                extra = '' if log is None or not log.exists() else '\nnode log:\n' + log.read_text()[-3000:]
+                pytest.fail(f'timed out waiting for {what}; diagnostics: {self.diagnostics}{extra}')
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def spin_for(self, seconds: float) -> None:
+        """Spin for ``seconds`` (messages still in flight arrive)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.05)
 
     def ingest(self) -> dict[str, str]:
@@ -93,8 +109,20 @@ class Checker:
     def backend(self) -> dict[str, str]:
         return self.diagnostics.get('spatial_reasoner: backend', {})
 
+    def backend_level(self) -> int | None:
+        return self.levels.get('spatial_reasoner: backend')
+
+    def images(self) -> int:
+        return int(self.ingest().get('images_received', 0))
+
+    def drops(self, reason: str) -> int:
+        return int(self.ingest().get(f'drop_{reason}', 0))
+
+    def viewpoint(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get('kind') == 'viewpoint']
+
     def idle_after(self, images: int) -> bool:
-        return int(self.ingest().get('images_received', 0)) >= images and self.backend().get('idle') == 'True'
+        return self.images() >= images and self.backend().get('idle') == 'True'
 
     def close(self) -> None:
         self.executor.shutdown()

@@ -1,5 +1,5 @@
-"""Helpers of the real-vLLM test tier: a handle on a `vllm serve` process, the node as a subprocess, and an
-in-test subscriber to the node's answers and diagnostics.
+"""Helpers of the real-vLLM test tier: a handle on a `vllm serve` process and the node's environment (the node
+process and the in-test subscriber come from test/ros_harness.py).
 
 The server is started with :func:`actial_ros.serving.start_server`, so the command line ``actial-ros serve``
 prints is the one that is tested against real vLLM.
@@ -8,17 +8,13 @@ prints is the one that is tested against real vLLM.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -155,94 +151,6 @@ def _wait_port_closed(port: int, timeout_s: float = 15.0) -> None:
         time.sleep(0.1)
 
 
-def start_process(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``python -m module --ros-args -p name:=value ...`` with output to ``log``."""
-    args = [sys.executable, '-m', module, '--ros-args']
-    for name, value in params.items():
-        args += ['-p', f'{name}:={value}']
-    return subprocess.Popen(args, env=env, stdout=log.open('w'), stderr=subprocess.STDOUT)
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> int:
-    """SIGINT, then wait; SIGKILL and fail the test if it does not stop."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f'process {proc.args!r} did not stop on SIGINT')
-    return int(proc.returncode)
-
-
 def node_environment(ros_env: dict[str, str]) -> dict[str, str]:
     """The node's environment: the session's ROS environment plus the API key variable."""
     return {**ros_env, API_KEY_ENV: API_KEY, 'RCUTILS_COLORIZED_OUTPUT': '0'}
-
-
-class Checker:
-    """Subscribes to the node's answers and /diagnostics and keeps every sample."""
-
-    def __init__(self, context: Any) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.node import Node
-        from std_msgs.msg import String
-
-        self.node = Node('actial_serving_checker', context=context)
-        self.records: list[dict[str, Any]] = []
-        self.diagnostics: dict[str, dict[str, str]] = {}
-        self.levels: dict[str, int] = {}
-        self.history: list[tuple[float, dict[str, dict[str, str]], dict[str, int]]] = []
-        self.node.create_subscription(
-            String, '/spatial_reasoner/answers', lambda m: self.records.append(json.loads(m.data)), 1000
-        )
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-
-    def _on_diag(self, msg: Any) -> None:
-        for status in msg.status:
-            if not status.name.startswith('spatial_reasoner'):
-                continue
-            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
-            level = status.level
-            self.levels[status.name] = level[0] if isinstance(level, bytes) else int(level)
-            self.diagnostics[status.name]['__message__'] = status.message
-        self.history.append((time.monotonic(), {k: dict(v) for k, v in self.diagnostics.items()}, dict(self.levels)))
-
-    def spin_until(self, condition: Callable[[], bool], timeout_s: float, what: str, log: Path | None = None) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                extra = '' if log is None or not log.exists() else '\nnode log:\n' + log.read_text()[-3000:]
-                pytest.fail(f'timed out waiting for {what}; diagnostics: {self.diagnostics}{extra}')
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def spin_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def ingest(self) -> dict[str, str]:
-        return self.diagnostics.get('spatial_reasoner: ingest', {})
-
-    def backend(self) -> dict[str, str]:
-        return self.diagnostics.get('spatial_reasoner: backend', {})
-
-    def backend_level(self) -> int | None:
-        return self.levels.get('spatial_reasoner: backend')
-
-    def images(self) -> int:
-        return int(self.ingest().get('images_received', 0))
-
-    def drops(self, reason: str) -> int:
-        return int(self.ingest().get(f'drop_{reason}', 0))
-
-    def viewpoint(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get('kind') == 'viewpoint']
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()

@@ -16,9 +16,8 @@ import pytest
 pytest.importorskip('torch')
 pytest.importorskip('transformers')
 
-from serving_support import API_KEY, API_KEY_ENV, SERVED_NAME, Checker, VllmServer
-from serving_support import start_process as start
-from serving_support import stop_process as stop
+from ros_harness import Checker, start, stop
+from serving_support import API_KEY, API_KEY_ENV, SERVED_NAME, VllmServer
 
 from actial_ros.backends import TransformersBackend, VllmBackend, create_backend
 from actial_ros.backends.base import BackendAnswer

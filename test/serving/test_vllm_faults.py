@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serving_support import API_KEY, API_KEY_ENV, SERVED_NAME, Checker, VllmServer, node_environment
-from serving_support import start_process as start
-from serving_support import stop_process as stop
+from ros_harness import Checker, start, stop
+from serving_support import API_KEY, API_KEY_ENV, SERVED_NAME, VllmServer, node_environment
 
 from actial_ros.backends import VllmBackend, create_backend
 from actial_ros.enums import QuestionType
