@@ -17,6 +17,7 @@ from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import quaternion_xyzw_from_transform, transform_from_position_quaternion
 
 __all__ = [
+    'camera_info_fields',
     'camera_info_to_intrinsics',
     'ns_to_stamp',
     'odometry_to_transform',
@@ -84,6 +85,26 @@ def pose_fields(transform: npt.ArrayLike) -> tuple[tuple[float, float, float], t
     x, y, z = (float(v) for v in matrix[:3, 3])
     qx, qy, qz, qw = (float(v) for v in quaternion)
     return (x, y, z), (qx, qy, qz, qw)
+
+
+def camera_info_fields(intrinsics: CameraIntrinsics) -> dict[str, Any]:
+    """``sensor_msgs/CameraInfo`` fields of an undistorted pinhole camera (the inverse of
+    :func:`camera_info_to_intrinsics`), as plain Python values for rclpy messages and rosbags alike.
+
+    Returns:
+        ``width``, ``height`` (pixels), ``distortion_model`` (``'plumb_bob'``), ``d`` (5 zeros), ``k`` (9,
+        row-major ``K``), ``r`` (identity, 9) and ``p`` (12, ``[K | 0]``), all floats in pixels.
+    """
+    k = intrinsics
+    return {
+        'width': int(k.width),
+        'height': int(k.height),
+        'distortion_model': 'plumb_bob',
+        'd': [0.0] * 5,
+        'k': [float(v) for v in k.matrix.reshape(-1)],
+        'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        'p': [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+    }
 
 
 def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:

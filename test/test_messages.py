@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from actial_ros.errors import PoseError
+from actial_ros.frame import CameraIntrinsics
 from actial_ros.messages import (
+    camera_info_fields,
     camera_info_to_intrinsics,
     ns_to_stamp,
     odometry_to_transform,
@@ -65,3 +67,13 @@ def test_real_ros_messages() -> None:
     np.testing.assert_allclose(transform_to_matrix(stamped.transform), np.eye(4))
     info = sensor_msgs.CameraInfo(width=4, height=2, k=[2.0, 0.0, 2.0, 0.0, 2.0, 1.0, 0.0, 0.0, 1.0])
     assert camera_info_to_intrinsics(info).matrix[0, 0] == 2.0
+
+
+def test_camera_info_fields_round_trip_through_camera_info_to_intrinsics() -> None:
+    k = CameraIntrinsics(fx=500.0, fy=480.0, cx=319.5, cy=241.0, width=640, height=480)
+    fields = camera_info_fields(k)
+    assert (fields['width'], fields['height'], fields['distortion_model']) == (640, 480, 'plumb_bob')
+    assert fields['k'] == [500.0, 0.0, 319.5, 0.0, 480.0, 241.0, 0.0, 0.0, 1.0]
+    assert fields['p'] == [500.0, 0.0, 319.5, 0.0, 0.0, 480.0, 241.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert fields['d'] == [0.0] * 5 and fields['r'] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    assert camera_info_to_intrinsics(NS(**fields)) == k

@@ -36,7 +36,7 @@ from actial_ros.errors import ConfigError
 from actial_ros.frame import Frame
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, invert_transform
 from actial_ros.imaging import rgb_to_compressed, rgb_to_image_fields
-from actial_ros.messages import ns_to_stamp, pose_fields
+from actial_ros.messages import camera_info_fields, ns_to_stamp, pose_fields
 from actial_ros.nodes.camera_params import declare_additional_cameras, extrinsic_from_values
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
@@ -265,13 +265,8 @@ class CaptureReplayNode(Node):
         assert frame.intrinsics is not None
         info = CameraInfo()
         info.header = _header(sec, nanosec, camera.camera_frame)
-        info.width, info.height = frame.width, frame.height
-        info.distortion_model = 'plumb_bob'
-        info.d = [0.0] * 5
-        info.k = [float(v) for v in frame.intrinsics.matrix.reshape(-1)]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        k = frame.intrinsics
-        info.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        for name, value in camera_info_fields(frame.intrinsics).items():
+            setattr(info, name, value)
         self._info_pubs[camera.camera_id].publish(info)
         if self._transport == 'compressed':
             fmt, data = rgb_to_compressed(frame.image, 'jpeg', self._jpeg_quality)

@@ -39,11 +39,10 @@ from std_msgs.msg import Header
 
 from actial_ros.errors import ConfigError
 from actial_ros.imaging import ImageFields, rgb_to_image_fields
-from actial_ros.messages import ns_to_stamp, pose_fields
+from actial_ros.messages import camera_info_fields, ns_to_stamp, pose_fields
 from actial_ros.nodes.descriptors import parameter_descriptor
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
-from actial_ros.simulation.camera import camera_info_arrays
 from actial_ros.simulation.parameters import RIG_PARAMETERS, rig_config_from_values
 from actial_ros.simulation.record import PoseRecordWriter
 from actial_ros.simulation.render import depth_image_fields
@@ -215,10 +214,8 @@ class SimRigNode(Node):
         odom_frame, _, camera_frame = self._frames
         info = CameraInfo()
         info.header = _header(frame.stamp_ns, camera_frame)
-        info.width, info.height = frame.intrinsics.width, frame.intrinsics.height
-        arrays = camera_info_arrays(frame.intrinsics)
-        info.distortion_model = str(arrays['distortion_model'])
-        info.d, info.k, info.r, info.p = arrays['d'], arrays['k'], arrays['r'], arrays['p']
+        for name, value in camera_info_fields(frame.intrinsics).items():
+            setattr(info, name, value)
         self._info_pub.publish(info)
         self._image_pub.publish(_image(rgb_to_image_fields(frame.rgb, 'rgb8'), _header(frame.stamp_ns, camera_frame)))
         if self._depth_pub is not None and frame.depth is not None:

@@ -24,7 +24,6 @@ from actial_ros.simulation.bag import BagSummary, SimTopics, write_sim_bag
 from actial_ros.simulation.camera import (
     OPTICAL_TO_GL,
     PinholeCamera,
-    camera_info_arrays,
     depth_from_buffer,
     project_points,
     projection_matrix,
@@ -93,7 +92,6 @@ __all__ = [
     'YawBinStats',
     'accuracy_by_yaw_bin',
     'build_scene',
-    'camera_info_arrays',
     'camera_mount',
     'check_answers',
     'depth_from_buffer',

@@ -33,7 +33,6 @@ from actial_ros.geometry import validate_transform
 __all__ = [
     'OPTICAL_TO_GL',
     'PinholeCamera',
-    'camera_info_arrays',
     'depth_from_buffer',
     'gl_list',
     'project_points',
@@ -173,16 +172,3 @@ def project_points(
     pixels = np.stack([u, v], axis=1)
     pixels[z <= 0] = np.nan
     return pixels
-
-
-def camera_info_arrays(intrinsics: CameraIntrinsics) -> dict[str, list[float] | str]:
-    """``sensor_msgs/CameraInfo`` fields of an undistorted pinhole camera: ``distortion_model``
-    (``plumb_bob``), ``d`` (5 zeros), ``k`` (9), ``r`` (identity, 9) and ``p`` (12, ``[K | 0]``)."""
-    k = intrinsics
-    return {
-        'distortion_model': 'plumb_bob',
-        'd': [0.0] * 5,
-        'k': [float(v) for v in k.matrix.reshape(-1)],
-        'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-        'p': [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0],
-    }

@@ -76,8 +76,14 @@ from actial_ros.geometry import (
     camera_pose_from_odometry,
     validate_transform,
 )
-from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_image_fields
-from actial_ros.messages import camera_info_to_intrinsics, ns_to_stamp, odometry_to_transform, pose_fields
+from actial_ros.imaging import ImageFields, compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_image_fields
+from actial_ros.messages import (
+    camera_info_fields,
+    camera_info_to_intrinsics,
+    ns_to_stamp,
+    odometry_to_transform,
+    pose_fields,
+)
 from actial_ros.pairing import OdometryHistory, OdometryMatchPolicy
 from actial_ros.sources.base import (
     DEFAULT_SOURCE_OPTIONS,
@@ -113,6 +119,7 @@ __all__ = [
     'default_camera_info_topic',
     'default_typestore',
     'image_cdr',
+    'image_fields_cdr',
     'image_message_counts',
     'is_rosbag',
     'load_camera_file',
@@ -1113,10 +1120,13 @@ def odometry_cdr(
     *,
     frame_id: str = 'odom',
     child_frame_id: str = 'base_link',
+    linear_velocity: npt.ArrayLike = (0.0, 0.0, 0.0),
+    angular_velocity: npt.ArrayLike = (0.0, 0.0, 0.0),
     position_override: Sequence[float] | None = None,
 ) -> bytes:
-    """CDR bytes of a ``nav_msgs/Odometry`` holding ``T_odom_base`` (zero covariance and twist).
+    """CDR bytes of a ``nav_msgs/Odometry`` holding ``T_odom_base`` (zero covariance).
 
+    ``linear_velocity`` (m/s) and ``angular_velocity`` (rad/s) fill the twist, in ``child_frame_id``;
     ``position_override`` writes those values as the position verbatim (tests: NaN odometry).
     """
     types = typestore.types
@@ -1128,7 +1138,10 @@ def odometry_cdr(
     pose = types['geometry_msgs/msg/Pose'](position=point, orientation=quaternion)
     zeros = np.zeros(36, dtype=np.float64)
     vector = types['geometry_msgs/msg/Vector3']
-    twist = types['geometry_msgs/msg/Twist'](linear=vector(x=0.0, y=0.0, z=0.0), angular=vector(x=0.0, y=0.0, z=0.0))
+    twist = types['geometry_msgs/msg/Twist'](
+        linear=vector(*(float(v) for v in np.ravel(linear_velocity))),
+        angular=vector(*(float(v) for v in np.ravel(angular_velocity))),
+    )
     msg = types[ODOMETRY_TYPE](
         header=_header(typestore, stamp_ns, frame_id),
         child_frame_id=child_frame_id,
@@ -1141,19 +1154,20 @@ def odometry_cdr(
 def camera_info_cdr(
     typestore: Typestore, stamp_ns: int, intrinsics: CameraIntrinsics, *, frame_id: str = 'camera_optical_frame'
 ) -> bytes:
-    """CDR bytes of a ``sensor_msgs/CameraInfo`` for pinhole ``intrinsics`` (plumb_bob, zero distortion)."""
+    """CDR bytes of a ``sensor_msgs/CameraInfo`` for pinhole ``intrinsics`` (plumb_bob, zero distortion;
+    :func:`actial_ros.messages.camera_info_fields`)."""
     types = typestore.types
-    k = intrinsics
+    fields = camera_info_fields(intrinsics)
     roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     msg = types[CAMERA_INFO_TYPE](
         header=_header(typestore, stamp_ns, frame_id),
-        height=k.height,
-        width=k.width,
-        distortion_model='plumb_bob',
-        d=np.zeros(5, dtype=np.float64),
-        k=np.asarray(k.matrix, dtype=np.float64).reshape(-1),
-        r=np.eye(3, dtype=np.float64).reshape(-1),
-        p=np.array([k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0], dtype=np.float64),
+        height=fields['height'],
+        width=fields['width'],
+        distortion_model=fields['distortion_model'],
+        d=np.asarray(fields['d'], dtype=np.float64),
+        k=np.asarray(fields['k'], dtype=np.float64),
+        r=np.asarray(fields['r'], dtype=np.float64),
+        p=np.asarray(fields['p'], dtype=np.float64),
         binning_x=0,
         binning_y=0,
         roi=roi,
@@ -1171,16 +1185,10 @@ def compressed_image_cdr(
     return bytes(typestore.serialize_cdr(msg, COMPRESSED_IMAGE_TYPE))
 
 
-def image_cdr(
-    typestore: Typestore,
-    stamp_ns: int,
-    rgb: npt.NDArray[np.uint8],
-    *,
-    encoding: str = 'rgb8',
-    frame_id: str = 'camera_optical_frame',
+def image_fields_cdr(
+    typestore: Typestore, stamp_ns: int, fields: ImageFields, *, frame_id: str = 'camera_optical_frame'
 ) -> bytes:
-    """CDR bytes of a ``sensor_msgs/Image`` of ``rgb`` (``(H, W, 3)`` uint8) in ``encoding``."""
-    fields = rgb_to_image_fields(rgb, encoding)
+    """CDR bytes of a ``sensor_msgs/Image`` with ``fields`` (any encoding, e.g. 32FC1 depth)."""
     msg = typestore.types[IMAGE_TYPE](
         header=_header(typestore, stamp_ns, frame_id),
         height=fields.height,
@@ -1191,6 +1199,22 @@ def image_cdr(
         data=np.frombuffer(fields.data, dtype=np.uint8),
     )
     return bytes(typestore.serialize_cdr(msg, IMAGE_TYPE))
+
+
+def image_cdr(
+    typestore: Typestore,
+    stamp_ns: int,
+    rgb: npt.NDArray[np.uint8],
+    *,
+    encoding: str = 'rgb8',
+    frame_id: str = 'camera_optical_frame',
+) -> bytes:
+    """CDR bytes of a ``sensor_msgs/Image`` of ``rgb`` (``(H, W, 3)`` uint8) in ``encoding``.
+
+    Raises:
+        ImageError: an unsupported ``encoding`` (:func:`actial_ros.imaging.rgb_to_image_fields`).
+    """
+    return image_fields_cdr(typestore, stamp_ns, rgb_to_image_fields(rgb, encoding), frame_id=frame_id)
 
 
 def write_capture_bag(

@@ -15,9 +15,9 @@ import pytest
 from actial_ros.errors import ConfigError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import base_to_optical_extrinsic
+from actial_ros.messages import camera_info_fields
 from actial_ros.simulation.camera import (
     PinholeCamera,
-    camera_info_arrays,
     depth_from_buffer,
     gl_list,
     project_points,
@@ -42,7 +42,7 @@ def test_intrinsics_follow_the_vertical_field_of_view() -> None:
     assert k.fy == pytest.approx(120.0 / math.tan(math.radians(30.0)))
     assert k.fx == k.fy
     assert (k.cx, k.cy, k.width, k.height) == (160.0, 120.0, 320, 240)
-    info = camera_info_arrays(k)
+    info = camera_info_fields(k)
     assert info['k'] == [k.fx, 0.0, 160.0, 0.0, k.fy, 120.0, 0.0, 0.0, 1.0]
     assert info['p'][:3] == [k.fx, 0.0, 160.0] and len(info['p']) == 12 and info['d'] == [0.0] * 5
     with pytest.raises(ConfigError):
