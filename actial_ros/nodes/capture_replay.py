@@ -36,10 +36,10 @@ from actial_ros.errors import ConfigError
 from actial_ros.frame import Frame
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, invert_transform
 from actial_ros.imaging import rgb_to_compressed, rgb_to_image_fields
-from actial_ros.messages import camera_info_fields, ns_to_stamp, pose_fields
 from actial_ros.nodes.camera_params import declare_additional_cameras, extrinsic_from_values
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
+from actial_ros.nodes.ros_messages import camera_info_msg, header_msg, image_msg, odometry_msg
 from actial_ros.sources.llff import LlffCapture
 
 __all__ = ['CaptureReplayNode', 'main']
@@ -250,39 +250,21 @@ class CaptureReplayNode(Node):
         self._index += 1
 
     def _publish_odometry(self, t_odom_base: npt.NDArray[np.float64], stamp_ns: int) -> None:
-        sec, nanosec = ns_to_stamp(stamp_ns)
-        odometry = Odometry()
-        odometry.header = _header(sec, nanosec, self._odom_frame)
-        odometry.child_frame_id = self._base_frame
-        (x, y, z), (qx, qy, qz, qw) = pose_fields(t_odom_base)
-        position, orientation = odometry.pose.pose.position, odometry.pose.pose.orientation
-        position.x, position.y, position.z = x, y, z
-        orientation.x, orientation.y, orientation.z, orientation.w = qx, qy, qz, qw
-        self._odom_pub.publish(odometry)
+        self._odom_pub.publish(odometry_msg(t_odom_base, header_msg(stamp_ns, self._odom_frame), self._base_frame))
 
     def _publish_image(self, camera: _ReplayCamera, frame: Frame, stamp_ns: int) -> None:
-        sec, nanosec = ns_to_stamp(stamp_ns)
         assert frame.intrinsics is not None
-        info = CameraInfo()
-        info.header = _header(sec, nanosec, camera.camera_frame)
-        for name, value in camera_info_fields(frame.intrinsics).items():
-            setattr(info, name, value)
-        self._info_pubs[camera.camera_id].publish(info)
+        header = header_msg(stamp_ns, camera.camera_frame)
+        self._info_pubs[camera.camera_id].publish(camera_info_msg(frame.intrinsics, header))
         if self._transport == 'compressed':
             fmt, data = rgb_to_compressed(frame.image, 'jpeg', self._jpeg_quality)
             compressed = CompressedImage()
-            compressed.header = _header(sec, nanosec, camera.camera_frame)
+            compressed.header = header
             compressed.format = fmt
             compressed.data = data
             self._image_pubs[camera.camera_id].publish(compressed)
         else:
-            fields = rgb_to_image_fields(frame.image, 'rgb8')
-            image = Image()
-            image.header = _header(sec, nanosec, camera.camera_frame)
-            image.height, image.width = fields.height, fields.width
-            image.encoding, image.is_bigendian, image.step = fields.encoding, fields.is_bigendian, fields.step
-            image.data = fields.data
-            self._image_pubs[camera.camera_id].publish(image)
+            self._image_pubs[camera.camera_id].publish(image_msg(rgb_to_image_fields(frame.image, 'rgb8'), header))
 
     def _finish(self) -> None:
         self.done = True
@@ -294,15 +276,6 @@ class CaptureReplayNode(Node):
             tmp.write_text(''.join(json.dumps(row) + '\n' for row in self._manifest))
             tmp.replace(path)
         self.get_logger().info(f'published {self._index} frames')
-
-
-def _header(sec: int, nanosec: int, frame_id: str) -> Any:
-    from std_msgs.msg import Header
-
-    header = Header()
-    header.stamp.sec, header.stamp.nanosec = sec, nanosec
-    header.frame_id = frame_id
-    return header
 
 
 def _spin_until_done(node: CaptureReplayNode) -> int:

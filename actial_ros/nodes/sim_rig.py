@@ -35,14 +35,14 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 
 from actial_ros.errors import ConfigError
-from actial_ros.imaging import ImageFields, rgb_to_image_fields
-from actial_ros.messages import camera_info_fields, ns_to_stamp, pose_fields
+from actial_ros.imaging import rgb_to_image_fields
+from actial_ros.messages import ns_to_stamp, pose_fields
 from actial_ros.nodes.descriptors import parameter_descriptor
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
+from actial_ros.nodes.ros_messages import camera_info_msg, header_msg, image_msg, odometry_msg
 from actial_ros.simulation.parameters import RIG_PARAMETERS, rig_config_from_values
 from actial_ros.simulation.record import PoseRecordWriter
 from actial_ros.simulation.render import depth_image_fields
@@ -52,22 +52,6 @@ from actial_ros.simulation.timing import Pacer
 __all__ = ['SimRigNode', 'main']
 
 _CLOCK_WHILE_WAITING_S = 0.1
-
-
-def _header(stamp_ns: int, frame_id: str) -> Header:
-    header = Header()
-    header.stamp.sec, header.stamp.nanosec = ns_to_stamp(stamp_ns)
-    header.frame_id = frame_id
-    return header
-
-
-def _image(fields: ImageFields, header: Header) -> Image:
-    image = Image()
-    image.header = header
-    image.height, image.width = fields.height, fields.width
-    image.encoding, image.is_bigendian, image.step = fields.encoding, fields.is_bigendian, fields.step
-    image.data = fields.data
-    return image
 
 
 class SimRigNode(Node):
@@ -198,30 +182,23 @@ class SimRigNode(Node):
 
     def _odometry(self, state: SimStep) -> Odometry:
         odom_frame, base_frame, _ = self._frames
-        msg = Odometry()
-        msg.header = _header(state.stamp_ns, odom_frame)
-        msg.child_frame_id = base_frame
-        (x, y, z), (qx, qy, qz, qw) = pose_fields(state.t_world_base)
-        position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
-        position.x, position.y, position.z = x, y, z
-        orientation.x, orientation.y, orientation.z, orientation.w = qx, qy, qz, qw
-        linear, angular = msg.twist.twist.linear, msg.twist.twist.angular
-        linear.x, linear.y, linear.z = (float(v) for v in state.linear_velocity)
-        angular.x, angular.y, angular.z = (float(v) for v in state.angular_velocity)
-        return msg
+        return odometry_msg(
+            state.t_world_base,
+            header_msg(state.stamp_ns, odom_frame),
+            base_frame,
+            linear_velocity=state.linear_velocity,
+            angular_velocity=state.angular_velocity,
+        )
 
     def _publish_frame(self, frame: SimFrame) -> None:
         odom_frame, _, camera_frame = self._frames
-        info = CameraInfo()
-        info.header = _header(frame.stamp_ns, camera_frame)
-        for name, value in camera_info_fields(frame.intrinsics).items():
-            setattr(info, name, value)
-        self._info_pub.publish(info)
-        self._image_pub.publish(_image(rgb_to_image_fields(frame.rgb, 'rgb8'), _header(frame.stamp_ns, camera_frame)))
+        header = header_msg(frame.stamp_ns, camera_frame)
+        self._info_pub.publish(camera_info_msg(frame.intrinsics, header))
+        self._image_pub.publish(image_msg(rgb_to_image_fields(frame.rgb, 'rgb8'), header))
         if self._depth_pub is not None and frame.depth is not None:
-            self._depth_pub.publish(_image(depth_image_fields(frame.depth), _header(frame.stamp_ns, camera_frame)))
+            self._depth_pub.publish(image_msg(depth_image_fields(frame.depth), header))
         pose = PoseStamped()
-        pose.header = _header(frame.stamp_ns, odom_frame)
+        pose.header = header_msg(frame.stamp_ns, odom_frame)
         (x, y, z), (qx, qy, qz, qw) = pose_fields(frame.t_world_camera)
         pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = x, y, z
         o = pose.pose.orientation
