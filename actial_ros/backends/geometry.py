@@ -233,26 +233,23 @@ class GeometryBackend(Backend):
         fast). Never raises for a hard pair: it abstains.
         """
         start = time.perf_counter()
+
+        def abstain(reason: str | None) -> BackendAnswer:
+            return BackendAnswer(
+                backend=self.name,
+                raw_text='',
+                letter=None,
+                latency_s=time.perf_counter() - start,
+                abstained=True,
+                reason=reason,
+            )
+
         estimate = self.estimate(pair)
         if estimate.pose is None:
-            return BackendAnswer(
-                backend=self.name,
-                raw_text='',
-                letter=None,
-                latency_s=time.perf_counter() - start,
-                abstained=True,
-                reason=estimate.reason,
-            )
+            return abstain(estimate.reason)
         label = viewpoint_label(question.question_type, estimate.pose, self._thresholds)
         if label not in question.option_labels:
-            return BackendAnswer(
-                backend=self.name,
-                raw_text='',
-                letter=None,
-                latency_s=time.perf_counter() - start,
-                abstained=True,
-                reason=f'the question offers no option for label {label.value!r}',
-            )
+            return abstain(f'the question offers no option for label {label.value!r}')
         raw = json.dumps(
             {
                 'yaw_deg': round(estimate.pose.yaw_deg, 2),
