@@ -14,8 +14,11 @@ model: each request goes to the endpoint with the fewest requests in flight that
 
 Retries, failover and time bounds (all done here; the ``openai`` client's own retries are disabled):
 
-* One attempt is one HTTP request to one endpoint, limited by ``timeout_s`` (connect, read, write, pool);
-  a reply that still comes back later than ``2 * timeout_s`` is discarded as a timeout.
+* One attempt is one HTTP request to one endpoint, limited by ``timeout_s`` (connect, read, write, pool).
+  The HTTP client was seen to overrun that limit (openai 3.52 on a loaded machine waited for a 3 s reply
+  under a 0.3 s timeout), so the backend also enforces it itself: an attempt still waiting after
+  ``2 * timeout_s`` is abandoned as a timeout (the request finishes in the background and keeps its
+  in-flight slot until then), and a reply that comes back later than that is discarded.
 * Retryable: connection errors (server down, refused, reset) and HTTP 408, 409, 429 and 5xx. Up to
   ``max_retries`` further attempts follow, on another endpoint when one is available.
 * An endpoint whose attempt failed (retryable failure, refused key, unknown model) cools down for
@@ -165,6 +168,46 @@ class _AttemptError(BackendError):
     def __init__(self, message: str, *, cool_down: bool) -> None:
         super().__init__(message)
         self.cool_down = cool_down
+
+
+class _BackgroundAttempt:
+    """One HTTP request run on a daemon thread, so that the caller's wait is bounded whatever the client does.
+
+    :meth:`wait` gives up after a time; :meth:`on_end` registers what to do when an abandoned request ends.
+    """
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        self.result: object = None
+        self.error: BaseException | None = None
+        self._call = call
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._on_end: Callable[[], None] | None = None
+        threading.Thread(target=self._run, name='actial-vllm-attempt', daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.result = self._call()
+        except BaseException as exc:  # handed to the waiting caller
+            self.error = exc
+        finally:
+            with self._lock:
+                self._done.set()
+                on_end = self._on_end
+            if on_end is not None:
+                on_end()
+
+    def wait(self, timeout_s: float) -> bool:
+        """True when the request ended within ``timeout_s`` seconds."""
+        return self._done.wait(timeout_s)
+
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the request ends (at once when it already has)."""
+        with self._lock:
+            if not self._done.is_set():
+                self._on_end = callback
+                return
+        callback()
 
 
 class _Endpoint:
@@ -654,32 +697,53 @@ class VllmBackend(Backend):
     ) -> _T:
         """One HTTP attempt; raises _RetryableError or _AttemptError.
 
-        A reply that comes back later than ``2 * timeout_s`` (one limit for sending, one for the reply) is
-        discarded as a timeout: the HTTP client limits each read, and on a loaded machine it was seen to
-        return a reply long after its read timeout. The caller never gets an answer that late.
+        The request runs on its own daemon thread and the caller waits at most ``2 * timeout_s`` (one limit
+        for sending, one for the reply): the HTTP client limits each read, but on a loaded machine it was seen
+        to return a reply long after its read timeout. An attempt still running then is abandoned as a
+        timeout; it keeps its in-flight slot (``max_in_flight`` stays a bound on requests on the wire) until
+        its thread ends. The caller never gets an answer that late.
         """
         limit = float(endpoint.probe_client.timeout) if probe else self._timeout_s  # type: ignore[arg-type]
         started = time.monotonic()
-        try:
-            result = request(endpoint.client)
-        except openai.APITimeoutError:
+        attempt = _BackgroundAttempt(lambda: request(endpoint.client))
+        if not attempt.wait(2.0 * limit):
+            if not probe:
+                with self._cond:  # the abandoned request keeps its slot until it ends
+                    endpoint.in_flight += 1
+                    self._in_flight += 1
+                attempt.on_end(lambda: self._end_abandoned(endpoint))
+            raise self._timeout_error(
+                f'{what}: no reply from {endpoint.url} within {limit:g} s (timeout; still waiting after '
+                f'{2.0 * limit:g} s, abandoned)'
+            )
+        error = attempt.error
+        if isinstance(error, openai.APITimeoutError):
             raise self._timeout_error(f'{what}: no reply from {endpoint.url} within {limit:g} s (timeout)') from None
-        except openai.APIConnectionError as exc:
+        if isinstance(error, openai.APIConnectionError):
             raise _RetryableError(
-                self._redact(f'cannot reach {endpoint.url} ({_cause(exc)})'), unreachable=True
+                self._redact(f'cannot reach {endpoint.url} ({_cause(error)})'), unreachable=True
             ) from None
-        except openai.APIStatusError as exc:
-            raise self._status_error(exc, what, endpoint.url) from None
-        except openai.OpenAIError as exc:
+        if isinstance(error, openai.APIStatusError):
+            raise self._status_error(error, what, endpoint.url) from None
+        if isinstance(error, openai.OpenAIError):
             # Response validation and other client-side failures: not worth retrying.
-            raise _AttemptError(self._redact(f'{what}: {type(exc).__name__}: {exc}'), cool_down=False) from None
+            raise _AttemptError(self._redact(f'{what}: {type(error).__name__}: {error}'), cool_down=False) from None
+        if error is not None:
+            raise error
         elapsed = time.monotonic() - started
         if elapsed > 2.0 * limit:
             raise self._timeout_error(
                 f'{what}: no reply from {endpoint.url} within {limit:g} s (timeout; a reply that came after '
                 f'{elapsed:.1f} s was discarded)'
             )
-        return result
+        return cast(_T, attempt.result)
+
+    def _end_abandoned(self, endpoint: _Endpoint) -> None:
+        """An abandoned attempt's thread ended: free the in-flight slot it kept."""
+        with self._cond:
+            endpoint.in_flight -= 1
+            self._in_flight -= 1
+            self._cond.notify_all()
 
     def _timeout_error(self, message: str) -> Exception:
         if self._retry_on_timeout:

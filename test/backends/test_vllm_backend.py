@@ -581,18 +581,29 @@ def test_timings_separate_node_and_server_time(fake: FakeOpenAIServer, key_env: 
     assert timing.prompt_tokens == 100 and timing.completion_tokens == 7
 
 
-def test_a_reply_later_than_twice_the_timeout_is_discarded(fake: FakeOpenAIServer, key_env: str) -> None:
-    """Guard against an HTTP client that overruns its read timeout: the late reply becomes a timeout."""
+def test_an_attempt_still_waiting_after_twice_the_timeout_is_abandoned(fake: FakeOpenAIServer, key_env: str) -> None:
+    """Guard against an HTTP client that overruns its read timeout: the caller gets a timeout after
+    ``2 * timeout_s`` while the client still waits, and the abandoned request keeps its in-flight slot."""
     backend = _backend(fake, timeout_s=0.1, max_retries=2)
     client = backend._endpoints[0].client
     original = client.chat.completions.create
+    release = threading.Event()
 
     def late(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.35)  # the client "forgot" its 0.1 s read timeout
+        release.wait(30)  # the client "forgot" its 0.1 s read timeout until the test lets it go on
         return original(*args, **kwargs)
 
     client.chat.completions.create = late  # type: ignore[method-assign]
-    with pytest.raises(BackendError, match=r'within 0\.1 s \(timeout; a reply that came after 0\.\d s was discarded\)'):
-        backend.answer(PAIR, _question())
+    try:
+        with pytest.raises(BackendError, match=r'within 0\.1 s \(timeout; still waiting after 0\.2 s, abandoned\)'):
+            backend.answer(PAIR, _question())
+        assert not backend.health().ok
+        (endpoint,) = backend.endpoints()
+        assert endpoint.in_flight == 1 and fake.requests == []  # still on the wire, slot kept
+    finally:
+        release.set()
+    deadline = time.monotonic() + 10
+    while backend.endpoints()[0].in_flight:
+        assert time.monotonic() < deadline, 'the abandoned attempt never gave its slot back'
+        time.sleep(0.01)
     assert len(fake.requests) == 1  # not retried, like any timeout
-    assert not backend.health().ok

@@ -156,27 +156,19 @@ def test_server_slower_than_the_timeout(
     """A request that cannot finish within timeout_s (1,700 tokens take the tiny CPU server about 3 s) fails
     with a timeout, is not retried, the server drops the abandoned generation, and the next request succeeds.
 
-    On this loaded machine the HTTP client (openai 3 on httpx2) now and then keeps waiting past its read
-    timeout; the backend then discards the late reply as a timeout. Up to five tries, one of which must time
-    out promptly (a text-only request keeps the client's overrun rare).
+    On a loaded machine the HTTP client (openai 3 on httpx2) now and then keeps waiting past its read
+    timeout; the backend then abandons the attempt after 2 x timeout_s, so the caller hears promptly either way.
     """
     monkeypatch.setenv(API_KEY_ENV, API_KEY)
     slow = _backend(live_server, timeout_s=0.3, max_tokens=1700, max_retries=2)
-    prompt: list[float] = []
-    calls = 0
     try:
-        for attempt in range(5):
-            calls += 1
-            started = time.monotonic()
-            with pytest.raises(BackendError, match=r'within 0\.3 s \(timeout') as info:
-                slow.ask([], f'Tell a long story, number {attempt}.')  # never a late answer
-            if 'discarded' not in str(info.value):
-                prompt.append(time.monotonic() - started)
-                break
-        assert prompt and prompt[0] < 2.5
+        started = time.monotonic()
+        with pytest.raises(BackendError, match=r'within 0\.3 s \(timeout'):
+            slow.ask([], 'Tell a long story.')  # never a late answer
+        assert time.monotonic() - started < 2.5
         health = slow.health()
         assert not health.ok and 'timeout' in health.message
-        assert slow.endpoints()[0].requests == calls  # a timed-out request is not retried
+        assert slow.endpoints()[0].requests == 1  # a timed-out request is not retried
     finally:
         slow.close()
     # The server aborts the generation whose client went away: nothing keeps running.
