@@ -74,6 +74,11 @@ RIG_PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec('floor', 'noise', "'noise' (seeded texture), 'checker' (pybullet plane.urdf), 'none', or an image."),
     ParameterSpec('floor_size_m', 12.0, 'Side of the textured floor (m).', 0.1, 1000.0),
+    ParameterSpec(
+        'backdrop', 'none', "'none', 'panorama' (distant walls whose hue follows azimuth) or a panorama image."
+    ),
+    ParameterSpec('backdrop_radius_m', 5.5, 'Radius of the backdrop cylinder around the origin (m).', 0.1, 1000.0),
+    ParameterSpec('backdrop_height_m', 4.0, 'Height of the backdrop above the floor (m).', 0.01, 1000.0),
     ParameterSpec('object_size_m', 0.35, 'Default largest extent of an object (m).', 0.001, 100.0),
     ParameterSpec(
         'placement_radius_m', 0.6, 'Objects without x/y are placed within this radius of the origin (m).', 0.0, 1000.0
@@ -241,6 +246,9 @@ def rig_config_from_values(values: Mapping[str, Any]) -> RigConfig:
                 objects=tuple(str(o) for o in merged['objects']),
                 floor=str(merged['floor']),
                 floor_size_m=float(merged['floor_size_m']),
+                backdrop=str(merged['backdrop']),
+                backdrop_radius_m=float(merged['backdrop_radius_m']),
+                backdrop_height_m=float(merged['backdrop_height_m']),
                 object_size_m=float(merged['object_size_m']),
                 placement_radius_m=float(merged['placement_radius_m']),
                 min_separation_m=float(merged['min_separation_m']),

@@ -14,6 +14,13 @@ disc of ``placement_radius_m`` around the origin, kept ``min_separation_m`` apar
 point; default 0, resting on the floor), ``yaw`` (degrees about +z; default seeded), ``texture``
 (``noise`` for a seeded procedural texture, or an image path; default the model's own look).
 
+A backdrop (``backdrop='panorama'`` or an image path) is a vertical cylinder of radius ``backdrop_radius_m``
+around the origin, standing on the floor, textured on its inside with a panorama wrapped once around it
+(column ``u`` of the image at azimuth ``360 * u / width`` degrees, counter-clockwise about +z from +x of
+``odom``): distant walls, as real rooms have, that shift across the image when the camera turns and
+hardly when it moves a little. ``panorama`` is :func:`actial_ros.simulation.textures.panorama_texture`
+(hue follows azimuth). It has no collision shape.
+
 Placement uses the objects' collision bounding boxes (pybullet ``getAABB``); for a model whose collision
 shape differs from its look (``table/table.urdf``: only the top collides) give ``z`` explicitly.
 """
@@ -30,10 +37,11 @@ import numpy as np
 import numpy.typing as npt
 
 from actial_ros.errors import ConfigError
-from actial_ros.simulation.textures import noise_texture, write_texture
+from actial_ros.simulation.textures import noise_texture, panorama_texture, write_texture
 from actial_ros.simulation.world import SimWorld, pybullet_data_path
 
 __all__ = [
+    'BACKDROP_KINDS',
     'DEFAULT_OBJECTS',
     'FLOOR_KINDS',
     'ObjectSpec',
@@ -56,6 +64,11 @@ DEFAULT_OBJECTS: tuple[str, ...] = (
 
 FLOOR_KINDS = ('noise', 'checker', 'none')
 """Floor choices besides an image path: a seeded noise texture, pybullet's checker plane, no floor."""
+
+BACKDROP_KINDS = ('none', 'panorama')
+"""Backdrop choices besides an image path: none, or a seeded panorama whose hue follows azimuth."""
+
+_BACKDROP_SEGMENTS = 96
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -146,6 +159,9 @@ class SceneConfig:
         placement_radius_m: objects without ``x``/``y`` are placed in this disc around the origin.
         min_separation_m: smallest distance between the centres of placed objects.
         seed: placement, turning and texture seed.
+        backdrop: ``none``, ``panorama`` or the path of a panorama image (see the module doc).
+        backdrop_radius_m: radius of the backdrop cylinder around the origin (metres).
+        backdrop_height_m: its height above the floor (metres).
     """
 
     objects: tuple[ObjectSpec | str, ...] = DEFAULT_OBJECTS
@@ -155,12 +171,18 @@ class SceneConfig:
     placement_radius_m: float = 0.6
     min_separation_m: float = 0.35
     seed: int = 0
+    backdrop: str = 'none'
+    backdrop_radius_m: float = 5.5
+    backdrop_height_m: float = 4.0
 
     def __post_init__(self) -> None:
         floor = self.floor.strip()
         if floor not in FLOOR_KINDS and not Path(floor).expanduser().is_file():
             raise ConfigError(f'floor must be one of {FLOOR_KINDS} or an image file, got {self.floor!r}')
-        for name in ('floor_size_m', 'object_size_m'):
+        backdrop = self.backdrop.strip()
+        if backdrop not in BACKDROP_KINDS and not Path(backdrop).expanduser().is_file():
+            raise ConfigError(f'backdrop must be one of {BACKDROP_KINDS} or an image file, got {self.backdrop!r}')
+        for name in ('floor_size_m', 'object_size_m', 'backdrop_radius_m', 'backdrop_height_m'):
             if not getattr(self, name) > 0:
                 raise ConfigError(f'{name} must be > 0, got {getattr(self, name)}')
         if not (self.placement_radius_m >= 0 and self.min_separation_m >= 0):
@@ -219,12 +241,16 @@ class Scene:
     config: SceneConfig
     floor_body: int | None
     objects: tuple[PlacedObject, ...] = field(default=())
+    backdrop_body: int | None = None
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description (for the pose record)."""
         return {
             'floor': self.config.floor,
             'floor_size_m': self.config.floor_size_m,
+            'backdrop': self.config.backdrop,
+            'backdrop_radius_m': self.config.backdrop_radius_m,
+            'backdrop_height_m': self.config.backdrop_height_m,
             'seed': self.config.seed,
             'objects': [o.describe() for o in self.objects],
         }
@@ -239,6 +265,7 @@ def build_scene(world: SimWorld, config: SceneConfig) -> Scene:
     """
     rng = np.random.default_rng([int(config.seed), 0x5CE7E])
     floor = _build_floor(world, config)
+    backdrop = _build_backdrop(world, config)
     placed: list[PlacedObject] = []
     taken: list[tuple[float, float]] = [(s.x, s.y) for s in config.specs() if s.x is not None and s.y is not None]
     for index, spec in enumerate(config.specs()):
@@ -249,7 +276,7 @@ def build_scene(world: SimWorld, config: SceneConfig) -> Scene:
         else:
             x, y = spec.x, spec.y
         placed.append(_load_object(world, spec, config, index, x, y, yaw))
-    return Scene(config=config, floor_body=floor, objects=tuple(placed))
+    return Scene(config=config, floor_body=floor, objects=tuple(placed), backdrop_body=backdrop)
 
 
 def _free_spot(
@@ -298,6 +325,40 @@ def _build_floor(world: SimWorld, config: SceneConfig) -> int | None:
     )
     body = int(world.call('createMultiBody', baseMass=0.0, baseVisualShapeIndex=visual))
     texture = _texture_id(world, floor, int(config.seed), 'floor', 1024)
+    world.call('changeVisualShape', body, -1, textureUniqueId=texture, rgbaColor=[1.0, 1.0, 1.0, 1.0])
+    return body
+
+
+def _build_backdrop(world: SimWorld, config: SceneConfig) -> int | None:
+    backdrop = config.backdrop.strip()
+    if backdrop == 'none':
+        return None
+    if backdrop == 'panorama':
+        path = write_texture(panorama_texture(int(config.seed)), world.scratch / 'backdrop.png')
+    else:
+        path = Path(backdrop).expanduser()
+    texture = int(world.call('loadTexture', str(path)))
+    if texture < 0:
+        raise ConfigError(f'pybullet could not load backdrop texture {path}')
+    radius, height = config.backdrop_radius_m, config.backdrop_height_m
+    vertices: list[list[float]] = []
+    uvs: list[list[float]] = []
+    normals: list[list[float]] = []
+    indices: list[int] = []
+    for k in range(_BACKDROP_SEGMENTS + 1):
+        azimuth = 2.0 * math.pi * k / _BACKDROP_SEGMENTS
+        x, y = radius * math.cos(azimuth), radius * math.sin(azimuth)
+        u = k / _BACKDROP_SEGMENTS
+        vertices += [[x, y, 0.0], [x, y, height]]
+        uvs += [[u, 1.0], [u, 0.0]]
+        normals += [[-math.cos(azimuth), -math.sin(azimuth), 0.0]] * 2
+        if k:
+            a, b, c, d = 2 * k - 2, 2 * k - 1, 2 * k, 2 * k + 1  # bottom/top of the previous and this column
+            indices += [a, d, c, a, b, d]  # wound to face the axis
+    visual = world.call(
+        'createVisualShape', world.pb.GEOM_MESH, vertices=vertices, indices=indices, uvs=uvs, normals=normals
+    )
+    body = int(world.call('createMultiBody', baseMass=0.0, baseVisualShapeIndex=visual))
     world.call('changeVisualShape', body, -1, textureUniqueId=texture, rgbaColor=[1.0, 1.0, 1.0, 1.0])
     return body
 

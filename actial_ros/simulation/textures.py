@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from actial_ros.errors import ConfigError
 
-__all__ = ['noise_texture', 'write_texture']
+__all__ = ['noise_texture', 'panorama_texture', 'write_texture']
 
 
 def noise_texture(seed: int, size: int = 512, *, shapes_per_kilopixel: float = 8.0) -> npt.NDArray[np.uint8]:
@@ -55,6 +55,31 @@ def noise_texture(seed: int, size: int = 512, *, shapes_per_kilopixel: float = 8
             corners = (np.array([x, y]) + rng.integers(-radius, radius + 1, size=(3, 2))).astype(np.int32)
             cv2.fillPoly(out, [corners], colour, lineType=cv2.LINE_AA)
     return out
+
+
+def panorama_texture(seed: int, width: int = 2048, height: int = 256) -> npt.NDArray[np.uint8]:
+    """A ``(height, width, 3)`` uint8 RGB panorama whose hue follows the column: a backdrop to wrap once around
+    the scene, so that every heading sees its own colour, as the walls of a room differ.
+
+    Column ``u`` (0 at the left edge, ``width`` at the right) gets hue ``360 * u / width`` degrees (HSV,
+    saturation 0.55), so the two ends meet seamlessly; the value (brightness) is a seeded
+    :func:`noise_texture` (tiled to the width, ``height`` rows) mapped into [0.45, 1.0], which adds
+    detail at many scales for feature matching.
+
+    Raises:
+        ConfigError: ``height`` < 16 or ``width`` < ``height``.
+    """
+    if height < 16 or width < height:
+        raise ConfigError(f'panorama size must have height >= 16 and width >= height, got {width}x{height}')
+    detail = noise_texture(seed, height)
+    tiles = -(-width // height)
+    grey = cv2.cvtColor(np.concatenate([detail] * tiles, axis=1)[:, :width], cv2.COLOR_RGB2GRAY)
+    hsv = np.empty((height, width, 3), dtype=np.float32)
+    hsv[..., 0] = (np.arange(width, dtype=np.float32) * (360.0 / width))[None, :]
+    hsv[..., 1] = 0.55
+    hsv[..., 2] = 0.45 + 0.55 * grey.astype(np.float32) / 255.0
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    return np.ascontiguousarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
 def write_texture(image: npt.NDArray[np.uint8], path: str | Path) -> Path:
