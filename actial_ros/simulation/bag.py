@@ -5,6 +5,10 @@ clock every step (``rosgraph_msgs/Clock``), odometry (``nav_msgs/Odometry``, ``T
 camera frame ``sensor_msgs/CameraInfo`` and ``sensor_msgs/Image`` (rgb8; optionally 32FC1 depth). Each
 message is logged at its simulated stamp, as ``ros2 bag record --use-sim-time`` would. With ``record``
 the pose record is written alongside, so a dataset built from the bag can be checked against it.
+
+The bag folder also gets the recorder's ``recording.json`` (camera name, topics and the rig's camera mount
+``T_base_camera_optical``), so ``build-viewpoint --source rosbag:BAG``, replay and the demo read the bag with
+its true extrinsic and need no flags.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from actial_ros.sources.rosbag import (
     image_cdr,
     image_fields_cdr,
     odometry_cdr,
+    recording_camera_entry,
+    write_recording_json,
 )
 
 CLOCK_TYPE = 'rosgraph_msgs/msg/Clock'
@@ -45,6 +51,7 @@ class SimTopics:
     odom_frame: str = 'odom'
     base_frame: str = 'base_link'
     camera_frame: str = 'camera_optical_frame'
+    camera_name: str = 'camera'
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,8 @@ def write_sim_bag(
         storage: ``mcap`` or ``sqlite3``.
         record: also write the pose record (JSONL) here.
         clock: include ``/clock`` (every simulation step).
+
+    The bag folder also holds ``recording.json`` with the camera's topics and mount (module doc).
 
     Raises:
         ConfigError: an endless run, an existing ``path``, or an unknown storage.
@@ -146,6 +155,8 @@ def write_sim_bag(
                     if writer_record is not None:
                         writer_record.add(frame.index, frame.stamp_ns, frame.t_world_camera, frame.t_world_base)
                     frames += 1
+        camera = recording_camera_entry(names.camera_name, names.image, names.camera_info, rig.config.extrinsic)
+        write_recording_json(target, [camera], odometry_topic=names.odometry)
         completed = True
     finally:
         if writer_record is not None:

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import math
 import re
 import struct
@@ -127,11 +128,15 @@ __all__ = [
     'parse_camera_arg',
     'parse_extrinsic_arg',
     'read_bag_layout',
+    'recording_camera_entry',
     'set_cdr_header_stamp',
     'view_name',
     'write_capture_bag',
+    'write_recording_json',
     'write_rig_bag',
 ]
+
+_LOG = logging.getLogger(__name__)
 
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 COMPRESSED_IMAGE_TYPE = 'sensor_msgs/msg/CompressedImage'
@@ -455,6 +460,43 @@ def _choose(connections: Sequence[Any], types: Sequence[str], wanted: str, what:
     return topics[0] if topics else None
 
 
+def recording_camera_entry(
+    name: str,
+    image_topic: str,
+    camera_info_topic: str,
+    extrinsic: npt.ArrayLike,
+    *,
+    image_transport: str = 'raw',
+) -> dict[str, Any]:
+    """One camera of a ``recording.json`` ``cameras`` list (what :func:`camera_from_mapping` reads back).
+
+    Args:
+        extrinsic: ``T_base_camera_optical``, a ``(4, 4)`` transform (metres, ``base_link`` frame).
+    """
+    (tx, ty, tz), quaternion = pose_fields(extrinsic)
+    return {
+        'name': name,
+        'image_topic': image_topic,
+        'image_transport': image_transport,
+        'camera_info_topic': camera_info_topic,
+        'extrinsic_translation': [tx, ty, tz],
+        'extrinsic_rotation_xyzw': list(quaternion),
+    }
+
+
+def write_recording_json(folder: str | Path, cameras: Sequence[dict[str, Any]], *, odometry_topic: str) -> Path:
+    """Write ``recording.json`` into the bag ``folder``: its cameras (:func:`recording_camera_entry`) and
+    odometry topic, marked closed, so that a build or replay of the bag needs no camera flags.
+
+    Returns:
+        The file written.
+    """
+    target = Path(folder) / RECORDING_FILENAME
+    record = {'cameras': list(cameras), 'parameters': {'odometry_topic': odometry_topic}, 'closed': True}
+    target.write_text(json.dumps(record, indent=2, sort_keys=True) + '\n')
+    return target
+
+
 class _Recording:
     """The ``recording.json`` beside a recording, read on first use (errors only when it is consulted)."""
 
@@ -511,6 +553,27 @@ class _Recording:
 _DEFAULT_EXTRINSIC = tuple(float(v) for v in base_to_optical_extrinsic().reshape(-1))
 
 
+def _recorded_or_assumed_extrinsic(recording: _Recording, camera: str, where: Path) -> tuple[float, ...]:
+    """The recording's single-camera extrinsic, else the default forward-looking mount with a loud warning:
+    a camera pitched, turned or raised on the robot gets wrong pitch and yaw labels under that assumption."""
+    recorded = recording.legacy_extrinsic()
+    if recorded is not None:
+        return recorded
+    _LOG.warning(
+        '%s: camera %s has no recorded extrinsic (no %s with its mount) and none was given: ASSUMING the default '
+        'forward-looking mount at base_link (T_base_camera_optical translation 0,0,0, rotation xyzw %s). If the '
+        'camera was pitched, turned or offset, the labels are wrong: pass --extrinsic-translation/'
+        '--extrinsic-rotation-xyzw or --extrinsic %s:TX,TY,TZ,QX,QY,QZ,QW, or write a %s beside the bag.',
+        where,
+        camera,
+        RECORDING_FILENAME,
+        ','.join(f'{v:.6g}' for v in BASE_TO_OPTICAL_QUATERNION_XYZW),
+        camera,
+        RECORDING_FILENAME,
+    )
+    return _DEFAULT_EXTRINSIC
+
+
 def _image_type(connections: Sequence[Any], topic: str, camera: str, where: Path) -> str:
     types = {c.msgtype for c in connections if c.topic == topic}
     if not types:
@@ -563,7 +626,7 @@ def _layout(connections: Sequence[Any], options: SourceOptions, recording: _Reco
             raise CaptureError(f'{where}: camera {spec.name} has no image topic')
         extrinsic = spec.extrinsic or (stored.extrinsic if stored else None)
         if extrinsic is None and len(specs) == 1:
-            extrinsic = recording.legacy_extrinsic() or _DEFAULT_EXTRINSIC
+            extrinsic = _recorded_or_assumed_extrinsic(recording, spec.name, where)
         if extrinsic is None:
             raise CaptureError(
                 f'{where}: camera {spec.name} has no extrinsic: give --extrinsic {spec.name}:TX,TY,TZ,QX,QY,QZ,QW '
@@ -604,7 +667,7 @@ def _single_camera(
     elif stored is not None and stored.extrinsic is not None:
         extrinsic = stored.extrinsic
     else:
-        extrinsic = recording.legacy_extrinsic() or _DEFAULT_EXTRINSIC
+        extrinsic = _recorded_or_assumed_extrinsic(recording, recording.legacy_name(), where)
     try:
         validate_transform(np.asarray(extrinsic, dtype=np.float64).reshape(4, 4), name='extrinsic')
     except PoseError as error:
@@ -1418,21 +1481,11 @@ def write_rig_bag(
     finally:
         writer.close()
     if recording_json:
-        entries = []
-        for camera, image_topic, info_topic, extrinsic in zip(
-            cameras, image_topics, info_topics, extrinsics, strict=True
-        ):
-            (tx, ty, tz), quaternion = pose_fields(extrinsic)
-            entries.append(
-                {
-                    'name': camera.name,
-                    'image_topic': image_topic,
-                    'image_transport': transport,
-                    'camera_info_topic': info_topic,
-                    'extrinsic_translation': [tx, ty, tz],
-                    'extrinsic_rotation_xyzw': list(quaternion),
-                }
+        entries = [
+            recording_camera_entry(camera.name, image_topic, info_topic, extrinsic, image_transport=transport)
+            for camera, image_topic, info_topic, extrinsic in zip(
+                cameras, image_topics, info_topics, extrinsics, strict=True
             )
-        record = {'cameras': entries, 'parameters': {'odometry_topic': odometry_topic}, 'closed': True}
-        (Path(path) / RECORDING_FILENAME).write_text(json.dumps(record, indent=2, sort_keys=True) + '\n')
+        ]
+        write_recording_json(path, entries, odometry_topic=odometry_topic)
     return written

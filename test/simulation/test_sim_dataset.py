@@ -53,7 +53,8 @@ def _sim_args(values: dict[str, Any]) -> list[str]:
     return args
 
 
-def _build(source: Path, out: Path, env: dict[str, str] | None, *extra: str) -> None:
+def _build(source: Path, out: Path, env: dict[str, str] | None, *extra: str) -> str:
+    """Run ``build-viewpoint`` on the bag ``source``; returns its stderr (the log)."""
     result = subprocess.run(
         [
             sys.executable,
@@ -79,6 +80,7 @@ def _build(source: Path, out: Path, env: dict[str, str] | None, *extra: str) -> 
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stderr
 
 
 def _complete(path: Path) -> bool:
@@ -202,14 +204,30 @@ def test_offline_sim_bag_builds_a_dataset_matching_the_record(tmp_path: Path) ->
     assert main(['sim', '--bag', str(bag), '--record', str(record_path), *_sim_args(RUN)]) == 0
     record = read_pose_record(record_path)
     out = tmp_path / 'dataset'
-    # A bag written offline has no recording.json: the builder is given the extrinsic.
-    _build(
+    # The bag carries its camera mount in recording.json: no flag is needed, and no mount is assumed.
+    log = _build(bag, out, None)
+    assert 'ASSUMING' not in log
+    assert _check_dataset(out, record, rerender=False) >= 10
+
+
+def test_bag_without_a_recorded_mount_builds_with_a_loud_warning(tmp_path: Path) -> None:
+    bag = tmp_path / 'bag'
+    from actial_ros.cli import main
+
+    assert main(['sim', '--bag', str(bag), *_sim_args(RUN)]) == 0
+    mount = json.loads((bag / 'recording.json').read_text())['cameras'][0]
+    assert mount['extrinsic_translation'] == pytest.approx(MOUNT['extrinsic_translation'])
+    (bag / 'recording.json').unlink()
+    log = _build(bag, tmp_path / 'dataset', None)
+    assert 'has no recorded extrinsic' in log and 'ASSUMING the default forward-looking mount' in log
+    # The flags still override, per build, and silence the warning.
+    log = _build(
         bag,
-        out,
+        tmp_path / 'flagged',
         None,
         '--extrinsic-translation',
         *map(str, MOUNT['extrinsic_translation']),
         '--extrinsic-rotation-xyzw',
         *map(str, MOUNT['extrinsic_rotation_xyzw']),
     )
-    assert _check_dataset(out, record, rerender=False) >= 10
+    assert 'ASSUMING' not in log
