@@ -448,7 +448,7 @@ def load_sat(
 
 
 def build_grpo_dataset(
-    sat: Any,
+    sat: Any | None,
     viewpoint: Any | None = None,
     *,
     viewpoint_ratio: float = 0.0,
@@ -458,11 +458,12 @@ def build_grpo_dataset(
     max_image_width: int = MAX_MODEL_WIDTH,
     max_image_height: int = MAX_MODEL_HEIGHT,
 ) -> Any:
-    """GRPO prompts: SAT (:func:`load_sat`) mixed with viewpoint questions at ``viewpoint_ratio``.
+    """GRPO prompts: SAT (:func:`load_sat`) mixed with viewpoint questions at ``viewpoint_ratio``, or the
+    viewpoint questions alone when there is no SAT (a robot owner's own bags).
 
     Args:
-        sat: normalised SAT rows.
-        viewpoint: viewpoint rows (:func:`load_viewpoint`); required when ``viewpoint_ratio > 0``.
+        sat: normalised SAT rows, or ``None``: viewpoint rows only (``viewpoint_ratio`` is then ignored).
+        viewpoint: viewpoint rows (:func:`load_viewpoint`); required when ``viewpoint_ratio > 0`` or without SAT.
         viewpoint_ratio: share of viewpoint questions in the mix, in [0, 1) (0: SAT only, as in the paper).
         system_prompt: system message ('' for none).
         total: mix size (``None``: every SAT row once plus viewpoint rows to reach the ratio).
@@ -474,14 +475,17 @@ def build_grpo_dataset(
         (decoded to PIL on access), ``solution``, ``category`` and ``source`` (``sat`` or ``viewpoint``).
 
     Raises:
-        ConfigError: a ratio > 0 without viewpoint rows; see :func:`mix_indices`.
+        ConfigError: a ratio > 0 or no SAT without viewpoint rows; see :func:`mix_indices`.
     """
     from datasets import Features, Image, List, Value, concatenate_datasets
 
-    if viewpoint_ratio > 0 and viewpoint is None:
-        raise ConfigError('viewpoint_ratio > 0 needs viewpoint data')
+    if (viewpoint_ratio > 0 or sat is None) and viewpoint is None:
+        raise ConfigError('GRPO needs prompts: SAT data, viewpoint data, or both (viewpoint_ratio > 0)')
     n_view = 0 if viewpoint is None else len(viewpoint)
-    mix = mix_indices(len(sat), n_view, viewpoint_ratio, total=total, seed=seed)
+    if sat is None:  # every prompt a viewpoint question: the viewpoint rows are the main pool
+        mix = [(1, i) for _, i in mix_indices(n_view, 0, 0.0, total=total, seed=seed)]
+    else:
+        mix = mix_indices(len(sat), n_view, viewpoint_ratio, total=total, seed=seed)
     features = Features(
         {
             'prompt': List({'role': Value('string'), 'content': Value('string')}),
@@ -516,7 +520,7 @@ def build_grpo_dataset(
     parts = []
     sat_rows = [i for pool, i in mix if pool == 0]
     view_rows = [i for pool, i in mix if pool == 1]
-    if sat_rows:
+    if sat_rows and sat is not None:
         selected = _undecoded(sat.select(sat_rows), ['images'])
         parts.append(selected.map(from_sat, remove_columns=selected.column_names, features=features))
     if view_rows and viewpoint is not None:

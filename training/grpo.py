@@ -3,7 +3,8 @@
 TRL's ``GRPOTrainer`` with the paper's two rewards (:mod:`actial_ros.training.rewards`: format and accuracy,
 weighted 0.5 / 0.5 through ``reward_weights``) on SAT read from local parquet files (``array/SAT`` or the
 verl layout of ``INno0o/SAT``, see :mod:`actial_ros.training.data`), optionally mixed with viewpoint
-questions at ``viewpoint_ratio``.
+questions at ``viewpoint_ratio``; or, without SAT, on viewpoint questions alone (``--viewpoint-data``: a
+robot owner's own bags built with ``build-viewpoint``).
 
 Defaults follow the official run (../shared/notes/ACTIAL.md and warmsnow-sh/Actial's verl script): group
 size 16, learning rate 1e-6, KL coefficient 0.01 with the low-variance (k3) estimator TRL uses, clip 0.2,
@@ -60,7 +61,9 @@ class GrpoSettings:
     output_dir: str = field(default='runs/grpo', metadata=_h('where checkpoints and the final model go'))
     processor: str | None = field(default=None, metadata=_h('processor source (default: model)'))
     sat_layout: str = field(default='auto', metadata=_h('auto, array, verl or flat'))
-    viewpoint_data: list[str] | None = field(default=None, metadata=_h('viewpoint parquet to mix in'))
+    viewpoint_data: list[str] | None = field(
+        default=None, metadata=_h('viewpoint parquet: mixed in at viewpoint_ratio, or the only prompts without SAT')
+    )
     viewpoint_split: str = field(default='train', metadata=_h('split of the viewpoint rows'))
     viewpoint_ratio: float = field(default=0.0, metadata=_h('share of viewpoint prompts (paper: 0, SAT only)'))
     num_samples: int | None = field(default=None, metadata=_h('prompt-set size (default: all SAT + share)'))
@@ -164,19 +167,24 @@ def schedule(settings: GrpoSettings, processes: int | None = None) -> dict[str, 
 def _dataset(settings: GrpoSettings) -> Any:
     from actial_ros.training.data import build_grpo_dataset, load_sat, load_viewpoint
 
-    if not settings.sat_data:
-        raise ConfigError('grpo needs SAT data (--sat-data PATH ... or sat_data: in the YAML)')
+    if not settings.sat_data and not settings.viewpoint_data:
+        raise ConfigError(
+            "grpo needs prompts: SAT data (--sat-data), viewpoint data (--viewpoint-data: a robot's own bags "
+            'built with build-viewpoint), or both with --viewpoint-ratio'
+        )
     if settings.sat_layout not in ('auto', 'array', 'verl', 'flat'):
         raise ConfigError(f'sat_layout must be auto, array, verl or flat, got {settings.sat_layout!r}')
-    sat = load_sat(
-        settings.sat_data,
-        layout=settings.sat_layout,
-        seed=settings.seed,
-        max_image_width=settings.max_image_width,
-        max_image_height=settings.max_image_height,
-    )
+    sat = None
+    if settings.sat_data:
+        sat = load_sat(
+            settings.sat_data,
+            layout=settings.sat_layout,
+            seed=settings.seed,
+            max_image_width=settings.max_image_width,
+            max_image_height=settings.max_image_height,
+        )
     viewpoint = None
-    if settings.viewpoint_data and settings.viewpoint_ratio > 0:
+    if settings.viewpoint_data and (sat is None or settings.viewpoint_ratio > 0):
         viewpoint = load_viewpoint(settings.viewpoint_data, split=settings.viewpoint_split or None)
     return build_grpo_dataset(
         sat,

@@ -228,7 +228,8 @@ def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -
 
 def train_and_save(trainer: Any, settings: ModelSettings, settings_record: dict[str, Any], name: str) -> Path:
     """Train (resuming as ``settings.resume_from_checkpoint`` says), then save the final model or LoRA adapter,
-    the processor and the resolved settings (``actial_<name>_settings.yaml``) in ``settings.output_dir``.
+    the processor, the resolved settings (``actial_<name>_settings.yaml``) and the trainer state with its log
+    history (``trainer_state.json``: loss, rewards, learning rate per logging step) in ``settings.output_dir``.
 
     Returns:
         The output directory.
@@ -241,6 +242,7 @@ def train_and_save(trainer: Any, settings: ModelSettings, settings_record: dict[
     trainer.train(resume_from_checkpoint=resume_argument(settings.resume_from_checkpoint, settings.output_dir))
     out = Path(settings.output_dir)
     trainer.save_model(str(out))
+    trainer.save_state()
     if trainer.accelerator.is_main_process:
         save_processor(trainer.processing_class, out)
         save_settings(settings_record, out / f'actial_{name}_settings.yaml')

@@ -66,6 +66,19 @@ def test_grpo_after_sft_warm_start(sft_full: Any, sat_dir: Path, viewpoint_dir: 
     assert (tmp_path / 'grpo' / 'chat_template.jinja').is_file()
 
 
+def test_grpo_on_viewpoint_rows_alone(sft_full: Any, viewpoint_dir: Path, tmp_path: Path) -> None:
+    """A robot owner has bags, not SAT: every prompt is a viewpoint question of the robot's own data."""
+    settings = _settings(sft_full.output_dir, viewpoint_dir, viewpoint_dir, tmp_path / 'g', rollout_steps=2)
+    settings.sat_data = []
+    result = train(settings)
+    assert result.global_step == 2
+    assert result.num_prompts == 12  # every train row of the viewpoint set once
+    logs = [r for r in result.log_history if 'reward' in r]
+    assert len(logs) == 2 and max(r['rewards/format_reward/mean'] for r in logs) > 0.0
+    state = (tmp_path / 'g' / 'trainer_state.json').read_text()
+    assert 'rewards/accuracy_reward/mean' in state  # the reward log is kept beside the model
+
+
 def test_random_model_gets_no_reward_but_runs(
     tiny_model: Path, sat_dir: Path, viewpoint_dir: Path, tmp_path: Path
 ) -> None:
@@ -107,5 +120,5 @@ def test_schedule_arithmetic() -> None:
 
 
 def test_cli_grpo_errors(tmp_path: Path) -> None:
-    assert cli_main(['grpo', '--model', str(tmp_path), '--output-dir', str(tmp_path / 'o')]) == 2  # no SAT data
+    assert cli_main(['grpo', '--model', str(tmp_path), '--output-dir', str(tmp_path / 'o')]) == 2  # no prompts
     assert cli_main(['grpo', '--model', str(tmp_path), '--sat-data', str(tmp_path / 'none.parquet')]) == 2

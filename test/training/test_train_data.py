@@ -180,6 +180,13 @@ def test_sat_layouts(tmp_path: Path) -> None:
     assert all(r['solution'] in 'ABC' and len(r['images']) == 2 for r in viewpoint_rows_in_mix)
     with pytest.raises(ConfigError):
         build_grpo_dataset(array, None, viewpoint_ratio=0.5, system_prompt='')
+    # Without SAT: the viewpoint rows alone, each once (or cycled up to total).
+    alone = build_grpo_dataset(None, view, system_prompt='SYS', seed=0)
+    assert Counter(alone['source']) == {'viewpoint': 6}
+    assert sorted(alone['solution']) == sorted(str(a) for a in view['answer'])
+    assert Counter(build_grpo_dataset(None, view, system_prompt='', total=9)['source']) == {'viewpoint': 9}
+    with pytest.raises(ConfigError):
+        build_grpo_dataset(None, None, system_prompt='')
 
 
 def test_settings_yaml_then_flags(tmp_path: Path) -> None:
