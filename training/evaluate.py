@@ -281,6 +281,7 @@ class TransformersGenerator:
 
     def _batch(self, items: Sequence[EvalItem]) -> list[str]:
         import torch
+        from actial_ros.training.data import fit_image_bytes
         from actial_ros.training.prompts import structured_messages
         from PIL import Image
 
@@ -292,7 +293,11 @@ class TransformersGenerator:
             )
             for item in items
         ]
-        images = [[Image.open(io.BytesIO(data)).convert('RGB') for data in item.images] for item in items]
+        # Downscaled to fit 960x540 as in training (actial_ros.training.data.fit_image_bytes), so that a
+        # large max_pixels sees the same pixels at evaluation as in SFT and GRPO.
+        images = [
+            [Image.open(io.BytesIO(fit_image_bytes(data))).convert('RGB') for data in item.images] for item in items
+        ]
         inputs = self.processor(text=texts, images=images, padding=True, return_tensors='pt').to(self.device)
         tokenizer = self.processor.tokenizer
         with torch.inference_mode():
