@@ -52,7 +52,7 @@ __all__ = [
     'save_tokenizer',
 ]
 
-ModelSize = Literal['tiny', '3b', '7b']
+ModelSize = Literal['tiny', 'small', '3b', '7b']
 """Architectures :func:`qwen25vl_config` knows."""
 
 QWEN25_VL_SPECIAL_TOKENS: tuple[str, ...] = (
@@ -140,6 +140,21 @@ _TEXT_SIZES: dict[str, dict[str, Any]] = {
         'tie_word_embeddings': False,
         'mrope_section': [4, 6, 6],  # sums to head_dim / 2
     },
+    # About 5 M parameters: the smallest size measured to learn viewpoint directions from scratch on CPU
+    # (benchmarks/learning.py); head_dim 32 like 'tiny'.
+    'small': {
+        'hidden_size': 256,
+        'intermediate_size': 768,
+        'num_hidden_layers': 4,
+        'num_attention_heads': 8,
+        'num_key_value_heads': 4,
+        'vocab_size': 1024,
+        'max_position_embeddings': 4096,
+        'max_window_layers': 4,
+        'rms_norm_eps': 1e-6,
+        'tie_word_embeddings': False,
+        'mrope_section': [4, 6, 6],
+    },
 }
 _VISION_SIZES: dict[str, dict[str, Any]] = {
     '7b': {
@@ -169,6 +184,15 @@ _VISION_SIZES: dict[str, dict[str, Any]] = {
         'fullatt_block_indexes': [1],
         'tokens_per_second': 2,
     },
+    'small': {
+        'depth': 4,
+        'hidden_size': 128,
+        'intermediate_size': 256,
+        'num_heads': 4,
+        'out_hidden_size': 256,
+        'fullatt_block_indexes': [1, 3],
+        'tokens_per_second': 2,
+    },
 }
 # Token ids of the real Qwen2.5-VL vocabulary.
 _QWEN_TOKEN_IDS = {
@@ -191,8 +215,9 @@ def qwen25vl_config(
         size: ``'7b'`` or ``'3b'`` (the published Instruct architectures: 7B has hidden 3584, 28 layers,
             28 heads, 4 KV heads, intermediate 18944, vocabulary 152064, a 32-block vision tower of width 1280
             projecting to 3584; 3B has hidden 2048, 36 layers, 16 heads, 2 KV heads, intermediate 11008,
-            vocabulary 151936, tied embeddings), or ``'tiny'`` (hidden 128, 2 layers, 4 heads of 32, a 2-block
-            vision tower of width 64).
+            vocabulary 151936, tied embeddings), ``'tiny'`` (hidden 128, 2 layers, 4 heads of 32, a 2-block
+            vision tower of width 64) or ``'small'`` (hidden 256, 4 layers, 8 heads of 32, a 4-block vision
+            tower of width 128; about 5 M parameters).
         token_ids: ``bos_token_id``, ``eos_token_id``, ``pad_token_id``, ``vision_start_token_id``,
             ``vision_end_token_id``, ``image_token_id``, ``video_token_id``; default: Qwen's real ids.
         vocab_size: overrides the size's vocabulary size (the embedding rows).
@@ -405,6 +430,7 @@ def save_tokenizer(tokenizer: Any, out_dir: Path) -> None:
 def build_tiny_qwen25vl(
     out_dir: str | Path,
     *,
+    size: ModelSize = 'tiny',
     seed: int = 0,
     vocab_size: int = 1000,
     max_pixels: int = TINY_MAX_PIXELS,
@@ -418,6 +444,7 @@ def build_tiny_qwen25vl(
 
     Args:
         out_dir: directory to create (parents too); existing files are overwritten.
+        size: ``'tiny'`` (about 1.5 M parameters) or ``'small'`` (about 5 M; see :func:`qwen25vl_config`).
         seed: ``torch.manual_seed`` for the random weights.
         vocab_size: BPE vocabulary target of the tokenizer (before special tokens).
         max_pixels: image processor ``max_pixels`` (pixels; 3136 = 16 patches = 4 image tokens).
@@ -435,7 +462,7 @@ def build_tiny_qwen25vl(
     tokenizer = build_tiny_tokenizer(vocab_size, extra_text)
     ids = _token_ids(tokenizer)
     rows = -(-len(tokenizer) // 64) * 64  # embedding rows: a multiple of 64 covering the tokenizer
-    config = qwen25vl_config('tiny', token_ids=ids, vocab_size=rows)
+    config = qwen25vl_config(size, token_ids=ids, vocab_size=rows)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
     model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
