@@ -78,3 +78,37 @@ def test_depth_of_the_floor_along_the_optical_axis() -> None:
     fields = depth_image_fields(rendering.depth)
     assert (fields.encoding, fields.step, fields.is_bigendian) == ('32FC1', 4 * 96, 0)
     np.testing.assert_array_equal(np.frombuffer(fields.data, '<f4').reshape(72, 96), rendering.depth)
+
+
+def test_panorama_backdrop_colours_each_heading() -> None:
+    """The backdrop's hue follows azimuth: a camera at the centre looking along azimuth a sees hue a (HSV)
+    above the horizon, whichever way it turns; without a backdrop the sky is the renderer's plain clear colour."""
+    import cv2
+
+    from actial_ros.simulation.textures import panorama_texture
+
+    level = PinholeCamera(width=64, height=48, fov_v_deg=40.0)
+
+    def top_hue(config: SceneConfig, azimuth_deg: float) -> tuple[float, float]:
+        with SimWorld() as sim:
+            build_scene(sim, config)
+            pose = camera_pose_from_odometry(planar_pose(0.0, 0.0, 1.0, math.radians(azimuth_deg)), camera_mount())
+            rgb = Renderer(sim, level, RenderOptions()).render(pose).rgb
+        hsv = cv2.cvtColor(np.ascontiguousarray(rgb[:12]), cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3).astype(float)
+        angle = hsv[:, 0] * 2.0 * math.pi / 256.0
+        mean = complex(float(np.sum(hsv[:, 1] * np.cos(angle))), float(np.sum(hsv[:, 1] * np.sin(angle))))
+        return math.degrees(math.atan2(mean.imag, mean.real)) % 360.0, float(hsv[:, 1].mean())
+
+    walls = SceneConfig(objects=(), floor='none', backdrop='panorama', seed=1)
+    for azimuth in (30.0, 120.0, 250.0):
+        hue, saturation = top_hue(walls, azimuth)
+        assert saturation > 60
+        assert abs((hue - azimuth + 180.0) % 360.0 - 180.0) < 12.0, (azimuth, hue)
+    _, bare = top_hue(SceneConfig(objects=(), floor='none'), 30.0)
+    assert bare < 10
+    texture = panorama_texture(0, 256, 16)
+    assert texture.shape == (16, 256, 3) and texture.dtype == np.uint8
+    with pytest.raises(ConfigError):
+        SceneConfig(backdrop='no-such-file.png')
+    with pytest.raises(ConfigError):
+        panorama_texture(0, 8, 16)
