@@ -15,7 +15,7 @@ import base64
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeAlias
+from typing import Any, Final, Literal, Protocol, TypeAlias
 
 import cv2
 import numpy as np
@@ -35,8 +35,10 @@ __all__ = [
     'compressed_msg_to_rgb',
     'decode_jpeg',
     'encode_jpeg',
+    'fit_size',
     'image_msg_to_rgb',
     'jpeg_data_url',
+    'jpeg_reduction',
     'load_image_file',
     'resize_max',
     'rgb_to_compressed',
@@ -369,12 +371,14 @@ def _tail(buffer: npt.NDArray[np.uint8], length: int) -> bytes:
     return bytes(buffer).rstrip(b'\x00')[-length:]
 
 
-def encode_jpeg(image: RgbImage, quality: int = 90) -> bytes:
+def encode_jpeg(image: RgbImage, quality: int = 90, *, channel_order: Literal['rgb', 'bgr'] = 'rgb') -> bytes:
     """Encode an RGB image as baseline JPEG bytes.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB.
         quality: JPEG quality, 1 to 100.
+        channel_order: ``'bgr'``: ``image`` is in OpenCV's BGR order (as ``cv2.imdecode`` gives it); the
+            bytes are those of the RGB image with the channels swapped back, without a conversion pass.
 
     Raises:
         ImageError: bad image, bad quality, or the encoder failed.
@@ -382,7 +386,8 @@ def encode_jpeg(image: RgbImage, quality: int = 90) -> bytes:
     _check_rgb(image)
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
         raise ImageError(f'JPEG quality must be an integer in [1, 100], got {quality!r}')
-    ok, buffer = cv2.imencode('.jpg', cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    bgr = image if channel_order == 'bgr' else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buffer = cv2.imencode('.jpg', bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ImageError('JPEG encoding failed')
     return bytes(buffer.tobytes())
@@ -521,15 +526,49 @@ def resize_max(image: RgbImage, max_width: int = MAX_MODEL_WIDTH, max_height: in
         ImageError: not an RGB uint8 image, or non-positive limits.
     """
     _check_rgb(image)
+    height, width = image.shape[:2]
+    new_width, new_height = fit_size(width, height, max_width, max_height)
+    if (new_width, new_height) == (width, height):
+        return image
+    return np.ascontiguousarray(cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA))
+
+
+def fit_size(
+    width: int, height: int, max_width: int = MAX_MODEL_WIDTH, max_height: int = MAX_MODEL_HEIGHT
+) -> tuple[int, int]:
+    """The ``(width, height)`` that :func:`resize_max` gives a ``width`` x ``height`` image (pixels).
+
+    ``(width, height)`` itself when the image fits, else the largest size within the limits with the
+    image's aspect ratio (each side rounded, at least 1).
+
+    Raises:
+        ImageError: non-positive limits or image size.
+    """
     if max_width <= 0 or max_height <= 0:
         raise ImageError(f'resize limits must be positive, got {max_width}x{max_height}')
-    height, width = image.shape[:2]
+    if width <= 0 or height <= 0:
+        raise ImageError(f'image size must be positive, got {width}x{height}')
     scale = min(max_width / width, max_height / height)
     if scale >= 1.0:
-        return image
-    new_width = max(1, min(max_width, round(width * scale)))
-    new_height = max(1, min(max_height, round(height * scale)))
-    return np.ascontiguousarray(cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA))
+        return width, height
+    return max(1, min(max_width, round(width * scale))), max(1, min(max_height, round(height * scale)))
+
+
+def jpeg_reduction(width: int, height: int, target_width: int, target_height: int) -> int:
+    """The largest JPEG DCT-scaling reduction (8, 4, 2 or 1) that decodes a ``width`` x ``height`` JPEG to at
+    least ``target_width`` x ``target_height`` pixels.
+
+    libjpeg decodes at ``1/r`` scale to ``ceil(width / r)`` x ``ceil(height / r)`` pixels (OpenCV's
+    ``IMREAD_REDUCED_COLOR_r``, PIL's ``Image.draft``), at a fraction of the cost of a full decode; a
+    final area resize to the target then gives nearly the pixels of a full decode + area resize.
+
+    Returns:
+        1 when no reduction keeps both sides at or above the target (the target is not smaller).
+    """
+    for reduction in (8, 4, 2):
+        if -(-width // reduction) >= target_width and -(-height // reduction) >= target_height:
+            return reduction
+    return 1
 
 
 def jpeg_data_url(

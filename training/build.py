@@ -12,8 +12,9 @@ Pipeline (docs/dataset.md):
    (the last test object's pairs are trimmed to hit it exactly; at least one object stays in
    ``train``); no object is in both splits.
 4. **Shard**: each split's pairs, in object-id order, are cut into shards of ``rows_per_shard`` rows.
-5. **Write** (parallel over shards, bounded memory): a worker opens the shard's objects, decodes only
-   the views its pairs use, resizes them to fit 960x540 and encodes JPEG (fixed quality), recomputes
+5. **Write** (parallel over shards, bounded memory): a worker opens the shard's objects, reads only
+   the views its pairs use and stores them as JPEG fitting 960x540 (a JPEG file already within the limits
+   as it is; a larger one decoded at reduced scale, resized and encoded at a fixed quality), recomputes
    each pair with :func:`actial_ros.geometry.relative_pose`, asks the questions
    (:func:`actial_ros.questions.make_question` and the yaw-bin probe), optionally writes a CoT, and
    streams rows to a parquet writer in row groups. Each shard is written to a hidden temporary file
@@ -67,7 +68,7 @@ from actial_ros.geometry import (
     base_to_optical_extrinsic,
     relative_pose,
 )
-from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, encode_jpeg, resize_max
+from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
 from actial_ros.sources.base import (
     CaptureRef,
     PosedCapture,
@@ -114,6 +115,9 @@ _PARQUET_OPTIONS: dict[str, Any] = {
     'data_page_size': 1 << 20,
 }
 """Fixed parquet writer settings (part of the byte-identical guarantee)."""
+_IMAGE_CODING = 'jpeg-passthrough+reduced-decode'
+"""How images become the stored JPEGs (in the plan fingerprint: a build interrupted under an earlier coding
+is not resumed with this one, which would mix two codings in one dataset)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,8 @@ class BuildConfig:
         row_group_rows: rows per parquet row group (memory bound of a writer).
         images: embed images (``False``: image columns are null; a metadata-only build).
         max_width, max_height: images are downscaled to fit (pixels; paper: 960x540).
-        jpeg_quality: JPEG quality of the embedded images.
+        jpeg_quality: JPEG quality of the embedded images that are re-encoded (JPEG files already within
+            the limits are embedded as they are).
         cot: ``'none'``, ``'template'`` (:func:`actial_ros.training.cot.pseudo_cot`) or ``'teacher'``.
         cot_fraction: share of rows that get a CoT (seeded per row; hybrid cold start: 0.1).
         teacher: the teacher endpoint (required for ``cot='teacher'``).
@@ -211,6 +216,8 @@ class BuildConfig:
             'cot_fraction': self.cot_fraction,
             'source_options': asdict(self.source_options),
         }
+        if self.images:
+            fields['image_coding'] = _IMAGE_CODING
         if self.teacher is not None and self.cot == 'teacher':
             teacher = asdict(self.teacher)
             teacher.pop('api_key_env', None)
@@ -451,18 +458,23 @@ class _ShardWriter:
 def _encode_views(
     capture: PosedCapture, indices: Iterable[int], config: BuildConfig, stats: Counter[str]
 ) -> tuple[dict[int, bytes], set[int]]:
+    """The dataset images of views ``indices``: ``(JPEG bytes by index, indices whose image is unusable)``.
+
+    Through :meth:`actial_ros.sources.base.PosedCapture.iter_jpeg`: at most ``config.max_width`` x
+    ``config.max_height`` pixels; a JPEG file within the limits is stored as it is, a larger one decoded
+    at reduced scale and encoded at ``config.jpeg_quality``. Each unusable image (unreadable, corrupt,
+    another size than its intrinsics) counts once under ``skip|bad_image`` in ``stats``.
+    """
     encoded: dict[int, bytes] = {}
     bad: set[int] = set()
-    for index, image in capture.iter_images(indices):
-        if isinstance(image, ImageError):
+    for index, data in capture.iter_jpeg(
+        indices, max_width=config.max_width, max_height=config.max_height, quality=config.jpeg_quality
+    ):
+        if isinstance(data, ImageError):
             stats['skip|bad_image'] += 1
             bad.add(index)
-            continue
-        try:
-            encoded[index] = encode_jpeg(resize_max(image, config.max_width, config.max_height), config.jpeg_quality)
-        except ImageError:
-            stats['skip|bad_image'] += 1
-            bad.add(index)
+        else:
+            encoded[index] = data
     return encoded, bad
 
 
@@ -921,7 +933,8 @@ def dataset_card(config: BuildConfig, report: BuildReport) -> str:
         "relative pose (yaw, pitch, roll in degrees; `t12`, camera 2's centre in camera 1's optical frame) come "
         'from the capture poses or robot odometry, following actial_ros CONVENTIONS (optical frame x right, y '
         'down, z forward; positive yaw = turned right). Images are JPEG, at most '
-        f'{config.max_width}x{config.max_height}.',
+        f'{config.max_width}x{config.max_height}: source JPEG files within that size as they are, other images '
+        f'downscaled to fit where larger and encoded at quality {config.jpeg_quality}.',
         '',
         '## Build',
         '',

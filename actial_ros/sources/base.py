@@ -10,6 +10,9 @@ recordings, and directories of many such objects) is read into a :class:`PosedCa
 * :meth:`PosedCapture.iter_images`: decode the images of some views (``(H, W, 3)`` uint8 RGB), one
   result per requested index, an :class:`~actial_ros.errors.ImageError` in place of an image that
   cannot be read, so that callers count it and go on.
+* :meth:`PosedCapture.iter_jpeg`: the images of some views as JPEG bytes that fit a size limit (what the
+  dataset builder stores): a JPEG file already within the limit as it is, a larger JPEG decoded at
+  reduced scale (:func:`fit_image_file`), anything else decoded, resized and encoded.
 * :meth:`PosedCapture.frames`: the views as core :class:`~actial_ros.frame.Frame` objects.
 * :attr:`PosedCapture.skips`: views dropped while opening, counted by reason (``bad_pose``,
   ``missing_image``, ``no_odometry``, ...): never a silently wrong pose.
@@ -30,14 +33,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from actial_ros.errors import ActialError, CaptureError, ConfigError, ImageError
 from actial_ros.frame import CameraIntrinsics, Frame
+from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, encode_jpeg, fit_size, jpeg_reduction, resize_max
 from actial_ros.sources.llff import IMAGES_DIRNAME, POSES_FILENAME, LlffCapture
+from actial_ros.sources.llff import _decode_bgr as _llff_decode_bgr
 from actial_ros.sources.llff import _decode_file as _llff_decode_file
+from actial_ros.sources.llff import _read_file as _llff_read_file
 
 __all__ = [
     'DEFAULT_SOURCE_OPTIONS',
@@ -53,6 +61,7 @@ __all__ = [
     'check_unique_ids',
     'detect_capture_kind',
     'discover',
+    'fit_image_file',
     'image_file_size',
     'open_capture',
     'parse_source',
@@ -246,6 +255,73 @@ class PosedCapture(ABC):
             except CaptureError as error:
                 yield index, ImageError(str(error))
 
+    def image_path(self, index: int) -> Path | None:
+        """The file that holds the image of view ``index`` as stored, or ``None`` when the image is not a
+        file of its own (bag messages). :meth:`iter_jpeg` reads such files directly.
+
+        Raises:
+            IndexError: ``index`` out of range.
+        """
+        _ = self.views[index]
+        return None
+
+    def iter_jpeg(
+        self,
+        indices: Iterable[int],
+        *,
+        max_width: int = MAX_MODEL_WIDTH,
+        max_height: int = MAX_MODEL_HEIGHT,
+        quality: int = 90,
+    ) -> Iterator[tuple[int, bytes | ImageError]]:
+        """The images of several views as JPEG bytes that fit in ``max_width`` x ``max_height`` pixels
+        (aspect kept, never upscaled): the images the dataset builder embeds.
+
+        Views with an :meth:`image_path` go through :func:`fit_image_file` with the size their intrinsics
+        expect (a JPEG within the limits passes through as its file's bytes, a larger one is decoded at
+        reduced scale); the others are decoded by :meth:`iter_images`, resized with
+        :func:`actial_ros.imaging.resize_max` and encoded at ``quality``. The stored size is the size of
+        :func:`actial_ros.imaging.fit_size` either way, so intrinsics scale to it as for any resized image
+        (:meth:`actial_ros.frame.CameraIntrinsics.scaled`).
+
+        Yields:
+            ``(index, data)`` once per requested index (files first, in increasing index, then the rest in
+            source order), ``data`` being JPEG bytes or the :class:`ImageError` that explains why the
+            image could not be used (unreadable, corrupt, another size than the intrinsics expect).
+
+        Raises:
+            ImageError: non-positive limits or a quality outside 1 to 100 (before anything is read).
+            IndexError: an index out of range.
+        """
+        _check_fit_arguments(max_width, max_height, quality)
+        files: list[tuple[int, Path]] = []
+        others: list[int] = []
+        for index in sorted(set(indices)):
+            path = self.image_path(index)
+            if path is None:
+                others.append(index)
+            else:
+                files.append((index, path))
+        for index, path in files:
+            intrinsics = self.views[index].intrinsics
+            expected = None if intrinsics is None else (intrinsics.width, intrinsics.height)
+            try:
+                yield (
+                    index,
+                    fit_image_file(
+                        path, max_width=max_width, max_height=max_height, quality=quality, expected_size=expected
+                    ),
+                )
+            except ImageError as error:
+                yield index, error
+        for index, image in self.iter_images(others) if others else ():
+            if isinstance(image, ImageError):
+                yield index, image
+                continue
+            try:
+                yield index, encode_jpeg(resize_max(image, max_width, max_height), quality)
+            except ImageError as error:
+                yield index, error
+
     def frames(self) -> Iterator[Frame]:
         """The views as core frames with their images (views whose image fails are skipped and counted
         under ``bad_image`` in :attr:`skips`).
@@ -305,6 +381,10 @@ class LlffPosedCapture(PosedCapture):
         except CaptureError as error:
             raise ImageError(str(error)) from None
 
+    def image_path(self, index: int) -> Path:
+        """The image file of view ``index`` (raises ``IndexError`` out of range)."""
+        return self._capture.views[index].path
+
 
 class ImageFileCapture(PosedCapture):
     """A capture whose views are image files on disk, one path per view (COLMAP, transforms.json).
@@ -338,6 +418,10 @@ class ImageFileCapture(PosedCapture):
             )
         return image
 
+    def image_path(self, index: int) -> Path:
+        """The image file of view ``index`` (raises ``IndexError`` out of range)."""
+        return self._paths[index]
+
 
 def read_image_file(path: str | Path) -> RgbImage:
     """Decode a JPEG/PNG file to ``(H, W, 3)`` uint8 RGB on its stored pixel grid (EXIF orientation ignored,
@@ -350,6 +434,125 @@ def read_image_file(path: str | Path) -> RgbImage:
         return _llff_decode_file(Path(path))
     except CaptureError as error:
         raise ImageError(str(error)) from None
+
+
+def fit_image_file(
+    path: str | Path,
+    *,
+    max_width: int = MAX_MODEL_WIDTH,
+    max_height: int = MAX_MODEL_HEIGHT,
+    quality: int = 90,
+    expected_size: tuple[int, int] | None = None,
+) -> bytes:
+    """JPEG bytes of an image file that fit in ``max_width`` x ``max_height`` pixels (aspect kept, never
+    upscaled), decoding no more than needed.
+
+    * A JPEG already within the limits passes through: the result IS the file's bytes (no re-encoding),
+      when it is an 8-bit 3-component Huffman JPEG (baseline, extended or progressive) without an EXIF
+      orientation other than 1 (readers such as ``datasets`` would rotate an oriented file, while poses
+      refer to the stored grid). It is still decoded at 1/8 scale, which parses every segment and all
+      of the entropy-coded data, so that an undecodable file is refused as before.
+    * A larger JPEG is decoded at reduced scale (libjpeg DCT scaling by the largest factor 2, 4 or 8 of
+      :func:`actial_ros.imaging.jpeg_reduction` that keeps it at least the target size), area-resized to
+      exactly :func:`actial_ros.imaging.fit_size` of its stored size (the size a full decode +
+      :func:`actial_ros.imaging.resize_max` gives, with the same pixel alignment) and encoded at
+      ``quality``; the pixels differ from a full decode + resize by about half a grey level on average.
+    * Anything else (PNG; a JPEG within the limits that cannot pass through, e.g. grey, CMYK or oriented;
+      a JPEG less than twice too large) is decoded in full, resized with
+      :func:`actial_ros.imaging.resize_max` where larger and encoded at ``quality``: the very bytes of
+      ``encode_jpeg(resize_max(read_image_file(path)), quality)``.
+
+    EXIF orientation is ignored throughout (the stored pixel grid, as :func:`read_image_file`).
+
+    Args:
+        path: a JPEG or PNG file.
+        max_width, max_height: the limits (pixels, > 0).
+        quality: JPEG quality 1 to 100 of re-encoded images.
+        expected_size: ``(width, height)`` the file must have on disk (the size its intrinsics were
+            computed for), checked against the file's header before any decoding and against the
+            decoded pixels; ``None``: not checked.
+
+    Returns:
+        JPEG bytes of an image of ``fit_size(width, height, max_width, max_height)`` pixels.
+
+    Raises:
+        ImageError: the file is missing, empty, a truncated JPEG or undecodable, its size differs from
+            ``expected_size``, or the limits or quality are invalid; the message names the file.
+    """
+    _check_fit_arguments(max_width, max_height, quality)
+    file_path = Path(path)
+    try:
+        data = _llff_read_file(file_path)
+    except CaptureError as error:
+        raise ImageError(str(error)) from None
+    info = _jpeg_info(data)
+    if info is None:  # PNG, or a JPEG whose frame header is not where it should be
+        return _encode_decoded(data, file_path, max_width, max_height, quality, expected_size)
+    size = (info.width, info.height)
+    _check_size(file_path, size, expected_size)
+    target = fit_size(info.width, info.height, max_width, max_height)
+    within = target == size
+    reduction = (8 if info.passable else 1) if within else jpeg_reduction(info.width, info.height, *target)
+    if reduction == 1:
+        return _encode_decoded(data, file_path, max_width, max_height, quality, expected_size)
+    image = _decode_bgr(data, file_path, reduction)
+    reduced = (-(-info.width // reduction), -(-info.height // reduction))
+    if (image.shape[1], image.shape[0]) != reduced:
+        raise ImageError(
+            f'image {file_path} decodes to {image.shape[1]}x{image.shape[0]} at 1/{reduction} scale, '
+            f'not {reduced[0]}x{reduced[1]} as its header ({info.width}x{info.height}) says'
+        )
+    if within:  # decoded at 1/8 only to refuse an undecodable file, as a full decode would
+        return data
+    if reduced != target or (reduced[0] * reduction, reduced[1] * reduction) != size:
+        # The reduced image covers ceil(W / r) * r source pixels (a partial last block is padded): scale by
+        # the exact source-to-target factor and crop, so that the pixels line up with a full-size resize.
+        scaled = cv2.resize(
+            image,
+            (0, 0),
+            fx=target[0] * reduction / info.width,
+            fy=target[1] * reduction / info.height,
+            interpolation=cv2.INTER_AREA,
+        )
+        if scaled.shape[1] < target[0] or scaled.shape[0] < target[1]:  # never expected: rounding
+            scaled = cv2.resize(image, target, interpolation=cv2.INTER_AREA)
+        image = np.ascontiguousarray(scaled[: target[1], : target[0]], dtype=np.uint8)
+    return encode_jpeg(image, quality, channel_order='bgr')
+
+
+def _check_fit_arguments(max_width: int, max_height: int, quality: int) -> None:
+    fit_size(1, 1, max_width, max_height)
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ImageError(f'JPEG quality must be an integer in [1, 100], got {quality!r}')
+
+
+def _check_size(path: Path, size: tuple[int, int], expected_size: tuple[int, int] | None) -> None:
+    if expected_size is not None and size != tuple(expected_size):
+        raise ImageError(f'image {path} is {size[0]}x{size[1]}, expected {expected_size[0]}x{expected_size[1]}')
+
+
+def _decode_bgr(data: bytes, path: Path, reduction: int = 1) -> npt.NDArray[np.uint8]:
+    """``(H, W, 3)`` uint8 in BGR order: channel order does not matter to resizing, and the JPEG encoder
+    takes BGR (no conversion pass either way)."""
+    try:
+        return _llff_decode_bgr(data, path, reduction)
+    except CaptureError as error:
+        raise ImageError(str(error)) from None
+
+
+def _encode_decoded(
+    data: bytes,
+    path: Path,
+    max_width: int,
+    max_height: int,
+    quality: int,
+    expected_size: tuple[int, int] | None,
+) -> bytes:
+    """The full-decode path of :func:`fit_image_file`: decode, check the size, resize, encode (the bytes
+    of ``encode_jpeg(resize_max(read_image_file(path)), quality)``)."""
+    image = _decode_bgr(data, path)
+    _check_size(path, (int(image.shape[1]), int(image.shape[0])), expected_size)
+    return encode_jpeg(resize_max(image, max_width, max_height), quality, channel_order='bgr')
 
 
 def image_file_size(path: str | Path) -> tuple[int, int]:
@@ -380,31 +583,90 @@ def _png_size(head: bytes) -> tuple[int, int] | None:
 
 
 _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_PASSABLE_SOF = frozenset({0xC0, 0xC1, 0xC2})
+"""Huffman baseline, extended sequential and progressive: the JPEGs every reader decodes."""
+_SOS, _APP1, _EXIF_ORIENTATION_TAG = 0xDA, 0xE1, 0x0112
+
+
+@dataclass(frozen=True, slots=True)
+class _JpegInfo:
+    """What :func:`fit_image_file` reads from a JPEG's segments before the image data.
+
+    Attributes:
+        width, height: from the first start-of-frame segment (pixels, > 0).
+        passable: the file may be stored as it is: an 8-bit, 3-component SOF0/1/2 frame, every segment up
+            to the start of scan read, and no EXIF block with an orientation other than 1 or that cannot be
+            read.
+    """
+
+    width: int
+    height: int
+    passable: bool
 
 
 def _jpeg_size(head: bytes) -> tuple[int, int] | None:
     """Size from the first start-of-frame segment within ``head`` (``None`` when not found there)."""
-    if not head.startswith(b'\xff\xd8'):
+    info = _jpeg_info(head)
+    return None if info is None else (info.width, info.height)
+
+
+def _jpeg_info(data: bytes) -> _JpegInfo | None:
+    """The first start-of-frame segment of the JPEG ``data`` (or of its first bytes), with the EXIF
+    orientation of any APP1 segment before the first start of scan; ``None`` when no valid frame size is
+    found there."""
+    if not data.startswith(b'\xff\xd8'):
         return None
+    frame: tuple[int, int, bool] | None = None  # width, height, 8-bit 3-component SOF0/1/2
+    oriented = False
     pos = 2
-    while pos + 4 <= len(head):
-        if head[pos] != 0xFF:
-            return None
-        marker = head[pos + 1]
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
-        length = int.from_bytes(head[pos + 2 : pos + 4], 'big')
-        if marker in _SOF_MARKERS:
-            if pos + 9 > len(head):
+        if marker == _SOS:
+            if frame is None:
                 return None
-            height = int.from_bytes(head[pos + 5 : pos + 7], 'big')
-            width = int.from_bytes(head[pos + 7 : pos + 9], 'big')
-            return (width, height) if width > 0 and height > 0 else None
+            return _JpegInfo(frame[0], frame[1], passable=frame[2] and not oriented)
+        length = int.from_bytes(data[pos + 2 : pos + 4], 'big')
+        if marker in _SOF_MARKERS and frame is None:
+            if pos + 10 > len(data):
+                break
+            precision = data[pos + 4]
+            height = int.from_bytes(data[pos + 5 : pos + 7], 'big')
+            width = int.from_bytes(data[pos + 7 : pos + 9], 'big')
+            if width <= 0 or height <= 0:
+                return None
+            frame = (width, height, marker in _PASSABLE_SOF and precision == 8 and data[pos + 9] == 3)
+        elif marker == _APP1 and data[pos + 4 : pos + 10] == b'Exif\x00\x00':
+            orientation = _exif_orientation(data[pos + 10 : pos + 2 + length])
+            oriented = oriented or orientation not in (None, 1)
         pos += 2 + length
+    return None if frame is None else _JpegInfo(frame[0], frame[1], passable=False)
+
+
+def _exif_orientation(tiff: bytes) -> int | None:
+    """The orientation tag (0x0112) of IFD0 of an EXIF block (``tiff``: the TIFF structure that follows the
+    ``Exif`` identifier of an APP1 segment): 1 to 8, ``None`` when the block has no such tag, 0 when the
+    block cannot be read."""
+    if len(tiff) < 8 or tiff[:2] not in (b'II', b'MM'):
+        return 0
+    order: Literal['little', 'big'] = 'little' if tiff[:2] == b'II' else 'big'
+    if int.from_bytes(tiff[2:4], order) != 42:
+        return 0
+    ifd = int.from_bytes(tiff[4:8], order)
+    if ifd + 2 > len(tiff):
+        return 0
+    for entry in range(ifd + 2, ifd + 2 + 12 * int.from_bytes(tiff[ifd : ifd + 2], order), 12):
+        if entry + 12 > len(tiff):
+            return 0
+        if int.from_bytes(tiff[entry : entry + 2], order) == _EXIF_ORIENTATION_TAG:
+            return int.from_bytes(tiff[entry + 8 : entry + 10], order)
     return None
 
 

@@ -100,8 +100,18 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and not path.name.startswith('.') and path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _decode_file(path: Path) -> npt.NDArray[np.uint8]:
-    """Decode an image file to ``(H, W, 3)`` uint8 RGB, raising :class:`CaptureError` naming the file."""
+_REDUCED_FLAGS: dict[int, int] = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+"""OpenCV read flags per JPEG reduction factor (libjpeg DCT scaling; OpenCV resizes other formats)."""
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of an image file, raising :class:`CaptureError` naming the file when it cannot be read, is
+    empty, or is a JPEG without end-of-image marker (truncated)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -110,10 +120,30 @@ def _decode_file(path: Path) -> npt.NDArray[np.uint8]:
         raise CaptureError(f'image {path} is empty')
     if data[:2] == b'\xff\xd8' and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
         raise CaptureError(f'image {path} is a truncated JPEG (no end-of-image marker)')
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    return data
+
+
+def _decode_bgr(data: bytes, path: Path, reduction: int = 1) -> npt.NDArray[np.uint8]:
+    """Decode the bytes of image file ``path`` to ``(H, W, 3)`` uint8 BGR (OpenCV's order) on its stored
+    pixel grid (EXIF orientation ignored).
+
+    Args:
+        reduction: 1, 2, 4 or 8: a JPEG is decoded at ``1/reduction`` scale by libjpeg's DCT scaling
+            (``ceil(W / reduction)`` x ``ceil(H / reduction)`` pixels); other formats need 1.
+
+    Raises:
+        CaptureError: undecodable (corrupt or unsupported format); the message names ``path``.
+    """
+    flags = _REDUCED_FLAGS[reduction] | cv2.IMREAD_IGNORE_ORIENTATION
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if decoded is None or decoded.ndim != 3 or decoded.shape[2] != 3 or decoded.size == 0:
         raise CaptureError(f'image {path} cannot be decoded (corrupt or unsupported format)')
-    return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
+    return np.ascontiguousarray(decoded, dtype=np.uint8)
+
+
+def _decode_file(path: Path) -> npt.NDArray[np.uint8]:
+    """Decode an image file to ``(H, W, 3)`` uint8 RGB, raising :class:`CaptureError` naming the file."""
+    return np.ascontiguousarray(cv2.cvtColor(_decode_bgr(_read_file(path), path), cv2.COLOR_BGR2RGB))
 
 
 def _load_poses(poses_path: Path, expected_rows: int) -> FloatArray:

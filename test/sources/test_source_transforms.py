@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from captures import SHARED_CAPTURE, needs_shared_capture
 
-from actial_ros.errors import CaptureError
+from actial_ros.errors import CaptureError, ImageError
 from actial_ros.geometry import relative_pose
+from actial_ros.imaging import decode_jpeg, encode_jpeg, resize_max
 from actial_ros.sources.base import LlffPosedCapture, SourceKind, detect_capture_kind
 from actial_ros.sources.transforms import TransformsCapture, opengl_to_opencv
 
@@ -88,6 +89,30 @@ def test_downscaled_images_scale_the_intrinsics(llff: LlffPosedCapture, tmp_path
     k = TransformsCapture.open(root).views[0].intrinsics
     assert k is not None and k.width == 512
     assert k.fx == pytest.approx(data['fl_x'] / 2) and k.cx == pytest.approx(256.0)
+
+
+def test_iter_jpeg_stores_files_within_the_limits_and_keeps_the_size_check(
+    llff: LlffPosedCapture, tmp_path: Path
+) -> None:
+    root = tmp_path / 'scene'
+    write_capture(llff, root)
+    odd = root / 'images' / llff.views[3].name
+    odd.unlink()
+    odd.write_bytes(encode_jpeg(resize_max(llff.load_image(3), 256, 256)))  # 256x256, intrinsics say 512x512
+    capture = TransformsCapture.open(root)
+    results = dict(capture.iter_jpeg([5, 3, 2, 5]))
+    assert sorted(results) == [2, 3, 5]
+    for index in (2, 5):
+        assert results[index] == (SHARED_CAPTURE / 'images' / llff.views[index].name).read_bytes()
+    error = results[3]
+    assert isinstance(error, ImageError) and 'is 256x256, expected 512x512' in str(error)
+    with pytest.raises(ImageError, match='is 256x256, expected 512x512'):
+        capture.load_image(3)
+    # Smaller limits: decoded at reduced scale and encoded, at the size a full decode + resize gives.
+    small = dict(capture.iter_jpeg([2], max_width=200, max_height=100, quality=80))[2]
+    assert isinstance(small, bytes) and decode_jpeg(small).shape == (100, 100, 3)
+    with pytest.raises(ImageError, match='resize limits'):
+        dict(capture.iter_jpeg([2], max_width=0))
 
 
 def test_bad_frames_are_counted_not_used(llff: LlffPosedCapture, tmp_path: Path) -> None:
