@@ -351,7 +351,7 @@ def _build_backdrop(world: SimWorld, config: SceneConfig) -> int | None:
         u = k / _BACKDROP_SEGMENTS
         vertices += [[x, y, 0.0], [x, y, height]]
         uvs += [[u, 1.0], [u, 0.0]]
-        normals += [[-math.cos(azimuth), -math.sin(azimuth), 0.0]] * 2
+        normals += [[0.0, 0.0, 1.0]] * 2  # lit alike from every side: the panorama's own brightness shows
         if k:
             a, b, c, d = 2 * k - 2, 2 * k - 1, 2 * k, 2 * k + 1  # bottom/top of the previous and this column
             indices += [a, d, c, a, b, d]  # wound to face the axis

@@ -58,13 +58,17 @@ def noise_texture(seed: int, size: int = 512, *, shapes_per_kilopixel: float = 8
 
 
 def panorama_texture(seed: int, width: int = 2048, height: int = 256) -> npt.NDArray[np.uint8]:
-    """A ``(height, width, 3)`` uint8 RGB panorama whose hue follows the column: a backdrop to wrap once around
-    the scene, so that every heading sees its own colour, as the walls of a room differ.
+    """A ``(height, width, 3)`` uint8 RGB panorama to wrap once around the scene, so that every heading sees its
+    own colour and brightness, as the walls of a room lit from one side differ.
 
     Column ``u`` (0 at the left edge, ``width`` at the right) gets hue ``360 * u / width`` degrees (HSV,
-    saturation 0.55), so the two ends meet seamlessly; the value (brightness) is a seeded
-    :func:`noise_texture` (tiled to the width, ``height`` rows) mapped into [0.45, 1.0], which adds
-    detail at many scales for feature matching.
+    saturation 0.55: a closed colour circle) and a brightness that rises with ``u`` from 0.3 to 1.0 (one seam,
+    where the last column meets the first: the edge of the window). The ramp matters for learning from
+    scratch: on a closed colour circle no feature of the two images is correlated, to first order, with the
+    direction the camera turned (the direction is the sign of a cross product), so gradient descent has
+    nothing to start from; a brightness that rises with azimuth gives it that first-order cue (see
+    docs/training.md, "Learning from scratch"). A seeded :func:`noise_texture` (tiled, ``height`` rows)
+    modulates the brightness by up to 40 % for detail at many scales (feature matching).
 
     Raises:
         ConfigError: ``height`` < 16 or ``width`` < ``height``.
@@ -74,10 +78,11 @@ def panorama_texture(seed: int, width: int = 2048, height: int = 256) -> npt.NDA
     detail = noise_texture(seed, height)
     tiles = -(-width // height)
     grey = cv2.cvtColor(np.concatenate([detail] * tiles, axis=1)[:, :width], cv2.COLOR_RGB2GRAY)
+    u = np.arange(width, dtype=np.float32) / width
     hsv = np.empty((height, width, 3), dtype=np.float32)
-    hsv[..., 0] = (np.arange(width, dtype=np.float32) * (360.0 / width))[None, :]
+    hsv[..., 0] = (360.0 * u)[None, :]
     hsv[..., 1] = 0.55
-    hsv[..., 2] = 0.45 + 0.55 * grey.astype(np.float32) / 255.0
+    hsv[..., 2] = (0.3 + 0.7 * u)[None, :] * (0.6 + 0.4 * grey.astype(np.float32) / 255.0)
     rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     return np.ascontiguousarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
