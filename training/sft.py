@@ -58,6 +58,9 @@ class SftSettings:
     num_samples: int | None = field(default=None, metadata=_h('mix size (default: all MC rows + CoT share)'))
     mc_target_template: str = field(default=DEFAULT_MC_TARGET, metadata=_h('target of MC rows ({letter})'))
     system_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata=_h("system prompt ('' for none)"))
+    assistant_only_loss: bool = field(
+        default=True, metadata=_h('loss on the assistant reply only; false: on every token (from-scratch runs)')
+    )
     finetuning: str = field(default='full', metadata=_h('full or lora'))
     freeze_vision: bool = field(default=True, metadata=_h('freeze the vision tower (full fine-tuning)'))
     lora_rank: int = field(default=64, metadata=_h('LoRA rank'))
@@ -153,7 +156,7 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
         gradient_accumulation_steps=gradient_accumulation(settings.global_batch_size, settings.per_device_batch_size),
         activation_checkpointing=prepared.activation_checkpointing,
         max_length=settings.max_length,
-        assistant_only_loss=True,
+        assistant_only_loss=settings.assistant_only_loss,
         logging_steps=settings.logging_steps,
         save_steps=settings.save_steps,
         save_total_limit=settings.save_total_limit,
