@@ -239,7 +239,13 @@ def test_shipped_yaml_hold_the_paper_defaults() -> None:
     assert grpo['epsilon'] == 0.2 and grpo['max_completion_length'] == 4096 and grpo['rollout_steps'] == 150
     assert grpo['reward_weights'] == [0.5, 0.5] and grpo['system_prompt'] == DEFAULT_SYSTEM_PROMPT
     assert (grpo['max_image_width'], grpo['max_image_height']) == (960, 540)
-    for path, cls in ((root / 'sft.yaml', SftSettings), (root / 'grpo.yaml', GrpoSettings)):
+    shipped = (
+        (root / 'sft.yaml', SftSettings),
+        (root / 'grpo.yaml', GrpoSettings),
+        (root / 'sft_from_scratch.yaml', SftSettings),
+        (root / 'grpo_from_sft.yaml', GrpoSettings),
+    )
+    for path, cls in shipped:
         parser = argparse.ArgumentParser()
         settings_io.add_arguments(parser, cls)
         settings_io.resolve(cls, parser.parse_args(['--config', str(path), '--model', 'm']))  # every key is known
