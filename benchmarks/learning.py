@@ -3,14 +3,14 @@ questions about objects it never saw?
 
 Everything runs through the package's own commands, in stages (each skipped when its output exists):
 
-1. ``render``: ``actial-ros sim --bag`` renders full orbits (``--backdrop panorama``: distant walls whose hue
-   follows azimuth, as a room's walls differ) around TRAINING objects and around a DISJOINT set of
-   HELD-OUT objects; radius, camera height and pitch, direction and start azimuth vary per run. Each bag
-   carries its camera mount in ``recording.json``.
+1. ``render``: ``actial-ros sim --bag`` renders full orbits (``--floor checker``, ``--backdrop panorama``:
+   distant walls whose hue and brightness follow azimuth, as a room's walls differ) around TRAINING
+   objects and around a DISJOINT set of HELD-OUT objects; radius, camera height and pitch, direction and
+   start azimuth vary per run. Each bag carries its camera mount in ``recording.json``.
 2. ``build``: ``actial-ros-train build-viewpoint --source rosbag:BAG ...`` builds the training set and the
    held-out set (no flags about the mount: the bags say it).
-3. ``model``: a randomly initialised Qwen2.5-VL of the ``--model-size`` preset
-   (:func:`actial_ros.training.tiny_model.build_tiny_qwen25vl`; no weights can be downloaded here).
+3. ``model``: a randomly initialised Qwen2.5-VL of the scale's size preset (``small``, 4.7 M parameters;
+   :func:`actial_ros.training.tiny_model.build_tiny_qwen25vl`; no weights can be downloaded here).
 4. ``sft``: ``actial-ros-train sft --config config/training/sft_from_scratch.yaml``.
 5. ``grpo``: ``actial-ros-train grpo --config config/training/grpo_from_sft.yaml`` on the viewpoint rows
    alone (no SAT), from the SFT checkpoint; its reward log is kept.
@@ -21,11 +21,14 @@ It prints one table: held-out accuracy per question type next to the split's bli
 majority label; never "no movement", i.e. a coin flip between left and right), the geometry backend and
 the untrained model; and writes ``results.json`` in ``--out``. The trained checkpoints stay in
 ``OUT/sft`` and ``OUT/grpo`` (default ``out/learning/``); evaluate them on any other viewpoint dataset with
-``actial-ros-train evaluate --model out/learning/sft --viewpoint DATA --viewpoint-split ''``.
+``actial-ros-train evaluate --model out/learning/sft --viewpoint DATA --viewpoint-split '' --system-prompt ''
+--max-pixels 3136`` (the recipe's system prompt and image size). ``--real-capture [LLFF_DIR]`` also evaluates
+them on a real capture (default: the shared one; no transfer from simulation is expected).
 
 Scales: ``--scale full`` (the recorded figures; see benchmarks/README.md for wall time and machine) and
-``--scale ci`` (the learning test in ``test/training/test_learning.py``). ``--blank-images`` trains and
-evaluates on blank images (every pixel grey): the control a learning test must fail.
+``--scale ci`` (2 orbits, 64 rows, 300 steps: what ``test/training/test_learning.py`` trains, to check that
+a model fits its own rows through the images; :func:`text_only_fit` is that test's blind rate).
+``--blank-images`` trains and evaluates on blank images (every pixel grey): the control run.
 
     .venv/bin/python benchmarks/learning.py --out out/learning                 # the whole benchmark
     .venv/bin/python benchmarks/learning.py --out out/learning --stages evaluate --real-capture
