@@ -42,6 +42,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -160,9 +161,7 @@ def render(specs: Sequence[RunSpec], folder: Path, scale: Scale, workers: int) -
         bag = folder / spec.name
         if (bag / 'recording.json').is_file():
             return
-        if bag.exists():
-            import shutil
-
+        if bag.exists():  # a run cut short: render it again
             shutil.rmtree(bag)
         duration = 360.0 / abs(spec.speed_deg_s)
         _cli(
@@ -257,11 +256,13 @@ def blank_images(data: Path) -> None:
             table = table.set_column(
                 index, table.schema.field(index), pa.array(values, type=table.schema.field(index).type)
             )
-        pq.write_table(table, shard)
+        partial = shard.with_suffix('.partial')
+        pq.write_table(table, partial)
+        os.replace(partial, shard)  # never a half-written shard
 
 
 def build_model(out: Path, scale: Scale, seed: int) -> None:
-    """A random Qwen2.5-VL of the scale's size preset, its processor at ``image_size`` squared pixels."""
+    """A random Qwen2.5-VL of the scale's size preset, its image processor at ``scale.max_pixels``."""
     if (out / 'config.json').is_file():
         return
     from actial_ros.training.tiny_model import build_tiny_qwen25vl
