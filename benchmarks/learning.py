@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from actial_ros.backends.geometry import GeometryBackend
@@ -93,7 +93,7 @@ class Scale:
     image_size: int = 112
     max_pixels: int = 56 * 56
     frame_rate_hz: float = 4.0
-    model_size: str = 'small'
+    model_size: Literal['tiny', 'small'] = 'small'
 
 
 SCALES: dict[str, Scale] = {
@@ -205,13 +205,19 @@ def render(specs: Sequence[RunSpec], folder: Path, scale: Scale, workers: int) -
         list(pool.map(one, specs))
 
 
-def build(bags: Sequence[Path], out: Path, *, pairs_per_run: int, seed: int, workers: int) -> None:
-    """``build-viewpoint`` over ``bags`` into ``out`` (all rows in the ``train`` split; one question per pair)."""
+def bag_sources(folder: Path, specs: Sequence[RunSpec]) -> list[str]:
+    """The ``--source`` of each rendered run's bag in ``folder``."""
+    return [f'rosbag:{folder / spec.name}' for spec in specs]
+
+
+def build(sources: Sequence[str], out: Path, *, pairs_per_run: int, seed: int, workers: int) -> None:
+    """``build-viewpoint`` over ``sources`` (``KIND:PATH``) into ``out`` (all rows in the ``train`` split; one
+    question per pair; ``pairs_per_run`` 0: every pair), unless ``out`` holds a build already."""
     if (out / 'data').is_dir() and any((out / 'data').glob('*.parquet')):
         return
     args = ['actial_ros.training.cli', 'build-viewpoint', '--out', str(out), '--overwrite', '--no-progress']
-    for bag in bags:
-        args += ['--source', f'rosbag:{bag}']
+    for source in sources:
+        args += ['--source', source]
     args += [
         '--max-pairs-per-object',
         str(pairs_per_run),
@@ -267,9 +273,7 @@ def build_model(out: Path, scale: Scale, seed: int) -> None:
         return
     from actial_ros.training.tiny_model import build_tiny_qwen25vl
 
-    build_tiny_qwen25vl(
-        out, size='small' if scale.model_size == 'small' else 'tiny', seed=seed, max_pixels=scale.max_pixels
-    )
+    build_tiny_qwen25vl(out, size=scale.model_size, seed=seed, max_pixels=scale.max_pixels)
 
 
 def sft(out: Path, scale: Scale, *extra: str) -> None:
@@ -370,14 +374,12 @@ def blind_baselines(data: Path) -> dict[str, dict[str, float]]:
 
     table = pq.read_table(sorted((data / 'data').glob('*.parquet')), columns=['question_type', 'answer_label'])
     rows = table.to_pylist()
-    groups: dict[str, list[str]] = {'overall': []}
+    groups: dict[str, list[str]] = {}
     for row in rows:
         groups.setdefault(str(row['question_type']), []).append(str(row['answer_label']))
     result: dict[str, dict[str, float]] = {}
     majority_correct = 0
     for name, labels in groups.items():
-        if name == 'overall':
-            continue
         top = Counter(labels).most_common(1)[0][1]
         majority_correct += top
         result[name] = {
@@ -615,14 +617,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def build_all() -> None:
         build(
-            [out / 'bags' / 'train' / s.name for s in train_specs],
+            bag_sources(out / 'bags' / 'train', train_specs),
             train_data,
             pairs_per_run=scale.pairs_per_run,
             seed=args.seed,
             workers=args.workers,
         )
         build(
-            [out / 'bags' / 'heldout' / s.name for s in heldout_specs],
+            bag_sources(out / 'bags' / 'heldout', heldout_specs),
             heldout_data,
             pairs_per_run=scale.heldout_pairs_per_run,
             seed=args.seed + 7,
@@ -641,38 +643,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.monotonic()
         baselines = blind_baselines(heldout_data)
         rows: dict[str, dict[str, float]] = {}
-        for name, model in (('untrained', out / 'base'), ('SFT', out / 'sft'), ('SFT + GRPO', out / 'grpo')):
-            if (model / 'config.json').is_file():
-                rows[name] = _accuracies(
-                    evaluate(model, heldout_data, out / 'eval' / name.replace(' ', ''), scale, name)
-                )
+        models = {'untrained': out / 'base', 'SFT': out / 'sft', 'SFT + GRPO': out / 'grpo'}
+        models = {name: path for name, path in models.items() if (path / 'config.json').is_file()}
+        for name, model in models.items():
+            rows[name] = _accuracies(evaluate(model, heldout_data, out / 'eval' / model.name, scale, name))
         if args.real_capture is not None:
             real = out / 'data' / 'real'
-            if not (real / 'data').is_dir():
-                _cli(
-                    'actial_ros.training.cli',
-                    'build-viewpoint',
-                    '--source',
-                    f'llff:{args.real_capture}',
-                    '--out',
-                    str(real),
-                    '--per-pair',
-                    'one',
-                    '--test-size',
-                    '0',
-                    '--max-pairs-per-object',
-                    '0',
-                    '--cot-fraction',
-                    '0',
-                    '--no-progress',
-                    log=out / 'data' / 'real.build.log',
-                )
-            for name in [n for n in rows if n != 'untrained']:
-                model = out / ('sft' if name == 'SFT' else 'grpo')
+            build([f'llff:{args.real_capture}'], real, pairs_per_run=0, seed=args.seed, workers=args.workers)
+            for name, model in models.items():
+                if name == 'untrained':
+                    continue
                 real_results = evaluate(model, real, out / 'eval' / f'real_{model.name}', scale, f'{name} (real)')
-                rows[
-                    f'{name} on the real capture ({real_results["summary"]["viewpoint"]["overall"]["total"]} items)'
-                ] = _accuracies(real_results)
+                total = real_results['summary']['viewpoint']['overall']['total']
+                rows[f'{name} on the real capture ({total} items)'] = _accuracies(real_results)
         fovs = {spec.name: spec.fov_deg for spec in heldout_specs}
         geometry = geometry_accuracy(heldout_data, lambda name: sim_intrinsics(scale.image_size, fovs[name]))
         rows['geometry backend (SIFT + essential matrix)'] = {k: float(v['accuracy']) for k, v in geometry.items()}

@@ -140,8 +140,8 @@ _TEXT_SIZES: dict[str, dict[str, Any]] = {
         'tie_word_embeddings': False,
         'mrope_section': [4, 6, 6],  # sums to head_dim / 2
     },
-    # About 5 M parameters: the smallest size measured to learn viewpoint directions from scratch on CPU
-    # (benchmarks/learning.py); head_dim 32 like 'tiny'.
+    # About 5 M parameters: the size of the from-scratch learning runs on CPU (benchmarks/learning.py);
+    # head_dim 32 like 'tiny'.
     'small': {
         'hidden_size': 256,
         'intermediate_size': 768,

@@ -52,7 +52,7 @@ def test_model_trained_from_scratch_reads_the_images_of_its_rows(tmp_path: Path)
     learning.render(runs, tmp_path / 'bags', scale, 2)
     data = tmp_path / 'data'
     learning.build(
-        [tmp_path / 'bags' / run.name for run in runs], data, pairs_per_run=scale.pairs_per_run, seed=3, workers=2
+        learning.bag_sources(tmp_path / 'bags', runs), data, pairs_per_run=scale.pairs_per_run, seed=3, workers=2
     )
     learning.build_model(tmp_path / 'base', scale, 0)
     learning.sft(tmp_path, scale, '--data', str(data))
