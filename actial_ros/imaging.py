@@ -117,6 +117,19 @@ _LAYOUTS: Final[dict[str, _Layout]] = {
     # Packed YUV 4:2:2 (BT.601, limited range as OpenCV decodes it); read-only.
     'yuv422': _Layout(2, 1, cv2.COLOR_YUV2RGB_UYVY, None, writable=False),
     'yuv422_yuy2': _Layout(2, 1, cv2.COLOR_YUV2RGB_YUYV, None, writable=False),
+    # Raw Bayer mosaics (REP 104 names: the colours of the top-left 2x2 block, row by row), demosaiced
+    # by OpenCV's bilinear interpolation; read-only. OpenCV names a pattern by the second row's second
+    # and third pixels, so ROS rggb is OpenCV's BG (as cv_bridge maps them).
+    **{
+        f'bayer_{pattern}{bits}': _Layout(1, bits // 8, code, None, writable=False)
+        for pattern, code in (
+            ('rggb', cv2.COLOR_BayerBG2RGB),
+            ('bggr', cv2.COLOR_BayerRG2RGB),
+            ('gbrg', cv2.COLOR_BayerGR2RGB),
+            ('grbg', cv2.COLOR_BayerGB2RGB),
+        )
+        for bits in (8, 16)
+    },
 }
 
 # Generic OpenCV-style names, with cv_bridge's channel order for them (3 channels: BGR, 4: BGRA).
@@ -235,6 +248,9 @@ def image_msg_to_rgb(msg: ImageMsgLike) -> RgbImage:
       follows ``is_bigendian``.
     * ``yuv422`` (UYVY) and ``yuv422_yuy2`` (YUYV): packed 4:2:2, decoded by OpenCV (BT.601, limited
       range); ``width`` must be even.
+    * ``bayer_rggb8``, ``bayer_bggr8``, ``bayer_gbrg8``, ``bayer_grbg8`` and their ``16`` variants: raw
+      Bayer mosaics, demosaiced by OpenCV (bilinear); 16-bit ones keep the high byte first, as above.
+      Height and width must be at least 2.
     * Aliases as cv_bridge reads them: ``8UC1`` = mono8, ``8UC3`` = bgr8, ``8UC4`` = bgra8,
       ``16UC1`` = mono16, ``16UC3`` = bgr16, ``16UC4`` = bgra16; ``uyvy``, ``yuyv``.
 
@@ -248,7 +264,7 @@ def image_msg_to_rgb(msg: ImageMsgLike) -> RgbImage:
     Raises:
         ImageError: a missing attribute, ``data`` not bytes-like, an unknown encoding, zero (or
             negative) height or width, ``step < width * bytes_per_pixel``, ``len(data) < step * height``,
-            or an odd width for YUV 4:2:2.
+            an odd width for YUV 4:2:2, or a Bayer mosaic smaller than 2x2.
     """
     kind = 'sensor_msgs/Image'
     data = _byte_array(_attr(msg, 'data', kind))
@@ -272,6 +288,8 @@ def image_msg_to_rgb(msg: ImageMsgLike) -> RgbImage:
         )
     if layout.channels == 2 and width % 2:
         raise ImageError(f'{name} (YUV 4:2:2) needs an even width, got {width}')
+    if name.startswith('bayer_') and (width < 2 or height < 2):
+        raise ImageError(f'{name} (a Bayer mosaic) needs at least 2x2 pixels, got {width}x{height}')
 
     rows = data[: step * height].reshape(height, step)[:, :row_bytes]  # a view; padding dropped
     if layout.depth == 2:

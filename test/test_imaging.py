@@ -180,6 +180,52 @@ def test_yuv422_odd_width_rejected() -> None:
         image_msg_to_rgb(raw_msg('yuv422', 3, bytes(6)))
 
 
+# The colour of each pixel of a 2x2 Bayer block (REP 104: named by the block's colours, row by row).
+BAYER_PATTERNS = {'rggb': 'RGGB', 'bggr': 'BGGR', 'gbrg': 'GBRG', 'grbg': 'GRBG'}
+
+
+def mosaic(rgb: Rgb, pattern: str) -> npt.NDArray[np.uint8]:
+    """The single-channel Bayer image a sensor with ``pattern`` would record of ``rgb``."""
+    channel = {'R': 0, 'G': 1, 'B': 2}
+    out = np.empty(rgb.shape[:2], dtype=np.uint8)
+    for k, colour in enumerate(BAYER_PATTERNS[pattern]):
+        row, col = divmod(k, 2)
+        out[row::2, col::2] = rgb[row::2, col::2, channel[colour]]
+    return out
+
+
+@pytest.mark.parametrize('bits', [8, 16])
+@pytest.mark.parametrize('pattern', sorted(BAYER_PATTERNS))
+def test_bayer_mosaics_are_demosaiced(pattern: str, bits: int) -> None:
+    # A flat colour with three distinct channel values: any pattern mix-up swaps channels.
+    colour = (200, 120, 40)
+    rgb = np.empty((8, 10, 3), dtype=np.uint8)
+    rgb[:] = colour
+    raw = mosaic(rgb, pattern)
+    if bits == 16:  # high byte = the 8-bit value, low byte noise that must not matter
+        noise = np.random.default_rng(0).integers(0, 256, raw.shape, dtype=np.uint16)
+        data = ((raw.astype(np.uint16) << 8) | noise).astype('<u2').tobytes()
+    else:
+        data = raw.tobytes()
+    msg = image_msg(
+        encoding=f'bayer_{pattern}{bits}', height=8, width=10, step=10 * bits // 8, is_bigendian=0, data=data
+    )
+    out = image_msg_to_rgb(msg)
+    assert out.shape == (8, 10, 3)
+    # Bilinear demosaicing is exact on a flat colour away from the border.
+    np.testing.assert_array_equal(out[2:-2, 2:-2], np.broadcast_to(colour, (4, 6, 3)))
+
+
+def test_bayer_needs_two_by_two_pixels() -> None:
+    with pytest.raises(ImageError, match='at least 2x2'):
+        image_msg_to_rgb(raw_msg('bayer_rggb8', 4, bytes(4)))
+
+
+def test_bayer_is_read_only() -> None:
+    with pytest.raises(ImageError, match='read but not written'):
+        rgb_to_image_fields(gradient(), 'bayer_rggb8')
+
+
 def test_encoding_names_case_insensitive() -> None:
     assert tuple(image_msg_to_rgb(raw_msg('RGB8', 1, bytes(RED)))[0, 0]) == RED
     assert tuple(image_msg_to_rgb(raw_msg('8uc3', 1, bytes([0, 0, 255])))[0, 0]) == RED
