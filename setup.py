@@ -77,6 +77,7 @@ setup(
             'ruff>=0.6',
             'mypy>=1.11',
             'psutil>=5.9',  # benchmarks' peak-memory figures
+            'hypothesis>=6.100',  # property-based fuzzing of every input boundary
         ],
     },
     zip_safe=True,

@@ -55,6 +55,9 @@ class DropReason(StrEnum):
     STALE = 'stale'
     BACKEND_ERROR = 'backend_error'
     SHUTDOWN = 'shutdown'
+    # Bugs (never expected): an exception escaped a callback or an ingest/worker job; logged with its
+    # traceback, counted, and the node goes on.
+    INTERNAL_ERROR = 'internal_error'
 
 
 class AnswerStatus(StrEnum):

@@ -320,7 +320,8 @@ class SpatialReasoner:
                 if job is None:
                     return
                 job()
-            except Exception:  # a bug must not kill ingestion
+            except Exception:  # a bug must not kill ingestion: counted, logged with its traceback
+                self.buffer.drops.add(DropReason.INTERNAL_ERROR)
                 _LOG.exception('ingest job failed')
             finally:
                 self._ingest.task_done()
@@ -358,7 +359,8 @@ class SpatialReasoner:
                 self._in_flight += 1
             try:
                 self._run(request)
-            except Exception:  # never let a worker die
+            except Exception:  # never let a worker die: counted, logged with its traceback
+                self.buffer.drops.add(DropReason.INTERNAL_ERROR)
                 _LOG.exception('request failed unexpectedly')
             finally:
                 with self._cond:

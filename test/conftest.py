@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from captures import SAMPLE_CAPTURE
+from hypothesis import settings
 
 from actial_ros.dds import local_ros_environment
 
@@ -23,6 +24,12 @@ _DATASETS_CACHE = tempfile.mkdtemp(prefix='actial-test-hf-datasets-')
 os.environ['HF_DATASETS_CACHE'] = _DATASETS_CACHE
 atexit.register(shutil.rmtree, _DATASETS_CACHE, ignore_errors=True)
 
+
+# Hypothesis (the fuzz suites): reproducible examples (derandomize: CI and a developer see the same
+# ones), no per-example deadline (a 2-core CI machine running DDS tests beside it is slow), no example
+# database written into the checkout.
+settings.register_profile('actial', derandomize=True, deadline=None, database=None)
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'actial'))
 
 # One DDS domain per test session, derived from the process id so that parallel runs on one machine
 # do not see each other; discovery stays on loopback (ENVIRONMENT.md: Kilted honours

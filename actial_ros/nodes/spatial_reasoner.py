@@ -19,7 +19,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from traceback import format_exc
 from typing import Any
 
 import rclpy
@@ -35,6 +36,7 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
+from actial_ros.ask import AskRequestError, loose_ask_id, parse_ask_request
 from actial_ros.backends import create_backend
 from actial_ros.backends.base import Backend
 from actial_ros.enums import AnswerStatus, DropReason
@@ -318,6 +320,7 @@ class SpatialReasonerNode(Node):
         self._received: dict[str, int] = {camera.camera_id: 0 for camera in self._cameras}
         self._last_received: dict[str, int] = dict(self._received)
         self._warnings: dict[str, int] = {}
+        self._tracebacks_logged: set[str] = set()
         self._reported_drops: dict[str, int] = {}
         self._last_diag = (time.monotonic(), 0, 0)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -332,9 +335,13 @@ class SpatialReasonerNode(Node):
         odom_qos = qos_profile(str(values['odometry_qos']), int(values['qos_depth']))
         for camera in self._cameras:
             self._subscribe_camera(camera, image_qos)
-        self.create_subscription(Odometry, str(values['odometry_topic']), self._on_odometry, odom_qos)
-        self.create_subscription(String, '~/ask', self._on_ask, 10)
-        self.create_timer(float(values['diagnostics_period_s']), self._publish_diagnostics)
+        self.create_subscription(
+            Odometry, str(values['odometry_topic']), self._guarded('odometry', self._on_odometry), odom_qos
+        )
+        self.create_subscription(String, '~/ask', self._guarded('ask', self._on_ask), 10)
+        self.create_timer(
+            float(values['diagnostics_period_s']), self._guarded('diagnostics', self._publish_diagnostics)
+        )
         self.get_logger().info(
             f'asking {[t.value for t in config.question_types]} about pairs with '
             f'{config.pair_policy.min_yaw_deg:g} <= |yaw| <= {config.pair_policy.max_yaw_deg:g} deg from '
@@ -348,17 +355,23 @@ class SpatialReasonerNode(Node):
             self.create_subscription(
                 CompressedImage,
                 camera.image_topic,
-                lambda msg: self._submit(camera_id, msg, compressed_msg_to_rgb),
+                self._guarded('image', lambda msg: self._submit(camera_id, msg, compressed_msg_to_rgb)),
                 qos,
             )
         elif camera.image_transport == 'raw':
             self.create_subscription(
-                Image, camera.image_topic, lambda msg: self._submit(camera_id, msg, image_msg_to_rgb), qos
+                Image,
+                camera.image_topic,
+                self._guarded('image', lambda msg: self._submit(camera_id, msg, image_msg_to_rgb)),
+                qos,
             )
         else:
             raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {camera.image_transport!r}")
         self.create_subscription(
-            CameraInfo, camera.camera_info_topic, lambda msg: self._on_camera_info(camera_id, msg), qos
+            CameraInfo,
+            camera.camera_info_topic,
+            self._guarded('camera_info', lambda msg: self._on_camera_info(camera_id, msg)),
+            qos,
         )
 
     # -- parameters ----------------------------------------------------------------------------
@@ -388,6 +401,29 @@ class SpatialReasonerNode(Node):
         return SetParametersResult(successful=True)
 
     # -- callbacks (store and return) ----------------------------------------------------------
+
+    def _guarded(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback`` behind the node's boundary: no message or payload can end the node.
+
+        Expected bad input is handled inside each callback (counted drops, error replies). Anything
+        else that escapes is a bug: counted as ``internal_error`` (``drop_internal_error`` in
+        /diagnostics), logged with its traceback the first time per callback and throttled after.
+        """
+
+        def guarded(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception:
+                self._engine.buffer.drops.add(DropReason.INTERNAL_ERROR)
+                if name not in self._tracebacks_logged:
+                    self._tracebacks_logged.add(name)
+                    self.get_logger().error(f'{name} callback failed (counted; the node goes on):\n{format_exc()}')
+                else:
+                    self.get_logger().error(
+                        f'{name} callback failed again: {format_exc(limit=0).strip()}', throttle_duration_sec=10.0
+                    )
+
+        return guarded
 
     def _warn(self, key: str) -> None:
         self._warnings[key] = self._warnings.get(key, 0) + 1
@@ -425,7 +461,7 @@ class SpatialReasonerNode(Node):
             raise ConfigError('extrinsics_from_tf needs tf2_ros (a ROS 2 install); it is not importable') from error
         buffer = tf2_ros.Buffer()
         self._tf = (buffer, tf2_ros.TransformListener(buffer, self), base_frame)
-        self.create_timer(0.5, self._lookup_extrinsics)
+        self.create_timer(0.5, self._guarded('tf_lookup', self._lookup_extrinsics))
 
     def _lookup_extrinsics(self) -> None:
         """Resolve ``base_frame -> camera frame`` for cameras seen but not yet resolved (timer)."""
@@ -460,26 +496,20 @@ class SpatialReasonerNode(Node):
 
     def _on_ask(self, msg: String) -> None:
         try:
-            request = json.loads(msg.data)
-            if not isinstance(request, dict) or not str(request.get('question', '')).strip():
-                raise ValueError('expected a JSON object with a non-empty "question"')
-            ask_id = str(request.get('id', ''))
-            target = str(request.get('target', 'pair'))
-            if target not in ('pair', 'frame'):
-                raise ValueError("target must be 'pair' or 'frame'")
-        except (ValueError, TypeError) as error:
+            request = parse_ask_request(msg.data)
+        except AskRequestError as error:
             self._warn('bad_ask')
-            self.get_logger().warning(f'ignored ~/ask request: {error}')
+            self.get_logger().warning(f'ignored ~/ask request: {error}', throttle_duration_sec=5.0)
             self._publish_answer(
                 {
                     'kind': 'ask',
-                    'id': _loose_id(msg.data),
+                    'id': loose_ask_id(msg.data),
                     'status': AnswerStatus.ERROR,
                     'reason': f'bad request: {error}',
                 }
             )
             return
-        self._engine.submit_ask(ask_id=ask_id, prompt=str(request['question']), target=target)
+        self._engine.submit_ask(ask_id=request.ask_id, prompt=request.question, target=request.target)
 
     # -- output --------------------------------------------------------------------------------
 
@@ -618,14 +648,6 @@ def _status(name: str, level: bytes, message: str, values: dict[str, Any]) -> Di
     status = DiagnosticStatus(name=name, message=message, hardware_id='actial_ros', level=level)
     status.values = [KeyValue(key=key, value=str(value)) for key, value in values.items()]
     return status
-
-
-def _loose_id(data: str) -> str:
-    try:
-        request = json.loads(data)
-    except ValueError:
-        return ''
-    return str(request.get('id', '')) if isinstance(request, dict) else ''
 
 
 def _json_default(value: Any) -> Any:
