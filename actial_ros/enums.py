@@ -30,11 +30,14 @@ class ViewpointLabel(StrEnum):
 class DropReason(StrEnum):
     """Why a message, frame, pair or request was dropped. Every drop is counted under one of these."""
 
+    # Delivery: messages a publisher sent that never reached a callback (gaps in its sequence numbers)
+    DDS_LOST = 'dds_lost'
     # Image ingestion
     BAD_IMAGE = 'bad_image'
     NO_CAMERA_INFO = 'no_camera_info'
     NO_EXTRINSIC = 'no_extrinsic'
     BAD_CAMERA_INFO = 'bad_camera_info'
+    CAMERA_INFO_SIZE_MISMATCH = 'camera_info_size_mismatch'
     # Odometry and matching
     BAD_ODOMETRY = 'bad_odometry'
     ODOMETRY_OUT_OF_ORDER = 'odometry_out_of_order'
@@ -43,6 +46,7 @@ class DropReason(StrEnum):
     ODOMETRY_GAP = 'odometry_gap'
     ODOMETRY_TIMEOUT = 'odometry_timeout'
     TIME_RESET = 'time_reset'
+    TIME_OUTLIER = 'time_outlier'
     OLD_TIMELINE = 'old_timeline'
     DUPLICATE_FRAME = 'duplicate_frame'
     # Buffer bounds

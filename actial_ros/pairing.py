@@ -22,6 +22,7 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,7 @@ from actial_ros.geometry import (
     relative_pose,
     validate_transform,
 )
+from actial_ros.timeline import Jump, TimelineGuard
 
 __all__ = [
     'BufferLimits',
@@ -70,8 +72,9 @@ class DropCounter:
 
     def add(self, reason: DropReason | str, count: int = 1) -> None:
         """Count ``count`` drops under ``reason``."""
-        with self._lock:
-            self._counts[str(reason)] += count
+        if count:
+            with self._lock:
+                self._counts[str(reason)] += count
 
     def snapshot(self) -> dict[str, int]:
         """A copy of the counts, reason -> count (only reasons seen)."""
@@ -98,8 +101,14 @@ class OdometryMatchPolicy:
             extrapolation).
         pending_timeout_s: an image waits for later odometry at most this long, measured in stamp
             time against the newest image stamp of its camera (``odometry_timeout``).
-        time_reset_s: a stamp that jumps backwards by more than this (seconds) is a time reset (e.g. a
-            simulation restart): all buffers are cleared and ``time_reset`` is counted.
+        time_reset_s: a stamp further than this (seconds) from its stream's newest stamp, back or ahead,
+            is a suspect (:class:`actial_ros.timeline.TimelineGuard`, one guard per stream: odometry and
+            each camera): held until ``time_jump_confirmations`` agreeing suspects confirm the jump (back:
+            a time reset, e.g. a simulation restart; all buffers are cleared and ``time_reset`` is
+            counted), or dropped as ``time_outlier`` when an ordinary stamp follows (one bogus stamp
+            costs only itself).
+        time_jump_confirmations: consecutive agreeing suspects that confirm a jump (1: act on the
+            first, as before the guard existed).
         history: odometry samples kept.
         reset_grace_s: for this long (wall-clock seconds) after a time reset, messages stamped more than
             ``time_reset_s`` after the new origin are late messages of the old timeline still in flight
@@ -110,6 +119,7 @@ class OdometryMatchPolicy:
     max_extrapolation_s: float = 0.05
     pending_timeout_s: float = 1.0
     time_reset_s: float = 1.0
+    time_jump_confirmations: int = 3
     history: int = 4000
     reset_grace_s: float = 2.0
 
@@ -126,6 +136,8 @@ class OdometryMatchPolicy:
                 raise ConfigError(f'{name} must be finite and >= 0, got {value}')
         if self.history < 2:
             raise ConfigError(f'history must be >= 2, got {self.history}')
+        if self.time_jump_confirmations < 1:
+            raise ConfigError(f'time_jump_confirmations must be >= 1, got {self.time_jump_confirmations}')
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +281,7 @@ class _CameraState:
     frames: deque[Frame]
     pending: deque[Frame]
     drops: DropCounter
+    guard: TimelineGuard[Frame]
     nbytes: int = 0
     posed: int = 0
     pairs: int = 0
@@ -312,6 +325,7 @@ class PairingBuffer:
         elif extrinsics is not None:
             self._default_extrinsic = validate_transform(extrinsics, name='T_base_camera_optical')
         self._odometry = OdometryHistory(self._match_policy)
+        self._odometry_guard: TimelineGuard[FloatArray] = self._new_guard()
         self._cameras: dict[str, _CameraState] = {}
         self._rng = random.Random(self._pair_policy.seed)
         self._next_pair_id = 1
@@ -346,6 +360,8 @@ class PairingBuffer:
         with self._lock:
             self._match_policy = policy
             self._odometry._policy = policy
+            for guard in self._guards():
+                guard.configure(jump_s=policy.time_reset_s, confirmations=policy.time_jump_confirmations)
 
     def set_extrinsic(self, camera_id: str, t_base_camera: npt.ArrayLike) -> None:
         """Set ``T_base_camera_optical`` of one camera (applies to frames posed from now on)."""
@@ -397,11 +413,16 @@ class PairingBuffer:
     # -- ingestion -----------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget all frames, pending images and odometry (e.g. after a time jump)."""
+        """Forget all frames, pending images, held suspects and odometry (e.g. after a time jump)."""
         with self._lock:
-            self._reset_locked(None)
+            for guard in self._guards():
+                guard.reset()
+            self._reset_locked(None, keep=None)
 
-    def _reset_locked(self, origin_ns: int | None) -> None:
+    def _reset_locked(self, origin_ns: int | None, *, keep: TimelineGuard[Any] | None) -> list[Pair]:
+        """Clear every buffer. ``keep``: the guard of the stream that confirmed the reset (already on the
+        new timeline). The other streams' held suspects near ``origin_ns`` are new-timeline messages that
+        arrived before the confirmation: they are replayed, not lost; returns the pairs they complete."""
         if origin_ns is not None:
             self.drops.add(DropReason.TIME_RESET)
         self._reset_origin_ns = origin_ns
@@ -415,11 +436,38 @@ class PairingBuffer:
             state.last_pair_stamp_ns = None
         self._uses.clear()
         self._latest_pair = None
+        replay_odometry: list[tuple[int, FloatArray]] = []
+        replay_frames: list[tuple[_CameraState, Frame]] = []
+        near_ns = self._match_policy.time_reset_s * _NS
+        if keep is not self._odometry_guard:
+            for stamp_ns, pose in self._odometry_guard.reset():
+                if origin_ns is not None and abs(stamp_ns - origin_ns) <= near_ns:
+                    replay_odometry.append((stamp_ns, pose))
+                else:
+                    self.drops.add(DropReason.OLD_TIMELINE)
+        for state in self._cameras.values():
+            if keep is state.guard:
+                continue
+            for stamp_ns, frame in state.guard.reset():
+                if origin_ns is not None and abs(stamp_ns - origin_ns) <= near_ns:
+                    replay_frames.append((state, frame))
+                else:
+                    self._drop(state, DropReason.OLD_TIMELINE)
+        pairs: list[Pair] = []
+        for stamp_ns, pose in replay_odometry:
+            verdict = self._odometry_guard.offer(stamp_ns, pose)
+            self.drops.add(DropReason.TIME_OUTLIER, len(verdict.outliers))
+            for accepted_ns, accepted_pose in verdict.accepted:
+                pairs.extend(self._store_odometry(accepted_ns, accepted_pose))
+        for state, frame in replay_frames:
+            pairs.extend(self._offer_frame(state, frame))
+        return pairs
 
     def add_odometry(self, stamp_ns: int, t_odom_base: npt.ArrayLike) -> list[Pair]:
         """Add one odometry sample (``T_odom_base`` at ``stamp_ns``); returns pairs it completes.
 
-        A malformed pose is counted as ``bad_odometry`` and ignored (never raises).
+        A malformed pose is counted as ``bad_odometry`` and ignored (never raises). The stamp passes the
+        stream's :class:`~actial_ros.timeline.TimelineGuard` first (``time_outlier``, ``time_reset``).
         """
         try:
             pose = validate_transform(t_odom_base, name='T_odom_base')
@@ -430,51 +478,76 @@ class PairingBuffer:
             if self._from_old_timeline(stamp_ns):
                 self.drops.add(DropReason.OLD_TIMELINE)
                 return []
-            newest = self._odometry.newest_stamp_ns
-            if newest is not None and newest - stamp_ns > self._match_policy.time_reset_s * _NS:
-                self._reset_locked(stamp_ns)
-            reason = self._odometry.add(stamp_ns, pose)
-            if reason is not None:
-                self.drops.add(reason)
-                return []
+            verdict = self._odometry_guard.offer(stamp_ns, pose)
+            if verdict.outliers:
+                self.drops.add(DropReason.TIME_OUTLIER, len(verdict.outliers))
             pairs: list[Pair] = []
-            for state in self._cameras.values():
-                pairs.extend(self._resolve_pending(state))
+            if verdict.jump is Jump.BACKWARD:
+                pairs.extend(self._reset_locked(verdict.accepted[0][0], keep=self._odometry_guard))
+            for accepted_ns, accepted_pose in verdict.accepted:
+                pairs.extend(self._store_odometry(accepted_ns, accepted_pose))
             return pairs
 
     def add_frame(self, frame: Frame) -> list[Pair]:
         """Add an image (its ``t_world_camera`` is ignored and set from odometry); returns new pairs.
 
         The frame is posed at once when odometry covers its stamp, or waits (bounded) for later
-        odometry. Never raises for bad timing; drops are counted.
+        odometry. Its stamp passes its camera's :class:`~actial_ros.timeline.TimelineGuard` first
+        (``time_outlier``, ``time_reset``). Never raises for bad timing; drops are counted.
         """
         with self._lock:
             state = self._camera(frame.camera_id)
             if self._from_old_timeline(frame.stamp_ns):
                 self._drop(state, DropReason.OLD_TIMELINE)
                 return []
-            if (
-                state.newest_stamp_ns is not None
-                and state.newest_stamp_ns - frame.stamp_ns > self._match_policy.time_reset_s * _NS
-            ):
-                self._reset_locked(frame.stamp_ns)
-            if state.newest_stamp_ns is None or frame.stamp_ns > state.newest_stamp_ns:
-                state.newest_stamp_ns = frame.stamp_ns
-            if any(f.stamp_ns == frame.stamp_ns for f in state.frames) or any(
-                f.stamp_ns == frame.stamp_ns for f in state.pending
-            ):
-                self._drop(state, DropReason.DUPLICATE_FRAME)
-                return []
-            if frame.nbytes > self._limits.max_bytes:
-                self._drop(state, DropReason.BUFFER_BYTES)
-                return []
-            state.pending.append(frame)
-            if len(state.pending) > self._limits.max_pending:
-                state.pending.popleft()
-                self._drop(state, DropReason.PENDING_FULL)
-            return self._resolve_pending(state)
+            return self._offer_frame(state, frame)
 
     # -- internals (lock held) -----------------------------------------------------------------
+
+    def _new_guard(self) -> TimelineGuard[Any]:
+        policy = self._match_policy
+        return TimelineGuard(jump_s=policy.time_reset_s, confirmations=policy.time_jump_confirmations)
+
+    def _guards(self) -> list[TimelineGuard[Any]]:
+        return [self._odometry_guard, *(state.guard for state in self._cameras.values())]
+
+    def _store_odometry(self, stamp_ns: int, pose: FloatArray) -> list[Pair]:
+        reason = self._odometry.add(stamp_ns, pose)
+        if reason is not None:
+            self.drops.add(reason)
+            return []
+        pairs: list[Pair] = []
+        for state in self._cameras.values():
+            pairs.extend(self._resolve_pending(state))
+        return pairs
+
+    def _offer_frame(self, state: _CameraState, frame: Frame) -> list[Pair]:
+        verdict = state.guard.offer(frame.stamp_ns, frame)
+        for _ in verdict.outliers:
+            self._drop(state, DropReason.TIME_OUTLIER)
+        pairs: list[Pair] = []
+        if verdict.jump is Jump.BACKWARD:
+            pairs.extend(self._reset_locked(verdict.accepted[0][0], keep=state.guard))
+        for _, accepted in verdict.accepted:
+            pairs.extend(self._pend(state, accepted))
+        return pairs
+
+    def _pend(self, state: _CameraState, frame: Frame) -> list[Pair]:
+        if state.newest_stamp_ns is None or frame.stamp_ns > state.newest_stamp_ns:
+            state.newest_stamp_ns = frame.stamp_ns
+        if any(f.stamp_ns == frame.stamp_ns for f in state.frames) or any(
+            f.stamp_ns == frame.stamp_ns for f in state.pending
+        ):
+            self._drop(state, DropReason.DUPLICATE_FRAME)
+            return []
+        if frame.nbytes > self._limits.max_bytes:
+            self._drop(state, DropReason.BUFFER_BYTES)
+            return []
+        state.pending.append(frame)
+        if len(state.pending) > self._limits.max_pending:
+            state.pending.popleft()
+            self._drop(state, DropReason.PENDING_FULL)
+        return self._resolve_pending(state)
 
     def _from_old_timeline(self, stamp_ns: int) -> bool:
         """True for a late message from before a recent time reset (other topics still in flight)."""
@@ -497,6 +570,7 @@ class PairingBuffer:
                 frames=deque(),
                 drops=DropCounter(),
                 pending=deque(),
+                guard=self._new_guard(),
             )
             self._cameras[camera_id] = state
         return state

@@ -33,15 +33,35 @@ from actial_ros.enums import AnswerStatus, DropReason, QuestionType
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.frame import CameraIntrinsics, Frame, Pair
 from actial_ros.geometry import LabelThresholds, viewpoint_label
-from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairingBuffer, PairPolicy
+from actial_ros.pairing import BufferLimits, DropCounter, OdometryMatchPolicy, PairingBuffer, PairPolicy
 from actial_ros.questions import Question, make_question
 from actial_ros.scoring import ScoreBoard
 
-__all__ = ['ReasonerConfig', 'ReasonerStats', 'SpatialReasoner', 'answer_record']
+__all__ = [
+    'ASPECT_TOLERANCE',
+    'CAMERA_INFO_SIZE_POLICIES',
+    'ReasonerConfig',
+    'ReasonerStats',
+    'SpatialReasoner',
+    'answer_record',
+]
 
 _LOG = logging.getLogger(__name__)
 
 AnswerCallback = Callable[[dict[str, Any]], None]
+
+CAMERA_INFO_SIZE_POLICIES = ('rescale', 'refuse')
+"""Values of :attr:`ReasonerConfig.camera_info_size_policy`."""
+ASPECT_TOLERANCE = 0.01
+"""Largest relative difference of width/height between an image and its CameraInfo that is rescaled (1 %:
+a resize rounds a side by at most a pixel or two; a crop or another camera's calibration differs more)."""
+
+
+class _Mismatch:
+    """Marks an image whose size its CameraInfo does not fit (:meth:`SpatialReasoner._fit_intrinsics`)."""
+
+
+_MISMATCH = _Mismatch()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +78,11 @@ class ReasonerConfig:
             dropped as stale.
         ingest_queue_size: messages waiting for the ingest thread; newer ones are dropped beyond it.
         seed: seeds the option shuffling.
+        camera_info_size_policy: what to do with an image whose size differs from its CameraInfo's
+            ``width`` x ``height`` (a driver publishing a binned or resized stream with the sensor's
+            calibration): ``'rescale'`` scales the intrinsics when the aspect ratios agree within
+            :data:`ASPECT_TOLERANCE` (counted as the warning ``camera_info_rescaled``) and drops the image
+            otherwise; ``'refuse'`` drops every such image. Drops count as ``camera_info_size_mismatch``.
     """
 
     question_types: tuple[QuestionType, ...] = tuple(QuestionType)
@@ -70,6 +95,7 @@ class ReasonerConfig:
     max_request_age_s: float = 30.0
     ingest_queue_size: int = 256
     seed: int = 0
+    camera_info_size_policy: str = 'rescale'
 
     def __post_init__(self) -> None:
         if not self.question_types:
@@ -78,6 +104,11 @@ class ReasonerConfig:
             raise ConfigError('max_in_flight, max_queue and ingest_queue_size must be >= 1')
         if not self.max_request_age_s > 0:
             raise ConfigError(f'max_request_age_s must be > 0, got {self.max_request_age_s}')
+        if self.camera_info_size_policy not in CAMERA_INFO_SIZE_POLICIES:
+            raise ConfigError(
+                f'camera_info_size_policy must be one of {list(CAMERA_INFO_SIZE_POLICIES)}, '
+                f'got {self.camera_info_size_policy!r}'
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +120,7 @@ class ReasonerStats:
         frames_posed, pairs_made: frames that got a pose; pairs emitted.
         questions_queued, in_flight, requests_done: request queue depth, running requests, finished.
         drops: drop counts by reason (ingestion, pairing and requests).
+        warnings: counts of handled irregularities that lost nothing (e.g. ``camera_info_rescaled``).
         buffer: frames, pending, bytes and odometry samples held.
         last_error: the last backend error message, or ''.
     """
@@ -103,6 +135,7 @@ class ReasonerStats:
     drops: dict[str, int]
     buffer: dict[str, int]
     last_error: str
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -145,6 +178,8 @@ class SpatialReasoner:
             limits=config.limits,
         )
         self.scores = ScoreBoard()
+        self.warnings = DropCounter()
+        """Counts of handled irregularities that lost nothing, by name (see :class:`ReasonerStats`)."""
         self._rng = random.Random(config.seed)
         self._ingest: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=config.ingest_queue_size)
         self._requests: deque[_Request] = deque()
@@ -223,13 +258,21 @@ class SpatialReasoner:
         def ingest() -> None:
             try:
                 image = decode()
-                frame = Frame(
-                    image=image,
-                    stamp_ns=stamp_ns,
-                    intrinsics=_fit_intrinsics(intrinsics, image),
-                    camera_id=camera_id,
-                    name=name,
-                )
+                fitted = self._fit_intrinsics(intrinsics, image)
+                if fitted is _MISMATCH:
+                    self.buffer.drops.add(DropReason.CAMERA_INFO_SIZE_MISMATCH)
+                    _LOG.warning(
+                        'dropped an image from %s at %d: %dx%d, CameraInfo says %s (camera_info_size_policy=%s)',
+                        camera_id,
+                        stamp_ns,
+                        image.shape[1],
+                        image.shape[0],
+                        intrinsics and f'{intrinsics.width}x{intrinsics.height}',
+                        self._config.camera_info_size_policy,
+                    )
+                    return
+                assert not isinstance(fitted, _Mismatch)
+                frame = Frame(image=image, stamp_ns=stamp_ns, intrinsics=fitted, camera_id=camera_id, name=name)
             except (ActialError, ValueError) as error:
                 self.buffer.drops.add(DropReason.BAD_IMAGE)
                 _LOG.warning('dropped an image from %s at %d: %s', camera_id, stamp_ns, error)
@@ -295,6 +338,7 @@ class SpatialReasoner:
             drops=self.buffer.drops.snapshot(),
             buffer=self.buffer.counts(),
             last_error=last_error,
+            warnings=self.warnings.snapshot(),
         )
 
     def idle(self) -> bool:
@@ -304,6 +348,23 @@ class SpatialReasoner:
         return not busy and self._ingest.unfinished_tasks == 0
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _fit_intrinsics(
+        self, intrinsics: CameraIntrinsics | None, image: npt.NDArray[np.uint8]
+    ) -> CameraIntrinsics | _Mismatch | None:
+        """Intrinsics for the decoded image's size per ``camera_info_size_policy``, or :data:`_MISMATCH`."""
+        if intrinsics is None:
+            return None
+        height, width = image.shape[:2]
+        if (intrinsics.width, intrinsics.height) == (width, height):
+            return intrinsics
+        if self._config.camera_info_size_policy == 'refuse':
+            return _MISMATCH
+        aspect_image, aspect_info = width / height, intrinsics.width / intrinsics.height
+        if abs(aspect_image / aspect_info - 1.0) > ASPECT_TOLERANCE:
+            return _MISMATCH
+        self.warnings.add('camera_info_rescaled')
+        return intrinsics.scaled(width, height)
 
     def _put(self, job: Callable[[], None]) -> bool:
         try:
@@ -417,16 +478,6 @@ class SpatialReasoner:
             self._on_answer(record)
         except Exception:
             _LOG.exception('answer callback failed')
-
-
-def _fit_intrinsics(intrinsics: CameraIntrinsics | None, image: npt.NDArray[np.uint8]) -> CameraIntrinsics | None:
-    """Intrinsics scaled to the decoded image's size (CameraInfo may describe a different resolution)."""
-    if intrinsics is None:
-        return None
-    height, width = image.shape[:2]
-    if (intrinsics.width, intrinsics.height) == (width, height):
-        return intrinsics
-    return intrinsics.scaled(width, height)
 
 
 def answer_record(

@@ -53,7 +53,9 @@ def test_image_waits_for_later_odometry_and_is_then_posed() -> None:
 
 
 def test_odometry_gap_is_not_interpolated_and_is_counted() -> None:
-    buf = PairingBuffer(match_policy=OdometryMatchPolicy(max_interpolation_gap_s=0.5, max_extrapolation_s=0.05))
+    buf = PairingBuffer(
+        match_policy=OdometryMatchPolicy(max_interpolation_gap_s=0.5, max_extrapolation_s=0.05, time_reset_s=10.0)
+    )
     buf.add_odometry(0, base_pose(0, 0, 0))
     buf.add_odometry(2 * S, base_pose(1, 0, 0))
     buf.add_frame(frame(S))
@@ -71,7 +73,9 @@ def test_image_before_odometry_history_is_dropped() -> None:
 
 
 def test_pending_image_times_out_when_odometry_stops() -> None:
-    buf = PairingBuffer(match_policy=OdometryMatchPolicy(pending_timeout_s=1.0, max_extrapolation_s=0.05))
+    buf = PairingBuffer(
+        match_policy=OdometryMatchPolicy(pending_timeout_s=1.0, max_extrapolation_s=0.05, time_reset_s=10.0)
+    )
     buf.add_odometry(0, base_pose(0, 0, 0))
     buf.add_frame(frame(S // 2))
     buf.add_frame(frame(2 * S))  # 1.5 s newer: the first one gives up
@@ -114,11 +118,66 @@ def test_time_jumping_backwards_resets_the_buffers() -> None:
         buf.add_odometry(100 * S + i * S // 10, base_pose(0, 0, 0))
         buf.add_frame(frame(100 * S + i * S // 10))
     assert buf.counts()['frames'] == 5
-    buf.add_odometry(S, base_pose(0, 0, 0))  # simulation restarted
+    # Simulation restarted: the first two messages of the new timeline are held (they could be outliers) ...
+    buf.add_odometry(S, base_pose(0, 0, 0))
+    buf.add_odometry(S + S // 10, base_pose(0, 0, 0))
+    assert buf.drops.total == 0 and buf.counts()['frames'] == 5
+    # ... the third confirms the reset: the old timeline goes, the three samples are kept.
+    buf.add_odometry(S + S // 5, base_pose(0, 0, 0))
     assert buf.drops.snapshot() == {DropReason.TIME_RESET.value: 1}
-    assert buf.counts() == {'frames': 0, 'pending': 0, 'bytes': 0, 'odometry': 1}
+    assert buf.counts() == {'frames': 0, 'pending': 0, 'bytes': 0, 'odometry': 3}
     buf.add_frame(frame(S))
     assert buf.counts()['frames'] == 1
+
+
+def test_one_confirmation_resets_at_the_first_jump() -> None:
+    buf = PairingBuffer(match_policy=OdometryMatchPolicy(time_reset_s=1.0, time_jump_confirmations=1))
+    buf.add_odometry(100 * S, base_pose(0, 0, 0))
+    buf.add_frame(frame(100 * S))
+    buf.add_odometry(S, base_pose(0, 0, 0))
+    assert buf.drops.snapshot() == {DropReason.TIME_RESET.value: 1}
+    assert buf.counts() == {'frames': 0, 'pending': 0, 'bytes': 0, 'odometry': 1}
+
+
+def valid_stream(buf: PairingBuffer, start: int, count: int, *, bogus: dict[int, int] | None = None) -> None:
+    """Odometry and an image every 0.1 s from ``start``; ``bogus``: step -> (odometry or image) stamp instead."""
+    for i in range(count):
+        stamp = start + i * S // 10
+        odometry_stamp = (bogus or {}).get(2 * i, stamp)
+        image_stamp = (bogus or {}).get(2 * i + 1, stamp)
+        buf.add_odometry(odometry_stamp, base_pose(0, 0, 0))
+        buf.add_frame(frame(image_stamp))
+
+
+@pytest.mark.parametrize(
+    ('where', 'offset_s'),
+    [('odometry', -5.0), ('odometry', +5.0), ('image', -5.0), ('image', +5.0)],
+)
+def test_one_bogus_stamp_in_a_valid_stream_loses_no_valid_frame(where: str, offset_s: float) -> None:
+    """Issue 11: ONE odometry message stamped 5 s in the past reset the timeline and cost 20 of 40 frames."""
+    buf = PairingBuffer(match_policy=OdometryMatchPolicy(time_reset_s=1.0), limits=BufferLimits(max_frames=100))
+    step = 20  # the 11th sample
+    bogus_index = 2 * step if where == 'odometry' else 2 * step + 1
+    bogus_stamp = 100 * S + step * S // 10 + int(offset_s * S)
+    valid_stream(buf, 100 * S, 40, bogus={bogus_index: bogus_stamp})
+    valid_stream(buf, 104 * S, 1)  # odometry after the last image, so that every image is bracketed
+    drops = buf.drops.snapshot()
+    assert drops == {DropReason.TIME_OUTLIER.value: 1}, drops
+    posed = 39 if where == 'image' else 40
+    assert buf.frames_posed == posed + 1
+
+
+def test_camera_suspects_held_during_a_reset_are_replayed() -> None:
+    """The images of the new timeline that arrive before odometry confirms the reset are not lost."""
+    buf = PairingBuffer(match_policy=OdometryMatchPolicy(time_reset_s=1.0))
+    valid_stream(buf, 100 * S, 5)
+    restart = 5 * S
+    for i in range(3):  # images first: held by the camera's guard
+        buf.add_frame(frame(restart + i * S // 10))
+    for i in range(4):  # then odometry: its third sample confirms the reset
+        buf.add_odometry(restart + i * S // 10, base_pose(0, 0, 0))
+    assert buf.drops.snapshot() == {DropReason.TIME_RESET.value: 1}
+    assert buf.counts()['frames'] == 3 and buf.counts()['pending'] == 0
 
 
 def test_duplicate_frames_are_dropped() -> None:
@@ -242,7 +301,8 @@ def test_late_messages_of_the_old_timeline_do_not_reset_again() -> None:
     buf.add_odometry(100 * S, base_pose(0, 0, 0))
     buf.add_odometry(5 * S, base_pose(0, 0, 0))  # simulation restarted at t = 5 s
     buf.add_odometry(5 * S + S // 10, base_pose(0, 0, 0))
+    buf.add_odometry(5 * S + S // 5, base_pose(0, 0, 0))  # the third confirms the reset
     buf.add_frame(frame(105 * S))  # an image of the old run, still in flight on the image topic
     buf.add_frame(frame(5 * S + S // 20))
     assert buf.drops.snapshot() == {DropReason.TIME_RESET.value: 1, DropReason.OLD_TIMELINE.value: 1}
-    assert buf.latest_frame() is not None and buf.counts()['odometry'] == 2
+    assert buf.latest_frame() is not None and buf.counts()['odometry'] == 3

@@ -30,6 +30,7 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import (
     SetParametersResult,
 )
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
@@ -39,6 +40,7 @@ from std_msgs.msg import String
 from actial_ros.ask import AskRequestError, loose_ask_id, parse_ask_request
 from actial_ros.backends import create_backend
 from actial_ros.backends.base import Backend
+from actial_ros.delivery import SequenceGapCounter
 from actial_ros.enums import AnswerStatus, DropReason
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.frame import CameraIntrinsics
@@ -87,6 +89,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         'T_base_camera_optical rotation quaternion (x, y, z, w); default: forward-looking camera.',
     ),
     _param('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
+    _param(
+        'camera_info_size_policy',
+        'rescale',
+        "Images whose size differs from their CameraInfo: 'rescale' the intrinsics when the aspect ratios agree "
+        "within 1 % (else drop), or 'refuse' (drop); drops count as camera_info_size_mismatch.",
+    ),
     _param(
         'extrinsics_from_tf',
         False,
@@ -141,7 +149,23 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         0.0,
         600.0,
     ),
-    _param('time_reset_s', 1.0, 'A stamp jumping back by more than this clears the buffers (s).', False, 0.0, 3600.0),
+    _param(
+        'time_reset_s',
+        1.0,
+        'A stamp further than this from its stream (back or ahead) is a suspect: a confirmed jump back clears '
+        'the buffers, an isolated one is dropped as time_outlier (s; exceed the slowest stream period).',
+        False,
+        0.0,
+        3600.0,
+    ),
+    _param(
+        'time_jump_confirmations',
+        3,
+        'Consecutive agreeing suspect stamps that confirm a time jump (1: reset on the first).',
+        False,
+        1,
+        100,
+    ),
     _param(
         'question_types', ['ego_translation', 'object_translation', 'rotation'], 'Viewpoint questions asked per pair.'
     ),
@@ -222,6 +246,7 @@ def reasoner_config_from_values(values: dict[str, Any]) -> ReasonerConfig:
                 max_extrapolation_s=float(values['odometry_max_extrapolation_s']),
                 pending_timeout_s=float(values['odometry_pending_timeout_s']),
                 time_reset_s=float(values['time_reset_s']),
+                time_jump_confirmations=int(values['time_jump_confirmations']),
             ),
             limits=BufferLimits(
                 max_frames=int(values['max_buffer_frames']),
@@ -232,6 +257,7 @@ def reasoner_config_from_values(values: dict[str, Any]) -> ReasonerConfig:
             max_queue=int(values['max_queue']),
             max_request_age_s=float(values['max_request_age_s']),
             seed=int(values['seed']),
+            camera_info_size_policy=str(values['camera_info_size_policy']),
         )
     except ActialError as error:
         raise ConfigError(str(error)) from error
@@ -321,6 +347,8 @@ class SpatialReasonerNode(Node):
         self._last_received: dict[str, int] = dict(self._received)
         self._warnings: dict[str, int] = {}
         self._tracebacks_logged: set[str] = set()
+        self._gaps = SequenceGapCounter()
+        self._dds_lost: dict[str, int] = {}
         self._reported_drops: dict[str, int] = {}
         self._last_diag = (time.monotonic(), 0, 0)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -335,10 +363,8 @@ class SpatialReasonerNode(Node):
         odom_qos = qos_profile(str(values['odometry_qos']), int(values['qos_depth']))
         for camera in self._cameras:
             self._subscribe_camera(camera, image_qos)
-        self.create_subscription(
-            Odometry, str(values['odometry_topic']), self._guarded('odometry', self._on_odometry), odom_qos
-        )
-        self.create_subscription(String, '~/ask', self._guarded('ask', self._on_ask), 10)
+        self._subscribe(Odometry, str(values['odometry_topic']), 'odometry', self._on_odometry, odom_qos)
+        self._subscribe(String, '~/ask', 'ask', self._on_ask, 10)
         self.create_timer(
             float(values['diagnostics_period_s']), self._guarded('diagnostics', self._publish_diagnostics)
         )
@@ -352,26 +378,75 @@ class SpatialReasonerNode(Node):
     def _subscribe_camera(self, camera: CameraSpec, qos: QoSProfile) -> None:
         camera_id = camera.camera_id
         if camera.image_transport == 'compressed':
-            self.create_subscription(
-                CompressedImage,
-                camera.image_topic,
-                self._guarded('image', lambda msg: self._submit(camera_id, msg, compressed_msg_to_rgb)),
-                qos,
-            )
+            image_type: Any = CompressedImage
+            decode: Any = compressed_msg_to_rgb
         elif camera.image_transport == 'raw':
-            self.create_subscription(
-                Image,
-                camera.image_topic,
-                self._guarded('image', lambda msg: self._submit(camera_id, msg, image_msg_to_rgb)),
-                qos,
-            )
+            image_type, decode = Image, image_msg_to_rgb
         else:
             raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {camera.image_transport!r}")
-        self.create_subscription(
+        self._subscribe(
+            image_type, camera.image_topic, 'image', lambda msg: self._submit(camera_id, msg, decode), qos, camera_id
+        )
+        self._subscribe(
             CameraInfo,
             camera.camera_info_topic,
-            self._guarded('camera_info', lambda msg: self._on_camera_info(camera_id, msg)),
+            'camera_info',
+            lambda msg: self._on_camera_info(camera_id, msg),
             qos,
+            camera_id,
+        )
+
+    def _subscribe(
+        self,
+        msg_type: Any,
+        topic: str,
+        name: str,
+        callback: Callable[[Any], None],
+        qos: QoSProfile | int,
+        camera_id: str | None = None,
+    ) -> None:
+        """Subscribe behind the guard, counting what DDS lost on the way (sequence gaps, QoS events)."""
+
+        def on_message(msg: Any, info: Any) -> None:
+            self._note_delivery(topic, camera_id, info)
+            callback(msg)
+
+        events = SubscriptionEventCallbacks(
+            message_lost=self._guarded(f'{name} message_lost', lambda event: self._on_message_lost(topic, event)),
+            incompatible_qos=self._guarded(
+                f'{name} incompatible_qos', lambda event: self._on_incompatible(topic, 'QoS', event)
+            ),
+            incompatible_type=self._guarded(
+                f'{name} incompatible_type', lambda event: self._on_incompatible(topic, 'type', event)
+            ),
+        )
+        self.create_subscription(
+            msg_type, topic, self._guarded_with_info(name, on_message), qos, event_callbacks=events
+        )
+
+    def _note_delivery(self, topic: str, camera_id: str | None, info: Any) -> None:
+        gid = info.get('publisher_gid') if isinstance(info, dict) else None
+        publisher = bytes(gid['data']) if isinstance(gid, dict) and 'data' in gid else None
+        lost = self._gaps.observe(topic, publisher, info.get('publication_sequence_number'))
+        if lost:
+            self._engine.buffer.drops.add(DropReason.DDS_LOST, lost)
+            if camera_id is not None:
+                self._dds_lost[camera_id] = self._dds_lost.get(camera_id, 0) + lost
+
+    def _on_message_lost(self, topic: str, event: Any) -> None:
+        self._warn('dds_message_lost_event', int(event.total_count_change))
+        self.get_logger().warning(
+            f'DDS reports {event.total_count_change} message(s) lost on {topic} ({event.total_count} in all)',
+            throttle_duration_sec=5.0,
+        )
+
+    def _on_incompatible(self, topic: str, what: str, event: Any) -> None:
+        self._warn(f'incompatible_{what.lower()}', max(1, int(event.total_count_change)))
+        policy = getattr(event, 'last_policy_kind', None)
+        detail = f' (policy {policy.name})' if policy is not None and hasattr(policy, 'name') else ''
+        self.get_logger().error(
+            f'a publisher on {topic} has an incompatible {what}{detail}: its messages never reach this node',
+            throttle_duration_sec=5.0,
         )
 
     # -- parameters ----------------------------------------------------------------------------
@@ -425,8 +500,18 @@ class SpatialReasonerNode(Node):
 
         return guarded
 
-    def _warn(self, key: str) -> None:
-        self._warnings[key] = self._warnings.get(key, 0) + 1
+    def _guarded_with_info(self, name: str, callback: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        """:meth:`_guarded` for a subscription callback taking ``(msg, message_info)`` (rclpy tells the two
+        signatures apart by arity, so this one has exactly two parameters)."""
+        guarded = self._guarded(name, callback)
+
+        def with_info(msg: Any, info: Any) -> None:
+            guarded(msg, info)
+
+        return with_info
+
+    def _warn(self, key: str, count: int = 1) -> None:
+        self._warnings[key] = self._warnings.get(key, 0) + count
 
     def _stamp(self, msg: Any) -> int | None:
         try:
@@ -556,7 +641,8 @@ class SpatialReasonerNode(Node):
             'odometry_samples': stats.buffer['odometry'],
         }
         ingest_values.update({f'drop_{k}': v for k, v in sorted(stats.drops.items())})
-        ingest_values.update({f'warn_{k}': v for k, v in sorted(self._warnings.items())})
+        warnings = {**stats.warnings, **self._warnings}
+        ingest_values.update({f'warn_{k}': v for k, v in sorted(warnings.items())})
         health = self._backend.health()
         backend_values = {
             'backend': self._backend.name,
@@ -629,6 +715,8 @@ class SpatialReasonerNode(Node):
                 'questions': 0 if score is None else score.asked,
                 'accuracy': '' if accuracy is None else f'{accuracy:.4f}',
             }
+            if self._dds_lost.get(camera_id):
+                drops = {**drops, DropReason.DDS_LOST.value: self._dds_lost[camera_id]}
             values.update({f'drop_{k}': v for k, v in sorted(drops.items())})
             level = (
                 DiagnosticStatus.OK if received and self._intrinsics[camera_id] is not None else DiagnosticStatus.WARN

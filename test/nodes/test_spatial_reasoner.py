@@ -151,8 +151,9 @@ def test_bad_input_is_counted_and_the_node_keeps_going(
         odom_pub.publish(odom(101.0, 0.0))
         odom_pub.publish(odom(100.9, 0.0))  # slightly out of order: inserted
         image_pub.publish(image(105.0))
-        odom_pub.publish(odom(5.0, 0.0))  # time jumped back (simulation reset)
+        odom_pub.publish(odom(5.0, 0.0))  # time jumped back (simulation reset) ...
         odom_pub.publish(odom(5.1, 0.0))
+        odom_pub.publish(odom(5.2, 0.0))  # ... confirmed by the third sample on the new timeline
         image_pub.publish(image(5.05))  # posed on the new timeline
         ask_pub.publish(String(data='not json'))
         ask_pub.publish(String(data=json.dumps({'id': 'x1', 'question': 'What is in front of the robot?'})))
