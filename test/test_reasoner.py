@@ -21,7 +21,7 @@ from captures import SAMPLE_CAPTURE
 from actial_ros.backends.base import Backend, BackendAnswer
 from actial_ros.enums import AnswerStatus, DropReason, QuestionType
 from actial_ros.errors import BackendError, ImageError
-from actial_ros.frame import Frame, Pair
+from actial_ros.frame import CameraIntrinsics, Frame, Pair
 from actial_ros.geometry import base_to_optical_extrinsic, invert_transform
 from actial_ros.pairing import PairPolicy
 from actial_ros.questions import Question
@@ -240,7 +240,49 @@ def test_free_form_ask_uses_the_latest_pair() -> None:
     assert asks['q2']['raw_text'].startswith('1 images')
 
 
-@pytest.mark.parametrize('bad', [{'max_in_flight': 0}, {'question_types': ()}, {'max_request_age_s': 0.0}])
+@pytest.mark.parametrize(
+    ('policy', 'info_size', 'posed', 'dropped', 'rescaled'),
+    [
+        ('rescale', (64, 48), 1, 0, 1),  # same 4:3 aspect: the intrinsics follow the image
+        ('rescale', (1920, 1080), 0, 1, 0),  # 16:9 calibration for a 4:3 image: refused
+        ('refuse', (64, 48), 0, 1, 0),
+        ('refuse', (32, 24), 1, 0, 0),  # sizes agree: nothing to decide
+    ],
+)
+def test_camera_info_size_policy(
+    policy: str, info_size: tuple[int, int], posed: int, dropped: int, rescaled: int
+) -> None:
+    engine, _ = run_engine(ScriptedBackend(), camera_info_size_policy=policy)
+    width, height = info_size
+    intrinsics = CameraIntrinsics(fx=width, fy=width, cx=width / 2, cy=height / 2, width=width, height=height)
+    try:
+        engine.submit_odometry(stamp_ns=0, decode=constant(np.eye(4)))
+        engine.submit_image(
+            camera_id='camera', stamp_ns=0, decode=constant(np.zeros((24, 32, 3), np.uint8)), intrinsics=intrinsics
+        )
+        wait_idle(engine)
+    finally:
+        engine.stop()
+    stats = engine.stats()
+    assert stats.frames_posed == posed
+    assert stats.drops.get(DropReason.CAMERA_INFO_SIZE_MISMATCH.value, 0) == dropped
+    assert stats.warnings.get('camera_info_rescaled', 0) == rescaled
+    frame = engine.buffer.latest_frame()
+    if posed:
+        assert frame is not None and frame.intrinsics is not None
+        assert (frame.intrinsics.width, frame.intrinsics.height) == (32, 24)
+        assert frame.intrinsics.fx == pytest.approx(32.0)
+
+
+@pytest.mark.parametrize(
+    'bad',
+    [
+        {'max_in_flight': 0},
+        {'question_types': ()},
+        {'max_request_age_s': 0.0},
+        {'camera_info_size_policy': 'stretch'},
+    ],
+)
 def test_invalid_config(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         ReasonerConfig(**bad)

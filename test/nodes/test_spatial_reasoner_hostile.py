@@ -165,3 +165,101 @@ def test_fuzzed_messages_over_dds_never_end_the_node(ros_env: dict[str, str], ch
         assert any('deeper than' in r['reason'] for r in bad_asks)
     finally:
         assert stop(node) == 0, log.read_text()[-3000:]
+
+
+# -- the table's rows -----------------------------------------------------------------------------
+
+
+def test_one_bogus_odometry_stamp_loses_no_valid_frame(
+    ros_env: dict[str, str], checker: Checker, tmp_path: Path
+) -> None:
+    """Before the timeline guard, one odometry message stamped 5 s in the past reset the timeline and cost
+    20 of 40 valid frames (dropped as old_timeline); ``time_jump_confirmations:=1`` still shows that."""
+    log = tmp_path / 'node.log'
+    node = start(NODE, {**NODE_PARAMS, 'odometry_qos': 'reliable'}, ros_env, log)
+    try:
+        pubs = Publishers(checker)
+        pubs.info.publish(camera_info(32, 24))
+        for k in range(41):
+            stamp = 100.0 + 0.1 * k
+            # The 20th odometry sample carries a stamp 5 s in the past; the others are valid.
+            pubs.odom.publish(odom(stamp - 5.0 if k == 20 else stamp, yaw_deg=3.0 * k))
+            if k < 40:
+                pubs.image.publish(image(stamp, value=k))
+            checker.spin_for(0.01)
+        pubs.odom.publish(odom(104.1, yaw_deg=123.0))
+        checker.spin_until(lambda: int(checker.ingest().get('frames_posed', 0)) >= 40, 30, '40 posed frames', log)
+        checker.spin_for(0.5)
+        ingest = checker.ingest()
+        assert int(ingest['frames_posed']) == 40
+        assert int(ingest['drop_time_outlier']) == 1
+        assert 'drop_time_reset' not in ingest and 'drop_old_timeline' not in ingest, ingest
+    finally:
+        assert stop(node) == 0, log.read_text()[-3000:]
+
+
+@pytest.mark.parametrize(
+    ('policy', 'info_size', 'posed', 'counter'),
+    [
+        ('rescale', (1920, 1080), 0, 'drop_camera_info_size_mismatch'),  # 16:9 calibration, 4:3 images
+        ('rescale', (64, 48), 6, 'warn_camera_info_rescaled'),  # same aspect: rescaled, counted
+        ('refuse', (64, 48), 0, 'drop_camera_info_size_mismatch'),
+    ],
+)
+def test_camera_info_of_another_size_is_counted_and_handled_per_policy(
+    policy: str,
+    info_size: tuple[int, int],
+    posed: int,
+    counter: str,
+    ros_env: dict[str, str],
+    checker: Checker,
+    tmp_path: Path,
+) -> None:
+    """Before camera_info_size_policy, 1920x1080 CameraInfo with 512x512 images rescaled silently."""
+    log = tmp_path / 'node.log'
+    node = start(NODE, {**NODE_PARAMS, 'camera_info_size_policy': policy}, ros_env, log)
+    try:
+        pubs = Publishers(checker)
+        pubs.info.publish(camera_info(*info_size))
+        checker.spin_until(
+            lambda: checker.diagnostics.get('spatial_reasoner: camera camera', {}).get('has_camera_info') == 'True',
+            30,
+            'the CameraInfo',
+            log,
+        )
+        for k in range(7):
+            pubs.odom.publish(odom(100.0 + 0.1 * k))
+            if k < 6:
+                pubs.image.publish(image(100.0 + 0.1 * k))  # 32x24 (4:3)
+        checker.spin_until(lambda: int(checker.ingest().get(counter, 0)) == 6, 30, f'{counter} = 6', log)
+        checker.spin_for(0.5)
+        assert int(checker.ingest().get('frames_posed', 0)) == posed
+    finally:
+        assert stop(node) == 0, log.read_text()[-3000:]
+
+
+def test_a_burst_lost_inside_dds_is_counted(ros_env: dict[str, str], checker: Checker, tmp_path: Path) -> None:
+    """Before sequence gaps were counted, ~830 of 2,000 burst images vanished inside DDS, in no counter."""
+    log = tmp_path / 'node.log'
+    node = start(NODE, {**NODE_PARAMS, 'qos_depth': 10}, ros_env, log)
+    try:
+        pubs = Publishers(checker)
+        burst = 2000
+        first = image(100.0, width=320, height=240)
+        pubs.image.publish(first)  # the baseline: losses before a writer's first delivered message are unknowable
+        checker.spin_until(lambda: checker.images() >= 1, 30, 'the first image', log)
+        for k in range(1, burst):
+            pubs.image.publish(image(100.0 + 0.001 * k, width=320, height=240))
+        checker.spin_for(3.0)
+        checker.spin_until(
+            lambda: checker.images() + int(checker.ingest().get('drop_dds_lost', 0)) == burst,
+            30,
+            'every image received or counted as lost',
+            log,
+        )
+        lost = int(checker.ingest().get('drop_dds_lost', 0))
+        assert lost > 0, 'the burst was expected to overflow the depth-10 queues'
+        camera = checker.diagnostics['spatial_reasoner: camera camera']
+        assert int(camera['drop_dds_lost']) == lost
+    finally:
+        assert stop(node) == 0, log.read_text()[-3000:]
