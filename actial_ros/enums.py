@@ -50,7 +50,6 @@ class DropReason(StrEnum):
     OLD_TIMELINE = 'old_timeline'
     DUPLICATE_FRAME = 'duplicate_frame'
     # Buffer bounds
-    BUFFER_FRAMES = 'buffer_frames'
     BUFFER_BYTES = 'buffer_bytes'
     PENDING_FULL = 'pending_full'
     INGEST_QUEUE_FULL = 'ingest_queue_full'

@@ -89,3 +89,13 @@ def test_extrinsics_from_tf_needs_tf2(rclpy_context: Any) -> None:
             context=rclpy_context, parameter_overrides=[Parameter('extrinsics_from_tf', value=True)]
         )
         node.destroy_node()
+
+
+def test_every_drop_reason_is_documented_in_the_readme() -> None:
+    """The README's Robustness table names every counter the node can report (issue 11)."""
+    from actial_ros.enums import DropReason
+
+    readme = (REPO / 'README.md').read_text()
+    robustness = readme[readme.index('## Robustness') :].split('\n## ', 1)[0]
+    missing = [reason.value for reason in DropReason if f'`drop_{reason.value}`' not in robustness]
+    assert not missing, f'undocumented drop reasons: {missing}'
