@@ -26,8 +26,11 @@ decided PER CAMERA (one :class:`actial_ros.keyframes.KeyframeSelector` each: the
 image stamp, from odometry through its extrinsic, turned by ``keyframe_min_rotation_deg`` or moved by
 ``keyframe_min_translation_m`` since that camera's last kept image, or ``keyframe_max_interval_s``
 passed).
-If odometry time jumps back by more than ``time_reset_s`` (a simulation reset), the current session is
-closed and a new one (``session_r1``, ...) begins, so one recording never mixes two timelines.
+If odometry time jumps back by more than ``time_reset_s`` (a simulation reset), confirmed by
+``time_jump_confirmations`` agreeing stamps (:class:`actial_ros.timeline.TimelineGuard`), the current
+session is closed and a new one (``session_r1``, ...) begins, so one recording never mixes two timelines;
+the confirming messages open the new session. An isolated odometry stamp that far from the stream is
+written as received but given to no keyframe decision and starts no session (``odometry_time_outliers``).
 
 Callbacks only put the bytes in a bounded queue (dropping, counted, when it is full); a writer thread
 decodes headers, decides and writes, so disk I/O never blocks the executor.
@@ -47,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -71,6 +76,9 @@ from actial_ros.sources.rosbag import (
     cdr_header_stamp_ns,
     default_typestore,
 )
+from actial_ros.timeline import Jump, TimelineGuard
+
+FloatArray = npt.NDArray[np.float64]
 
 __all__ = ['PARAMETERS', 'BagRecorderNode', 'main']
 
@@ -114,7 +122,18 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         'odometry_pending_timeout_s', 1.0, 'How long an image waits for later odometry (s of stamp time).', 0.0, 600.0
     ),
     ParameterSpec(
-        'time_reset_s', 1.0, 'Odometry stamps jumping back by more than this start a new session (s).', 0.0, 3600.0
+        'time_reset_s',
+        1.0,
+        'Odometry stamps jumping back by more than this (confirmed) start a new session (s).',
+        0.0,
+        3600.0,
+    ),
+    ParameterSpec(
+        'time_jump_confirmations',
+        3,
+        'Consecutive agreeing odometry stamps that confirm a time jump (1: split on the first).',
+        1,
+        100,
     ),
     ParameterSpec('max_pending_images', 64, 'Images waiting for odometry at most.', 1, 100000),
     ParameterSpec('queue_size', 256, 'Messages waiting for the writer thread at most (dropped beyond).', 1, 1000000),
@@ -170,6 +189,7 @@ class BagRecorderNode(Node):
                 max_extrapolation_s=float(values['odometry_max_extrapolation_s']),
                 pending_timeout_s=float(values['odometry_pending_timeout_s']),
                 time_reset_s=float(values['time_reset_s']),
+                time_jump_confirmations=int(values['time_jump_confirmations']),
             )
         except ActialError as error:
             raise ConfigError(str(error)) from error
@@ -203,7 +223,9 @@ class BagRecorderNode(Node):
             recorder.selector = self._new_selector(recorder.spec)
         self._session_dir = self._open_session()
         self._odometry_seen = 0
-        self._newest_odometry_ns: int | None = None
+        self._odometry_guard: TimelineGuard[tuple[bytes, int, FloatArray | None]] = TimelineGuard(
+            jump_s=self._match.time_reset_s, confirmations=self._match.time_jump_confirmations
+        )
         self._budget_logged = False
 
         depth = int(values['qos_depth'])
@@ -309,22 +331,17 @@ class BagRecorderNode(Node):
                 self._count('bad_odometry')
                 t_odom_base = None
                 stamp = None
-            if (
-                stamp is not None
-                and self._newest_odometry_ns is not None
-                and (self._newest_odometry_ns - stamp > self._match.time_reset_s * _NS)
-            ):
-                self._new_session(stamp)
-                writer = self._writer
-                assert writer is not None
-            if stamp is not None:
-                self._newest_odometry_ns = max(stamp, self._newest_odometry_ns or stamp)
-            self._odometry_seen += 1
-            if (self._odometry_seen - 1) % int(self._values['odometry_decimation']) == 0:
-                self._write(self._topics['odometry'], received_ns, raw, 'odometry')
-            if stamp is not None and t_odom_base is not None:
-                for recorder in self._recorders:
-                    self._handle(recorder, recorder.selector.add_odometry(stamp, t_odom_base))
+            if stamp is None:
+                self._record_odometry(None, raw, received_ns, None)
+                return
+            verdict = self._odometry_guard.offer(stamp, (raw, received_ns, t_odom_base))
+            for outlier_raw, outlier_received_ns, _ in verdict.outliers:
+                self._count('odometry_time_outliers')
+                self._write(self._topics['odometry'], outlier_received_ns, outlier_raw, 'odometry')
+            if verdict.jump is Jump.BACKWARD:
+                self._new_session(verdict.accepted[0][0])
+            for accepted_stamp, (accepted_raw, accepted_received_ns, pose) in verdict.accepted:
+                self._record_odometry(accepted_stamp, accepted_raw, accepted_received_ns, pose)
         elif kind == 'camera_info':
             recorder = self._recorders[camera]
             self._count('camera_info_received', recorder=recorder)
@@ -341,6 +358,14 @@ class BagRecorderNode(Node):
                 self._count('images_dropped_bad_header', recorder=recorder)
                 return
             self._handle(recorder, recorder.selector.add_image(stamp, (raw, received_ns)))
+
+    def _record_odometry(self, stamp: int | None, raw: bytes, received_ns: int, t_odom_base: FloatArray | None) -> None:
+        self._odometry_seen += 1
+        if (self._odometry_seen - 1) % int(self._values['odometry_decimation']) == 0:
+            self._write(self._topics['odometry'], received_ns, raw, 'odometry')
+        if stamp is not None and t_odom_base is not None:
+            for recorder in self._recorders:
+                self._handle(recorder, recorder.selector.add_odometry(stamp, t_odom_base))
 
     def _handle(self, recorder: _CameraRecorder, decisions: list[KeyframeDecision[tuple[bytes, int]]]) -> None:
         for decision in decisions:
@@ -383,7 +408,6 @@ class BagRecorderNode(Node):
         for recorder in self._recorders:
             recorder.selector = self._new_selector(recorder.spec)
             recorder.last_info_key = None
-        self._newest_odometry_ns = None
         self._budget_logged = False
         self._count('time_resets')
         self._open_session()
