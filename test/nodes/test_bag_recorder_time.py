@@ -41,7 +41,8 @@ def odometry_stamps(session: Path) -> list[float]:
         with AnyReader([part], default_typestore=default_typestore()) as reader:
             wanted = [c for c in reader.connections if c.topic == '/odom']
             for connection, _, raw in reader.messages(connections=wanted):
-                stamp = reader.deserialize(raw, connection.msgtype).header.stamp
+                msg: Any = reader.deserialize(raw, connection.msgtype)
+                stamp = msg.header.stamp
                 stamps.append(stamp.sec + stamp.nanosec / 1e9)
     return stamps
 
