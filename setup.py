@@ -78,6 +78,7 @@ setup(
             'mypy>=1.11',
             'psutil>=5.9',  # benchmarks' peak-memory figures
             'hypothesis>=6.100',  # property-based fuzzing of every input boundary
+            'vermin>=1.6',  # make lint: nothing newer than Python 3.10 (ROS 2 Humble)
         ],
     },
     zip_safe=True,

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+import sys
+from enum import Enum
 
-__all__ = ['AnswerStatus', 'DropReason', 'QuestionType', 'ViewpointLabel']
+__all__ = ['AnswerStatus', 'DropReason', 'QuestionType', 'StrEnum', 'ViewpointLabel']
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum  # novermin (3.11+ only, behind the version check)
+else:  # Python 3.10 (ROS 2 Humble): the same behaviour, as the standard library defines it in 3.11
+
+    class StrEnum(str, Enum):
+        """Enum whose members are strings and print as their value (``enum.StrEnum`` of Python 3.11)."""
+
+        __str__ = str.__str__
+        __format__ = str.__format__  # type: ignore[assignment]
 
 
 class QuestionType(StrEnum):

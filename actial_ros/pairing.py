@@ -21,13 +21,12 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from actial_ros.enums import DropReason
+from actial_ros.enums import DropReason, StrEnum
 from actial_ros.errors import ConfigError
 from actial_ros.frame import Frame, Pair
 from actial_ros.geometry import (

@@ -18,12 +18,12 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from actial_ros.training.viewpoint import RowQuestion
 
 from actial_ros.answers import matches_output_format, parse_answer
+from actial_ros.enums import StrEnum
 from actial_ros.errors import ConfigError
 from actial_ros.geometry import RelativePose
 

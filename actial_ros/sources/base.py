@@ -31,7 +31,6 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +38,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from actial_ros.enums import StrEnum
 from actial_ros.errors import ActialError, CaptureError, ConfigError, ImageError
 from actial_ros.frame import CameraIntrinsics, Frame
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, encode_jpeg, fit_size, jpeg_reduction, resize_max
