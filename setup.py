@@ -49,6 +49,8 @@ setup(
         'rich>=13',
         'rosbags>=0.11,<0.12',
         'rosbags-image>=0.10',
+        # Salvage of bags cut by power loss (stream reading up to the cut; robots replay bags too).
+        'mcap>=1.6',
     ],
     extras_require={
         'ros': ROS_WHEELS,

@@ -13,7 +13,8 @@ Writes ``output_dir/session/`` (``session`` defaults to ``session_YYYYmmdd_HHMMS
   ``rosbags``); a new part starts at ``max_bag_size_mb``, and recording stops (messages refused,
   counted and logged) once ``max_total_mb`` is spent. The folder is one recording for the dataset
   builder: ``actial-ros-train build-viewpoint --source rosbag:output_dir/session``, or
-  ``--source objects:output_dir`` for every session at once.
+  ``--source objects:output_dir`` for every session at once. A power loss cuts only the part being
+  written; its complete records are salvaged when read (:mod:`actial_ros.sources.bag_reading`).
 * ``recording.json``: the parameters, ``cameras`` (per camera: ``name``, ``image_topic``,
   ``image_transport``, ``camera_info_topic``, ``extrinsic_translation``, ``extrinsic_rotation_xyzw``; the
   builder reads a recording of several cameras as one object with every camera's views, posed through

@@ -1,6 +1,6 @@
 """``bag_replay``: publishes a rosbag2 recording onto ROS 2 topics as raw CDR (no ROS install needed).
 
-Reads ``bag`` (a rosbag2 folder, sqlite3 or mcap; a bare ``.mcap``; or a split recording as
+Reads ``bag`` (a rosbag2 folder, sqlite3 or mcap; a bare ``.mcap`` or ``.db3``; or a split recording as
 ``bag_recorder`` writes it: ``bag_0000/``, ``bag_0001/``, ... read in order, unreadable parts skipped
 and logged) with ``rosbags`` and publishes every message of a type rclpy can import on its topic, with
 the bag's serialized bytes (``Publisher.publish(bytes)``: rclpy 9 publishes ``bytes`` raw), so that
@@ -24,6 +24,12 @@ subscribers receive exactly what was recorded.
 * **Manifest** (``manifest``): JSON lines, one per image published (Image/CompressedImage):
   ``topic`` (bag topic), ``published_topic`` (after remapping), ``stamp_ns`` (the bag's header stamp),
   ``published_stamp_ns``, ``log_time_ns``, ``msgtype``.
+
+* **Cut bags** (power loss, a killed recorder): a part rosbags refuses because it was cut short is salvaged
+  (:func:`actial_ros.sources.bag_reading.open_part`: every complete mcap record up to the cut, every row
+  SQLite still reads) and its recovered messages are played, with a warning; :attr:`BagReplayNode.salvage`
+  counts ``salvaged_bag``, ``salvaged_messages`` and ``lost_tail_bytes`` (logged with the final count). A part
+  with nothing recoverable is skipped with a warning.
 
 With ``exit_when_done`` (default) the node ends after the last message.
 """
@@ -51,6 +57,7 @@ from rclpy.publisher import Publisher
 from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
+from actial_ros.sources.bag_reading import SalvageReport, open_part
 from actial_ros.sources.rosbag import (
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
@@ -102,6 +109,9 @@ class BagReplayNode(Node):
     Attributes:
         done: every message was published (or playing stopped).
         published: messages published per bag topic.
+        errors: problems counted while playing (``play``, ``unreadable_part``, ``bad_header``, ``bad_stamp``).
+        salvage: cut parts salvaged (``salvaged_bag``), the messages recovered from them
+            (``salvaged_messages``) and the bytes after their last complete record (``lost_tail_bytes``).
 
     Raises:
         ConfigError: missing or invalid parameters.
@@ -138,7 +148,9 @@ class BagReplayNode(Node):
         self._restamp = bool(self._value('restamp'))
         self._parts = bag_parts(Path(bag).expanduser())
         if not self._parts:
-            raise CaptureError(f'{bag} is not a rosbag2 recording (no metadata.yaml or .mcap)')
+            raise CaptureError(f'{bag} is not a rosbag2 recording (no metadata.yaml, .mcap or .db3)')
+        self.salvage: Counter[str] = Counter()
+        self._warned: set[Path] = set()  # parts whose salvage was counted and logged
 
         qos = qos_profile(qos_name, depth)
         selected = set(arrays['topics'])
@@ -208,18 +220,25 @@ class BagReplayNode(Node):
         return self._exit_when_done
 
     def _connections(self) -> Iterator[tuple[str, str, bool]]:
-        """``(topic, msgtype, stamp first)`` of every connection of every readable part."""
-        from rosbags.highlevel import AnyReader
-
+        """``(topic, msgtype, stamp first)`` of every connection of every readable part (cut parts salvaged)."""
         for part in self._parts:
             try:
-                with AnyReader([part], default_typestore=default_typestore()) as reader:
+                with open_part(part, default_typestore()) as reader:
+                    if reader.salvage is not None:
+                        self._count_salvage(part, reader.salvage)
                     for connection in reader.connections:
                         fields = reader.typestore.fielddefs.get(connection.msgtype)
                         first = bool(fields and fields[1] and fields[1][0][1][1] in _STAMP_FIRST)
                         yield connection.topic, connection.msgtype, first
-            except Exception as error:  # an unreadable part (truncated mcap): skipped when playing too
+            except Exception as error:  # nothing recoverable (BagReadError): skipped when playing too
                 self.get_logger().warning(f'cannot read {part}: {type(error).__name__}: {error}')
+
+    def _count_salvage(self, part: Path, report: SalvageReport) -> None:
+        """Count and log a salvaged part once."""
+        if part not in self._warned:
+            self._warned.add(part)
+            self.salvage.update(report.counters())
+            self.get_logger().warning(f'salvaging a cut bag: {report.describe()}')
 
     def _ready(self) -> bool:
         return all(self._pubs[t].get_subscription_count() >= self._wait_count for t in self._wait_topics)
@@ -234,8 +253,6 @@ class BagReplayNode(Node):
             self.done = True
 
     def _play(self) -> None:
-        from rosbags.highlevel import AnyReader
-
         started = time.monotonic()
         while not self._ready() and time.monotonic() - started < self._wait_s:
             if self._stop.wait(0.05):
@@ -260,7 +277,7 @@ class BagReplayNode(Node):
         try:
             for part in self._parts:
                 try:
-                    with AnyReader([part], default_typestore=default_typestore()) as reader:
+                    with open_part(part, default_typestore(), warn=False) as reader:  # warned in _connections
                         wanted = [c for c in reader.connections if c.topic in self._pubs]
                         for connection, log_ns, raw in reader.messages(connections=wanted):
                             if first_log is None:
@@ -271,7 +288,9 @@ class BagReplayNode(Node):
                             if delay > 0 and self._stop.wait(delay):
                                 return
                             self._publish(connection.topic, connection.msgtype, log_ns, bytes(raw), offset, manifest)
-                except Exception as error:  # AnyReaderError, truncated parts: go on with the next part
+                        if reader.salvage is not None:  # rosbags opened it, then failed half-way
+                            self._count_salvage(part, reader.salvage)
+                except Exception as error:  # nothing recoverable, a file changed while read: go on with the next
                     self.errors['unreadable_part'] += 1
                     self.get_logger().warning(f'stopped reading {part}: {type(error).__name__}: {error}')
         finally:
@@ -279,7 +298,8 @@ class BagReplayNode(Node):
                 manifest.close()
                 os.replace(tmp, self._manifest_path)
         total = sum(self.published.values())
-        self.get_logger().info(f'published {total} messages ({dict(sorted(self.published.items()))})')
+        salvaged = f'; salvaged from cut parts: {dict(sorted(self.salvage.items()))}' if self.salvage else ''
+        self.get_logger().info(f'published {total} messages ({dict(sorted(self.published.items()))}){salvaged}')
 
     def _publish(self, topic: str, msgtype: str, log_ns: int, raw: bytes, offset: int, manifest: Any) -> None:
         stamp: int | None = None
