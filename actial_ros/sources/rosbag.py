@@ -3,11 +3,21 @@
 Reading (:class:`RosbagCapture`): a recording is one object. ``PATH`` may be
 
 * a rosbag2 folder (``metadata.yaml`` + ``.db3`` or ``.mcap``), sqlite3 or mcap storage;
-* a bare ``.mcap`` file;
+* a bare ``.mcap`` or ``.db3`` file (a folder without ``metadata.yaml`` holding one of them);
 * a split recording: a folder whose sub-folders (sorted by name) are the parts of one recording, as
   :class:`SplitBagWriter` and the ``bag_recorder`` node write them (``bag_0000/``, ``bag_0001/``, ...).
-  A part without ``metadata.yaml`` (the recorder was killed) is read through its ``.mcap`` file; a part
-  that cannot be read (truncated mcap: no footer) is skipped and counted as ``unreadable_bag``.
+  A part without ``metadata.yaml`` (the recorder was killed) is read through its ``.mcap`` (else ``.db3``)
+  file.
+
+Cut bags (power loss, a killed recorder): every part is opened by
+:func:`actial_ros.sources.bag_reading.open_part`. A part rosbags refuses because its storage was cut short
+(an mcap without footer, a sqlite3 file shorter than its header says) is salvaged: every complete mcap record
+up to the cut (a cut chunk is lost whole: at most about 1 MiB with rosbags' writer), or every row SQLite still
+reads. It is read with a warning and counted in :attr:`RosbagCapture.skips`: ``salvaged_bag`` (parts),
+``salvaged_messages`` (messages recovered from them), ``lost_tail_bytes`` (mcap bytes after the last
+complete record). A recording split into parts (:class:`SplitBagWriter`, ``bag_recorder``) has at most its
+last part cut: the closed parts are intact. A part with nothing recoverable (cut inside its header or first
+chunk) is skipped and counted as ``unreadable_bag``; a recording with no readable part is an error.
 
 Topics: an Image or CompressedImage topic, a CameraInfo topic and an Odometry topic, each named in
 :class:`~actial_ros.sources.base.SourceOptions` or found by message type (exactly one topic of the
@@ -40,8 +50,8 @@ Counted skips (never a silently wrong pose): ``bad_odometry`` (NaN, bad quaterni
 ``odometry_duplicate``, ``duplicate_stamp`` (a second image with the same header stamp),
 ``no_odometry`` / ``odometry_gap`` (image outside or between odometry samples too far apart),
 ``no_camera_info``, ``bad_camera_info``, ``bad_message`` (CDR that does not deserialise),
-``unreadable_bag``. Errors (:class:`~actial_ros.errors.CaptureError`): no image, odometry or (by
-default) CameraInfo topic, several candidate topics, odometry whose stamps jump back by more than
+``unreadable_bag``; and the salvage counters above. Errors (:class:`~actial_ros.errors.CaptureError`): no
+image, odometry or (by default) CameraInfo topic, several candidate topics, odometry whose stamps jump back by more than
 ``time_reset_s`` (two timelines in one recording), nothing readable, no posed image; a camera whose
 topic is missing, two cameras on one image topic, a camera of several without extrinsic.
 
@@ -86,6 +96,7 @@ from actial_ros.messages import (
     pose_fields,
 )
 from actial_ros.pairing import OdometryHistory, OdometryMatchPolicy
+from actial_ros.sources.bag_reading import BagReadError, open_part
 from actial_ros.sources.base import (
     DEFAULT_SOURCE_OPTIONS,
     BagCamera,
@@ -95,6 +106,7 @@ from actial_ros.sources.base import (
     SourceKind,
     SourceOptions,
 )
+from actial_ros.timeline import Jump, TimelineGuard
 
 if TYPE_CHECKING:
     from rosbags.typesys.store import Typestore
@@ -205,12 +217,23 @@ def _is_bag_dir(path: Path) -> bool:
     return (path / 'metadata.yaml').is_file()
 
 
+_STORAGE_SUFFIXES = ('.mcap', '.db3')
+
+
+def _single_storage_file(path: Path) -> Path | None:
+    """The folder's single ``.mcap`` file, else its single ``.db3`` file (no metadata.yaml: a killed recorder)."""
+    for suffix in _STORAGE_SUFFIXES:
+        files = sorted(path.glob(f'*{suffix}'))
+        if files:
+            return files[0] if len(files) == 1 else None
+    return None
+
+
 def _part_of(path: Path) -> Path | None:
-    """The readable path of one part folder: the folder with metadata, else its single ``.mcap``."""
+    """The readable path of one part folder: the folder with metadata, else its single ``.mcap`` or ``.db3``."""
     if _is_bag_dir(path):
         return path
-    mcaps = sorted(path.glob('*.mcap'))
-    return mcaps[0] if len(mcaps) == 1 else None
+    return _single_storage_file(path)
 
 
 _PART_NAME = re.compile(r'^(?P<prefix>.+)_(?P<index>\d{4})$')
@@ -225,7 +248,7 @@ def bag_parts(path: str | Path) -> list[Path]:
     """
     root = Path(path)
     if root.is_file():
-        return [root] if root.suffix == '.mcap' else []
+        return [root] if root.suffix in _STORAGE_SUFFIXES else []
     if not root.is_dir():
         return []
     if _is_bag_dir(root):
@@ -239,12 +262,12 @@ def bag_parts(path: str | Path) -> list[Path]:
         if (root / RECORDING_FILENAME).is_file() or (all(matches) and len(prefixes) == 1):
             return [part for _, part in found]
         return []
-    mcaps = sorted(root.glob('*.mcap'))
-    return mcaps[:1] if len(mcaps) == 1 else []
+    single = _single_storage_file(root)
+    return [single] if single is not None else []
 
 
 def is_rosbag(path: str | Path) -> bool:
-    """True when ``path`` is a rosbag2 folder, a ``.mcap`` file, or a split recording."""
+    """True when ``path`` is a rosbag2 folder, a ``.mcap`` or ``.db3`` file, or a split recording."""
     return bool(bag_parts(path))
 
 
@@ -679,25 +702,26 @@ def _single_camera(
 
 def read_bag_layout(path: str | Path, options: SourceOptions = DEFAULT_SOURCE_OPTIONS) -> BagLayout:
     """The cameras (topics, message types, extrinsics) and odometry topic a recording is read with, from its
-    first readable part and ``recording.json`` (no message is read; what the demo and replay need).
+    first readable part and ``recording.json`` (no message is read; what the demo and replay need). A cut part
+    is salvaged (:func:`~actial_ros.sources.bag_reading.open_part`, with a warning): its topics are those of
+    its complete records.
 
     Raises:
         CaptureError: not a recording, no readable part, or topics/cameras that do not resolve
             (see :meth:`RosbagCapture.open`).
     """
-    from rosbags.highlevel import AnyReader
-
     root = Path(path).expanduser().resolve()
     parts = bag_parts(root)
     if not parts:
-        raise CaptureError(f'{root} is not a rosbag2 recording (no metadata.yaml or .mcap)')
+        raise CaptureError(f'{root} is not a rosbag2 recording (no metadata.yaml, .mcap or .db3)')
     recording = _Recording(root)
+    typestore = default_typestore()
     errors = []
     for part in parts:
         try:
-            with AnyReader([part], default_typestore=default_typestore()) as reader:
+            with open_part(part, typestore) as reader:
                 connections = list(reader.connections)
-        except Exception as error:  # unreadable part: try the next
+        except Exception as error:  # BagReadError, OSError: try the next part
             errors.append(f'{part}: {type(error).__name__}: {error}')
             continue
         return _layout(connections, options, recording, part)
@@ -705,14 +729,14 @@ def read_bag_layout(path: str | Path, options: SourceOptions = DEFAULT_SOURCE_OP
 
 
 def image_message_counts(path: str | Path, topics: Iterable[str]) -> dict[str, int]:
-    """Messages per topic over every readable part of a recording, from the bags' metadata/indexes."""
-    from rosbags.highlevel import AnyReader
-
+    """Messages per topic over every readable part of a recording, from the bags' metadata/indexes (a salvaged
+    part: the messages recovered from it)."""
     wanted = set(topics)
     counts = dict.fromkeys(sorted(wanted), 0)
+    typestore = default_typestore()
     for part in bag_parts(path):
         try:
-            with AnyReader([part], default_typestore=default_typestore()) as reader:
+            with open_part(part, typestore) as reader:
                 for connection in reader.connections:
                     if connection.topic in wanted:
                         counts[connection.topic] += int(connection.msgcount)
@@ -793,12 +817,10 @@ class RosbagCapture(PosedCapture):
         Raises:
             CaptureError: see the module docstring.
         """
-        from rosbags.highlevel import AnyReader
-
         root = Path(path).expanduser().resolve()
         parts = bag_parts(root)
         if not parts:
-            raise CaptureError(f'{root} is not a rosbag2 recording (no metadata.yaml or .mcap)')
+            raise CaptureError(f'{root} is not a rosbag2 recording (no metadata.yaml, .mcap or .db3)')
         recording = _Recording(root)
         typestore = default_typestore()
         skips: Counter[str] = Counter()
@@ -811,7 +833,7 @@ class RosbagCapture(PosedCapture):
         layout: BagLayout | None = None
         for part in parts:
             try:
-                with AnyReader([part], default_typestore=typestore) as reader:
+                with open_part(part, typestore) as reader:
                     part_layout = _layout(reader.connections, options, recording, part)
                     if layout is not None and part_layout != layout:
                         raise CaptureError(f'{part}: cameras/topics {part_layout} differ from the first part {layout}')
@@ -856,10 +878,15 @@ class RosbagCapture(PosedCapture):
                                 intrinsics = None
                             for k in info_of.get(connection.topic, ()):
                                 camera_infos[k].append((stamp, intrinsics))
+                    if reader.salvage is not None:  # set after reading when rosbags failed half-way
+                        skips.update(reader.salvage.counters())
                 readable.append(part)
+            except BagReadError as error:  # nothing recoverable
+                skips['unreadable_bag'] += 1
+                errors.append(str(error))
             except CaptureError:
                 raise
-            except Exception as error:  # AnyReaderError, ReaderError, struct errors of a truncated file
+            except Exception as error:  # OSError, errors of a file that changed while read
                 skips['unreadable_bag'] += 1
                 errors.append(f'{part}: {type(error).__name__}: {error}')
         if layout is None or not readable:
@@ -923,21 +950,34 @@ class RosbagCapture(PosedCapture):
     def _odometry_history(
         odometry: list[tuple[int, FloatArray | None]], options: SourceOptions, skips: Counter[str], root: Path
     ) -> OdometryHistory:
-        newest: int | None = None
-        for stamp, _ in odometry:
-            if newest is not None and newest - stamp > options.time_reset_s * _NS:
-                raise CaptureError(
-                    f'{root}: odometry stamps jump back by {(newest - stamp) / _NS:.3f} s (more than '
-                    f'time_reset_s={options.time_reset_s:g}): the recording holds several timelines; split it'
-                )
-            newest = stamp if newest is None else max(newest, stamp)
         policy = OdometryMatchPolicy(
             max_interpolation_gap_s=options.max_interpolation_gap_s,
             max_extrapolation_s=options.max_extrapolation_s,
+            time_reset_s=options.time_reset_s,
             history=max(2, len(odometry) + 1),
         )
+        # In recorded order: an isolated stamp far from its neighbours is an outlier (skipped); a
+        # confirmed jump back means two timelines in one recording (an error), as the node decides live.
+        guard: TimelineGuard[FloatArray | None] = TimelineGuard(
+            jump_s=policy.time_reset_s, confirmations=policy.time_jump_confirmations
+        )
+        kept: list[tuple[int, FloatArray | None]] = []
+        for stamp, pose in odometry:
+            verdict = guard.offer(stamp, pose)
+            skips[DropReason.TIME_OUTLIER.value] += len(verdict.outliers)
+            if verdict.jump is Jump.BACKWARD:
+                back_s = (max(t for t, _ in kept) - verdict.accepted[0][0]) / _NS
+                raise CaptureError(
+                    f'{root}: odometry stamps jump back by {back_s:.3f} s (more than time_reset_s='
+                    f'{options.time_reset_s:g}, confirmed by {policy.time_jump_confirmations} stamps): the '
+                    'recording holds several timelines; split it'
+                )
+            kept.extend(verdict.accepted)
+        skips[DropReason.TIME_OUTLIER.value] += len(guard.reset())  # unconfirmed at the end of the recording
+        if not skips[DropReason.TIME_OUTLIER.value]:
+            del skips[DropReason.TIME_OUTLIER.value]
         history = OdometryHistory(policy)
-        for stamp, pose in sorted(odometry, key=lambda sample: sample[0]):
+        for stamp, pose in sorted(kept, key=lambda sample: sample[0]):
             if pose is None:
                 skips[DropReason.BAD_ODOMETRY.value] += 1
                 continue
@@ -982,8 +1022,6 @@ class RosbagCapture(PosedCapture):
         Yields each requested index once: an image, or the :class:`ImageError` explaining why not (an
         undecodable message, or a message no longer found).
         """
-        from rosbags.highlevel import AnyReader
-
         wanted = {
             (self._layout.cameras[self._view_cameras[i]].image_topic, self.views[i].stamp_ns): i
             for i in sorted(set(indices))
@@ -996,7 +1034,7 @@ class RosbagCapture(PosedCapture):
             if not wanted:
                 break
             try:
-                with AnyReader([part], default_typestore=typestore) as reader:
+                with open_part(part, typestore, warn=False) as reader:  # a salvaged part was reported by open()
                     connections = [c for c in reader.connections if c.topic in topics]
                     for connection, _, raw in reader.messages(connections=connections):
                         try:
@@ -1036,9 +1074,12 @@ class SplitBagWriter:
 
     Parts are ``directory/{prefix}_0000``, ``{prefix}_0001``, ... (each a complete rosbag2 folder with
     ``metadata.yaml``, written when the part is closed); :class:`RosbagCapture` reads the folder as one
-    recording. A new part starts when the current one would exceed ``max_part_bytes``; the last message
-    of each ``sticky`` topic (e.g. camera_info) is written again at the start of every new part, so each
-    part is self-contained. Sizes are counted as payload + 40 bytes per message.
+    recording. A writer that dies (power loss) leaves only its current part cut: the closed parts are whole,
+    and the cut part's complete records (mcap: all but its last, about 1 MiB, chunk) are salvaged on reading
+    (:mod:`actial_ros.sources.bag_reading`). A new part starts when the current one would exceed
+    ``max_part_bytes``; the last message of each ``sticky`` topic (e.g. camera_info) is written again at the
+    start of every new part, so each part is self-contained. Sizes are counted as payload + 40 bytes per
+    message.
 
     Args:
         directory: the recording folder (created; existing parts are left alone and numbering continues

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from pathlib import Path
@@ -72,14 +73,20 @@ def write_robot_bag(
     duplicate_image: bool = False,
     corrupt_image: int | None = None,
     time_reset: bool = False,
+    odometry_outlier: bool = False,
 ) -> list[int]:
-    """A synthetic robot recording; returns the image stamps."""
+    """A synthetic robot recording, written in log-time order as a recorder receives it; returns the image stamps."""
     stamps = []
-    with SplitBagWriter(path.parent, storage=storage, prefix=path.name) as writer:
+    messages: list[tuple[int, str, bytes]] = []  # (log time, topic, CDR)
+    with SplitBagWriter(path.parent, storage=storage, prefix=path.name) as bag_writer:
         if with_odometry or nan_odometry_at is not None:
-            writer.add_topic('/odom', ODOMETRY_TYPE)
-        writer.add_topic('/camera/camera_info', CAMERA_INFO_TYPE)
-        writer.add_topic('/camera/image_raw/compressed', COMPRESSED_IMAGE_TYPE)
+            bag_writer.add_topic('/odom', ODOMETRY_TYPE)
+        bag_writer.add_topic('/camera/camera_info', CAMERA_INFO_TYPE)
+        bag_writer.add_topic('/camera/image_raw/compressed', COMPRESSED_IMAGE_TYPE)
+
+        def write(topic: str, log_time: int, data: bytes) -> None:
+            messages.append((log_time, topic, data))  # written in log-time order below
+
         if with_odometry:
             for k in range(int(seconds * odom_hz) + 1):
                 t = k / odom_hz
@@ -89,22 +96,27 @@ def write_robot_bag(
                 override = (
                     (math.nan, 0.0, 0.0) if nan_odometry_at is not None and abs(t - nan_odometry_at) < 1e-9 else None
                 )
-                writer.write('/odom', stamp, odometry_cdr(TS, stamp, base_pose(t), position_override=override))
+                write('/odom', stamp, odometry_cdr(TS, stamp, base_pose(t), position_override=override))
             if time_reset:  # a simulation restart: received later, stamped near the start again
-                writer.write('/odom', T0 + 6 * NS, odometry_cdr(TS, T0 + 2, base_pose(0.0)))
+                for j in range(5):
+                    write('/odom', T0 + 6 * NS + j, odometry_cdr(TS, T0 + 2 + j * NS // 50, base_pose(0.0)))
+            if odometry_outlier:  # one message with a bogus stamp (5 s in the past) amid the valid ones
+                write('/odom', T0 + NS + 1, odometry_cdr(TS, T0 - 5 * NS, base_pose(0.0)))
         elif nan_odometry_at is not None:  # the topic is there, but every pose is NaN
             for k in range(int(seconds * odom_hz) + 1):
                 stamp = T0 + round(k / odom_hz * NS)
-                writer.write('/odom', stamp, odometry_cdr(TS, stamp, np.eye(4), position_override=(math.nan, 0, 0)))
+                write('/odom', stamp, odometry_cdr(TS, stamp, np.eye(4), position_override=(math.nan, 0, 0)))
         for k in range(int(seconds * image_hz)):
             stamp = T0 + round((k / image_hz + image_offset_s) * NS)
             if with_camera_info:
-                writer.write('/camera/camera_info', stamp, camera_info_cdr(TS, stamp, K))
+                write('/camera/camera_info', stamp, camera_info_cdr(TS, stamp, K))
             data = b'\xff\xd8\xff garbage' if k == corrupt_image else image_bytes(k)
-            writer.write('/camera/image_raw/compressed', stamp, compressed_image_cdr(TS, stamp, data))
+            write('/camera/image_raw/compressed', stamp, compressed_image_cdr(TS, stamp, data))
             if duplicate_image and k == 3:
-                writer.write('/camera/image_raw/compressed', stamp, compressed_image_cdr(TS, stamp, image_bytes(99)))
+                write('/camera/image_raw/compressed', stamp, compressed_image_cdr(TS, stamp, image_bytes(99)))
             stamps.append(stamp)
+        for log_time, topic, data in sorted(messages, key=lambda message: message[0]):
+            bag_writer.write(topic, log_time, data)
     (path.parent / f'{path.name}_0000').rename(path)
     return stamps
 
@@ -208,16 +220,42 @@ def test_counted_skips_nan_gap_duplicates_and_corrupt_images(tmp_path: Path) -> 
     assert sum(isinstance(v, ImageError) for v in results.values()) == 1
 
 
-def test_time_reset_and_truncated_bags_are_errors(tmp_path: Path) -> None:
+def test_one_bogus_odometry_stamp_is_skipped_not_an_error(tmp_path: Path) -> None:
+    """Before the timeline guard, one odometry stamp 5 s in the past made the whole bag 'two timelines'."""
+    write_robot_bag(tmp_path / 'clean')
+    write_robot_bag(tmp_path / 'outlier', odometry_outlier=True)
+    clean, outlier = RosbagCapture.open(tmp_path / 'clean'), RosbagCapture.open(tmp_path / 'outlier')
+    assert outlier.skips['time_outlier'] == 1 and 'time_outlier' not in clean.skips
+    assert [v.name for v in outlier.views] == [v.name for v in clean.views]
+    for a, b in zip(outlier.views, clean.views, strict=True):
+        np.testing.assert_array_equal(a.t_world_camera, b.t_world_camera)
+
+
+def test_time_reset_is_an_error_and_a_cut_bag_is_salvaged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     write_robot_bag(tmp_path / 'reset', time_reset=True)
     with pytest.raises(CaptureError, match='jump back'):
         RosbagCapture.open(tmp_path / 'reset')
     bag = tmp_path / 'cut'
-    write_robot_bag(bag)
+    write_robot_bag(bag, seconds=30.0)  # about 1.5 MB: two chunks of rosbags' mcap writer (about 1 MiB each)
+    intact = RosbagCapture.open(bag)
     mcap = next(bag.glob('*.mcap'))
-    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
-    with pytest.raises(CaptureError, match='no readable bag'):
-        RosbagCapture.open(bag)
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: len(data) * 3 // 4])  # inside the second chunk: the first one is whole
+    with caplog.at_level(logging.WARNING):
+        cut = RosbagCapture.open(bag)
+    assert 'cut short' in caplog.text and str(mcap.parent) in caplog.text
+    assert cut.skips['salvaged_bag'] == 1 and cut.skips['lost_tail_bytes'] > 0
+    assert 0 < cut.skips['salvaged_messages'] < 30 * (50 + 10 + 10)
+    # The images of the first chunk (about 20 s of 30), posed exactly as from the whole bag.
+    assert 150 < len(cut.views) < len(intact.views)
+    assert [v.name for v in cut.views] == [v.name for v in intact.views[: len(cut.views)]]
+    for salvaged, whole in zip(cut.views, intact.views, strict=False):
+        np.testing.assert_array_equal(salvaged.t_world_camera, whole.t_world_camera)
+    # Cut inside the first chunk, or inside the header: nothing to recover, an error that says so.
+    for size in (len(data) // 2, 20):
+        mcap.write_bytes(data[:size])
+        with pytest.raises(CaptureError, match=r'no readable bag.*nothing recoverable'):
+            RosbagCapture.open(bag)
 
 
 def test_split_writer_parts_budget_and_truncated_part(tmp_path: Path) -> None:
