@@ -22,24 +22,33 @@ $(VENV)/.installed-dev: setup.py setup.cfg | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install --quiet -e '.[ros,dev,train,sim]'
 	touch $@ $(VENV)/.installed-ros
 
-venv: $(VENV)/.installed-dev
+# The interface package (actial_ros_msgs: ViewpointAnswer.msg, AskSpatial.action), built by colcon from the
+# Kilted wheels into the venv (scripts/build_interfaces.sh; about 1 min the first time).
+MSGS_SOURCES := actial_ros_msgs/package.xml actial_ros_msgs/CMakeLists.txt $(wildcard actial_ros_msgs/msg/*.msg) \
+	$(wildcard actial_ros_msgs/action/*.action) scripts/build_interfaces.sh
+$(VENV)/.installed-msgs: $(MSGS_SOURCES) | $(VENV)/.installed-ros
+	bash scripts/build_interfaces.sh $(VENV)
+	touch $@
 
-demo: $(VENV)/.installed-ros
+venv: $(VENV)/.installed-dev $(VENV)/.installed-msgs
+
+demo: $(VENV)/.installed-ros $(VENV)/.installed-msgs
 	$(VENV)/bin/actial-ros demo --capture $(CAPTURE) --backend $(BACKEND) --out $(OUT)
 
 # The real-vLLM tier (test/serving/) runs vLLM's CPU build from its own venv, .venv-vllm/ (about 2 min
 # and 3.5 GB the first time; the environment fixes it needs live in that script, never in the package).
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(VENV)/.installed-msgs
 	PYTHON=$(PYTHON) bash test/serving/setup_vllm_env.sh
 	$(VENV)/bin/python -m pytest
 	$(MAKE) test-py310
 
 # The ROS-free core on Python 3.10 (ROS 2 Humble's Python), in its own venv: Kilted's rclpy wheels are
 # built for 3.11 only, so the ROS tests skip there and run above. Skipped, saying so, without a python3.10.
-PY310 ?= python3.10
+PY310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) python3.10)
 VENV310 ?= .venv-py310
 test-py310:
-	@if ! command -v $(PY310) >/dev/null 2>&1; then echo "test-py310: no $(PY310) on PATH: the Python 3.10 run is SKIPPED"; exit 0; fi; \
+	@if ! $(PY310) -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then \
+		echo "test-py310: no working Python 3.10 ($(PY310)): the Python 3.10 run is SKIPPED"; exit 0; fi; \
 	set -e; \
 	[ -x $(VENV310)/bin/python ] || $(PY310) -m venv $(VENV310); \
 	$(VENV310)/bin/python -m pip install --quiet --upgrade pip; \
@@ -47,7 +56,7 @@ test-py310:
 	$(VENV310)/bin/python -m pytest -q -m 'not ros' test --ignore=test/nodes --ignore=test/training \
 		--ignore=test/serving --ignore=test/simulation --ignore=test/test_packaging.py --ignore=test/test_sim_gazebo.py
 
-lint: $(VENV)/.installed-dev
+lint: $(VENV)/.installed-dev $(VENV)/.installed-msgs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

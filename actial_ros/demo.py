@@ -265,14 +265,16 @@ def _run(options: DemoOptions, console: Console, workdir: Path, plan: _Plan) -> 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.node import Node
-    from std_msgs.msg import String
+
+    from actial_ros.nodes.answer_msgs import answer_msg_to_record
+    from actial_ros_msgs.msg import ViewpointAnswer
 
     records: list[dict[str, Any]] = []
     diagnostics: dict[str, dict[str, str]] = {}
     rclpy.init()
     collector = Node('actial_demo_collector')
     collector.create_subscription(
-        String, '/spatial_reasoner/answers', lambda msg: records.append(json.loads(msg.data)), 1000
+        ViewpointAnswer, '/spatial_reasoner/answers', lambda msg: records.append(answer_msg_to_record(msg)), 1000
     )
 
     def on_diagnostics(msg: DiagnosticArray) -> None:

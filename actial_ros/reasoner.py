@@ -146,6 +146,7 @@ class _Request:
     ask_id: str | None = None
     prompt: str = ''
     frames: list[Frame] = field(default_factory=list)
+    on_stage: Callable[[str], None] | None = None
 
 
 class SpatialReasoner:
@@ -297,9 +298,21 @@ class SpatialReasoner:
 
         return self._put(ingest)
 
-    def submit_ask(self, *, ask_id: str, prompt: str, target: str = 'pair') -> bool:
+    def submit_ask(
+        self,
+        *,
+        ask_id: str,
+        prompt: str,
+        target: str = 'pair',
+        camera_id: str | None = None,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> bool:
         """Queue a free-form question about the latest pair (``target='pair'``) or frame
-        (``'frame'``). Answered on ``on_answer`` with ``kind='ask'`` and the same id."""
+        (``'frame'``; of ``camera_id`` when given). Answered on ``on_answer`` with ``kind='ask'`` and the
+        same id, always: also when no frame exists yet, the request goes stale, the queue overflows or the
+        engine stops (``status`` ``error`` with the reason). ``on_stage('asking')`` is called from the
+        worker thread when the backend starts on it. Returns False when the ingest queue is full (then
+        nothing is emitted: the caller answers)."""
 
         def ingest() -> None:
             frames: list[Frame] = []
@@ -307,15 +320,21 @@ class SpatialReasoner:
             if pair is not None:
                 frames = [pair.frame_1, pair.frame_2]
             else:
-                latest = self.buffer.latest_frame()
-                if latest is not None:
+                latest = self.buffer.latest_frame(camera_id)
+                if latest is not None and (camera_id is None or latest.camera_id == camera_id):
                     frames = [latest]
             if not frames:
                 self._emit(_ask_record(ask_id, prompt, [], None, self._backend.name, 'no frames received yet'))
                 return
             self._push(
                 _Request(
-                    pair=pair, question=None, created=time.monotonic(), ask_id=ask_id, prompt=prompt, frames=frames
+                    pair=pair,
+                    question=None,
+                    created=time.monotonic(),
+                    ask_id=ask_id,
+                    prompt=prompt,
+                    frames=frames,
+                    on_stage=on_stage,
                 )
             )
 
@@ -398,13 +417,22 @@ class SpatialReasoner:
     def _push(self, request: _Request) -> None:
         with self._cond:
             if self._stopping:
-                self.buffer.drops.add(DropReason.SHUTDOWN)
+                self._drop_request(request, DropReason.SHUTDOWN)
                 return
             self._requests.append(request)
             while len(self._requests) > self._config.max_queue:
-                self._requests.popleft()
-                self.buffer.drops.add(DropReason.QUEUE_FULL)
+                self._drop_request(self._requests.popleft(), DropReason.QUEUE_FULL)
             self._cond.notify()
+
+    def _drop_request(self, request: _Request, reason: DropReason) -> None:
+        """Count a dropped request; a free-form ask still gets its (error) answer."""
+        self.buffer.drops.add(reason)
+        if request.ask_id is not None:
+            self._emit(
+                _ask_record(
+                    request.ask_id, request.prompt, request.frames, None, self._backend.name, f'dropped: {reason.value}'
+                )
+            )
 
     def _worker_loop(self) -> None:
         while True:
@@ -415,10 +443,12 @@ class SpatialReasoner:
                     return
                 request = self._requests.popleft()
                 if time.monotonic() - request.created > self._config.max_request_age_s:
-                    self.buffer.drops.add(DropReason.STALE)
+                    self._drop_request(request, DropReason.STALE)
                     continue
                 self._in_flight += 1
             try:
+                if request.on_stage is not None:
+                    request.on_stage('asking')
                 self._run(request)
             except Exception:  # never let a worker die: counted, logged with its traceback
                 self.buffer.drops.add(DropReason.INTERNAL_ERROR)

@@ -21,9 +21,10 @@ rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
 
 from actial_ros.messages import stamp_to_ns  # noqa: E402
+from actial_ros.nodes.answer_msgs import answer_msg_to_record  # noqa: E402
+from actial_ros_msgs.msg import ViewpointAnswer  # noqa: E402
 
 __all__ = ['Checker', 'read_recording', 'start', 'stop', 'wait_for']
 
@@ -53,7 +54,9 @@ class Checker:
     """In-test subscriber (a third process's view) to the node's answers, diagnostics and optionally /clock.
 
     Attributes:
-        records: every answer JSON published on ``/spatial_reasoner/answers``, in arrival order.
+        records: every answer published on ``/spatial_reasoner/answers`` (actial_ros_msgs/ViewpointAnswer),
+            as the record it carries (:func:`actial_ros.nodes.answer_msgs.answer_msg_to_record`), in
+            arrival order.
         diagnostics: the latest key/value pairs per diagnostic status name; levels: its latest level;
             messages: its latest message.
         history: ``(monotonic time, diagnostics, levels)`` copies after every DiagnosticArray received.
@@ -71,7 +74,7 @@ class Checker:
         self.diagnostic_stamps: list[int] = []
         self.clock: list[int] = []
         self.node.create_subscription(
-            String, '/spatial_reasoner/answers', lambda m: self.records.append(json.loads(m.data)), 1000
+            ViewpointAnswer, '/spatial_reasoner/answers', lambda m: self.records.append(answer_msg_to_record(m)), 1000
         )
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
         if clock:

@@ -3,10 +3,15 @@
 Subscribes:
     ``image_topic`` (sensor_msgs/Image, or sensor_msgs/CompressedImage with ``image_transport:=compressed``),
     ``camera_info_topic`` (sensor_msgs/CameraInfo), ``odometry_topic`` (nav_msgs/Odometry),
-    ``~/ask`` (std_msgs/String, JSON ``{"id": ..., "question": ..., "target": "pair"|"frame"}``).
+    ``~/ask_json`` (std_msgs/String, JSON ``{"id": ..., "question": ..., "target": "pair"|"frame"}``; only
+    with ``json_interface:=true``).
 Publishes:
-    ``~/answers`` (std_msgs/String, one JSON answer record each; see
-    :func:`actial_ros.reasoner.answer_record`), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray).
+    ``~/answers`` (actial_ros_msgs/ViewpointAnswer, one per answer: viewpoint questions and asks),
+    ``~/answers_json`` (std_msgs/String, the same as JSON records, :func:`actial_ros.reasoner.answer_record`;
+    only with ``json_interface:=true``), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray).
+Action server:
+    ``~/ask`` (actial_ros_msgs/action/AskSpatial): a free-form question about the latest pair or frame,
+    with feedback and cancel (:mod:`actial_ros.nodes.ask_action`).
 
 Callbacks only hand messages to the engine (O(1)); decoding, pairing and model calls run on the
 engine's threads, so a slow or dead backend never blocks ingestion.
@@ -31,6 +36,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
@@ -47,6 +53,8 @@ from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
 from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
+from actial_ros.nodes.answer_msgs import record_to_answer_msg
+from actial_ros.nodes.ask_action import AskActionServer
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
 from actial_ros.nodes.descriptors import parameter_descriptor
 from actial_ros.nodes.entry import run_node
@@ -55,6 +63,7 @@ from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, Pa
 from actial_ros.parameter_spec import ParameterSpec
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
+from actial_ros_msgs.msg import ViewpointAnswer
 
 __all__ = ['SpatialReasonerNode', 'main']
 
@@ -212,6 +221,13 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         86400.0,
     ),
     _param('diagnostics_period_s', 1.0, 'Period of /diagnostics (s).', True, 0.05, 3600.0),
+    _param(
+        'json_interface',
+        False,
+        'Also publish every answer as a JSON record on ~/answers_json and accept JSON questions on ~/ask_json '
+        '(for consumers without the actial_ros_msgs types).',
+        True,
+    ),
 )
 
 
@@ -334,7 +350,10 @@ class SpatialReasonerNode(Node):
         )
         self._cameras = [primary, *declare_additional_cameras(self, default_transport=primary.image_transport)]
         self._backend = backend if backend is not None else backend_from_values(values)
-        self._answers = self.create_publisher(String, '~/answers', 100)
+        self._answers = self.create_publisher(ViewpointAnswer, '~/answers', 100)
+        self._json_interface = bool(values['json_interface'])
+        self._answers_json = self.create_publisher(String, '~/answers_json', 100) if self._json_interface else None
+        self._ask_action: AskActionServer | None = None
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._engine = SpatialReasoner(
             backend=self._backend,
@@ -364,7 +383,14 @@ class SpatialReasonerNode(Node):
         for camera in self._cameras:
             self._subscribe_camera(camera, image_qos)
         self._subscribe(Odometry, str(values['odometry_topic']), 'odometry', self._on_odometry, odom_qos)
-        self._subscribe(String, '~/ask', 'ask', self._on_ask, 10)
+        if self._json_interface:
+            self._subscribe(String, '~/ask_json', 'ask', self._on_ask, 10)
+        self._ask_action = AskActionServer(
+            node=self,
+            engine=self._engine,
+            default_timeout_s=float(values['max_request_age_s']),
+            now_ns=lambda: self.get_clock().now().nanoseconds,
+        )
         self.create_timer(
             float(values['diagnostics_period_s']), self._guarded('diagnostics', self._publish_diagnostics)
         )
@@ -584,7 +610,7 @@ class SpatialReasonerNode(Node):
             request = parse_ask_request(msg.data)
         except AskRequestError as error:
             self._warn('bad_ask')
-            self.get_logger().warning(f'ignored ~/ask request: {error}', throttle_duration_sec=5.0)
+            self.get_logger().warning(f'ignored ~/ask_json request: {error}', throttle_duration_sec=5.0)
             self._publish_answer(
                 {
                     'kind': 'ask',
@@ -599,10 +625,14 @@ class SpatialReasonerNode(Node):
     # -- output --------------------------------------------------------------------------------
 
     def _publish_answer(self, record: dict[str, Any]) -> None:
+        if self._ask_action is not None:
+            self._ask_action.deliver(record)
         if not self.context.ok():
             return  # shutting down (Ctrl-C shuts the context down before the workers stop): nothing to publish to
         try:
-            self._answers.publish(String(data=json.dumps(record, allow_nan=False, default=_json_default)))
+            self._answers.publish(record_to_answer_msg(record, stamp_ns=self.get_clock().now().nanoseconds))
+            if self._answers_json is not None:
+                self._answers_json.publish(String(data=json.dumps(record, allow_nan=False, default=_json_default)))
         except Exception:
             if self.context.ok():
                 raise  # a real failure; the engine logs it and keeps going
@@ -729,6 +759,8 @@ class SpatialReasonerNode(Node):
         """Stop the engine's threads, close the backend, then destroy the node."""
         self._engine.stop()
         self._backend.close()
+        if self._ask_action is not None:
+            self._ask_action.destroy()
         super().destroy_node()
 
 
@@ -748,7 +780,19 @@ def _json_default(value: Any) -> Any:
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point: ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``."""
-    return run_node(SpatialReasonerNode, name='spatial_reasoner', args=args)
+    return run_node(SpatialReasonerNode, name='spatial_reasoner', args=args, spin=spin_multi_threaded)
+
+
+def spin_multi_threaded(node: Node) -> int:
+    """Spin with a multi-threaded executor: an ``~/ask`` goal waiting for its answer (its own reentrant
+    callback group) never blocks the subscriptions, timers or other goals."""
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    finally:
+        executor.shutdown()
+    return 0
 
 
 if __name__ == '__main__':

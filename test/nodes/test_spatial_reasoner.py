@@ -102,13 +102,16 @@ def test_bad_input_is_counted_and_the_node_keeps_going(
     # Reliable image QoS: a best-effort reader may miss the first samples of a writer it has not
     # finished matching yet, and this test must see every one of its messages.
     node = start(
-        'actial_ros.nodes.spatial_reasoner', {**NODE_PARAMS, 'image_qos': 'reliable'}, ros_env, tmp_path / 'node.log'
+        'actial_ros.nodes.spatial_reasoner',
+        {**NODE_PARAMS, 'image_qos': 'reliable', 'json_interface': True},
+        ros_env,
+        tmp_path / 'node.log',
     )
     pub = checker.node
     image_pub = pub.create_publisher(Image, '/camera/image_raw', 10)
     info_pub = pub.create_publisher(CameraInfo, '/camera/camera_info', 10)
     odom_pub = pub.create_publisher(Odometry, '/odom', 10)
-    ask_pub = pub.create_publisher(String, '/spatial_reasoner/ask', 10)
+    ask_pub = pub.create_publisher(String, '/spatial_reasoner/ask_json', 10)
     try:
         checker.spin_until(
             lambda: (

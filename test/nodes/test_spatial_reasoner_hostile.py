@@ -32,6 +32,7 @@ NODE_PARAMS = {
     'min_pair_interval_s': 0.0,
     'image_qos': 'reliable',
     'qos_depth': 1000,
+    'json_interface': True,  # the JSON ask topic (~/ask_json) is what the hostile payloads target
 }
 
 
@@ -49,7 +50,7 @@ class Publishers:
         self.compressed = node.create_publisher(CompressedImage, '/camera/image_raw/compressed', 1000)
         self.info = node.create_publisher(CameraInfo, '/camera/camera_info', 100)
         self.odom = node.create_publisher(Odometry, '/odom', 1000)
-        self.ask = node.create_publisher(String, '/spatial_reasoner/ask', 100)
+        self.ask = node.create_publisher(String, '/spatial_reasoner/ask_json', 100)
         image_pub = self.compressed if compressed else self.image
         checker.spin_until(
             lambda: all(p.get_subscription_count() > 0 for p in (image_pub, self.info, self.odom, self.ask)),

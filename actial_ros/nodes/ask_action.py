@@ -1,0 +1,162 @@
+"""The ``~/ask`` action server of ``spatial_reasoner`` (``actial_ros_msgs/action/AskSpatial``).
+
+A goal is one free-form question about the latest pair or frame. The server hands it to the engine
+(:meth:`actial_ros.reasoner.SpatialReasoner.submit_ask`, which always answers: with the reply, or with an
+``error`` record when no frame exists, the request goes stale or is dropped) and waits for that answer
+while publishing feedback (``queued``, then ``asking`` when a worker starts on it) and honouring a cancel.
+The answer is the result and, like every answer, is also published on ``~/answers`` by the node.
+
+Goals run in their own reentrant callback group, so a waiting goal never blocks the node's subscriptions
+(the node spins a multi-threaded executor). A goal with an invalid question or target is aborted at once
+with ``status`` ``error`` and the reason (the client learns why, which a rejection would not tell it).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+
+from actial_ros.ask import ASK_TARGETS, MAX_QUESTION_CHARS
+from actial_ros.nodes.answer_msgs import record_to_answer_msg
+from actial_ros.reasoner import SpatialReasoner
+from actial_ros_msgs.action import AskSpatial
+from actial_ros_msgs.msg import ViewpointAnswer
+
+__all__ = ['AskActionServer']
+
+_POLL_S = 0.05
+
+
+class _Waiting:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.record: dict[str, Any] | None = None
+        self.stage = 'queued'
+
+
+class AskActionServer:
+    """Serves ``AskSpatial`` goals on ``<node>/ask`` with the node's engine.
+
+    Args:
+        node: the node that owns the server.
+        engine: the reasoner that answers.
+        default_timeout_s: a goal's timeout when it gives none (``timeout_s <= 0``), seconds.
+        now_ns: the node clock's time (ns), for answer stamps.
+    """
+
+    def __init__(
+        self, *, node: Node, engine: SpatialReasoner, default_timeout_s: float, now_ns: Callable[[], int]
+    ) -> None:
+        self._node = node
+        self._engine = engine
+        self._default_timeout_s = default_timeout_s
+        self._now_ns = now_ns
+        self._lock = threading.Lock()
+        self._waiting: dict[str, _Waiting] = {}
+        self._server = ActionServer(
+            node,
+            AskSpatial,
+            '~/ask',
+            execute_callback=self._execute,
+            goal_callback=lambda goal: GoalResponse.ACCEPT,
+            cancel_callback=lambda goal_handle: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup(),
+        )
+
+    def deliver(self, record: dict[str, Any]) -> None:
+        """Hand an ``ask`` answer record to the goal waiting for it (called for every answer record)."""
+        if record.get('kind') != 'ask':
+            return
+        with self._lock:
+            waiting = self._waiting.get(str(record.get('id')))
+        if waiting is not None:
+            waiting.record = record
+            waiting.done.set()
+
+    def destroy(self) -> None:
+        """Destroy the action server."""
+        self._server.destroy()
+
+    def _result(self, record: dict[str, Any]) -> AskSpatial.Result:
+        result = AskSpatial.Result()
+        result.answer = record_to_answer_msg(record, stamp_ns=self._now_ns())
+        result.status = result.answer.status
+        result.reason = result.answer.reason
+        return result
+
+    def _error(self, goal_id: str, question: str, reason: str) -> dict[str, Any]:
+        return {
+            'kind': 'ask',
+            'id': goal_id,
+            'question': question,
+            'status': ViewpointAnswer.STATUS_ERROR,
+            'reason': reason,
+            'backend': '',
+        }
+
+    def _execute(self, goal_handle: Any) -> AskSpatial.Result:
+        goal = goal_handle.request
+        goal_id = bytes(goal_handle.goal_id.uuid).hex()
+        question, target = str(goal.question), str(goal.target) or 'pair'
+        problem = None
+        if not question.strip():
+            problem = 'the question is empty'
+        elif len(question) > MAX_QUESTION_CHARS:
+            problem = f'the question of {len(question)} characters exceeds {MAX_QUESTION_CHARS}'
+        elif target not in ASK_TARGETS:
+            problem = f'target must be one of {list(ASK_TARGETS)}, got {target[:40]!r}'
+        if problem is not None:
+            goal_handle.abort()
+            return self._result(self._error(goal_id, question, f'bad request: {problem}'))
+
+        waiting = _Waiting()
+        with self._lock:
+            self._waiting[goal_id] = waiting
+
+        def on_stage(stage: str) -> None:  # from the engine's worker thread; publishing is thread-safe
+            waiting.stage = stage
+            if not waiting.done.is_set():
+                self._feedback(goal_handle, waiting)
+
+        try:
+            accepted = self._engine.submit_ask(
+                ask_id=goal_id,
+                prompt=question,
+                target=target,
+                camera_id=str(goal.camera) or None,
+                on_stage=on_stage,
+            )
+            if not accepted:
+                goal_handle.abort()
+                return self._result(self._error(goal_id, question, 'dropped: ingest_queue_full'))
+            timeout_s = float(goal.timeout_s) if goal.timeout_s > 0 else self._default_timeout_s
+            deadline = time.monotonic() + timeout_s
+            self._feedback(goal_handle, waiting)
+            while not waiting.done.wait(_POLL_S):
+                if goal_handle.is_cancel_requested:
+                    goal_handle.canceled()
+                    return self._result(self._error(goal_id, question, 'canceled'))
+                if time.monotonic() > deadline:
+                    goal_handle.abort()
+                    return self._result(self._error(goal_id, question, f'timed out after {timeout_s:g} s'))
+            assert waiting.record is not None
+            if waiting.record.get('status') == ViewpointAnswer.STATUS_ERROR:
+                goal_handle.abort()
+            else:
+                goal_handle.succeed()
+            return self._result(waiting.record)
+        finally:
+            with self._lock:
+                self._waiting.pop(goal_id, None)
+
+    @staticmethod
+    def _feedback(goal_handle: Any, waiting: _Waiting) -> None:
+        feedback = AskSpatial.Feedback()
+        feedback.stage = waiting.stage
+        goal_handle.publish_feedback(feedback)

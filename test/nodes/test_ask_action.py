@@ -1,0 +1,151 @@
+"""The ~/ask action (actial_ros_msgs/action/AskSpatial) over real DDS: a round trip with feedback, a cancel,
+an invalid goal, and the typed answers on ~/answers, against the node's vllm backend and the stdlib FAKE
+OpenAI-compatible server (it replies scripted text; the real vLLM tier is test/serving/)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from fake_openai_server import FakeOpenAIServer  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
+from ros_harness import Checker, start, stop  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from actial_ros_msgs.action import AskSpatial  # noqa: E402
+from actial_ros_msgs.msg import ViewpointAnswer  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def checker(rclpy_context: Any) -> Iterator[Checker]:
+    check = Checker(rclpy_context)
+    yield check
+    check.close()
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    fake = FakeOpenAIServer(api_key='k', model='fake-actial').start()
+    fake.reply = 'A red door, to the left.'
+    yield fake
+    fake.stop()
+
+
+def publish_turn(checker: Checker) -> None:
+    """Odometry of a robot turning in place and images, so that the node has frames and pairs."""
+    node = checker.node
+    image_pub = node.create_publisher(Image, '/camera/image_raw', 100)
+    odom_pub = node.create_publisher(Odometry, '/odom', 100)
+    checker.spin_until(
+        lambda: image_pub.get_subscription_count() > 0 and odom_pub.get_subscription_count() > 0, 30, 'subscriptions'
+    )
+    for k in range(12):
+        stamp = 100.0 + 0.1 * k
+        odom = Odometry()
+        odom.header.stamp.sec, odom.header.stamp.nanosec = int(stamp), round((stamp % 1) * 1e9) % 1_000_000_000
+        half = math.radians(10.0 * k) / 2
+        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = math.sin(half), math.cos(half)
+        odom_pub.publish(odom)
+        if k < 11:
+            image = Image()
+            image.header.stamp = odom.header.stamp
+            image.height, image.width, image.encoding, image.step = 24, 32, 'rgb8', 96
+            image.data = bytes([k * 20]) * (24 * 96)
+            image_pub.publish(image)
+    checker.spin_until(lambda: int(checker.ingest().get('pairs_made', 0)) > 0, 30, 'a pair')
+
+
+def send(client: ActionClient, checker: Checker, goal: AskSpatial.Goal, feedback: list[str]) -> Any:
+    future = client.send_goal_async(goal, feedback_callback=lambda msg: feedback.append(msg.feedback.stage))
+    checker.spin_until(future.done, 30, 'the goal to be accepted')
+    return future.result()
+
+
+def test_ask_action_round_trip_cancel_and_invalid_goal(
+    ros_env: dict[str, str], checker: Checker, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    log = tmp_path / 'node.log'
+    node = start(
+        'actial_ros.nodes.spatial_reasoner',
+        {
+            'backend': 'vllm',
+            'vllm_base_url': server.base_url,
+            'vllm_model': 'fake-actial',
+            'vllm_api_key_env': 'TEST_KEY',
+            'image_qos': 'reliable',
+            'min_pair_interval_s': 0.0,
+            'question_types': '[rotation]',
+            'diagnostics_period_s': 0.2,
+        },
+        {**ros_env, 'TEST_KEY': 'k'},
+        log,
+    )
+    client = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
+    try:
+        checker.spin_until(lambda: client.server_is_ready(), 30, 'the ask action server', log)
+        publish_turn(checker)
+
+        # A round trip: feedback 'queued' then 'asking', the scripted reply as the result, also on ~/answers.
+        feedback: list[str] = []
+        handle = send(client, checker, AskSpatial.Goal(question='What is left of the robot?'), feedback)
+        assert handle.accepted
+        result_future = handle.get_result_async()
+        checker.spin_until(result_future.done, 30, 'the result', log)
+        result = result_future.result().result
+        assert result_future.result().status == 4  # GoalStatus.STATUS_SUCCEEDED
+        assert result.status == ViewpointAnswer.STATUS_ANSWERED and result.answer.raw_text == 'A red door, to the left.'
+        assert result.answer.kind == ViewpointAnswer.KIND_ASK and result.answer.frame_count == 2
+        assert result.answer.camera_1 == 'camera' and result.answer.backend == 'vllm'
+        checker.spin_until(lambda: 'asking' in feedback, 10, 'the asking feedback')  # its own topic: may come later
+        assert feedback == ['queued', 'asking']
+        goal_id = bytes(handle.goal_id.uuid).hex()
+        checker.spin_until(lambda: any(r.get('id') == goal_id for r in checker.records), 10, 'the ask on ~/answers')
+        mirrored = next(r for r in checker.records if r.get('id') == goal_id)
+        assert mirrored['raw_text'] == result.answer.raw_text and mirrored['stamps'][0] > 0
+        # The server received both images of the latest pair.
+        parts = server.requests[-1]['messages'][-1]['content']
+        assert sum(part['type'] == 'image_url' for part in parts) == 2
+
+        # One frame of one camera.
+        one = send(client, checker, AskSpatial.Goal(question='Describe it.', target='frame', camera='camera'), [])
+        one_future = one.get_result_async()
+        checker.spin_until(one_future.done, 30, 'the one-frame result', log)
+        assert one_future.result().result.answer.frame_count == 1
+
+        # A cancel while the model is slow: the goal ends canceled, with the reason.
+        server.delay_s = 5.0
+        slow = send(client, checker, AskSpatial.Goal(question='Take your time.'), [])
+        checker.spin_for(0.5)
+        cancel = slow.cancel_goal_async()
+        checker.spin_until(cancel.done, 10, 'the cancel response', log)
+        slow_result = slow.get_result_async()
+        checker.spin_until(slow_result.done, 10, 'the canceled result', log)
+        assert slow_result.result().status == 5  # GoalStatus.STATUS_CANCELED
+        assert slow_result.result().result.reason == 'canceled'
+        server.delay_s = 0.0
+
+        # An invalid goal is aborted with the reason.
+        bad = send(client, checker, AskSpatial.Goal(question='Where?', target='world'), [])
+        bad_result = bad.get_result_async()
+        checker.spin_until(bad_result.done, 10, 'the aborted result', log)
+        assert bad_result.result().status == 6  # GoalStatus.STATUS_ABORTED
+        assert bad_result.result().result.status == ViewpointAnswer.STATUS_ERROR
+        assert 'target must be one of' in bad_result.result().result.reason
+
+        # The viewpoint answers are typed too, scored against odometry.
+        viewpoint = checker.viewpoint()
+        assert viewpoint and all(
+            r['question_type'] == 'rotation' and r['truth'] in ('left', 'right') for r in viewpoint
+        )
+        assert node.poll() is None
+    finally:
+        client.destroy()
+        assert stop(node) == 0, log.read_text()[-3000:]
