@@ -84,7 +84,7 @@ def test_viewpoint_records_survive_the_round_trip(record: dict[str, Any]) -> Non
 
 @pytest.mark.parametrize('frames', [0, 1, 2])
 def test_ask_records_survive_the_round_trip(frames: int) -> None:
-    record = {
+    record: dict[str, Any] = {
         'kind': 'ask',
         'id': 'q1',
         'question': 'What is left of the robot?',

@@ -14,7 +14,7 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 from fake_openai_server import FakeOpenAIServer  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
-from rclpy.action import ActionClient  # noqa: E402
+from rclpy.action.client import ActionClient  # noqa: E402
 from ros_harness import Checker, start, stop  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
@@ -63,7 +63,7 @@ def publish_turn(checker: Checker) -> None:
     checker.spin_until(lambda: int(checker.ingest().get('pairs_made', 0)) > 0, 30, 'a pair')
 
 
-def send(client: ActionClient, checker: Checker, goal: AskSpatial.Goal, feedback: list[str]) -> Any:
+def send(client: ActionClient[Any, Any, Any], checker: Checker, goal: AskSpatial.Goal, feedback: list[str]) -> Any:
     future = client.send_goal_async(goal, feedback_callback=lambda msg: feedback.append(msg.feedback.stage))
     checker.spin_until(future.done, 30, 'the goal to be accepted')
     return future.result()
@@ -88,7 +88,7 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         {**ros_env, 'TEST_KEY': 'k'},
         log,
     )
-    client = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
+    client: ActionClient[Any, Any, Any] = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
     try:
         checker.spin_until(lambda: client.server_is_ready(), 30, 'the ask action server', log)
         publish_turn(checker)
