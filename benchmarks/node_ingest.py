@@ -63,7 +63,7 @@ def bench_costs(repeats: int = 200) -> None:
     )
     rclpy.init()
     node = SpatialReasonerNode()
-    node._engine.stop()  # measure the callback alone: nothing consumes the queue
+    node.engine.stop()  # measure the callback alone: nothing consumes the queue
     raw_times, compressed_times = [], []
     fmt, data = rgb_to_compressed(rgb, 'jpeg', 90)
     for i in range(repeats):
@@ -213,11 +213,11 @@ def bench_rate(rate: float, seconds: float, env: dict[str, str], cameras: int = 
     )
     sent, achieved = proc.stdout.split()
     deadline = time.monotonic() + 10
-    while not node._engine.idle() and time.monotonic() < deadline:
+    while not node.engine.idle() and time.monotonic() < deadline:
         time.sleep(0.05)
     stop.set()
     spinner.join()
-    stats = node._engine.stats()
+    stats = node.engine.stats()
     node.destroy_node()
     rclpy.shutdown()
     period = 1.0 / (rate * cameras)

@@ -80,5 +80,18 @@ class Backend(abc.ABC):
         """Current health (default: always healthy)."""
         return BackendHealth(ok=True, message='ok')
 
+    def probe(self) -> list[str]:
+        """Check once, now, that the backend can answer (a model server: reachable, accepting the key,
+        serving the model). The node calls it when it configures.
+
+        Returns:
+            What the check learned (e.g. the model ids served); empty when there is nothing to check
+            (the default: an in-process backend is usable once built).
+
+        Raises:
+            BackendError: the backend cannot answer now; the message says why.
+        """
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and threads. Idempotent."""

@@ -48,10 +48,17 @@ class AskActionServer:
         engine: the reasoner that answers.
         default_timeout_s: a goal's timeout when it gives none (``timeout_s <= 0``), seconds.
         now_ns: the node clock's time (ns), for answer stamps.
+        is_active: whether the node is active; goals arriving otherwise are rejected.
     """
 
     def __init__(
-        self, *, node: Node, engine: SpatialReasoner, default_timeout_s: float, now_ns: Callable[[], int]
+        self,
+        *,
+        node: Node,
+        engine: SpatialReasoner,
+        default_timeout_s: float,
+        now_ns: Callable[[], int],
+        is_active: Callable[[], bool] = lambda: True,
     ) -> None:
         self._node = node
         self._engine = engine
@@ -64,7 +71,7 @@ class AskActionServer:
             AskSpatial,
             '~/ask',
             execute_callback=self._execute,
-            goal_callback=lambda goal: GoalResponse.ACCEPT,
+            goal_callback=lambda goal: GoalResponse.ACCEPT if is_active() else GoalResponse.REJECT,
             cancel_callback=lambda goal_handle: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup(),
         )

@@ -37,6 +37,7 @@ from rcl_interfaces.msg import (
 )
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
@@ -48,7 +49,7 @@ from actial_ros.backends import create_backend
 from actial_ros.backends.base import Backend
 from actial_ros.delivery import SequenceGapCounter
 from actial_ros.enums import AnswerStatus, DropReason
-from actial_ros.errors import ActialError, ConfigError
+from actial_ros.errors import ActialError, BackendError, ConfigError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
@@ -222,6 +223,19 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     _param('diagnostics_period_s', 1.0, 'Period of /diagnostics (s).', True, 0.05, 3600.0),
     _param(
+        'autostart',
+        True,
+        'Configure and activate at start-up (false: wait in unconfigured for lifecycle transitions).',
+        True,
+    ),
+    _param(
+        'require_model_server',
+        False,
+        'configure fails when the backend probe fails (the model server unreachable or not serving the '
+        'model); false: configure succeeds DEGRADED and answers are errors until the server is back.',
+        True,
+    ),
+    _param(
         'json_interface',
         False,
         'Also publish every answer as a JSON record on ~/answers_json and accept JSON questions on ~/ask_json '
@@ -322,48 +336,68 @@ def backend_from_values(values: dict[str, Any]) -> Backend:
     return create_backend(name)
 
 
-class SpatialReasonerNode(Node):
-    """ROS 2 node asking Actial viewpoint questions about camera frame pairs and scoring the answers
-    against odometry. See the module docstring for topics; parameters are listed in
+class SpatialReasonerNode(LifecycleNode):
+    """ROS 2 managed (lifecycle) node asking Actial viewpoint questions about camera frame pairs and scoring
+    the answers against odometry. See the module docstring for topics; parameters are listed in
     :data:`PARAMETERS` and ``config/spatial_reasoner.yaml``.
+
+    Lifecycle (REP-less ROS 2 managed nodes, ``lifecycle_msgs`` services ``~/change_state``, ``~/get_state``):
+
+    * configure: validate the parameters, build the backend and probe it (the model server reachable and
+      serving the model); a probe failure fails the transition when ``require_model_server`` is true and
+      configures DEGRADED (logged; answers are errors until the server is back) otherwise; create the
+      publishers, the ``~/ask`` action server and the engine (its threads start, idle).
+    * activate: the subscriptions and the diagnostics timer; the publishers publish.
+    * deactivate: the subscriptions and the timer go; the buffers, scores and queued questions stay;
+      answers finished while inactive are not published; ``~/ask`` goals are rejected.
+    * cleanup / shutdown: stop the engine, close the backend, destroy everything configure created.
+
+    With ``autostart`` (default true) the constructor configures and activates at once, as an unmanaged
+    node would start.
 
     Args:
         backend: use this backend instead of the one named by the parameters (tests, embedding).
 
     Raises:
-        ConfigError: invalid parameters at start-up.
+        ConfigError: with ``autostart``: invalid parameters, or an unusable model server with
+            ``require_model_server`` (the configure transition's reason).
     """
 
     def __init__(self, *, backend: Backend | None = None, **kwargs: Any) -> None:
         super().__init__('spatial_reasoner', **kwargs)
         for param in PARAMETERS:
             self.declare_parameter(param.name, param.default, parameter_descriptor(param))
-        values = self._values()
-        config = reasoner_config_from_values(values)
-        self._require_camera_info = bool(values['require_camera_info'])
-        primary = CameraSpec(
-            camera_id=str(values['camera_id']),
-            image_topic=str(values['image_topic']),
-            image_transport=str(values['image_transport']),
-            camera_info_topic=str(values['camera_info_topic']),
-            extrinsic=self._extrinsic(values),
-        )
-        self._cameras = [primary, *declare_additional_cameras(self, default_transport=primary.image_transport)]
-        self._backend = backend if backend is not None else backend_from_values(values)
-        self._answers = self.create_publisher(ViewpointAnswer, '~/answers', 100)
-        self._json_interface = bool(values['json_interface'])
-        self._answers_json = self.create_publisher(String, '~/answers_json', 100) if self._json_interface else None
+        self._given_backend = backend
+        try:
+            transport = str(self.get_parameter('image_transport').value)
+            self._additional: list[CameraSpec] = declare_additional_cameras(self, default_transport=transport)
+            self._camera_error: ConfigError | None = None
+        except ConfigError as error:  # reported by configure
+            self._additional, self._camera_error = [], error
+        self.configure_error = ''
+        """Why the last configure failed ('' when it did not)."""
+        # Created by configure, destroyed by cleanup.
+        self._backend: Backend | None = None
+        self._engine: SpatialReasoner | None = None
         self._ask_action: AskActionServer | None = None
-        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._engine = SpatialReasoner(
-            backend=self._backend,
-            config=config,
-            on_answer=self._publish_answer,
-            extrinsics={camera.camera_id: camera.extrinsic for camera in self._cameras},
-        )
-        self._intrinsics: dict[str, CameraIntrinsics | None] = {camera.camera_id: None for camera in self._cameras}
-        self._received: dict[str, int] = {camera.camera_id: 0 for camera in self._cameras}
-        self._last_received: dict[str, int] = dict(self._received)
+        self._answers: Any = None
+        self._answers_json: Any = None
+        self._diagnostics: Any = None
+        self._cameras: list[CameraSpec] = []
+        self._values_in_force: dict[str, Any] = {}
+        self._json_interface = False
+        self._require_camera_info = False
+        self._tf: Any = None
+        self._camera_frames: dict[str, str] = {}
+        self._tf_extrinsics: set[str] = set()
+        # Created by activate, destroyed by deactivate.
+        self._active = False
+        self._subscriptions_live: list[Any] = []
+        self._timers_live: list[Any] = []
+        # Counters of this node's own (reset by configure).
+        self._intrinsics: dict[str, CameraIntrinsics | None] = {}
+        self._received: dict[str, int] = {}
+        self._last_received: dict[str, int] = {}
         self._warnings: dict[str, int] = {}
         self._tracebacks_logged: set[str] = set()
         self._gaps = SequenceGapCounter()
@@ -371,13 +405,123 @@ class SpatialReasonerNode(Node):
         self._reported_drops: dict[str, int] = {}
         self._last_diag = (time.monotonic(), 0, 0)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._tf: Any = None
-        self._camera_frames: dict[str, str] = {}
-        self._tf_extrinsics: set[str] = set()
+        if bool(self.get_parameter('autostart').value):
+            self.autostart()
+
+    def autostart(self) -> None:
+        """Configure, then activate.
+
+        Raises:
+            ConfigError: a transition failed (the configure failure's reason).
+        """
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise ConfigError(self.configure_error or 'configure failed')
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            raise ConfigError('activate failed')
+
+    @property
+    def active(self) -> bool:
+        """True in the active state."""
+        return self._active
+
+    @property
+    def engine(self) -> SpatialReasoner:
+        """The engine (inactive and active states).
+
+        Raises:
+            ConfigError: the node is not configured.
+        """
+        if self._engine is None:
+            raise ConfigError('spatial_reasoner is not configured')
+        return self._engine
+
+    @property
+    def backend(self) -> Backend:
+        """The backend (inactive and active states).
+
+        Raises:
+            ConfigError: the node is not configured.
+        """
+        if self._backend is None:
+            raise ConfigError('spatial_reasoner is not configured')
+        return self._backend
+
+    # -- lifecycle transitions -------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except ActialError as error:
+            self.configure_error = str(error)
+            self.get_logger().error(f'configure failed: {error}')
+            self._release()
+            return TransitionCallbackReturn.FAILURE
+        self.configure_error = ''
+        return super().on_configure(state)
+
+    def _configure(self) -> None:
+        if self._camera_error is not None:
+            raise self._camera_error
+        values = self._values()
+        config = reasoner_config_from_values(values)
+        primary = CameraSpec(
+            camera_id=str(values['camera_id']),
+            image_topic=str(values['image_topic']),
+            image_transport=str(values['image_transport']),
+            camera_info_topic=str(values['camera_info_topic']),
+            extrinsic=self._extrinsic(values),
+        )
+        self._cameras = [primary, *self._additional]
+        for camera in self._cameras:
+            if camera.image_transport not in ('raw', 'compressed'):
+                raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {camera.image_transport!r}")
+        qos_profile(str(values['image_qos']), int(values['qos_depth']))  # validates the names
+        qos_profile(str(values['odometry_qos']), int(values['qos_depth']))
+        self._values_in_force = values
+        self._require_camera_info = bool(values['require_camera_info'])
+        self._json_interface = bool(values['json_interface'])
+        self._backend = self._given_backend if self._given_backend is not None else backend_from_values(values)
+        try:
+            self._backend.probe()
+        except BackendError as error:
+            if bool(values['require_model_server']):
+                raise ConfigError(f'the {self._backend.name} backend is not usable: {error}') from error
+            self.get_logger().warning(
+                f'configured DEGRADED: the {self._backend.name} backend is not usable now ({error}); its answers are '
+                'errors until it is (require_model_server:=true refuses to configure instead)'
+            )
+        self._intrinsics = {camera.camera_id: None for camera in self._cameras}
+        self._received = {camera.camera_id: 0 for camera in self._cameras}
+        self._last_received = dict(self._received)
+        self._answers = self.create_lifecycle_publisher(ViewpointAnswer, '~/answers', 100)
+        if self._json_interface:
+            self._answers_json = self.create_lifecycle_publisher(String, '~/answers_json', 100)
+        self._diagnostics = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._engine = SpatialReasoner(
+            backend=self._backend,
+            config=config,
+            on_answer=self._publish_answer,
+            extrinsics={camera.camera_id: camera.extrinsic for camera in self._cameras},
+        )
         if bool(values['extrinsics_from_tf']):
             self._start_tf(str(values['base_frame']))
         self._engine.start()
+        self._ask_action = AskActionServer(
+            node=self,
+            engine=self._engine,
+            default_timeout_s=float(values['max_request_age_s']),
+            now_ns=lambda: self.get_clock().now().nanoseconds,
+            is_active=lambda: self._active,
+        )
+        self.get_logger().info(
+            f'configured: asking {[t.value for t in config.question_types]} about pairs with '
+            f'{config.pair_policy.min_yaw_deg:g} <= |yaw| <= {config.pair_policy.max_yaw_deg:g} deg from '
+            f'{", ".join(f"{c.image_topic} ({c.image_transport})" for c in self._cameras)} + '
+            f'{values["odometry_topic"]} with the {self._backend.name} backend'
+        )
 
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        values = self._values_in_force
         image_qos = qos_profile(str(values['image_qos']), int(values['qos_depth']))
         odom_qos = qos_profile(str(values['odometry_qos']), int(values['qos_depth']))
         for camera in self._cameras:
@@ -385,21 +529,56 @@ class SpatialReasonerNode(Node):
         self._subscribe(Odometry, str(values['odometry_topic']), 'odometry', self._on_odometry, odom_qos)
         if self._json_interface:
             self._subscribe(String, '~/ask_json', 'ask', self._on_ask, 10)
-        self._ask_action = AskActionServer(
-            node=self,
-            engine=self._engine,
-            default_timeout_s=float(values['max_request_age_s']),
-            now_ns=lambda: self.get_clock().now().nanoseconds,
-        )
-        self.create_timer(
-            float(values['diagnostics_period_s']), self._guarded('diagnostics', self._publish_diagnostics)
-        )
-        self.get_logger().info(
-            f'asking {[t.value for t in config.question_types]} about pairs with '
-            f'{config.pair_policy.min_yaw_deg:g} <= |yaw| <= {config.pair_policy.max_yaw_deg:g} deg from '
-            f'{", ".join(f"{c.image_topic} ({c.image_transport})" for c in self._cameras)} + '
-            f'{values["odometry_topic"]} with the {self._backend.name} backend'
-        )
+        period_s = float(values['diagnostics_period_s'])
+        self._timers_live.append(self.create_timer(period_s, self._guarded('diagnostics', self._publish_diagnostics)))
+        if self._tf is not None:
+            self._timers_live.append(self.create_timer(0.5, self._guarded('tf_lookup', self._lookup_extrinsics)))
+        self._active = True
+        self.get_logger().info('active')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        self.get_logger().info('inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info('cleaned up (unconfigured)')
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _deactivate(self) -> None:
+        self._active = False
+        for subscription in self._subscriptions_live:
+            self.destroy_subscription(subscription)
+        for timer in self._timers_live:
+            self.destroy_timer(timer)
+        self._subscriptions_live, self._timers_live = [], []
+
+    def _release(self) -> None:
+        """Undo configure (idempotent): engine, backend, action server, publishers, tf."""
+        self._deactivate()
+        if self._ask_action is not None:
+            self._ask_action.destroy()
+            self._ask_action = None
+        if self._engine is not None:
+            self._engine.stop()
+            self._engine = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+        for name in ('_answers', '_answers_json', '_diagnostics'):
+            publisher = getattr(self, name)
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+                setattr(self, name, None)
+        self._tf = None
+        self._camera_frames, self._tf_extrinsics = {}, set()
 
     def _subscribe_camera(self, camera: CameraSpec, qos: QoSProfile) -> None:
         camera_id = camera.camera_id
@@ -446,8 +625,10 @@ class SpatialReasonerNode(Node):
                 f'{name} incompatible_type', lambda event: self._on_incompatible(topic, 'type', event)
             ),
         )
-        self.create_subscription(
-            msg_type, topic, self._guarded_with_info(name, on_message), qos, event_callbacks=events
+        self._subscriptions_live.append(
+            self.create_subscription(
+                msg_type, topic, self._guarded_with_info(name, on_message), qos, event_callbacks=events
+            )
         )
 
     def _note_delivery(self, topic: str, camera_id: str | None, info: Any) -> None:
@@ -455,7 +636,7 @@ class SpatialReasonerNode(Node):
         publisher = bytes(gid['data']) if isinstance(gid, dict) and 'data' in gid else None
         lost = self._gaps.observe(topic, publisher, info.get('publication_sequence_number'))
         if lost:
-            self._engine.buffer.drops.add(DropReason.DDS_LOST, lost)
+            self._drop(DropReason.DDS_LOST, lost)
             if camera_id is not None:
                 self._dds_lost[camera_id] = self._dds_lost.get(camera_id, 0) + lost
 
@@ -496,8 +677,9 @@ class SpatialReasonerNode(Node):
             extrinsic = self._extrinsic(values)
         except ConfigError as error:
             return SetParametersResult(successful=False, reason=str(error))
-        self._engine.reconfigure(config)
-        self._engine.buffer.set_extrinsic(self._cameras[0].camera_id, extrinsic)
+        if self._engine is not None:  # configured: applied live; else at the next configure
+            self._engine.reconfigure(config)
+            self._engine.buffer.set_extrinsic(self._cameras[0].camera_id, extrinsic)
         self._require_camera_info = bool(values['require_camera_info'])
         return SetParametersResult(successful=True)
 
@@ -515,7 +697,7 @@ class SpatialReasonerNode(Node):
             try:
                 callback(*args)
             except Exception:
-                self._engine.buffer.drops.add(DropReason.INTERNAL_ERROR)
+                self._drop(DropReason.INTERNAL_ERROR)
                 if name not in self._tracebacks_logged:
                     self._tracebacks_logged.add(name)
                     self.get_logger().error(f'{name} callback failed (counted; the node goes on):\n{format_exc()}')
@@ -536,6 +718,10 @@ class SpatialReasonerNode(Node):
 
         return with_info
 
+    def _drop(self, reason: DropReason, count: int = 1) -> None:
+        if self._engine is not None:
+            self._engine.buffer.drops.add(reason, count)
+
     def _warn(self, key: str, count: int = 1) -> None:
         self._warnings[key] = self._warnings.get(key, 0) + count
 
@@ -543,7 +729,7 @@ class SpatialReasonerNode(Node):
         try:
             return stamp_to_ns(msg.header.stamp)
         except ValueError:
-            self._engine.buffer.drops.add(DropReason.BAD_IMAGE)
+            self.engine.buffer.drops.add(DropReason.BAD_IMAGE)
             return None
 
     def _submit(self, camera_id: str, msg: Any, decode: Any) -> None:
@@ -553,15 +739,15 @@ class SpatialReasonerNode(Node):
             return
         if self._tf is not None and camera_id not in self._tf_extrinsics:
             self._camera_frames.setdefault(camera_id, str(msg.header.frame_id))
-            self._engine.buffer.drops.add(DropReason.NO_EXTRINSIC)
+            self.engine.buffer.drops.add(DropReason.NO_EXTRINSIC)
             return
         intrinsics = self._intrinsics[camera_id]
         if intrinsics is None:
             self._warn('no_camera_info')
             if self._require_camera_info:
-                self._engine.buffer.drops.add(DropReason.NO_CAMERA_INFO)
+                self.engine.buffer.drops.add(DropReason.NO_CAMERA_INFO)
                 return
-        self._engine.submit_image(
+        self.engine.submit_image(
             camera_id=camera_id, stamp_ns=stamp_ns, decode=lambda: decode(msg), intrinsics=intrinsics
         )
 
@@ -572,7 +758,6 @@ class SpatialReasonerNode(Node):
             raise ConfigError('extrinsics_from_tf needs tf2_ros (a ROS 2 install); it is not importable') from error
         buffer = tf2_ros.Buffer()
         self._tf = (buffer, tf2_ros.TransformListener(buffer, self), base_frame)
-        self.create_timer(0.5, self._guarded('tf_lookup', self._lookup_extrinsics))
 
     def _lookup_extrinsics(self) -> None:
         """Resolve ``base_frame -> camera frame`` for cameras seen but not yet resolved (timer)."""
@@ -586,7 +771,7 @@ class SpatialReasonerNode(Node):
             except Exception as error:  # tf2 raises several lookup exception types
                 self.get_logger().info(f'waiting for tf {base_frame} -> {frame_id}: {error}', throttle_duration_sec=5.0)
                 continue
-            self._engine.buffer.set_extrinsic(camera_id, extrinsic)
+            self.engine.buffer.set_extrinsic(camera_id, extrinsic)
             self._tf_extrinsics.add(camera_id)
             self.get_logger().info(f'camera {camera_id}: extrinsic from tf {base_frame} -> {frame_id}')
 
@@ -594,16 +779,16 @@ class SpatialReasonerNode(Node):
         try:
             self._intrinsics[camera_id] = camera_info_to_intrinsics(msg)
         except ActialError as error:
-            self._engine.buffer.drops.add(DropReason.BAD_CAMERA_INFO)
+            self.engine.buffer.drops.add(DropReason.BAD_CAMERA_INFO)
             self.get_logger().warning(f'ignored CameraInfo: {error}', throttle_duration_sec=5.0)
 
     def _on_odometry(self, msg: Odometry) -> None:
         try:
             stamp_ns = stamp_to_ns(msg.header.stamp)
         except ValueError:
-            self._engine.buffer.drops.add(DropReason.BAD_ODOMETRY)
+            self.engine.buffer.drops.add(DropReason.BAD_ODOMETRY)
             return
-        self._engine.submit_odometry(stamp_ns=stamp_ns, decode=lambda: odometry_to_transform(msg))
+        self.engine.submit_odometry(stamp_ns=stamp_ns, decode=lambda: odometry_to_transform(msg))
 
     def _on_ask(self, msg: String) -> None:
         try:
@@ -620,7 +805,7 @@ class SpatialReasonerNode(Node):
                 }
             )
             return
-        self._engine.submit_ask(ask_id=request.ask_id, prompt=request.question, target=request.target)
+        self.engine.submit_ask(ask_id=request.ask_id, prompt=request.question, target=request.target)
 
     # -- output --------------------------------------------------------------------------------
 
@@ -644,7 +829,7 @@ class SpatialReasonerNode(Node):
             self.get_logger().error(f'could not publish diagnostics: {error!r}', throttle_duration_sec=10.0)
 
     def _diagnostic_array(self) -> DiagnosticArray:
-        stats = self._engine.stats()
+        stats = self.engine.stats()
         now = time.monotonic()
         last_time, last_images, last_odom = self._last_diag
         period = max(now - last_time, 1e-9)
@@ -673,24 +858,24 @@ class SpatialReasonerNode(Node):
         ingest_values.update({f'drop_{k}': v for k, v in sorted(stats.drops.items())})
         warnings = {**stats.warnings, **self._warnings}
         ingest_values.update({f'warn_{k}': v for k, v in sorted(warnings.items())})
-        health = self._backend.health()
+        health = self.backend.health()
         backend_values = {
-            'backend': self._backend.name,
+            'backend': self.backend.name,
             'healthy': health.ok,
             'message': health.message,
             'consecutive_failures': health.consecutive_failures,
             'in_flight': stats.in_flight,
             'queued': stats.questions_queued,
             'requests_done': stats.requests_done,
-            'idle': self._engine.idle(),
+            'idle': self.engine.idle(),
             'last_error': stats.last_error,
         }
-        p50, p95 = self._engine.scores.latency_percentiles(50, 95)
+        p50, p95 = self.engine.scores.latency_percentiles(50, 95)
         accuracy_values: dict[str, Any] = {
             'latency_p50_s': '' if p50 is None else f'{p50:.4f}',
             'latency_p95_s': '' if p95 is None else f'{p95:.4f}',
         }
-        for kind, score in sorted(self._engine.scores.scores().items()):
+        for kind, score in sorted(self.engine.scores.scores().items()):
             accuracy = score.accuracy
             accuracy_values[f'{kind}.accuracy'] = '' if accuracy is None else f'{accuracy:.4f}'
             for name in ('asked', 'answered', 'unparsed', 'abstained', 'errors', 'scored', 'correct'):
@@ -720,8 +905,8 @@ class SpatialReasonerNode(Node):
 
     def _camera_statuses(self, period: float) -> list[DiagnosticStatus]:
         """One status per camera: image rate, frames posed, pairs, drops and accuracy of its pairs."""
-        per_camera = self._engine.buffer.camera_stats()
-        scores = self._engine.scores.camera_scores()
+        per_camera = self.engine.buffer.camera_stats()
+        scores = self.engine.scores.camera_scores()
         statuses = []
         for camera in self._cameras:
             camera_id = camera.camera_id
@@ -757,10 +942,7 @@ class SpatialReasonerNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the engine's threads, close the backend, then destroy the node."""
-        self._engine.stop()
-        self._backend.close()
-        if self._ask_action is not None:
-            self._ask_action.destroy()
+        self._release()
         super().destroy_node()
 
 

@@ -206,8 +206,8 @@ def test_parameters_are_validated_on_change(rclpy_context: Any) -> None:
         assert not result[0].successful
         result = node.set_parameters([Parameter('min_yaw_deg', value=30.0), Parameter('max_yaw_deg', value=60.0)])
         assert all(r.successful for r in result)
-        assert node._engine.config.pair_policy.min_yaw_deg == 30.0
-        assert node._engine.config.pair_policy.max_yaw_deg == 60.0
+        assert node.engine.config.pair_policy.min_yaw_deg == 30.0
+        assert node.engine.config.pair_policy.max_yaw_deg == 60.0
     finally:
         node.destroy_node()
 
