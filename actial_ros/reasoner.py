@@ -157,6 +157,9 @@ class SpatialReasoner:
         config: engine configuration.
         on_answer: called with every answer record (from a worker thread; must not block long).
         extrinsics: ``T_base_camera_optical`` per camera id (or one for all); ``None``: default.
+        on_pair_answer: also called, after ``on_answer``, with the pair (its frames: images and poses) and
+            the record of every viewpoint answer, from a worker thread (visualisation: keep it cheap or
+            skip it when nobody looks).
 
     Call :meth:`start` before submitting and :meth:`stop` at the end.
     """
@@ -168,10 +171,12 @@ class SpatialReasoner:
         config: ReasonerConfig,
         on_answer: AnswerCallback,
         extrinsics: Any = None,
+        on_pair_answer: Callable[[Pair, dict[str, Any]], None] | None = None,
     ) -> None:
         self._backend = backend
         self._config = config
         self._on_answer = on_answer
+        self._on_pair_answer = on_pair_answer
         self.buffer = PairingBuffer(
             extrinsics=extrinsics,
             pair_policy=config.pair_policy,
@@ -498,6 +503,11 @@ class SpatialReasoner:
         )
         self.scores.add(record)
         self._emit(record)
+        if self._on_pair_answer is not None:
+            try:
+                self._on_pair_answer(request.pair, record)
+            except Exception:
+                _LOG.exception('pair answer callback failed')
 
     def _note_error(self, message: str) -> None:
         with self._cond:

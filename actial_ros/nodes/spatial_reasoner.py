@@ -8,7 +8,9 @@ Subscribes:
 Publishes:
     ``~/answers`` (actial_ros_msgs/ViewpointAnswer, one per answer: viewpoint questions and asks),
     ``~/answers_json`` (std_msgs/String, the same as JSON records, :func:`actial_ros.reasoner.answer_record`;
-    only with ``json_interface:=true``), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray).
+    only with ``json_interface:=true``), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray),
+    ``~/pair_image`` (sensor_msgs/Image) and ``~/markers`` (visualization_msgs/MarkerArray), rendered only
+    while subscribed (:mod:`actial_ros.nodes.pair_visuals`).
 Action server:
     ``~/ask`` (actial_ros_msgs/action/AskSpatial): a free-form question about the latest pair or frame,
     with feedback and cancel (:mod:`actial_ros.nodes.ask_action`).
@@ -43,6 +45,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
 
 from actial_ros.ask import AskRequestError, loose_ask_id, parse_ask_request
 from actial_ros.backends import create_backend
@@ -59,6 +62,7 @@ from actial_ros.nodes.ask_action import AskActionServer
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
 from actial_ros.nodes.descriptors import parameter_descriptor
 from actial_ros.nodes.entry import run_node
+from actial_ros.nodes.pair_visuals import PairVisuals
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
 from actial_ros.parameter_spec import ParameterSpec
@@ -383,6 +387,9 @@ class SpatialReasonerNode(LifecycleNode):
         self._answers: Any = None
         self._answers_json: Any = None
         self._diagnostics: Any = None
+        self._pair_image: Any = None
+        self._markers: Any = None
+        self._odometry_frame_id = ''
         self._cameras: list[CameraSpec] = []
         self._values_in_force: dict[str, Any] = {}
         self._json_interface = False
@@ -497,11 +504,19 @@ class SpatialReasonerNode(LifecycleNode):
         if self._json_interface:
             self._answers_json = self.create_lifecycle_publisher(String, '~/answers_json', 100)
         self._diagnostics = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._pair_image = self.create_lifecycle_publisher(Image, '~/pair_image', 5)
+        self._markers = self.create_lifecycle_publisher(MarkerArray, '~/markers', 10)
+        visuals = PairVisuals(
+            image_publisher=self._pair_image,
+            marker_publisher=self._markers,
+            odometry_frame=lambda: self._odometry_frame_id,
+        )
         self._engine = SpatialReasoner(
             backend=self._backend,
             config=config,
             on_answer=self._publish_answer,
             extrinsics={camera.camera_id: camera.extrinsic for camera in self._cameras},
+            on_pair_answer=self._guarded('pair_visuals', visuals.on_pair_answer),
         )
         if bool(values['extrinsics_from_tf']):
             self._start_tf(str(values['base_frame']))
@@ -572,7 +587,7 @@ class SpatialReasonerNode(LifecycleNode):
         if self._backend is not None:
             self._backend.close()
             self._backend = None
-        for name in ('_answers', '_answers_json', '_diagnostics'):
+        for name in ('_answers', '_answers_json', '_diagnostics', '_pair_image', '_markers'):
             publisher = getattr(self, name)
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
@@ -788,6 +803,7 @@ class SpatialReasonerNode(LifecycleNode):
         except ValueError:
             self.engine.buffer.drops.add(DropReason.BAD_ODOMETRY)
             return
+        self._odometry_frame_id = str(msg.header.frame_id)
         self.engine.submit_odometry(stamp_ns=stamp_ns, decode=lambda: odometry_to_transform(msg))
 
     def _on_ask(self, msg: String) -> None:
