@@ -39,6 +39,7 @@ demo: $(VENV)/.installed-ros $(VENV)/.installed-msgs
 # and 3.5 GB the first time; the environment fixes it needs live in that script, never in the package).
 test: $(VENV)/.installed-dev $(VENV)/.installed-msgs
 	PYTHON=$(PYTHON) bash test/serving/setup_vllm_env.sh
+	bash scripts/install_test_browser.sh
 	$(VENV)/bin/python -m pytest
 	$(MAKE) test-py310
 

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         help='model backend (default: vllm when ACTIAL_VLLM_URL is set, else geometry)',
     )
     demo.add_argument('--out', type=Path, default=Path('answers.jsonl'), help='JSON-lines output file')
+    demo.add_argument(
+        '--report', type=Path, metavar='PATH.html', help='also write a self-contained HTML report (frames and answers)'
+    )
     demo.add_argument('--rate', type=float, default=4.0, help='replay rate in frames per second')
     demo.add_argument('--transport', choices=('raw', 'compressed'), default='raw', help='image transport')
     demo.add_argument(
@@ -245,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             domain_id=args.domain_id,
             timeout_s=args.timeout,
             progress=not args.no_progress,
+            report=args.report,
             **bag_options,
         )
         try:
@@ -254,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         console.print(summary_table(result))
         console.print(f'{len(result.rows)} answers written to {args.out}')
+        if args.report is not None:
+            console.print(f'report: {args.report}')
         return 0 if result.frames_published > 0 else 1
     if args.command == 'reasoner':
         from actial_ros.nodes import spatial_reasoner

@@ -36,10 +36,17 @@ from rich.table import Table
 from actial_ros.dds import local_ros_environment
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.messages import pose_fields
+from actial_ros.report import write_report
 from actial_ros.scoring import ScoreBoard
 from actial_ros.sources.base import BagCamera, SourceOptions
 from actial_ros.sources.llff import LlffCapture
-from actial_ros.sources.rosbag import default_camera_info_topic, image_message_counts, read_bag_layout, view_name
+from actial_ros.sources.rosbag import (
+    RosbagCapture,
+    default_camera_info_topic,
+    image_message_counts,
+    read_bag_layout,
+    view_name,
+)
 
 __all__ = ['DemoOptions', 'DemoResult', 'run_demo', 'summary_table']
 
@@ -66,6 +73,8 @@ class DemoOptions:
         cameras: the bag's cameras when ``recording.json`` does not list them (``--camera``, ...).
         speed: bag playback speed factor.
         restamp: re-stamp the bag's messages to the current time (one offset) instead of their stamps.
+        report: also write a self-contained HTML report here (:mod:`actial_ros.report`): the accuracy
+            table and every pair with its frames and answers.
 
     Raises:
         ConfigError: neither or both of ``capture`` and ``bag``.
@@ -89,6 +98,7 @@ class DemoOptions:
     cameras: tuple[BagCamera, ...] = ()
     speed: float = 1.0
     restamp: bool = False
+    report: Path | None = None
 
     def __post_init__(self) -> None:
         if (self.capture is None) == (self.bag is None):
@@ -322,6 +332,8 @@ def _run(options: DemoOptions, console: Console, workdir: Path, plan: _Plan) -> 
         for row in rows:
             handle.write(json.dumps(row) + '\n')
     tmp.replace(options.out)
+    if options.report is not None:
+        write_report(options.report, rows, load_frame=_frame_loader(options), title='actial_ros demo')
     scores = ScoreBoard()
     scores.extend(rows)
     return DemoResult(rows=rows, frames_published=len(names), scores=scores, diagnostics=diagnostics)
@@ -391,6 +403,32 @@ def _wait(
             else:
                 idle_since = None
     raise ActialError(f'timed out after {options.timeout_s:g} s waiting for answers; logs in {workdir}')
+
+
+def _frame_loader(options: DemoOptions) -> Callable[[str, str], Any]:
+    """``(camera, frame name) -> RGB image or None`` over the demo's capture(s) or bag, for the report."""
+    if options.bag is not None:
+        bag = RosbagCapture.open(options.bag, options=SourceOptions(cameras=options.cameras))
+        bag_index = {view.name: index for index, view in enumerate(bag.views)}
+
+        def from_bag(camera: str, name: str) -> Any:
+            index = bag_index.get(name)
+            return None if index is None else bag.load_image(index)
+
+        return from_bag
+    assert options.capture is not None
+    captures = {'camera': LlffCapture.open(options.capture)}
+    for k, path in enumerate(options.extra_captures, start=1):
+        captures[f'camera_{k}'] = LlffCapture.open(path)
+    capture_index = {
+        (camera, view.name): index for camera, capture in captures.items() for index, view in enumerate(capture.views)
+    }
+
+    def from_capture(camera: str, name: str) -> Any:
+        index = capture_index.get((camera, name))
+        return None if index is None else captures[camera].load_frame(index).image
+
+    return from_capture
 
 
 def _read_manifest(path: Path) -> dict[tuple[int, str], str]:

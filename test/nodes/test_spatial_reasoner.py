@@ -231,6 +231,8 @@ def test_demo_command_writes_scored_rows(sample_capture: Path, ros_env: dict[str
             '--no-progress',
             '--domain-id',
             str(int(ros_env['ROS_DOMAIN_ID']) + 1),
+            '--report',
+            str(tmp_path / 'report.html'),
         ],
         env=ros_env,
         capture_output=True,
@@ -240,6 +242,11 @@ def test_demo_command_writes_scored_rows(sample_capture: Path, ros_env: dict[str
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows
+    # The HTML report (opened in a browser by test/test_demo_report.py): a card and two frames per pair.
+    report = (tmp_path / 'report.html').read_text()
+    pairs = {row['pair_id'] for row in rows}
+    assert all(f'id="pair-{pair_id}"' in report for pair_id in pairs)
+    assert report.count('src="data:image/jpeg;base64,') == 2 * len(pairs)
     capture = LlffCapture.open(sample_capture)
     views = {view.name: view for view in capture.views}
     for row in rows:

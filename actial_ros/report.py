@@ -1,0 +1,142 @@
+"""A self-contained HTML report of scored answers, to open in a browser (ROS-free).
+
+One file, no external resource (images embedded as JPEG data URLs, inline CSS, no script): the accuracy
+table per question type (:class:`actial_ros.scoring.ScoreBoard`), then one card per pair with both
+frames as thumbnails and a table of its questions: question type, question (with its options), answer,
+truth, yaw and verdict. Elements carry ``data-*`` attributes and ids (``accuracy``, ``pair-<id>``) so that a test
+(or a script) can read what the page shows.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from actial_ros.imaging import jpeg_data_url, resize_max
+from actial_ros.scoring import ScoreBoard
+
+__all__ = ['THUMBNAIL_WIDTH', 'render_report', 'write_report']
+
+THUMBNAIL_WIDTH = 320
+"""Largest thumbnail width (pixels); heights keep the aspect ratio (at most 240)."""
+
+FrameLoader = Callable[[str, str], 'npt.NDArray[np.uint8] | None']
+"""``(camera, frame name) -> (H, W, 3) uint8 RGB``, or ``None`` when the frame cannot be shown."""
+
+_CSS = """
+body { font-family: sans-serif; margin: 1.5em; background: #fafafa; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #eee; }
+.pair { background: #fff; border: 1px solid #ccc; border-radius: 6px; padding: 0.8em; margin: 1em 0; }
+.frames img { margin-right: 0.6em; border: 1px solid #999; }
+.correct { color: #1a7f37; font-weight: bold; }
+.wrong { color: #c62828; font-weight: bold; }
+.unscored { color: #777; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape('' if value is None else str(value))
+
+
+def _verdict(row: Mapping[str, Any]) -> tuple[str, str]:
+    correct = row.get('correct')
+    if correct is None:
+        return 'unscored', f'not scored ({_e(row.get("status"))})'
+    return ('correct', 'correct') if correct else ('wrong', 'wrong')
+
+
+def _thumbnail(image: npt.NDArray[np.uint8] | None, alt: str) -> str:
+    if image is None:
+        return f'<span class="unscored">({_e(alt)}: no image)</span>'
+    small = resize_max(image, THUMBNAIL_WIDTH, 240)
+    height, width = small.shape[:2]
+    return f'<img src="{jpeg_data_url(small, quality=80)}" alt="{_e(alt)}" width="{width}" height="{height}">'
+
+
+def _accuracy_table(scores: ScoreBoard) -> str:
+    head = (
+        '<tr><th>question type</th><th>asked</th><th>answered</th><th>abstained</th><th>errors</th>'
+        '<th>accuracy</th></tr>'
+    )
+    rows = []
+    named = sorted(scores.scores().items())
+    for kind, score in [*named, ('all', scores.total())]:
+        accuracy = score.accuracy
+        text = '-' if accuracy is None else f'{100 * accuracy:.1f} % ({score.correct}/{score.scored})'
+        rows.append(
+            f'<tr data-kind="{_e(kind)}"><td>{_e(kind)}</td><td>{score.asked}</td><td>{score.answered}</td>'
+            f'<td>{score.abstained}</td><td>{score.errors}</td><td class="accuracy">{_e(text)}</td></tr>'
+        )
+    return f'<table id="accuracy">{head}{"".join(rows)}</table>'
+
+
+def render_report(
+    rows: Sequence[Mapping[str, Any]], *, load_frame: FrameLoader | None = None, title: str = 'actial_ros report'
+) -> str:
+    """The report's HTML.
+
+    Args:
+        rows: viewpoint answer rows (the demo's JSONL rows: answer records plus ``image_1``/``image_2``, the
+            frames' names).
+        load_frame: loads a frame to show; ``None``: no thumbnails.
+        title: the page title.
+    """
+    scores = ScoreBoard()
+    scores.extend([dict(row) for row in rows])
+    pairs: dict[Any, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        pairs.setdefault(row.get('pair_id'), []).append(row)
+    cards = []
+    for pair_id, questions in pairs.items():
+        first = questions[0]
+        frames = []
+        for which in ('1', '2'):
+            name = str(first.get(f'image_{which}') or first.get(f'frame_{which}') or '')
+            camera = str(first.get(f'camera_{which}') or '')
+            image = load_frame(camera, name) if load_frame is not None and name else None
+            frames.append(_thumbnail(image, f'frame {which}: {camera} {name}'))
+        lines = []
+        for row in questions:
+            css, verdict = _verdict(row)
+            yaw = row.get('yaw_deg')
+            lines.append(
+                f'<tr class="question" data-type="{_e(row.get("question_type"))}" data-verdict="{css}">'
+                f'<td>{_e(row.get("question_type"))}</td><td class="question-text">{_e(row.get("question"))}</td>'
+                f'<td class="answer">{_e(row.get("answer_letter"))} {_e(row.get("answer"))}</td>'
+                f'<td class="truth">{_e(row.get("truth"))}</td>'
+                f'<td>{"" if yaw is None else f"{float(yaw):+.1f}"}</td>'
+                f'<td class="{css}">{verdict}</td></tr>'
+            )
+        head = (
+            '<tr><th>question type</th><th>question</th><th>answer</th><th>truth</th><th>yaw (deg)</th>'
+            '<th>verdict</th></tr>'
+        )
+        cards.append(
+            f'<div class="pair" id="pair-{_e(pair_id)}"><h3>pair {_e(pair_id)}: {_e(first.get("camera_1"))} '
+            f'{_e(first.get("image_1"))} &rarr; {_e(first.get("camera_2"))} {_e(first.get("image_2"))}</h3>'
+            f'<div class="frames">{"".join(frames)}</div><table>{head}{"".join(lines)}</table></div>'
+        )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<title>{_e(title)}</title><style>{_CSS}</style></head><body>'
+        f'<h1>{_e(title)}</h1><p>{len(pairs)} pairs, {len(rows)} questions; accuracy counts unparsed replies as '
+        'wrong, abstentions and errors are excluded.</p><h2>Accuracy</h2>'
+        f'{_accuracy_table(scores)}<h2>Pairs</h2>{"".join(cards)}</body></html>\n'
+    )
+
+
+def write_report(path: str | Path, rows: Sequence[Mapping[str, Any]], **options: Any) -> Path:
+    """Write :func:`render_report` to ``path`` (atomically: a temporary file, then a rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f'.{target.name}.tmp')
+    tmp.write_text(render_report(rows, **options), encoding='utf-8')
+    tmp.replace(target)
+    return target
