@@ -81,6 +81,7 @@ setup(
             'psutil>=5.9',  # benchmarks' peak-memory figures
             'hypothesis>=6.100',  # property-based fuzzing of every input boundary
             'vermin>=1.6',  # make lint: nothing newer than Python 3.10 (ROS 2 Humble)
+            'import-linter>=2.0',  # make lint: the layers as an import contract (pyproject.toml)
         ],
     },
     zip_safe=True,

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument('--loops', type=int, default=1)
     replay.add_argument('ros_args', nargs=argparse.REMAINDER, help='further ROS arguments after --')
 
-    from actial_ros.simulation.command import configure_parser as configure_sim
+    from actial_ros.commands.sim import configure_parser as configure_sim
 
     configure_sim(commands.add_parser('sim', help='a simulated camera rig (pybullet CPU renderer): ROS 2 or a bag'))
 
@@ -290,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rest = rest[1:]
         return capture_replay.main([sys.argv[0], *ros, *rest])
     if args.command == 'sim':
-        from actial_ros.simulation.command import run as run_sim
+        from actial_ros.commands.sim import run as run_sim
 
         return run_sim(args)
     if args.command == 'fastdds-profile':
