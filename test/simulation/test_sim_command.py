@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from actial_ros.cli import main
-from actial_ros.errors import ConfigError
 from actial_ros.commands.sim import configure_parser, rig_values_from_args
+from actial_ros.errors import ConfigError
 from actial_ros.simulation.mount import camera_mount
 from actial_ros.simulation.record import read_pose_record
 
