@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from actial_ros.backends.defaults import DEFAULT_BASE_URL, DEFAULT_MODEL
+
 __all__ = ['main']
 
 
@@ -48,12 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument('--transport', choices=('raw', 'compressed'), default='raw', help='image transport')
     demo.add_argument(
         '--vllm-url',
-        default=os.environ.get('ACTIAL_VLLM_URL', 'http://127.0.0.1:8000/v1'),
+        default=os.environ.get('ACTIAL_VLLM_URL', DEFAULT_BASE_URL),
         help='OpenAI-compatible base URL (default: $ACTIAL_VLLM_URL)',
     )
     demo.add_argument(
         '--model',
-        default=os.environ.get('ACTIAL_VLLM_MODEL', 'actial-7b'),
+        default=os.environ.get('ACTIAL_VLLM_MODEL', DEFAULT_MODEL),
         help='served model name (default: $ACTIAL_VLLM_MODEL or actial-7b)',
     )
     demo.add_argument(
@@ -103,7 +105,9 @@ def _add_serve_parser(commands: Any) -> None:
         'with --run, start it. See docs/serving.md.',
     )
     serve.add_argument('model', help='Qwen2.5-VL checkpoint directory or hub id')
-    serve.add_argument('--served-model-name', default='actial-7b', help="the node's vllm_model (default actial-7b)")
+    serve.add_argument(
+        '--served-model-name', default=DEFAULT_MODEL, help=f"the node's vllm_model (default {DEFAULT_MODEL})"
+    )
     serve.add_argument('--host', default='127.0.0.1', help='listen address (0.0.0.0: all interfaces)')
     serve.add_argument('--port', type=int, default=8000)
     serve.add_argument(

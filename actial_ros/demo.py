@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from actial_ros.backends.defaults import DEFAULT_BASE_URL, DEFAULT_MODEL
 from actial_ros.dds import local_ros_environment
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.messages import pose_fields
@@ -86,8 +87,8 @@ class DemoOptions:
     backend: str = 'geometry'
     rate_hz: float = 4.0
     transport: str = 'raw'
-    vllm_base_url: str = 'http://127.0.0.1:8000/v1'
-    vllm_model: str = 'actial-7b'
+    vllm_base_url: str = DEFAULT_BASE_URL
+    vllm_model: str = DEFAULT_MODEL
     transformers_model: str = ''
     params_file: Path | None = None
     node_parameters: tuple[str, ...] = ()

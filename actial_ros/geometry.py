@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,7 @@ __all__ = [
     'transform_from_position_quaternion',
     'validate_transform',
     'viewpoint_label',
+    'yaw_deg_from_forward',
     'yaw_deg_from_rotation',
 ]
 
@@ -188,6 +190,16 @@ def interpolate_transform(t_a: npt.ArrayLike, t_b: npt.ArrayLike, alpha: float) 
     return result
 
 
+def yaw_deg_from_forward(fx: npt.ArrayLike, fz: npt.ArrayLike) -> Any:
+    """Yaw in degrees from camera 2's optical axis ``f`` expressed in camera 1's optical frame.
+
+    ``yaw = atan2(f.x, f.z)`` (CONVENTIONS.md); positive: turned right; range ``(-180, 180]``. The one
+    implementation of the yaw formula: scalars, or arrays of any shape (numpy broadcasting, float64),
+    for the node's pair policy and the dataset builder's pair matrix alike.
+    """
+    return np.degrees(np.arctan2(fx, fz))
+
+
 def yaw_deg_from_rotation(r12: npt.ArrayLike) -> float:
     """Yaw in degrees of a relative rotation ``R12`` (camera 2's axes in camera 1's optical frame).
 
@@ -195,7 +207,7 @@ def yaw_deg_from_rotation(r12: npt.ArrayLike) -> float:
     Range ``(-180, 180]``.
     """
     forward = np.asarray(r12, dtype=np.float64)[:, 2]
-    return math.degrees(math.atan2(float(forward[0]), float(forward[2])))
+    return float(yaw_deg_from_forward(forward[0], forward[2]))
 
 
 @dataclass(frozen=True, slots=True)

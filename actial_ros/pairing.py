@@ -34,10 +34,13 @@ from actial_ros.geometry import (
     interpolate_transform,
     relative_pose,
     validate_transform,
+    yaw_deg_from_forward,
 )
 from actial_ros.timeline import Jump, TimelineGuard
 
 __all__ = [
+    'DEFAULT_MAX_YAW_DEG',
+    'DEFAULT_MIN_YAW_DEG',
     'BufferLimits',
     'DropCounter',
     'OdometryHistory',
@@ -45,6 +48,7 @@ __all__ = [
     'PairPolicy',
     'PairStrategy',
     'PairingBuffer',
+    'validate_yaw_range',
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -139,6 +143,22 @@ class OdometryMatchPolicy:
             raise ConfigError(f'time_jump_confirmations must be >= 1, got {self.time_jump_confirmations}')
 
 
+DEFAULT_MIN_YAW_DEG = 20.0
+"""Smallest ``|yaw|`` of a pair (degrees): Viewpoint-100K pairs turn 20 to 100 degrees (ACTIAL.md)."""
+DEFAULT_MAX_YAW_DEG = 100.0
+"""Largest ``|yaw|`` of a pair (degrees), see :data:`DEFAULT_MIN_YAW_DEG`."""
+
+
+def validate_yaw_range(min_yaw_deg: float, max_yaw_deg: float) -> None:
+    """The pair yaw range rule, the node's and the dataset builder's alike: ``0 <= min < max <= 180`` degrees.
+
+    Raises:
+        ConfigError: the range breaks the rule.
+    """
+    if not 0.0 <= min_yaw_deg < max_yaw_deg <= 180.0:
+        raise ConfigError(f'yaw range must satisfy 0 <= min < max <= 180, got [{min_yaw_deg}, {max_yaw_deg}]')
+
+
 @dataclass(frozen=True, slots=True)
 class PairPolicy:
     """Which posed frames form a pair.
@@ -153,8 +173,8 @@ class PairPolicy:
         seed: seed of the RNG of the ``random`` strategy.
     """
 
-    min_yaw_deg: float = 20.0
-    max_yaw_deg: float = 100.0
+    min_yaw_deg: float = DEFAULT_MIN_YAW_DEG
+    max_yaw_deg: float = DEFAULT_MAX_YAW_DEG
     min_pair_interval_s: float = 0.0
     max_pair_span_s: float = 60.0
     max_frame_uses: int = 3
@@ -163,10 +183,7 @@ class PairPolicy:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.min_yaw_deg <= self.max_yaw_deg <= 180.0:
-            raise ConfigError(
-                f'yaw range must satisfy 0 <= min <= max <= 180, got [{self.min_yaw_deg}, {self.max_yaw_deg}]'
-            )
+        validate_yaw_range(self.min_yaw_deg, self.max_yaw_deg)
         if not (math.isfinite(self.min_pair_interval_s) and self.min_pair_interval_s >= 0):
             raise ConfigError(f'min_pair_interval_s must be >= 0, got {self.min_pair_interval_s}')
         if not (math.isfinite(self.max_pair_span_s) and self.max_pair_span_s > 0):
@@ -641,7 +658,7 @@ class PairingBuffer:
             first, second = sorted((other, frame), key=lambda f: (f.stamp_ns, f.camera_id))
             assert first.t_world_camera is not None and second.t_world_camera is not None
             forward = first.t_world_camera[:3, :3].T @ second.t_world_camera[:3, 2]
-            abs_yaw = abs(math.degrees(math.atan2(float(forward[0]), float(forward[2]))))
+            abs_yaw = abs(float(yaw_deg_from_forward(forward[0], forward[2])))
             if policy.min_yaw_deg <= abs_yaw <= policy.max_yaw_deg:
                 candidates.append((first, second, abs_yaw))
         if not candidates:

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from actial_ros.backends.defaults import DEFAULT_MODEL
 from actial_ros.errors import ActialError, ConfigError
 
 __all__ = [
@@ -45,8 +46,8 @@ __all__ = [
     'wait_for_health',
 ]
 
-DEFAULT_SERVED_MODEL_NAME = 'actial-7b'
-"""The node's default ``vllm_model``."""
+DEFAULT_SERVED_MODEL_NAME = DEFAULT_MODEL
+"""The node's default ``vllm_model`` (:data:`actial_ros.backends.defaults.DEFAULT_MODEL`)."""
 
 _DTYPES = ('auto', 'bfloat16', 'float16', 'float32', 'half', 'float')
 

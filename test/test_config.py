@@ -99,3 +99,24 @@ def test_every_drop_reason_is_documented_in_the_readme() -> None:
     robustness = readme[readme.index('## Robustness') :].split('\n## ', 1)[0]
     missing = [reason.value for reason in DropReason if f'`drop_{reason.value}`' not in robustness]
     assert not missing, f'undocumented drop reasons: {missing}'
+
+
+def test_node_defaults_are_the_core_defaults() -> None:
+    """Each rule in one home (issue 13): the node's defaults for core settings come from the core's dataclasses."""
+    import dataclasses
+
+    from actial_ros.nodes.spatial_reasoner import PARAMETERS, reasoner_config_from_values
+
+    values = {param.name: param.default for param in PARAMETERS}
+    config = reasoner_config_from_values(values)
+    default = type(config)()
+    # Everything but the node's own question-rate bound (min_pair_interval_s) is the core's default.
+    assert dataclasses.replace(config.pair_policy, min_pair_interval_s=0.0) == type(config.pair_policy)()
+    assert config.match_policy == type(config.match_policy)()
+    assert config.thresholds == type(config.thresholds)()
+    assert (config.max_in_flight, config.max_queue, config.max_request_age_s) == (
+        default.max_in_flight,
+        default.max_queue,
+        default.max_request_age_s,
+    )
+    assert config.limits.max_frames == type(config.limits)().max_frames

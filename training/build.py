@@ -69,6 +69,7 @@ from actial_ros.geometry import (
     relative_pose,
 )
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
+from actial_ros.pairing import DEFAULT_MAX_YAW_DEG, DEFAULT_MIN_YAW_DEG
 from actial_ros.sources.base import (
     CaptureRef,
     PosedCapture,
@@ -1028,8 +1029,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', type=Path, required=True, help='output folder')
     parser.add_argument('--seed', type=int, default=0, help='seed of every random choice (default 0)')
     group = parser.add_argument_group('pairs and questions')
-    group.add_argument('--min-yaw', type=float, default=20.0, help='smallest |yaw| of a pair, degrees (20)')
-    group.add_argument('--max-yaw', type=float, default=100.0, help='largest |yaw| of a pair, degrees (100)')
+    group.add_argument(
+        '--min-yaw',
+        type=float,
+        default=DEFAULT_MIN_YAW_DEG,
+        help=f'smallest |yaw| of a pair, degrees ({DEFAULT_MIN_YAW_DEG:g})',
+    )
+    group.add_argument(
+        '--max-yaw',
+        type=float,
+        default=DEFAULT_MAX_YAW_DEG,
+        help=f'largest |yaw| of a pair, degrees ({DEFAULT_MAX_YAW_DEG:g})',
+    )
     group.add_argument('--max-pairs-per-object', type=int, default=10, help='cap per object; 0: no cap (10)')
     group.add_argument(
         '--question-types',

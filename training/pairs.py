@@ -43,7 +43,8 @@ import numpy as np
 import numpy.typing as npt
 
 from actial_ros.errors import ConfigError
-from actial_ros.geometry import LabelThresholds
+from actial_ros.geometry import LabelThresholds, yaw_deg_from_forward
+from actial_ros.pairing import DEFAULT_MAX_YAW_DEG, DEFAULT_MIN_YAW_DEG, validate_yaw_range
 
 __all__ = [
     'YAW_BIN_COUNT',
@@ -79,8 +80,8 @@ class PairConfig:
         ambiguity_factor: candidates within this factor of a threshold are left out (>= 1; 1 disables).
     """
 
-    min_yaw_deg: float = 20.0
-    max_yaw_deg: float = 100.0
+    min_yaw_deg: float = DEFAULT_MIN_YAW_DEG
+    max_yaw_deg: float = DEFAULT_MAX_YAW_DEG
     max_pairs: int | None = 10
     translation_threshold_rel: float = 0.02
     translation_threshold_m: float = 0.01
@@ -88,10 +89,7 @@ class PairConfig:
     ambiguity_factor: float = 2.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.min_yaw_deg < self.max_yaw_deg <= 180.0:
-            raise ConfigError(
-                f'yaw range must satisfy 0 <= min < max <= 180, got [{self.min_yaw_deg}, {self.max_yaw_deg}]'
-            )
+        validate_yaw_range(self.min_yaw_deg, self.max_yaw_deg)  # the node's rule (actial_ros.pairing)
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ConfigError(f'max_pairs must be >= 1 or None, got {self.max_pairs}')
         for name in ('translation_threshold_rel', 'translation_threshold_m', 'yaw_threshold_deg'):
@@ -108,7 +106,7 @@ class PairConfig:
 
 
 def yaw_bin_edges(
-    min_yaw_deg: float = 20.0, max_yaw_deg: float = 100.0, count: int = YAW_BIN_COUNT
+    min_yaw_deg: float = DEFAULT_MIN_YAW_DEG, max_yaw_deg: float = DEFAULT_MAX_YAW_DEG, count: int = YAW_BIN_COUNT
 ) -> tuple[float, ...]:
     """``count + 1`` equally spaced bin edges over ``[min_yaw_deg, max_yaw_deg]`` (degrees)."""
     if count < 1 or not min_yaw_deg < max_yaw_deg:
@@ -218,7 +216,7 @@ def select_pairs(
         stop = min(count, start + _BLOCK)
         fx = x_axes[start:stop] @ z_axes.T
         fz = z_axes[start:stop] @ z_axes.T
-        yaw = np.degrees(np.arctan2(fx, fz))
+        yaw = yaw_deg_from_forward(fx, fz)
         abs_yaw = np.abs(yaw)
         in_range = (abs_yaw >= config.min_yaw_deg) & (abs_yaw <= config.max_yaw_deg)
         rows = np.arange(start, stop)

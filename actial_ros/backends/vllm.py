@@ -66,6 +66,7 @@ import openai
 
 from actial_ros.answers import parse_answer
 from actial_ros.backends.base import Backend, BackendAnswer, BackendHealth
+from actial_ros.backends.defaults import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL
 from actial_ros.errors import BackendError, ConfigError
 from actial_ros.frame import Frame, Pair
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, jpeg_data_url
@@ -82,11 +83,6 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = 'http://127.0.0.1:8000/v1'
-"""Where ``vllm serve`` listens by default."""
-
-DEFAULT_API_KEY_ENV = 'ACTIAL_API_KEY'
-"""Environment variable holding the API key (``vllm serve --api-key``)."""
 
 _RETRY_STATUS = frozenset({408, 409, 429})
 _ENDPOINT_STATUS = frozenset({401, 403, 404})  # the endpoint is misconfigured for us: cool it down

@@ -50,6 +50,7 @@ from visualization_msgs.msg import MarkerArray
 from actial_ros.ask import AskRequestError, loose_ask_id, parse_ask_request
 from actial_ros.backends import create_backend
 from actial_ros.backends.base import Backend
+from actial_ros.backends.defaults import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MODEL
 from actial_ros.delivery import SequenceGapCounter
 from actial_ros.enums import AnswerStatus, DropReason
 from actial_ros.errors import ActialError, BackendError, ConfigError
@@ -86,7 +87,15 @@ def _param(
     return ParameterSpec(name, default, description, low, high, read_only)
 
 
-# Every parameter, its default and its meaning. config/spatial_reasoner.yaml mirrors this list.
+def _core(cls: Any, field: str) -> Any:
+    """The default of a core dataclass field: the node's default comes from where the rule lives."""
+    return cls.__dataclass_fields__[field].default
+
+
+# Every parameter, its default and its meaning. config/spatial_reasoner.yaml mirrors this list. Defaults
+# that are the core's come from its dataclasses (_core); the node's own: topics, QoS, backend options, and
+# min_pair_interval_s (0.5 s here: a question rate bound for a live robot; the core pairs every frame).
+
 PARAMETERS: tuple[ParameterSpec, ...] = (
     _param('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).', True),
     _param('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).", True),
@@ -105,7 +114,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _param('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
     _param(
         'camera_info_size_policy',
-        'rescale',
+        _core(ReasonerConfig, 'camera_info_size_policy'),
         "Images whose size differs from their CameraInfo: 'rescale' the intrinsics when the aspect ratios agree "
         "within 1 % (else drop), or 'refuse' (drop); drops count as camera_info_size_mismatch.",
     ),
@@ -118,11 +127,27 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     _param('base_frame', 'base_link', 'Robot base frame for tf lookups (extrinsics_from_tf).', True),
     _param(
-        'translation_threshold_m', 0.01, "Below this |t12.x| (m) the translation truth is 'none'.", False, 0.0, 10.0
+        'translation_threshold_m',
+        _core(LabelThresholds, 'translation_m'),
+        "Below this |t12.x| (m) the translation truth is 'none'.",
+        False,
+        0.0,
+        10.0,
     ),
-    _param('yaw_threshold_deg', 2.0, "Below this |yaw| (deg) the rotation truth is 'none'.", False, 0.0, 90.0),
-    _param('min_yaw_deg', 20.0, 'Smallest |yaw| of a pair (deg; paper: 20).', False, 0.0, 180.0),
-    _param('max_yaw_deg', 100.0, 'Largest |yaw| of a pair (deg; paper: 100).', False, 0.0, 180.0),
+    _param(
+        'yaw_threshold_deg',
+        _core(LabelThresholds, 'yaw_deg'),
+        "Below this |yaw| (deg) the rotation truth is 'none'.",
+        False,
+        0.0,
+        90.0,
+    ),
+    _param(
+        'min_yaw_deg', _core(PairPolicy, 'min_yaw_deg'), 'Smallest |yaw| of a pair (deg; paper: 20).', False, 0.0, 180.0
+    ),
+    _param(
+        'max_yaw_deg', _core(PairPolicy, 'max_yaw_deg'), 'Largest |yaw| of a pair (deg; paper: 100).', False, 0.0, 180.0
+    ),
     _param(
         'min_pair_interval_s',
         0.5,
@@ -131,17 +156,42 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         0.0,
         3600.0,
     ),
-    _param('max_pair_span_s', 60.0, 'Largest stamp difference within a pair (s).', False, 0.001, 86400.0),
-    _param('max_frame_uses', 3, 'A frame takes part in at most this many pairs.', False, 1, 1000),
-    _param('cross_camera_pairs', True, 'Also pair frames of different cameras (several cameras only).'),
+    _param(
+        'max_pair_span_s',
+        _core(PairPolicy, 'max_pair_span_s'),
+        'Largest stamp difference within a pair (s).',
+        False,
+        0.001,
+        86400.0,
+    ),
+    _param(
+        'max_frame_uses',
+        _core(PairPolicy, 'max_frame_uses'),
+        'A frame takes part in at most this many pairs.',
+        False,
+        1,
+        1000,
+    ),
+    _param(
+        'cross_camera_pairs',
+        _core(PairPolicy, 'cross_camera'),
+        'Also pair frames of different cameras (several cameras only).',
+    ),
     _param('pair_strategy', 'random', "'random', 'newest' or 'widest' among qualifying frames."),
-    _param('seed', 0, 'Seed of pair selection and option shuffling.', False, 0, 2**31 - 1),
-    _param('max_buffer_frames', 64, 'Posed frames kept per camera.', True, 2, 100000),
+    _param('seed', _core(PairPolicy, 'seed'), 'Seed of pair selection and option shuffling.', False, 0, 2**31 - 1),
+    _param('max_buffer_frames', _core(BufferLimits, 'max_frames'), 'Posed frames kept per camera.', True, 2, 100000),
     _param('max_buffer_mb', 256.0, 'Image megabytes kept per camera.', True, 1.0, 65536.0),
-    _param('max_pending_frames', 32, 'Images waiting for odometry per camera.', True, 1, 10000),
+    _param(
+        'max_pending_frames',
+        _core(BufferLimits, 'max_pending'),
+        'Images waiting for odometry per camera.',
+        True,
+        1,
+        10000,
+    ),
     _param(
         'odometry_max_interpolation_gap_s',
-        0.5,
+        _core(OdometryMatchPolicy, 'max_interpolation_gap_s'),
         'Largest gap between odometry samples interpolated over (s).',
         False,
         0.0,
@@ -149,7 +199,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     _param(
         'odometry_max_extrapolation_s',
-        0.05,
+        _core(OdometryMatchPolicy, 'max_extrapolation_s'),
         'Largest distance to an odometry sample held without a bracket (s).',
         False,
         0.0,
@@ -157,7 +207,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     _param(
         'odometry_pending_timeout_s',
-        1.0,
+        _core(OdometryMatchPolicy, 'pending_timeout_s'),
         'How long an image waits for later odometry (s, stamp time).',
         False,
         0.0,
@@ -165,7 +215,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     _param(
         'time_reset_s',
-        1.0,
+        _core(OdometryMatchPolicy, 'time_reset_s'),
         'A stamp further than this from its stream (back or ahead) is a suspect: a confirmed jump back clears '
         'the buffers, an isolated one is dropped as time_outlier (s; exceed the slowest stream period).',
         False,
@@ -174,7 +224,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     _param(
         'time_jump_confirmations',
-        3,
+        _core(OdometryMatchPolicy, 'time_jump_confirmations'),
         'Consecutive agreeing suspect stamps that confirm a time jump (1: reset on the first).',
         False,
         1,
@@ -191,12 +241,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     _param(
         'vllm_base_url',
-        'http://127.0.0.1:8000/v1',
+        DEFAULT_BASE_URL,
         'OpenAI-compatible base URL of the vLLM server; several, comma-separated: load spread, failover.',
         True,
     ),
-    _param('vllm_model', 'actial-7b', 'Served model name.', True),
-    _param('vllm_api_key_env', 'ACTIAL_API_KEY', 'Environment variable holding the API key (never logged).', True),
+    _param('vllm_model', DEFAULT_MODEL, 'Served model name.', True),
+    _param('vllm_api_key_env', DEFAULT_API_KEY_ENV, 'Environment variable holding the API key (never logged).', True),
     _param('vllm_timeout_s', 30.0, 'Timeout of one HTTP attempt (s).', True, 0.1, 3600.0),
     _param('vllm_max_retries', 2, 'Retries after a failed request (with backoff).', True, 0, 20),
     _param(
@@ -215,11 +265,18 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _param('top_p', 1.0, 'Nucleus sampling p (temperature is 0; the paper evaluated with 0.95).', True, 0.01, 1.0),
     _param('jpeg_quality', 90, 'JPEG quality of images sent to the model.', True, 1, 100),
     _param('geometry_min_inliers', 30, 'Geometry backend: abstain below this many pose inliers.', True, 5, 100000),
-    _param('max_in_flight', 4, 'Backend requests running at once.', True, 1, 256),
-    _param('max_queue', 64, 'Questions waiting for a worker; the oldest is dropped beyond it.', False, 1, 100000),
+    _param('max_in_flight', _core(ReasonerConfig, 'max_in_flight'), 'Backend requests running at once.', True, 1, 256),
+    _param(
+        'max_queue',
+        _core(ReasonerConfig, 'max_queue'),
+        'Questions waiting for a worker; the oldest is dropped beyond it.',
+        False,
+        1,
+        100000,
+    ),
     _param(
         'max_request_age_s',
-        30.0,
+        _core(ReasonerConfig, 'max_request_age_s'),
         'Questions older than this when a worker is free are dropped (s).',
         False,
         0.01,
