@@ -49,7 +49,8 @@ import psutil
 from actial_ros.training.build import BuildConfig, _encode_views
 
 from actial_ros.imaging import decode_jpeg, encode_jpeg, resize_max
-from actial_ros.sources.base import LlffPosedCapture, read_image_file
+from actial_ros.sources.image_files import read_image_file
+from actial_ros.sources.llff import LlffPosedCapture
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CAPTURE = REPO.parent / 'shared' / 'data' / 'captures' / 'ethiopian_head'

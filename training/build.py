@@ -70,14 +70,8 @@ from actial_ros.geometry import (
 )
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
 from actial_ros.pairing import DEFAULT_MAX_YAW_DEG, DEFAULT_MIN_YAW_DEG
-from actial_ros.sources.base import (
-    CaptureRef,
-    PosedCapture,
-    SourceOptions,
-    check_unique_ids,
-    discover,
-    open_capture,
-)
+from actial_ros.sources.base import CaptureRef, PosedCapture, SourceOptions
+from actial_ros.sources.discovery import check_unique_ids, discover, open_capture
 from actial_ros.sources.rosbag import bag_cameras_from_args
 
 __all__ = [

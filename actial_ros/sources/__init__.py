@@ -6,20 +6,11 @@ images load on demand). ``pycolmap`` and ``rosbags`` are imported only when a mo
 
 from __future__ import annotations
 
-from actial_ros.sources.base import (
-    CaptureRef,
-    LlffPosedCapture,
-    PosedCapture,
-    PosedView,
-    SourceKind,
-    SourceOptions,
-    detect_capture_kind,
-    discover,
-    open_capture,
-    parse_source,
-)
+from actial_ros.sources.base import CaptureRef, PosedCapture, PosedView, SourceKind, SourceOptions
 from actial_ros.sources.colmap import ColmapCapture
-from actial_ros.sources.llff import CaptureView, LlffCapture
+from actial_ros.sources.detection import detect_capture_kind
+from actial_ros.sources.discovery import discover, open_capture, parse_source
+from actial_ros.sources.llff import CaptureView, LlffCapture, LlffPosedCapture
 from actial_ros.sources.objects import find_objects
 from actial_ros.sources.rosbag import RosbagCapture, SplitBagWriter, write_capture_bag
 from actial_ros.sources.transforms import TransformsCapture

@@ -67,6 +67,7 @@ __all__ = [
     'BagPart',
     'BagReadError',
     'SalvageReport',
+    'default_typestore',
     'open_part',
     'storage_files',
 ]
@@ -80,6 +81,13 @@ their last complete record."""
 _MAX_SCANS = 16
 """Scans of damaged files kept (keyed by path, size and modification time): a capture reopens its parts for
 images."""
+
+
+def default_typestore() -> Typestore:
+    """The ROS 2 Kilted type store of ``rosbags`` (message definitions for bags that carry none)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_KILTED)
 
 
 class BagReadError(CaptureError):
@@ -198,8 +206,6 @@ def open_part(path: str | Path, typestore: Typestore | None = None, *, warn: boo
     from rosbags.highlevel import AnyReader
 
     if typestore is None:
-        from actial_ros.sources.rosbag import default_typestore
-
         typestore = default_typestore()
     part_path = Path(path)
     salvaged: _SalvagedPart | None = None

@@ -28,13 +28,8 @@ import numpy as np
 from actial_ros.errors import CaptureError, ImageError, PoseError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import invert_transform, transform_from_position_quaternion
-from actial_ros.sources.base import (
-    ImageFileCapture,
-    PosedView,
-    SourceKind,
-    as_capture_error,
-    image_file_size,
-)
+from actial_ros.sources.base import ImageFileCapture, PosedView, SourceKind, as_capture_error
+from actial_ros.sources.image_files import image_file_size
 
 __all__ = ['MODEL_FILES', 'ColmapCapture', 'find_images_dir', 'find_model_dir']
 

@@ -24,17 +24,19 @@ structure-from-motion tools (COLMAP, LLFF's ``imgs2poses``) compute poses on the
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
-from actial_ros.errors import CaptureError, PoseError
+from actial_ros.errors import CaptureError, ImageError, PoseError
 from actial_ros.frame import CameraIntrinsics, Frame
 from actial_ros.geometry import validate_transform
+from actial_ros.sources.base import PosedCapture, PosedView, SourceKind
+from actial_ros.sources.image_files import decode_image_file
 
 __all__ = [
     'IMAGES_DIRNAME',
@@ -42,6 +44,7 @@ __all__ = [
     'POSES_FILENAME',
     'CaptureView',
     'LlffCapture',
+    'LlffPosedCapture',
     'llff_rotation_to_opencv',
 ]
 
@@ -58,6 +61,7 @@ _ASPECT_TOLERANCE = 0.01
 """Largest relative difference between the original and actual aspect ratios (height / width)."""
 
 FloatArray = npt.NDArray[np.float64]
+RgbImage = npt.NDArray[np.uint8]
 
 
 def llff_rotation_to_opencv(rotation_drb: npt.ArrayLike) -> FloatArray:
@@ -98,52 +102,6 @@ class CaptureView:
 
 def _is_image(path: Path) -> bool:
     return path.is_file() and not path.name.startswith('.') and path.suffix.lower() in IMAGE_SUFFIXES
-
-
-_REDUCED_FLAGS: dict[int, int] = {
-    1: cv2.IMREAD_COLOR,
-    2: cv2.IMREAD_REDUCED_COLOR_2,
-    4: cv2.IMREAD_REDUCED_COLOR_4,
-    8: cv2.IMREAD_REDUCED_COLOR_8,
-}
-"""OpenCV read flags per JPEG reduction factor (libjpeg DCT scaling; OpenCV resizes other formats)."""
-
-
-def _read_file(path: Path) -> bytes:
-    """The bytes of an image file, raising :class:`CaptureError` naming the file when it cannot be read, is
-    empty, or is a JPEG without end-of-image marker (truncated)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CaptureError(f'cannot read image {path}: {exc}') from exc
-    if not data:
-        raise CaptureError(f'image {path} is empty')
-    if data[:2] == b'\xff\xd8' and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
-        raise CaptureError(f'image {path} is a truncated JPEG (no end-of-image marker)')
-    return data
-
-
-def _decode_bgr(data: bytes, path: Path, reduction: int = 1) -> npt.NDArray[np.uint8]:
-    """Decode the bytes of image file ``path`` to ``(H, W, 3)`` uint8 BGR (OpenCV's order) on its stored
-    pixel grid (EXIF orientation ignored).
-
-    Args:
-        reduction: 1, 2, 4 or 8: a JPEG is decoded at ``1/reduction`` scale by libjpeg's DCT scaling
-            (``ceil(W / reduction)`` x ``ceil(H / reduction)`` pixels); other formats need 1.
-
-    Raises:
-        CaptureError: undecodable (corrupt or unsupported format); the message names ``path``.
-    """
-    flags = _REDUCED_FLAGS[reduction] | cv2.IMREAD_IGNORE_ORIENTATION
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-    if decoded is None or decoded.ndim != 3 or decoded.shape[2] != 3 or decoded.size == 0:
-        raise CaptureError(f'image {path} cannot be decoded (corrupt or unsupported format)')
-    return np.ascontiguousarray(decoded, dtype=np.uint8)
-
-
-def _decode_file(path: Path) -> npt.NDArray[np.uint8]:
-    """Decode an image file to ``(H, W, 3)`` uint8 RGB, raising :class:`CaptureError` naming the file."""
-    return np.ascontiguousarray(cv2.cvtColor(_decode_bgr(_read_file(path), path), cv2.COLOR_BGR2RGB))
 
 
 def _load_poses(poses_path: Path, expected_rows: int) -> FloatArray:
@@ -216,7 +174,7 @@ class LlffCapture:
             raise CaptureError(f'capture {root}: no image files ({suffixes}) in {IMAGES_DIRNAME}/')
         poses = _load_poses(poses_path, len(image_paths))
 
-        first = _decode_file(image_paths[0])
+        first = decode_image_file(image_paths[0])
         height, width = int(first.shape[0]), int(first.shape[1])
 
         views: list[CaptureView] = []
@@ -305,7 +263,7 @@ class LlffCapture:
                 the intrinsics were computed for (the first image's size).
         """
         view = self._views[operator.index(index)]
-        image = _decode_file(view.path)
+        image = decode_image_file(view.path)
         height, width = int(image.shape[0]), int(image.shape[1])
         if (width, height) != (view.intrinsics.width, view.intrinsics.height):
             raise CaptureError(
@@ -320,3 +278,40 @@ class LlffCapture:
             camera_id=self.name,
             name=view.name,
         )
+
+
+class LlffPosedCapture(PosedCapture):
+    """An LLFF capture through :class:`actial_ros.sources.llff.LlffCapture` (the one LLFF reader).
+
+    Raises (from :meth:`open`):
+        CaptureError: see :meth:`actial_ros.sources.llff.LlffCapture.open` (a bad pose row is an error
+            for the whole capture there).
+    """
+
+    kind = SourceKind.LLFF
+
+    def __init__(self, capture: LlffCapture, object_id: str | None = None) -> None:
+        self._capture = capture
+        self.object_id = object_id or capture.name
+        self.path = capture.path
+        self.skips = Counter()
+        self.views = tuple(
+            PosedView(name=view.name, t_world_camera=view.t_world_camera, intrinsics=view.intrinsics, stamp_ns=i)
+            for i, view in enumerate(capture.views)
+        )
+
+    @classmethod
+    def open(cls, path: str | Path, *, object_id: str | None = None) -> LlffPosedCapture:
+        """Open an LLFF capture directory (``poses_bounds.npy`` + ``images/``)."""
+        return cls(LlffCapture.open(path), object_id)
+
+    def load_image(self, index: int) -> RgbImage:
+        """Decode view ``index`` (raises :class:`ImageError` for an unreadable or resized image)."""
+        try:
+            return self._capture.load_frame(index).image
+        except CaptureError as error:
+            raise ImageError(str(error)) from None
+
+    def image_path(self, index: int) -> Path:
+        """The image file of view ``index`` (raises ``IndexError`` out of range)."""
+        return self._capture.views[index].path

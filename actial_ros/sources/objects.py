@@ -16,13 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from actial_ros.errors import CaptureError
-from actial_ros.sources.base import (
-    DEFAULT_SOURCE_OPTIONS,
-    CaptureRef,
-    SourceKind,
-    SourceOptions,
-    detect_capture_kind,
-)
+from actial_ros.sources.base import DEFAULT_SOURCE_OPTIONS, CaptureRef, SourceKind, SourceOptions
+from actial_ros.sources.detection import detect_capture_kind
 
 __all__ = ['DEFAULT_MAX_DEPTH', 'find_objects']
 

@@ -96,7 +96,7 @@ from actial_ros.messages import (
     pose_fields,
 )
 from actial_ros.pairing import OdometryHistory, OdometryMatchPolicy
-from actial_ros.sources.bag_reading import BagReadError, open_part
+from actial_ros.sources.bag_reading import BagReadError, default_typestore, open_part
 from actial_ros.sources.base import (
     DEFAULT_SOURCE_OPTIONS,
     BagCamera,
@@ -163,13 +163,6 @@ _MESSAGE_OVERHEAD = 40
 """Bytes counted per message on top of its payload (mcap record + index entry, approximately)."""
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def default_typestore() -> Typestore:
-    """The ROS 2 Kilted type store of ``rosbags`` (message definitions for bags that carry none)."""
-    from rosbags.typesys import Stores, get_typestore
-
-    return get_typestore(Stores.ROS2_KILTED)
 
 
 def cdr_header_stamp_ns(raw: bytes | bytearray | memoryview) -> int:

@@ -32,7 +32,8 @@ import numpy as np
 from actial_ros.errors import CaptureError, ImageError, PoseError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import validate_transform
-from actial_ros.sources.base import ImageFileCapture, PosedView, SourceKind, image_file_size
+from actial_ros.sources.base import ImageFileCapture, PosedView, SourceKind
+from actial_ros.sources.image_files import image_file_size
 
 __all__ = ['OPENGL_TO_OPENCV', 'TRANSFORMS_FILENAME', 'TransformsCapture', 'opengl_to_opencv']
 

@@ -13,7 +13,7 @@ from captures import SHARED_CAPTURE, needs_shared_capture
 
 from actial_ros.geometry import relative_pose
 from actial_ros.imaging import encode_jpeg, resize_max
-from actial_ros.sources.base import LlffPosedCapture
+from actial_ros.sources.llff import LlffPosedCapture
 from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rclpy')

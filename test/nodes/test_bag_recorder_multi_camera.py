@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from actial_ros.geometry import LabelThresholds, base_to_optical_extrinsic, relative_pose, viewpoint_label
 from actial_ros.keyframes import rotation_angle_deg
-from actial_ros.sources.base import LlffPosedCapture
+from actial_ros.sources.llff import LlffPosedCapture
 from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rclpy')

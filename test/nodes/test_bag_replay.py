@@ -23,7 +23,7 @@ from scipy.spatial.transform import Rotation
 
 from actial_ros.geometry import base_to_optical_extrinsic, relative_pose, viewpoint_label
 from actial_ros.messages import pose_fields
-from actial_ros.sources.base import LlffPosedCapture
+from actial_ros.sources.llff import LlffPosedCapture
 from actial_ros.sources.rosbag import (
     RigCamera,
     bag_parts,

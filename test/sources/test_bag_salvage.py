@@ -20,7 +20,7 @@ import pytest
 
 from actial_ros.errors import CaptureError
 from actial_ros.sources.bag_reading import BagReadError, SalvageReport, open_part, storage_files
-from actial_ros.sources.base import LlffPosedCapture
+from actial_ros.sources.llff import LlffPosedCapture
 from actial_ros.sources.rosbag import (
     IMAGE_TYPE,
     ODOMETRY_TYPE,

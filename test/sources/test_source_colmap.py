@@ -14,8 +14,11 @@ from scipy.spatial.transform import Rotation
 from actial_ros.enums import QuestionType
 from actial_ros.errors import CaptureError, ImageError
 from actial_ros.geometry import relative_pose, viewpoint_label
-from actial_ros.sources.base import LlffPosedCapture, SourceKind, detect_capture_kind, discover
+from actial_ros.sources.base import SourceKind
 from actial_ros.sources.colmap import ColmapCapture, find_model_dir
+from actial_ros.sources.detection import detect_capture_kind
+from actial_ros.sources.discovery import discover
+from actial_ros.sources.llff import LlffPosedCapture
 
 pycolmap = pytest.importorskip('pycolmap')
 

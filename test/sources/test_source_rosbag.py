@@ -18,7 +18,9 @@ from actial_ros.errors import CaptureError, ImageError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import base_to_optical_extrinsic, relative_pose
 from actial_ros.imaging import encode_jpeg
-from actial_ros.sources.base import LlffPosedCapture, SourceKind, SourceOptions, detect_capture_kind
+from actial_ros.sources.base import SourceKind, SourceOptions
+from actial_ros.sources.detection import detect_capture_kind
+from actial_ros.sources.llff import LlffPosedCapture
 from actial_ros.sources.rosbag import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,

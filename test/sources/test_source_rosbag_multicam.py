@@ -25,7 +25,8 @@ from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import LabelThresholds, base_to_optical_extrinsic, relative_pose, viewpoint_label
 from actial_ros.imaging import encode_jpeg
 from actial_ros.messages import pose_fields
-from actial_ros.sources.base import LlffPosedCapture, SourceOptions
+from actial_ros.sources.base import SourceOptions
+from actial_ros.sources.llff import LlffPosedCapture
 from actial_ros.sources.rosbag import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,

@@ -15,7 +15,9 @@ from captures import SHARED_CAPTURE, needs_shared_capture
 from actial_ros.errors import CaptureError, ImageError
 from actial_ros.geometry import relative_pose
 from actial_ros.imaging import decode_jpeg, encode_jpeg, resize_max
-from actial_ros.sources.base import LlffPosedCapture, SourceKind, detect_capture_kind
+from actial_ros.sources.base import SourceKind
+from actial_ros.sources.detection import detect_capture_kind
+from actial_ros.sources.llff import LlffPosedCapture
 from actial_ros.sources.transforms import TransformsCapture, opengl_to_opencv
 
 pytestmark = needs_shared_capture

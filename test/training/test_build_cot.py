@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 from actial_ros.answers import matches_output_format, parse_answer
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.geometry import LabelThresholds, relative_pose, viewpoint_label
-from actial_ros.sources.base import LlffPosedCapture
+from actial_ros.sources.llff import LlffPosedCapture
 
 TYPES = [t.value for t in QuestionType] + [YAW_BIN_QUESTION]
 EDGES = yaw_bin_edges()

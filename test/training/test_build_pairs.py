@@ -19,7 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from actial_ros.errors import ConfigError
 from actial_ros.geometry import LabelThresholds, relative_pose
-from actial_ros.sources.base import LlffPosedCapture
+from actial_ros.sources.llff import LlffPosedCapture
 
 
 def ring(count: int, radius: float = 3.0, height: float = 0.0) -> np.ndarray:
