@@ -6,20 +6,27 @@ A goal is one free-form question about the latest pair or frame. The server hand
 while publishing feedback (``queued``, then ``asking`` when a worker starts on it) and honouring a cancel.
 The answer is the result and, like every answer, is also published on ``~/answers`` by the node.
 
-Goals run in their own reentrant callback group, so a waiting goal never blocks the node's subscriptions
-(the node spins a multi-threaded executor). A goal with an invalid question or target is aborted at once
-with ``status`` ``error`` and the reason (the client learns why, which a rejection would not tell it).
+A goal waits (blocking) for its answer, so goals do not run on the node's executor: the action server lives
+on an internal node (``<node>_ask``, its only entity) spun by its own multi-threaded executor on a
+background thread, and is named under the node (``/<namespace>/<node>/ask``, what ``~/ask`` means). The node
+itself keeps rclpy's single-threaded executor: with a multi-threaded one (tried first), ingestion slowed
+enough under load that images were lost inside DDS in the tests. A goal with an invalid question or target
+is aborted at once with ``status`` ``error`` and the reason (the client learns why, which a rejection would
+not tell it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import rclpy
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
 from actial_ros.ask import ASK_TARGETS, MAX_QUESTION_CHARS
@@ -66,15 +73,24 @@ class AskActionServer:
         self._now_ns = now_ns
         self._lock = threading.Lock()
         self._waiting: dict[str, _Waiting] = {}
+        self._helper = rclpy.create_node(f'{node.get_name()}_ask', namespace=node.get_namespace(), context=node.context)
         self._server = ActionServer(
-            node,
+            self._helper,
             AskSpatial,
-            '~/ask',
+            f'{node.get_fully_qualified_name()}/ask',
             execute_callback=self._execute,
             goal_callback=lambda goal: GoalResponse.ACCEPT if is_active() else GoalResponse.REJECT,
             cancel_callback=lambda goal_handle: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup(),
         )
+        self._executor = MultiThreadedExecutor(num_threads=4, context=node.context)
+        self._executor.add_node(self._helper)
+        self._thread = threading.Thread(target=self._spin, name='ask-action', daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):  # the context shut down (Ctrl-C): nothing to serve
+            self._executor.spin()
 
     def deliver(self, record: dict[str, Any]) -> None:
         """Hand an ``ask`` answer record to the goal waiting for it (called for every answer record)."""
@@ -87,8 +103,11 @@ class AskActionServer:
             waiting.done.set()
 
     def destroy(self) -> None:
-        """Destroy the action server."""
+        """Destroy the action server, stop its executor thread and its node."""
         self._server.destroy()
+        self._executor.shutdown(timeout_sec=2.0)
+        self._thread.join(2.0)
+        self._helper.destroy_node()
 
     def _result(self, record: dict[str, Any]) -> AskSpatial.Result:
         result = AskSpatial.Result()

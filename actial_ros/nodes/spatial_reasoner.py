@@ -38,9 +38,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -1035,19 +1033,7 @@ def _json_default(value: Any) -> Any:
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point: ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``."""
-    return run_node(SpatialReasonerNode, name='spatial_reasoner', args=args, spin=spin_multi_threaded)
-
-
-def spin_multi_threaded(node: Node) -> int:
-    """Spin with a multi-threaded executor: an ``~/ask`` goal waiting for its answer (its own reentrant
-    callback group) never blocks the subscriptions, timers or other goals."""
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    finally:
-        executor.shutdown()
-    return 0
+    return run_node(SpatialReasonerNode, name='spatial_reasoner', args=args)
 
 
 if __name__ == '__main__':
