@@ -105,6 +105,7 @@ def test_node_defaults_are_the_core_defaults() -> None:
     """Each rule in one home (issue 13): the node's defaults for core settings come from the core's dataclasses."""
     import dataclasses
 
+    pytest.importorskip('rclpy')
     from actial_ros.nodes.spatial_reasoner import PARAMETERS, reasoner_config_from_values
 
     values = {param.name: param.default for param in PARAMETERS}
