@@ -147,6 +147,7 @@ class _Request:
     prompt: str = ''
     frames: list[Frame] = field(default_factory=list)
     on_stage: Callable[[str], None] | None = None
+    on_text: Callable[[str], None] | None = None
 
 
 class SpatialReasoner:
@@ -311,13 +312,15 @@ class SpatialReasoner:
         target: str = 'pair',
         camera_id: str | None = None,
         on_stage: Callable[[str], None] | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> bool:
         """Queue a free-form question about the latest pair (``target='pair'``) or frame
         (``'frame'``; of ``camera_id`` when given). Answered on ``on_answer`` with ``kind='ask'`` and the
         same id, always: also when no frame exists yet, the request goes stale, the queue overflows or the
         engine stops (``status`` ``error`` with the reason). ``on_stage('asking')`` is called from the
-        worker thread when the backend starts on it. Returns False when the ingest queue is full (then
-        nothing is emitted: the caller answers)."""
+        worker thread when the backend starts on it; ``on_text(reply so far)`` as a streaming backend
+        (:attr:`~actial_ros.backends.base.Backend.streams`) generates it. Returns False when the ingest
+        queue is full (then nothing is emitted: the caller answers)."""
 
         def ingest() -> None:
             frames: list[Frame] = []
@@ -340,6 +343,7 @@ class SpatialReasoner:
                     prompt=prompt,
                     frames=frames,
                     on_stage=on_stage,
+                    on_text=on_text,
                 )
             )
 
@@ -468,7 +472,10 @@ class SpatialReasoner:
         started = time.monotonic()
         if request.question is None:
             try:
-                reply: BackendAnswer | None = backend.ask(request.frames, request.prompt)
+                if request.on_text is not None and backend.streams:
+                    reply: BackendAnswer | None = backend.ask(request.frames, request.prompt, on_text=request.on_text)  # type: ignore[call-arg]
+                else:
+                    reply = backend.ask(request.frames, request.prompt)
                 error = None
             except ActialError as exc:
                 reply, error = None, str(exc)

@@ -9,7 +9,8 @@ It is NOT vLLM: it answers with scripted text. It imitates the parts of ``vllm s
 * ``GET /v1/models``: the served model list.
 
 Knobs (thread-safe, set them between requests): :attr:`reply` (text, or a callable of the request body),
-:attr:`delay_s` (sleep before replying, e.g. longer than the client timeout), :meth:`fail_next`
+:attr:`delay_s` (sleep before replying, e.g. longer than the client timeout), :attr:`stream_interval_s`
+(between the chunks of a ``stream: true`` reply, sent as server-sent events like vLLM's), :meth:`fail_next`
 (return an HTTP status ``n`` times, then succeed), :meth:`stop` / :meth:`start` (server down / up
 again on the SAME port). It also measures the most requests it handled at the same time
 (:attr:`max_concurrent`).
@@ -55,6 +56,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _send_stream(self, fake: FakeOpenAIServer, body: dict[str, Any], text: str) -> None:
+        """``stream: true``: the reply as server-sent events, a few characters per ``chat.completion.chunk``
+        (as vLLM streams), then a usage chunk when ``stream_options.include_usage``, then ``[DONE]``."""
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/event-stream')
+        self.end_headers()
+        base = {'id': f'chatcmpl-fake-{len(fake.requests)}', 'object': 'chat.completion.chunk', 'model': fake.model}
+        pieces = [text[k : k + 4] for k in range(0, len(text), 4)] or ['']
+        for k, piece in enumerate(pieces):
+            delta = {'role': 'assistant', 'content': piece} if k == 0 else {'content': piece}
+            finish = 'stop' if k == len(pieces) - 1 else None
+            chunk = {
+                **base,
+                'created': int(time.time()),
+                'choices': [{'index': 0, 'delta': delta, 'finish_reason': finish}],
+            }
+            self.wfile.write(f'data: {json.dumps(chunk)}\n\n'.encode())
+            self.wfile.flush()
+            time.sleep(fake.stream_interval_s)
+        if (body.get('stream_options') or {}).get('include_usage'):
+            usage = {'prompt_tokens': 100, 'completion_tokens': len(pieces), 'total_tokens': 100 + len(pieces)}
+            chunk = {**base, 'created': int(time.time()), 'choices': [], 'usage': usage}
+            self.wfile.write(f'data: {json.dumps(chunk)}\n\n'.encode())
+        self.wfile.write(b'data: [DONE]\n\n')
+        self.wfile.flush()
 
     def _authorised(self) -> bool:
         fake = self.server.fake
@@ -128,6 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             text = reply(body) if callable(reply) else reply
+            if body.get('stream'):
+                self._send_stream(fake, body, text)
+                return
             self._send_json(
                 200,
                 {
@@ -172,6 +202,7 @@ class FakeOpenAIServer:
         self.models_requests = 0
         self.reply: Reply = '<think>fake</think> <answer>A</answer>'
         self.delay_s = 0.0
+        self.stream_interval_s = 0.01
         self.failures_left = 0
         self.fail_status = 500
         self.active = 0

@@ -59,6 +59,8 @@ class Backend(abc.ABC):
     """
 
     name: str = 'backend'
+    streams: bool = False
+    """True when :meth:`ask` accepts ``on_text`` and reports the reply as it is generated."""
 
     @abc.abstractmethod
     def answer(self, pair: Pair, question: Question) -> BackendAnswer:

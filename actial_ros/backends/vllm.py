@@ -59,6 +59,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -279,6 +280,7 @@ class VllmBackend(Backend):
     """
 
     name = 'vllm'
+    streams = True
 
     def __init__(
         self,
@@ -429,13 +431,17 @@ class VllmBackend(Backend):
         letters = ''.join(OPTION_LETTERS[: len(question.option_labels)])
         return self._complete([pair.frame_1, pair.frame_2], question.text, letters)
 
-    def ask(self, frames: list[Frame], prompt: str) -> BackendAnswer:
+    def ask(self, frames: list[Frame], prompt: str, on_text: Callable[[str], None] | None = None) -> BackendAnswer:
         """Ask a free-form question about ``frames`` (any number of images, in order); ``letter`` is ``None``.
+
+        Args:
+            on_text: called with the reply so far as the server streams it (``stream: true``, server-sent
+                events); ``None``: one non-streamed request.
 
         Raises:
             BackendError: as :meth:`answer`.
         """
-        return self._complete(list(frames), prompt, None)
+        return self._complete(list(frames), prompt, None, on_text=on_text)
 
     def health(self) -> BackendHealth:
         """Ok while at least one endpoint is (or none was tried yet); the message names the others.
@@ -559,12 +565,21 @@ class VllmBackend(Backend):
         messages.append({'role': 'user', 'content': content})
         return messages
 
-    def _complete(self, frames: Sequence[Frame], text: str, letters: str | None) -> BackendAnswer:
+    def _complete(
+        self,
+        frames: Sequence[Frame],
+        text: str,
+        letters: str | None,
+        *,
+        on_text: Callable[[str], None] | None = None,
+    ) -> BackendAnswer:
         start = time.perf_counter()
         messages = self._messages(frames, text)
         prepared = time.perf_counter()
 
         def request(client: openai.OpenAI) -> Any:
+            if on_text is not None:
+                return _streamed(client, on_text)
             response = client.chat.completions.create(
                 model=self._model,
                 messages=cast(Any, messages),  # plain dicts of the documented shape
@@ -575,6 +590,35 @@ class VllmBackend(Backend):
             if not getattr(response, 'choices', None):
                 raise _AttemptError(f'{_CHAT}: the server replied without choices', cool_down=False)
             return response
+
+        def _streamed(client: openai.OpenAI, report: Callable[[str], None]) -> Any:
+            """The same request streamed: the reply so far goes to ``report`` chunk by chunk; returns an
+            object shaped like a non-streamed response (``choices[0].message.content``, ``usage``)."""
+            stream = client.chat.completions.create(
+                model=self._model,
+                messages=cast(Any, messages),
+                temperature=self._temperature,
+                top_p=self._top_p,
+                max_tokens=self._max_tokens,
+                stream=True,
+                stream_options={'include_usage': True},
+            )
+            parts: list[str] = []
+            usage: Any = None
+            finish: Any = None
+            for chunk in stream:
+                usage = getattr(chunk, 'usage', None) or usage
+                for choice in getattr(chunk, 'choices', None) or []:
+                    piece = getattr(choice.delta, 'content', None)
+                    finish = getattr(choice, 'finish_reason', None) or finish
+                    if piece:
+                        parts.append(piece)
+                        try:
+                            report(''.join(parts))
+                        except Exception:  # a listener's failure must not fail the request
+                            _LOG.exception('on_text callback failed')
+            message = SimpleNamespace(content=''.join(parts))
+            return SimpleNamespace(choices=[SimpleNamespace(message=message, finish_reason=finish)], usage=usage)
 
         response, endpoint, server_s = self._call(request, _CHAT)
         replied = time.perf_counter()

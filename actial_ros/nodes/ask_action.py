@@ -3,7 +3,8 @@
 A goal is one free-form question about the latest pair or frame. The server hands it to the engine
 (:meth:`actial_ros.reasoner.SpatialReasoner.submit_ask`, which always answers: with the reply, or with an
 ``error`` record when no frame exists, the request goes stale or is dropped) and waits for that answer
-while publishing feedback (``queued``, then ``asking`` when a worker starts on it) and honouring a cancel.
+while publishing feedback (``queued``, then ``asking`` when a worker starts on it, then the reply so far
+in ``partial_text`` as a streaming backend such as vLLM generates it) and honouring a cancel.
 The answer is the result and, like every answer, is also published on ``~/answers`` by the node.
 
 A goal waits (blocking) for its answer, so goals do not run on the node's executor: the action server lives
@@ -45,6 +46,7 @@ class _Waiting:
         self.done = threading.Event()
         self.record: dict[str, Any] | None = None
         self.stage = 'queued'
+        self.partial_text = ''
 
 
 class AskActionServer:
@@ -150,6 +152,11 @@ class AskActionServer:
             if not waiting.done.is_set():
                 self._feedback(goal_handle, waiting)
 
+        def on_text(text: str) -> None:  # the reply so far, from a streaming backend (worker thread)
+            waiting.partial_text = text
+            if not waiting.done.is_set():
+                self._feedback(goal_handle, waiting)
+
         try:
             accepted = self._engine.submit_ask(
                 ask_id=goal_id,
@@ -157,6 +164,7 @@ class AskActionServer:
                 target=target,
                 camera_id=str(goal.camera) or None,
                 on_stage=on_stage,
+                on_text=on_text,
             )
             if not accepted:
                 goal_handle.abort()
@@ -185,4 +193,5 @@ class AskActionServer:
     def _feedback(goal_handle: Any, waiting: _Waiting) -> None:
         feedback = AskSpatial.Feedback()
         feedback.stage = waiting.stage
+        feedback.partial_text = waiting.partial_text
         goal_handle.publish_feedback(feedback)

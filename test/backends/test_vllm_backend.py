@@ -164,6 +164,22 @@ def test_free_form_ask_sends_every_frame(fake: FakeOpenAIServer, key_env: str) -
     assert answer.letter is None and answer.raw_text == 'The mug is left of the laptop.' and answer.reason is None
 
 
+def test_free_form_ask_streams_the_reply_as_it_comes(fake: FakeOpenAIServer, key_env: str) -> None:
+    """With on_text the request is streamed (server-sent events); the reply so far arrives chunk by chunk."""
+    fake.reply = 'The mug is left of the laptop.'
+    backend = _backend(fake)
+    seen: list[str] = []
+    try:
+        frame = Frame(image=np.zeros((32, 32, 3), np.uint8), stamp_ns=1)
+        answer = backend.ask([frame], 'Where is the mug?', on_text=seen.append)
+    finally:
+        backend.close()
+    assert fake.requests[-1]['stream'] is True and fake.requests[-1]['stream_options'] == {'include_usage': True}
+    assert answer.raw_text == fake.reply and answer.letter is None
+    assert len(seen) == 8 and seen[-1] == fake.reply and all(fake.reply.startswith(text) for text in seen)
+    assert answer.usage.get('completion_tokens') == 8  # the usage chunk of the stream
+
+
 def test_server_errors_are_retried_then_succeed(fake: FakeOpenAIServer, key_env: str) -> None:
     backend = _backend(fake, max_retries=2)
     fake.fail_next(2, status=500)

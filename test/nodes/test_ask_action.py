@@ -63,8 +63,12 @@ def publish_turn(checker: Checker) -> None:
     checker.spin_until(lambda: int(checker.ingest().get('pairs_made', 0)) > 0, 30, 'a pair')
 
 
-def send(client: ActionClient[Any, Any, Any], checker: Checker, goal: AskSpatial.Goal, feedback: list[str]) -> Any:
-    future = client.send_goal_async(goal, feedback_callback=lambda msg: feedback.append(msg.feedback.stage))
+def send(
+    client: ActionClient[Any, Any, Any], checker: Checker, goal: AskSpatial.Goal, feedback: list[tuple[str, str]]
+) -> Any:
+    future = client.send_goal_async(
+        goal, feedback_callback=lambda msg: feedback.append((msg.feedback.stage, msg.feedback.partial_text))
+    )
     checker.spin_until(future.done, 30, 'the goal to be accepted')
     return future.result()
 
@@ -93,8 +97,9 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         checker.spin_until(lambda: client.server_is_ready(), 30, 'the ask action server', log)
         publish_turn(checker)
 
-        # A round trip: feedback 'queued' then 'asking', the scripted reply as the result, also on ~/answers.
-        feedback: list[str] = []
+        # A round trip: feedback 'queued', 'asking', then the reply as the server streams it (4 characters a
+        # chunk), the whole reply as the result, also on ~/answers.
+        feedback: list[tuple[str, str]] = []
         handle = send(client, checker, AskSpatial.Goal(question='What is left of the robot?'), feedback)
         assert handle.accepted
         result_future = handle.get_result_async()
@@ -104,8 +109,12 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         assert result.status == ViewpointAnswer.STATUS_ANSWERED and result.answer.raw_text == 'A red door, to the left.'
         assert result.answer.kind == ViewpointAnswer.KIND_ASK and result.answer.frame_count == 2
         assert result.answer.camera_1 == 'camera' and result.answer.backend == 'vllm'
-        checker.spin_until(lambda: 'asking' in feedback, 10, 'the asking feedback')  # its own topic: may come later
-        assert feedback == ['queued', 'asking']
+        reply = 'A red door, to the left.'
+        checker.spin_until(lambda: (feedback or [('', '')])[-1][1] == reply, 10, 'the streamed feedback')
+        assert feedback[:2] == [('queued', ''), ('asking', '')]
+        streamed = [text for _, text in feedback[2:]]
+        assert len(streamed) >= 3 and all(reply.startswith(text) for text in streamed)
+        assert streamed == sorted(streamed, key=len)  # the reply grows chunk by chunk
         goal_id = bytes(handle.goal_id.uuid).hex()
         checker.spin_until(lambda: any(r.get('id') == goal_id for r in checker.records), 10, 'the ask on ~/answers')
         mirrored = next(r for r in checker.records if r.get('id') == goal_id)
