@@ -471,10 +471,7 @@ class PairingBuffer:
                     self._drop(state, DropReason.OLD_TIMELINE)
         pairs: list[Pair] = []
         for stamp_ns, pose in replay_odometry:
-            verdict = self._odometry_guard.offer(stamp_ns, pose)
-            self.drops.add(DropReason.TIME_OUTLIER, len(verdict.outliers))
-            for accepted_ns, accepted_pose in verdict.accepted:
-                pairs.extend(self._store_odometry(accepted_ns, accepted_pose))
+            pairs.extend(self._offer_odometry(stamp_ns, pose))
         for state, frame in replay_frames:
             pairs.extend(self._offer_frame(state, frame))
         return pairs
@@ -494,15 +491,7 @@ class PairingBuffer:
             if self._from_old_timeline(stamp_ns):
                 self.drops.add(DropReason.OLD_TIMELINE)
                 return []
-            verdict = self._odometry_guard.offer(stamp_ns, pose)
-            if verdict.outliers:
-                self.drops.add(DropReason.TIME_OUTLIER, len(verdict.outliers))
-            pairs: list[Pair] = []
-            if verdict.jump is Jump.BACKWARD:
-                pairs.extend(self._reset_locked(verdict.accepted[0][0], keep=self._odometry_guard))
-            for accepted_ns, accepted_pose in verdict.accepted:
-                pairs.extend(self._store_odometry(accepted_ns, accepted_pose))
-            return pairs
+            return self._offer_odometry(stamp_ns, pose)
 
     def add_frame(self, frame: Frame) -> list[Pair]:
         """Add an image (its ``t_world_camera`` is ignored and set from odometry); returns new pairs.
@@ -526,6 +515,16 @@ class PairingBuffer:
 
     def _guards(self) -> list[TimelineGuard[Any]]:
         return [self._odometry_guard, *(state.guard for state in self._cameras.values())]
+
+    def _offer_odometry(self, stamp_ns: int, pose: FloatArray) -> list[Pair]:
+        verdict = self._odometry_guard.offer(stamp_ns, pose)
+        self.drops.add(DropReason.TIME_OUTLIER, len(verdict.outliers))
+        pairs: list[Pair] = []
+        if verdict.jump is Jump.BACKWARD:
+            pairs.extend(self._reset_locked(verdict.accepted[0][0], keep=self._odometry_guard))
+        for accepted_ns, accepted_pose in verdict.accepted:
+            pairs.extend(self._store_odometry(accepted_ns, accepted_pose))
+        return pairs
 
     def _store_odometry(self, stamp_ns: int, pose: FloatArray) -> list[Pair]:
         reason = self._odometry.add(stamp_ns, pose)

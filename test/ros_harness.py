@@ -7,6 +7,7 @@ Processes get the ``ros_env`` fixture's environment (an isolated ``ROS_DOMAIN_ID
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -19,14 +20,16 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
 
 from actial_ros.messages import stamp_to_ns  # noqa: E402
 from actial_ros.nodes.answer_msgs import answer_msg_to_record  # noqa: E402
 from actial_ros_msgs.msg import ViewpointAnswer  # noqa: E402
 
-__all__ = ['Checker', 'read_recording', 'start', 'stop', 'wait_for']
+__all__ = ['Checker', 'publish_turn', 'read_recording', 'start', 'stop', 'wait_for']
 
 
 def start(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -130,6 +133,26 @@ class Checker:
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
+
+
+def publish_turn(checker: Checker, image_pub: Any, odom_pub: Any, *, start_s: float = 100.0) -> None:
+    """A robot turning in place, 10 deg per 0.1 s: 12 odometry samples (``T_odom_base``) and, at the first 11
+    stamps, a 32x24 rgb8 image of one grey level each (``20 * k``), so that the node has frames and pairs.
+    Publishes only; the caller waits for the subscriptions before and for what it needs after."""
+    for k in range(12):
+        stamp = start_s + 0.1 * k
+        odom = Odometry()
+        odom.header.stamp.sec, odom.header.stamp.nanosec = int(stamp), round((stamp % 1) * 1e9) % 1_000_000_000
+        half = math.radians(10.0 * k) / 2
+        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = math.sin(half), math.cos(half)
+        odom_pub.publish(odom)
+        if k < 11:
+            image = Image()
+            image.header.stamp = odom.header.stamp
+            image.height, image.width, image.encoding, image.step = 24, 32, 'rgb8', 96
+            image.data = bytes([k * 20]) * (24 * 96)
+            image_pub.publish(image)
+        checker.spin_for(0.01)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -4,7 +4,6 @@ OpenAI-compatible server (it replies scripted text; the real vLLM tier is test/s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ rclpy = pytest.importorskip('rclpy')
 from fake_openai_server import FakeOpenAIServer  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.action.client import ActionClient  # noqa: E402
-from ros_harness import Checker, start, stop  # noqa: E402
+from ros_harness import Checker, publish_turn, start, stop  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from actial_ros_msgs.action import AskSpatial  # noqa: E402
@@ -39,27 +38,14 @@ def server() -> Iterator[FakeOpenAIServer]:
     fake.stop()
 
 
-def publish_turn(checker: Checker) -> None:
-    """Odometry of a robot turning in place and images, so that the node has frames and pairs."""
-    node = checker.node
-    image_pub = node.create_publisher(Image, '/camera/image_raw', 100)
-    odom_pub = node.create_publisher(Odometry, '/odom', 100)
+def publish_a_turn(checker: Checker) -> None:
+    """The harness's turning robot, once the node subscribes; returns when the node has made a pair."""
+    image_pub = checker.node.create_publisher(Image, '/camera/image_raw', 100)
+    odom_pub = checker.node.create_publisher(Odometry, '/odom', 100)
     checker.spin_until(
         lambda: image_pub.get_subscription_count() > 0 and odom_pub.get_subscription_count() > 0, 30, 'subscriptions'
     )
-    for k in range(12):
-        stamp = 100.0 + 0.1 * k
-        odom = Odometry()
-        odom.header.stamp.sec, odom.header.stamp.nanosec = int(stamp), round((stamp % 1) * 1e9) % 1_000_000_000
-        half = math.radians(10.0 * k) / 2
-        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = math.sin(half), math.cos(half)
-        odom_pub.publish(odom)
-        if k < 11:
-            image = Image()
-            image.header.stamp = odom.header.stamp
-            image.height, image.width, image.encoding, image.step = 24, 32, 'rgb8', 96
-            image.data = bytes([k * 20]) * (24 * 96)
-            image_pub.publish(image)
+    publish_turn(checker, image_pub, odom_pub)
     checker.spin_until(lambda: int(checker.ingest().get('pairs_made', 0)) > 0, 30, 'a pair')
 
 
@@ -95,7 +81,7 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
     client: ActionClient[Any, Any, Any] = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
     try:
         checker.spin_until(lambda: client.server_is_ready(), 30, 'the ask action server', log)
-        publish_turn(checker)
+        publish_a_turn(checker)
 
         # A round trip: feedback 'queued', 'asking', then the reply as the server streams it (4 characters a
         # chunk), the whole reply as the result, also on ~/answers.

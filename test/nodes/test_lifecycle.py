@@ -4,7 +4,6 @@ that fails for an unreachable model server (require_model_server) and one that c
 
 from __future__ import annotations
 
-import math
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.action.client import ActionClient  # noqa: E402
-from ros_harness import Checker, start, stop  # noqa: E402
+from ros_harness import Checker, publish_turn, start, stop  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from actial_ros_msgs.action import AskSpatial  # noqa: E402
@@ -66,23 +65,6 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def publish_turn(checker: Checker, image_pub: Any, odom_pub: Any, start_s: float) -> None:
-    for k in range(12):
-        stamp = start_s + 0.1 * k
-        odom = Odometry()
-        odom.header.stamp.sec, odom.header.stamp.nanosec = int(stamp), round((stamp % 1) * 1e9) % 1_000_000_000
-        half = math.radians(10.0 * k) / 2
-        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = math.sin(half), math.cos(half)
-        odom_pub.publish(odom)
-        if k < 11:
-            image = Image()
-            image.header.stamp = odom.header.stamp
-            image.height, image.width, image.encoding, image.step = 24, 32, 'rgb8', 96
-            image.data = bytes([k * 20]) * (24 * 96)
-            image_pub.publish(image)
-        checker.spin_for(0.01)
-
-
 def test_transitions_create_and_remove_what_they_should(
     ros_env: dict[str, str], checker: Checker, tmp_path: Path
 ) -> None:
@@ -116,7 +98,7 @@ def test_transitions_create_and_remove_what_they_should(
             lambda: image_pub.get_subscription_count() == 1 and odom_pub.get_subscription_count() == 1, 10, 'subs'
         )
         checker.spin_for(1.0)  # the reader's side of the match may lag the writer's (ENVIRONMENT.md)
-        publish_turn(checker, image_pub, odom_pub, 100.0)
+        publish_turn(checker, image_pub, odom_pub, start_s=100.0)
         checker.spin_until(lambda: bool(checker.viewpoint()), 30, 'answers while active', log)
         checker.spin_until(lambda: int(checker.ingest().get('frames_posed', 0)) == 11, 10, 'every frame posed', log)
 
