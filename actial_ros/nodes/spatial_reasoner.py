@@ -85,6 +85,13 @@ def _param(
     return ParameterSpec(name, default, description, low, high, read_only)
 
 
+_IMAGE_TRANSPORTS: dict[str, tuple[Any, Any]] = {
+    'raw': (Image, image_msg_to_rgb),
+    'compressed': (CompressedImage, compressed_msg_to_rgb),
+}
+"""``image_transport`` -> (message type, decoder to ``(H, W, 3)`` uint8 RGB)."""
+
+
 def _core(cls: Any, field: str) -> Any:
     """The default of a core dataclass field: the node's default comes from where the rule lives."""
     return cls.__dataclass_fields__[field].default
@@ -535,7 +542,7 @@ class SpatialReasonerNode(LifecycleNode):
         )
         self._cameras = [primary, *self._additional]
         for camera in self._cameras:
-            if camera.image_transport not in ('raw', 'compressed'):
+            if camera.image_transport not in _IMAGE_TRANSPORTS:
                 raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {camera.image_transport!r}")
         qos_profile(str(values['image_qos']), int(values['qos_depth']))  # validates the names
         qos_profile(str(values['odometry_qos']), int(values['qos_depth']))
@@ -652,13 +659,7 @@ class SpatialReasonerNode(LifecycleNode):
 
     def _subscribe_camera(self, camera: CameraSpec, qos: QoSProfile) -> None:
         camera_id = camera.camera_id
-        if camera.image_transport == 'compressed':
-            image_type: Any = CompressedImage
-            decode: Any = compressed_msg_to_rgb
-        elif camera.image_transport == 'raw':
-            image_type, decode = Image, image_msg_to_rgb
-        else:
-            raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {camera.image_transport!r}")
+        image_type, decode = _IMAGE_TRANSPORTS[camera.image_transport]  # validated by configure
         self._subscribe(
             image_type, camera.image_topic, 'image', lambda msg: self._submit(camera_id, msg, decode), qos, camera_id
         )
