@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,15 @@ from actial_ros_msgs.msg import ViewpointAnswer  # noqa: E402
 __all__ = ['Checker', 'publish_turn', 'read_recording', 'start', 'stop', 'wait_for']
 
 
-def start(module: str, params: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``python -m module --ros-args -p name:=value ...`` with its output to ``log``."""
+def start(
+    module: str, params: dict[str, Any], env: dict[str, str], log: Path, *, ros_args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """``python -m module --ros-args -p name:=value ... [ros_args]`` with its output to ``log``
+    (``ros_args``: e.g. ``['-r', '__ns:=/test_1']``)."""
     args = [sys.executable, '-m', module, '--ros-args']
     for name, value in params.items():
         args += ['-p', f'{name}:={value}']
+    args += list(ros_args)
     return subprocess.Popen(args, env=env, stdout=log.open('w'), stderr=subprocess.STDOUT)
 
 
@@ -57,7 +61,8 @@ class Checker:
     """In-test subscriber (a third process's view) to the node's answers, diagnostics and optionally /clock.
 
     Attributes:
-        records: every answer published on ``/spatial_reasoner/answers`` (actial_ros_msgs/ViewpointAnswer),
+        records: every answer published on ``<reasoner>/answers`` (actial_ros_msgs/ViewpointAnswer; ``reasoner``
+            is the node's fully qualified name, ``/spatial_reasoner`` by default),
             as the record it carries (:func:`actial_ros.nodes.answer_msgs.answer_msg_to_record`), in
             arrival order.
         diagnostics: the latest key/value pairs per diagnostic status name; levels: its latest level;
@@ -67,7 +72,14 @@ class Checker:
         clock: every ``/clock`` stamp (ns) received, when ``clock=True``.
     """
 
-    def __init__(self, context: Any, *, name: str = 'actial_test_checker', clock: bool = False) -> None:
+    def __init__(
+        self,
+        context: Any,
+        *,
+        name: str = 'actial_test_checker',
+        clock: bool = False,
+        reasoner: str = '/spatial_reasoner',
+    ) -> None:
         self.node = Node(name, context=context)
         self.records: list[dict[str, Any]] = []
         self.diagnostics: dict[str, dict[str, str]] = {}
@@ -77,7 +89,7 @@ class Checker:
         self.diagnostic_stamps: list[int] = []
         self.clock: list[int] = []
         self.node.create_subscription(
-            ViewpointAnswer, '/spatial_reasoner/answers', lambda m: self.records.append(answer_msg_to_record(m)), 1000
+            ViewpointAnswer, f'{reasoner}/answers', lambda m: self.records.append(answer_msg_to_record(m)), 1000
         )
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
         if clock:

@@ -714,7 +714,8 @@ class VllmBackend(Backend):
                     wake = min(min(endpoint.down_until for endpoint in self._endpoints), deadline)
                 elif now >= deadline:
                     raise BackendError(
-                        f'no in-flight slot free within {self._timeout_s:g} s ({self._max_in_flight} requests busy)'
+                        f'no in-flight slot free within {self._timeout_s:g} s '
+                        f'(timeout; {self._max_in_flight} requests busy)'
                     )
                 else:
                     wake = deadline
