@@ -2,8 +2,10 @@
 
 Each command describes its settings as a dataclass whose fields carry a ``help`` text. :func:`add_arguments`
 turns every field into a flag (``learning_rate`` -> ``--learning-rate``; booleans get ``--x/--no-x``; lists
-take several values), with ``None`` as the flag default so that only flags actually given override the YAML
-file named by ``--config``. :func:`resolve` merges dataclass defaults < YAML < flags and validates the keys.
+take several values, or one per repetition of the flag with ``repeat``), with ``None`` as the flag default so
+that only flags actually given override the YAML file named by ``--config``. A field's metadata may also say
+``group`` (a help section), ``choices``, ``nargs`` and ``metavar``; the help shows the field's default.
+:func:`resolve` merges dataclass defaults < YAML < flags and validates the keys.
 A free-form ``trl`` mapping (YAML, or ``--trl KEY=VALUE`` repeated, values parsed as YAML) is passed to
 TRL's ``SFTConfig``/``GRPOConfig`` unchanged, for any of their options not named here.
 """
@@ -14,6 +16,7 @@ import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -21,9 +24,65 @@ import yaml
 
 from actial_ros.errors import ConfigError
 
-__all__ = ['add_arguments', 'describe', 'resolve']
+__all__ = ['add_arguments', 'describe', 'field_default', 'resolve', 'setting']
 
 T = TypeVar('T')
+
+
+def setting(
+    help_text: str,
+    *,
+    group: str | None = None,
+    repeat: bool = False,
+    choices: Sequence[str] | None = None,
+    nargs: int | None = None,
+    metavar: str | tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """The metadata of a settings field (``field(default=..., metadata=setting('...'))``).
+
+    Args:
+        help_text: the flag's help.
+        group: the help section the flag is listed under (default: the parser's options).
+        repeat: a list field filled by repeating the flag (``--camera A --camera B``), not by several values.
+        choices: the values the flag accepts.
+        nargs: exactly this many values (list fields; default: one or more).
+        metavar: the value's name in the help.
+    """
+    meta: dict[str, Any] = {'help': help_text}
+    for key, value in (('group', group), ('choices', choices), ('nargs', nargs), ('metavar', metavar)):
+        if value is not None:
+            meta[key] = value
+    if repeat:
+        meta['repeat'] = True
+    return meta
+
+
+def field_default(settings_cls: type[Any], name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``settings_cls`` (so that another settings class can
+    take it over instead of repeating the value).
+
+    Raises:
+        KeyError: no such field, or it has no plain default.
+    """
+    default = {f.name: f.default for f in dataclasses.fields(settings_cls)}[name]
+    if default is dataclasses.MISSING:
+        raise KeyError(f'{settings_cls.__name__}.{name} has no plain default')
+    return default
+
+
+def _default_text(field: dataclasses.Field[Any]) -> str:
+    if field.default is not dataclasses.MISSING:
+        value = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+    else:
+        return ' (required)'
+    if value is None or value == '' or value == [] or value == {}:
+        return ''
+    if isinstance(value, bool):
+        return ''  # the --x/--no-x pair says it
+    shown = ' '.join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+    return f' (default: {shown})'
 
 
 def _flag(name: str) -> str:
@@ -50,10 +109,15 @@ def add_arguments(parser: argparse.ArgumentParser, settings_cls: type[Any]) -> N
     """Add ``--config`` and one flag per field of the dataclass ``settings_cls`` to ``parser``."""
     parser.add_argument('--config', type=Path, help='YAML file of settings (flags override it)')
     hints = typing.get_type_hints(settings_cls)
+    groups: dict[str, Any] = {}
     for field in dataclasses.fields(settings_cls):
-        help_text = field.metadata.get('help', '')
+        meta = field.metadata
+        group_name = meta.get('group')
+        target: Any = parser
+        if group_name is not None:
+            target = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
         if field.name == 'trl':
-            parser.add_argument(
+            target.add_argument(
                 '--trl',
                 action='append',
                 type=_parse_pair,
@@ -61,17 +125,25 @@ def add_arguments(parser: argparse.ArgumentParser, settings_cls: type[Any]) -> N
                 help='extra TRL config option (value parsed as YAML); repeatable',
             )
             continue
+        options: dict[str, Any] = {'default': None, 'help': meta.get('help', '') + _default_text(field)}
+        for key in ('choices', 'metavar'):
+            if key in meta:
+                options[key] = meta[key]
         kind, _ = _base_type(hints[field.name])
-        flag = _flag(field.name)
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            options['action'] = argparse.BooleanOptionalAction
         elif get_origin(kind) is list:
             (item,) = get_args(kind) or (str,)
-            parser.add_argument(flag, nargs='+', type=item, default=None, help=help_text)
+            options['type'] = item
+            if meta.get('repeat'):
+                options['action'] = 'append'
+            else:
+                options['nargs'] = meta.get('nargs', '+')
         elif kind in (int, float, str):
-            parser.add_argument(flag, type=kind, default=None, help=help_text)
+            options['type'] = kind
         else:
-            parser.add_argument(flag, type=yaml.safe_load, default=None, help=help_text)
+            options['type'] = yaml.safe_load
+        target.add_argument(_flag(field.name), **options)
 
 
 def resolve(settings_cls: type[T], args: argparse.Namespace) -> T:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from actial_ros.training.build import BuildConfig, build
+from actial_ros.training.build import build
+from actial_ros.training.build_config import BuildConfig
 from actial_ros.training.pairs import PairConfig, object_scale
 from captures import SHARED_CAPTURE, needs_shared_capture
 

@@ -66,7 +66,8 @@ def expected_keyframes(capture: LlffPosedCapture, indices: range) -> list[int]:
 def test_recorder_records_two_cameras_and_the_builder_reads_them(
     sample_capture: Path, ros_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from actial_ros.training.build import BuildConfig, build
+    from actial_ros.training.build import build
+    from actial_ros.training.build_config import BuildConfig
     from actial_ros.training.pairs import PairConfig, object_scale
 
     capture = LlffPosedCapture.open(sample_capture)

@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from actial_ros.training import build as build_module
-from actial_ros.training.build import BuildConfig, ShardTask, build
+from actial_ros.training.build import build
+from actial_ros.training.build_config import BuildConfig
+from actial_ros.training.build_plan import ShardTask
+from actial_ros.training.build_shards import ShardWriter
 from actial_ros.training.cli import main as train_main
 from actial_ros.training.pairs import PairConfig, object_scale
 from actial_ros.training.schema import COLUMNS
@@ -151,7 +153,7 @@ def test_same_seed_same_bytes_with_workers_and_after_interruptions(tmp_path: Pat
     assert not (resumed / 'README.md').exists()
 
     # Interrupted inside a shard: nothing half-written is left behind.
-    original_add = build_module._ShardWriter.add
+    original_add = ShardWriter.add
     calls = {'n': 0}
 
     def failing_add(self: Any, pending: Any) -> None:
@@ -160,11 +162,11 @@ def test_same_seed_same_bytes_with_workers_and_after_interruptions(tmp_path: Pat
             raise OSError('disk full')
         original_add(self, pending)
 
-    monkeypatch.setattr(build_module._ShardWriter, 'add', failing_add)
+    monkeypatch.setattr(ShardWriter, 'add', failing_add)
     with pytest.raises(OSError, match='disk full'):
         build(config(resumed))
     assert sorted(p.name for p in (resumed / 'data').iterdir()) == [t.name for t in seen]  # no tmp, no partial
-    monkeypatch.setattr(build_module._ShardWriter, 'add', original_add)
+    monkeypatch.setattr(ShardWriter, 'add', original_add)
 
     report = build(config(resumed))
     assert report.complete and report.shards_resumed == 2 and report.shards_written == 1
@@ -448,3 +450,44 @@ def test_the_checks_of_a_full_decode_are_kept(tmp_path: Path) -> None:
             fit_image_file(tmp_path / name)  # ... and so does the builder's image stage
     with pytest.raises(ImageError, match='quality'):
         fit_image_file(PHOTO, quality=0)
+
+
+def test_settings_come_from_yaml_then_flags(tmp_path: Path) -> None:
+    """``build-viewpoint --config FILE``: dataclass defaults < YAML < flags given; repeatable flags collect;
+    the defaults are those of the pair policy, the bag options and the build (their one home each)."""
+    import argparse
+
+    from actial_ros.training.build import configure_parser
+    from actial_ros.training.build_config import config_from_args
+
+    from actial_ros.pairing import DEFAULT_MAX_YAW_DEG, DEFAULT_MIN_YAW_DEG
+    from actial_ros.sources.base import SourceOptions
+
+    settings = tmp_path / 'build.yaml'
+    settings.write_text(
+        'source: [llff:a, llff:b]\nout: data/vp\nseed: 7\nmax_yaw: 80\nquestion_types: [rotation]\nimages: false\n'
+    )
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    config = config_from_args(
+        parser.parse_args(
+            ['--config', str(settings), '--seed', '3', '--camera', 'a:/a/image', '--camera', 'b:/b/image']
+        )
+    )
+    assert config.sources == ('llff:a', 'llff:b') and config.out == Path('data/vp')
+    assert config.seed == 3 and config.pairs.max_yaw_deg == 80.0 and config.question_types == ('rotation',)
+    assert not config.images and [c.name for c in config.source_options.cameras] == ['a', 'b']
+
+    defaults = config_from_args(
+        parser.parse_args(['--source', 'llff:x', '--out', 'o', '--question-types', 'rotation,ego_translation'])
+    )
+    assert (defaults.pairs.min_yaw_deg, defaults.pairs.max_yaw_deg) == (DEFAULT_MIN_YAW_DEG, DEFAULT_MAX_YAW_DEG)
+    assert defaults.question_types == ('rotation', 'ego_translation') and defaults.images
+    assert defaults.source_options.max_interpolation_gap_s == SourceOptions().max_interpolation_gap_s
+    assert defaults.test_size == BuildConfig(sources=('x',), out=Path('o')).test_size
+
+    settings.write_text('sources: [llff:a]\n')  # a typo of a key is an error, not a silent default
+    with pytest.raises(ConfigError, match='unknown setting'):
+        config_from_args(parser.parse_args(['--config', str(settings), '--out', 'o']))
+    with pytest.raises(ConfigError, match='source'):
+        config_from_args(parser.parse_args(['--out', 'o']))  # no source at all
