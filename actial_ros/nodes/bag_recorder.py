@@ -62,7 +62,7 @@ from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
 from actial_ros.messages import odometry_to_transform, pose_fields
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras
-from actial_ros.nodes.descriptors import parameter_descriptor
+from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.pairing import OdometryMatchPolicy
@@ -165,9 +165,7 @@ class BagRecorderNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('bag_recorder', **kwargs)
-        for param in PARAMETERS:
-            self.declare_parameter(param.name, param.default, parameter_descriptor(param, read_only=True))
-        self._values = {param.name: self.get_parameter(param.name).value for param in PARAMETERS}
+        self._values = declare_parameters(self, PARAMETERS, read_only=True)
         values = self._values
         if not str(values['output_dir']):
             raise ConfigError('parameter "output_dir" is required')

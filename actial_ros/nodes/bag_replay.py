@@ -48,15 +48,14 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
 
 from actial_ros.errors import CaptureError, ConfigError
+from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
+from actial_ros.parameter_spec import ParameterSpec
 from actial_ros.sources.bag_reading import SalvageReport, open_part
 from actial_ros.sources.rosbag import (
     COMPRESSED_IMAGE_TYPE,
@@ -68,27 +67,32 @@ from actial_ros.sources.rosbag import (
     set_cdr_header_stamp,
 )
 
-__all__ = ['BagReplayNode', 'main', 'message_class']
+__all__ = ['PARAMETERS', 'BagReplayNode', 'main', 'message_class']
 
 _NS = 1_000_000_000
 _STAMP_FIRST = ('std_msgs/msg/Header', 'builtin_interfaces/msg/Time')
 
-_PARAMETERS: dict[str, tuple[Any, str]] = {
-    'bag': ('', 'rosbag2 folder, .mcap file or split recording (required).'),
-    'rate': (1.0, 'Playback speed factor (2: twice as fast).'),
-    'restamp': (False, 'Shift header stamps by one offset so that the first message is stamped now.'),
-    'qos': ('reliable', "Publisher reliability: 'reliable' or 'sensor_data' (best effort)."),
-    'qos_depth': (100, 'Publisher queue depth.'),
-    'wait_for_subscribers_s': (10.0, 'Wait up to this long for subscribers of wait_topics before playing (s).'),
-    'wait_subscriptions': (1, 'Subscriptions each wait topic needs before playing.'),
-    'settle_s': (1.0, 'Extra wait after the subscribers appeared, so that both sides finish matching (s).'),
-    'manifest': ('', 'If set, write a JSON-lines manifest of the images published to this path.'),
-    'exit_when_done': (True, 'Shut down after the last message.'),
-}
-_ARRAYS: dict[str, str] = {
-    'topics': 'Bag topics to publish (empty: all).',
-    'wait_topics': 'Topics that need subscribers before playing (empty: every image and odometry topic).',
-}
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec('bag', '', 'rosbag2 folder, .mcap file or split recording (required).'),
+    ParameterSpec('rate', 1.0, 'Playback speed factor (2: twice as fast).'),
+    ParameterSpec('restamp', False, 'Shift header stamps by one offset so that the first message is stamped now.'),
+    ParameterSpec('qos', 'reliable', "Publisher reliability: 'reliable' or 'sensor_data' (best effort)."),
+    ParameterSpec('qos_depth', 100, 'Publisher queue depth.'),
+    ParameterSpec(
+        'wait_for_subscribers_s', 10.0, 'Wait up to this long for subscribers of wait_topics before playing (s).'
+    ),
+    ParameterSpec('wait_subscriptions', 1, 'Subscriptions each wait topic needs before playing.'),
+    ParameterSpec(
+        'settle_s', 1.0, 'Extra wait after the subscribers appeared, so that both sides finish matching (s).'
+    ),
+    ParameterSpec('manifest', '', 'If set, write a JSON-lines manifest of the images published to this path.'),
+    ParameterSpec('exit_when_done', True, 'Shut down after the last message.'),
+    ParameterSpec('topics', [], 'Bag topics to publish (empty: all).'),
+    ParameterSpec(
+        'wait_topics', [], 'Topics that need subscribers before playing (empty: every image and odometry topic).'
+    ),
+)
+"""Every parameter (all read-only), its default and its meaning."""
 
 
 def message_class(msgtype: str) -> Any:
@@ -120,19 +124,8 @@ class BagReplayNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('bag_replay', **kwargs)
-        for name, (default, description) in _PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
-        arrays: dict[str, list[str]] = {}
-        for name, description in _ARRAYS.items():
-            self.declare_parameter(
-                name,
-                Parameter.Type.STRING_ARRAY,
-                ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY, description=description, read_only=True),
-            )
-            try:
-                arrays[name] = [str(v) for v in self.get_parameter(name).value]
-            except ParameterUninitializedException:
-                arrays[name] = []
+        values = declare_parameters(self, PARAMETERS, read_only=True)
+        arrays: dict[str, list[str]] = {name: [str(v) for v in values[name]] for name in ('topics', 'wait_topics')}
         bag = str(self._value('bag'))
         if not bag:
             raise ConfigError('parameter "bag" (a rosbag2 recording) is required')

@@ -37,36 +37,41 @@ from actial_ros.frame import Frame
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, invert_transform
 from actial_ros.imaging import rgb_to_compressed, rgb_to_image_fields
 from actial_ros.nodes.camera_params import declare_additional_cameras, extrinsic_from_values
+from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.nodes.ros_messages import camera_info_msg, header_msg, image_msg, odometry_msg
+from actial_ros.parameter_spec import ParameterSpec
 from actial_ros.sources.llff import LlffCapture
 
-__all__ = ['CaptureReplayNode', 'main']
+__all__ = ['PARAMETERS', 'CaptureReplayNode', 'main']
 
-_PARAMETERS: dict[str, tuple[Any, str]] = {
-    'capture': ('', 'LLFF capture directory (poses_bounds.npy + images/).'),
-    'rate_hz': (2.0, 'Frames per second (stamp spacing and publishing rate).'),
-    'loops': (1, 'How many times the capture is played (stamps keep increasing).'),
-    'image_transport': ('raw', "'raw' (Image rgb8) or 'compressed' (CompressedImage JPEG)."),
-    'image_topic': ('/camera/image_raw', 'Image topic (CompressedImage: usually .../compressed).'),
-    'camera_info_topic': ('/camera/camera_info', 'CameraInfo topic.'),
-    'odometry_topic': ('/odom', 'Odometry topic.'),
-    'odom_frame': ('odom', 'Odometry header.frame_id.'),
-    'base_frame': ('base_link', 'Odometry child_frame_id.'),
-    'camera_id': ('camera', 'Name of the primary camera (in the manifest).'),
-    'camera_frame': ('camera_optical_frame', 'Image and CameraInfo header.frame_id.'),
-    'frame_stride': (1, 'Publish every n-th capture image with this camera.'),
-    'frame_offset': (0, 'First capture image of this camera.'),
-    'extrinsic_translation': ([0.0, 0.0, 0.0], 'T_base_camera_optical translation (m).'),
-    'extrinsic_rotation_xyzw': (list(BASE_TO_OPTICAL_QUATERNION_XYZW), 'T_base_camera_optical rotation (x, y, z, w).'),
-    'jpeg_quality': (90, 'JPEG quality of compressed images.'),
-    'image_qos': ('reliable', "'reliable' or 'sensor_data'."),
-    'wait_for_subscribers_s': (10.0, 'Wait up to this long for an image subscriber before starting (s).'),
-    'settle_s': (1.0, 'Extra wait after a subscriber appears, so that both sides finish matching (s).'),
-    'manifest': ('', 'If set, write a JSON-lines manifest (stamp_ns, name, index) to this path.'),
-    'exit_when_done': (True, 'Shut down after the last frame.'),
-}
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec('capture', '', 'LLFF capture directory (poses_bounds.npy + images/).'),
+    ParameterSpec('rate_hz', 2.0, 'Frames per second (stamp spacing and publishing rate).'),
+    ParameterSpec('loops', 1, 'How many times the capture is played (stamps keep increasing).'),
+    ParameterSpec('image_transport', 'raw', "'raw' (Image rgb8) or 'compressed' (CompressedImage JPEG)."),
+    ParameterSpec('image_topic', '/camera/image_raw', 'Image topic (CompressedImage: usually .../compressed).'),
+    ParameterSpec('camera_info_topic', '/camera/camera_info', 'CameraInfo topic.'),
+    ParameterSpec('odometry_topic', '/odom', 'Odometry topic.'),
+    ParameterSpec('odom_frame', 'odom', 'Odometry header.frame_id.'),
+    ParameterSpec('base_frame', 'base_link', 'Odometry child_frame_id.'),
+    ParameterSpec('camera_id', 'camera', 'Name of the primary camera (in the manifest).'),
+    ParameterSpec('camera_frame', 'camera_optical_frame', 'Image and CameraInfo header.frame_id.'),
+    ParameterSpec('frame_stride', 1, 'Publish every n-th capture image with this camera.'),
+    ParameterSpec('frame_offset', 0, 'First capture image of this camera.'),
+    ParameterSpec('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m).'),
+    ParameterSpec(
+        'extrinsic_rotation_xyzw', list(BASE_TO_OPTICAL_QUATERNION_XYZW), 'T_base_camera_optical rotation (x, y, z, w).'
+    ),
+    ParameterSpec('jpeg_quality', 90, 'JPEG quality of compressed images.'),
+    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data'."),
+    ParameterSpec('wait_for_subscribers_s', 10.0, 'Wait up to this long for an image subscriber before starting (s).'),
+    ParameterSpec('settle_s', 1.0, 'Extra wait after a subscriber appears, so that both sides finish matching (s).'),
+    ParameterSpec('manifest', '', 'If set, write a JSON-lines manifest (stamp_ns, name, index) to this path.'),
+    ParameterSpec('exit_when_done', True, 'Shut down after the last frame.'),
+)
+"""Every parameter (all read-only), its default and its meaning."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,7 @@ class CaptureReplayNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('capture_replay', **kwargs)
-        for name, (default, description) in _PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
+        declare_parameters(self, PARAMETERS, read_only=True)
         capture_path = str(self._value('capture'))
         if not capture_path:
             raise ConfigError('parameter "capture" (an LLFF capture directory) is required')

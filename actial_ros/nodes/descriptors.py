@@ -1,12 +1,20 @@
-"""``ParameterDescriptor`` of a :class:`~actial_ros.parameter_spec.ParameterSpec` (shared by every node)."""
+"""Node parameters from :class:`~actial_ros.parameter_spec.ParameterSpec` records (shared by every node):
+their ``ParameterDescriptor`` (:func:`parameter_descriptor`) and their declaration (:func:`declare_parameters`),
+the one way the package's nodes declare the parameters of their ``PARAMETERS`` tuple."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from actial_ros.parameter_spec import ParameterSpec
 
-__all__ = ['parameter_descriptor']
+__all__ = ['declare_parameters', 'parameter_descriptor']
 
 
 def parameter_descriptor(
@@ -41,3 +49,37 @@ def parameter_descriptor(
     elif float_list and not dynamic_numbers:
         descriptor.type = ParameterType.PARAMETER_DOUBLE_ARRAY
     return descriptor
+
+
+def declare_parameters(
+    node: Node, specs: Iterable[ParameterSpec], *, read_only: bool | None = None, dynamic_numbers: bool = False
+) -> dict[str, Any]:
+    """Declare every parameter of ``specs`` on ``node`` (descriptors from :func:`parameter_descriptor`) and
+    return their values at start-up, by name.
+
+    A spec whose default is an empty list is a string array (rclpy cannot infer a type from ``[]``): declared
+    as ``STRING_ARRAY`` and ``[]`` when not given.
+
+    Args:
+        node: the node.
+        specs: its parameters.
+        read_only: overrides each ``spec.read_only`` (nodes whose parameters are all read-only).
+        dynamic_numbers: see :func:`parameter_descriptor`.
+
+    Raises:
+        rclpy.exceptions.InvalidParameterTypeException, rclpy.exceptions.InvalidParameterValueException: a
+            value given at start-up (``-p``, a params file) of the wrong type or out of range.
+    """
+    values: dict[str, Any] = {}
+    for spec in specs:
+        descriptor = parameter_descriptor(spec, read_only=read_only, dynamic_numbers=dynamic_numbers)
+        if isinstance(spec.default, list) and not spec.default:
+            descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
+            node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor)
+            try:
+                values[spec.name] = list(node.get_parameter(spec.name).value)
+            except ParameterUninitializedException:
+                values[spec.name] = []
+        else:
+            values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor).value
+    return values

@@ -39,7 +39,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from actial_ros.errors import ConfigError
 from actial_ros.imaging import rgb_to_image_fields
 from actial_ros.messages import ns_to_stamp, pose_fields
-from actial_ros.nodes.descriptors import parameter_descriptor
+from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.nodes.ros_messages import camera_info_msg, header_msg, image_msg, odometry_msg
@@ -63,10 +63,7 @@ class SimRigNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('sim_rig', **kwargs)
-        for param in RIG_PARAMETERS:
-            descriptor = parameter_descriptor(param, read_only=True, dynamic_numbers=True)
-            self.declare_parameter(param.name, param.default, descriptor)
-        values = {param.name: self.get_parameter(param.name).value for param in RIG_PARAMETERS}
+        values = declare_parameters(self, RIG_PARAMETERS, read_only=True, dynamic_numbers=True)
         self._values = values
         config = rig_config_from_values(values)
         if bool(self.get_parameter('use_sim_time').value):

@@ -59,7 +59,7 @@ from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform
 from actial_ros.nodes.answer_msgs import record_to_answer_msg
 from actial_ros.nodes.ask_action import AskActionServer
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
-from actial_ros.nodes.descriptors import parameter_descriptor
+from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.pair_visuals import PairVisuals
 from actial_ros.nodes.qos import qos_profile
@@ -72,17 +72,6 @@ from actial_ros_msgs.msg import ViewpointAnswer
 __all__ = ['SpatialReasonerNode', 'main']
 
 _MB = 1024 * 1024
-
-
-def _param(
-    name: str,
-    default: Any,
-    description: str,
-    read_only: bool = False,
-    low: float | None = None,
-    high: float | None = None,
-) -> ParameterSpec:
-    return ParameterSpec(name, default, description, low, high, read_only)
 
 
 _IMAGE_TRANSPORTS: dict[str, tuple[Any, Any]] = {
@@ -102,211 +91,260 @@ def _core(cls: Any, field: str) -> Any:
 # min_pair_interval_s (0.5 s here: a question rate bound for a live robot; the core pairs every frame).
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
-    _param('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).', True),
-    _param('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).", True),
-    _param('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.', True),
-    _param('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).', True),
-    _param('camera_id', 'camera', 'Name of the camera in answers and diagnostics.', True),
-    _param('image_qos', 'sensor_data', "'sensor_data' (best effort) or 'reliable'.", True),
-    _param('odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", True),
-    _param('qos_depth', 10, 'Subscription queue depth.', True, 1, 1000),
-    _param('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
-    _param(
+    ParameterSpec(
+        'image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).', read_only=True
+    ),
+    ParameterSpec(
+        'image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).", read_only=True
+    ),
+    ParameterSpec('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.', read_only=True),
+    ParameterSpec('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).', read_only=True),
+    ParameterSpec('camera_id', 'camera', 'Name of the camera in answers and diagnostics.', read_only=True),
+    ParameterSpec('image_qos', 'sensor_data', "'sensor_data' (best effort) or 'reliable'.", read_only=True),
+    ParameterSpec('odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", read_only=True),
+    ParameterSpec('qos_depth', 10, 'Subscription queue depth.', read_only=True, low=1, high=1000),
+    ParameterSpec('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
+    ParameterSpec(
         'extrinsic_rotation_xyzw',
         list(BASE_TO_OPTICAL_QUATERNION_XYZW),
         'T_base_camera_optical rotation quaternion (x, y, z, w); default: forward-looking camera.',
     ),
-    _param('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
-    _param(
+    ParameterSpec('require_camera_info', False, 'Drop images that arrive before any CameraInfo.'),
+    ParameterSpec(
         'camera_info_size_policy',
         _core(ReasonerConfig, 'camera_info_size_policy'),
         "Images whose size differs from their CameraInfo: 'rescale' the intrinsics when the aspect ratios agree "
         "within 1 % (else drop), or 'refuse' (drop); drops count as camera_info_size_mismatch.",
     ),
-    _param(
+    ParameterSpec(
         'extrinsics_from_tf',
         False,
         'Take each camera extrinsic from the tf tree (base_frame -> image header frame_id) instead of the '
         'extrinsic parameters; needs tf2_ros (a ROS install). Images wait (dropped as no_extrinsic) until found.',
-        True,
+        read_only=True,
     ),
-    _param('base_frame', 'base_link', 'Robot base frame for tf lookups (extrinsics_from_tf).', True),
-    _param(
+    ParameterSpec('base_frame', 'base_link', 'Robot base frame for tf lookups (extrinsics_from_tf).', read_only=True),
+    ParameterSpec(
         'translation_threshold_m',
         _core(LabelThresholds, 'translation_m'),
         "Below this |t12.x| (m) the translation truth is 'none'.",
-        False,
-        0.0,
-        10.0,
+        low=0.0,
+        high=10.0,
     ),
-    _param(
+    ParameterSpec(
         'yaw_threshold_deg',
         _core(LabelThresholds, 'yaw_deg'),
         "Below this |yaw| (deg) the rotation truth is 'none'.",
-        False,
-        0.0,
-        90.0,
+        low=0.0,
+        high=90.0,
     ),
-    _param(
-        'min_yaw_deg', _core(PairPolicy, 'min_yaw_deg'), 'Smallest |yaw| of a pair (deg; paper: 20).', False, 0.0, 180.0
+    ParameterSpec(
+        'min_yaw_deg',
+        _core(PairPolicy, 'min_yaw_deg'),
+        'Smallest |yaw| of a pair (deg; paper: 20).',
+        low=0.0,
+        high=180.0,
     ),
-    _param(
-        'max_yaw_deg', _core(PairPolicy, 'max_yaw_deg'), 'Largest |yaw| of a pair (deg; paper: 100).', False, 0.0, 180.0
+    ParameterSpec(
+        'max_yaw_deg',
+        _core(PairPolicy, 'max_yaw_deg'),
+        'Largest |yaw| of a pair (deg; paper: 100).',
+        low=0.0,
+        high=180.0,
     ),
-    _param(
+    ParameterSpec(
         'min_pair_interval_s',
         0.5,
         'Stamp time between two pairs of a camera (s); bounds the question rate.',
-        False,
-        0.0,
-        3600.0,
+        low=0.0,
+        high=3600.0,
     ),
-    _param(
+    ParameterSpec(
         'max_pair_span_s',
         _core(PairPolicy, 'max_pair_span_s'),
         'Largest stamp difference within a pair (s).',
-        False,
-        0.001,
-        86400.0,
+        low=0.001,
+        high=86400.0,
     ),
-    _param(
+    ParameterSpec(
         'max_frame_uses',
         _core(PairPolicy, 'max_frame_uses'),
         'A frame takes part in at most this many pairs.',
-        False,
-        1,
-        1000,
+        low=1,
+        high=1000,
     ),
-    _param(
+    ParameterSpec(
         'cross_camera_pairs',
         _core(PairPolicy, 'cross_camera'),
         'Also pair frames of different cameras (several cameras only).',
     ),
-    _param('pair_strategy', 'random', "'random', 'newest' or 'widest' among qualifying frames."),
-    _param('seed', _core(PairPolicy, 'seed'), 'Seed of pair selection and option shuffling.', False, 0, 2**31 - 1),
-    _param('max_buffer_frames', _core(BufferLimits, 'max_frames'), 'Posed frames kept per camera.', True, 2, 100000),
-    _param('max_buffer_mb', 256.0, 'Image megabytes kept per camera.', True, 1.0, 65536.0),
-    _param(
+    ParameterSpec('pair_strategy', 'random', "'random', 'newest' or 'widest' among qualifying frames."),
+    ParameterSpec(
+        'seed', _core(PairPolicy, 'seed'), 'Seed of pair selection and option shuffling.', low=0, high=2**31 - 1
+    ),
+    ParameterSpec(
+        'max_buffer_frames',
+        _core(BufferLimits, 'max_frames'),
+        'Posed frames kept per camera.',
+        read_only=True,
+        low=2,
+        high=100000,
+    ),
+    ParameterSpec('max_buffer_mb', 256.0, 'Image megabytes kept per camera.', read_only=True, low=1.0, high=65536.0),
+    ParameterSpec(
         'max_pending_frames',
         _core(BufferLimits, 'max_pending'),
         'Images waiting for odometry per camera.',
-        True,
-        1,
-        10000,
+        read_only=True,
+        low=1,
+        high=10000,
     ),
-    _param(
+    ParameterSpec(
         'odometry_max_interpolation_gap_s',
         _core(OdometryMatchPolicy, 'max_interpolation_gap_s'),
         'Largest gap between odometry samples interpolated over (s).',
-        False,
-        0.0,
-        60.0,
+        low=0.0,
+        high=60.0,
     ),
-    _param(
+    ParameterSpec(
         'odometry_max_extrapolation_s',
         _core(OdometryMatchPolicy, 'max_extrapolation_s'),
         'Largest distance to an odometry sample held without a bracket (s).',
-        False,
-        0.0,
-        10.0,
+        low=0.0,
+        high=10.0,
     ),
-    _param(
+    ParameterSpec(
         'odometry_pending_timeout_s',
         _core(OdometryMatchPolicy, 'pending_timeout_s'),
         'How long an image waits for later odometry (s, stamp time).',
-        False,
-        0.0,
-        600.0,
+        low=0.0,
+        high=600.0,
     ),
-    _param(
+    ParameterSpec(
         'time_reset_s',
         _core(OdometryMatchPolicy, 'time_reset_s'),
         'A stamp further than this from its stream (back or ahead) is a suspect: a confirmed jump back clears '
         'the buffers, an isolated one is dropped as time_outlier (s; exceed the slowest stream period).',
-        False,
-        0.0,
-        3600.0,
+        low=0.0,
+        high=3600.0,
     ),
-    _param(
+    ParameterSpec(
         'time_jump_confirmations',
         _core(OdometryMatchPolicy, 'time_jump_confirmations'),
         'Consecutive agreeing suspect stamps that confirm a time jump (1: reset on the first).',
-        False,
-        1,
-        100,
+        low=1,
+        high=100,
     ),
-    _param(
+    ParameterSpec(
         'question_types', ['ego_translation', 'object_translation', 'rotation'], 'Viewpoint questions asked per pair.'
     ),
-    _param(
+    ParameterSpec(
         'backend',
         'geometry',
         "'vllm' (OpenAI-compatible server), 'transformers' (model in this process) or 'geometry' (no model).",
-        True,
+        read_only=True,
     ),
-    _param(
+    ParameterSpec(
         'vllm_base_url',
         DEFAULT_BASE_URL,
         'OpenAI-compatible base URL of the vLLM server; several, comma-separated: load spread, failover.',
-        True,
+        read_only=True,
     ),
-    _param('vllm_model', DEFAULT_MODEL, 'Served model name.', True),
-    _param('vllm_api_key_env', DEFAULT_API_KEY_ENV, 'Environment variable holding the API key (never logged).', True),
-    _param('vllm_timeout_s', 30.0, 'Timeout of one HTTP attempt (s).', True, 0.1, 3600.0),
-    _param('vllm_max_retries', 2, 'Retries after a failed request (with backoff).', True, 0, 20),
-    _param(
+    ParameterSpec('vllm_model', DEFAULT_MODEL, 'Served model name.', read_only=True),
+    ParameterSpec(
+        'vllm_api_key_env',
+        DEFAULT_API_KEY_ENV,
+        'Environment variable holding the API key (never logged).',
+        read_only=True,
+    ),
+    ParameterSpec('vllm_timeout_s', 30.0, 'Timeout of one HTTP attempt (s).', read_only=True, low=0.1, high=3600.0),
+    ParameterSpec(
+        'vllm_max_retries', 2, 'Retries after a failed request (with backoff).', read_only=True, low=0, high=20
+    ),
+    ParameterSpec(
         'vllm_probe_interval_s',
         5.0,
         'Health probe of each vLLM endpoint (GET /v1/models) at start and then this often (s); 0: none.',
-        True,
-        0.0,
-        3600.0,
+        read_only=True,
+        low=0.0,
+        high=3600.0,
     ),
-    _param('transformers_model', '', 'transformers backend: Qwen2.5-VL checkpoint directory or hub id.', True),
-    _param('transformers_device', 'auto', "transformers backend: 'auto' (cuda if present), 'cpu', 'cuda:N'.", True),
-    _param('transformers_dtype', 'auto', "transformers backend: 'auto', 'bfloat16', 'float16' or 'float32'.", True),
-    _param('system_prompt', '', 'System prompt sent to the model; empty: the package default.', True),
-    _param('max_tokens', 1024, 'Largest completion length (tokens).', True, 1, 65536),
-    _param('top_p', 1.0, 'Nucleus sampling p (temperature is 0; the paper evaluated with 0.95).', True, 0.01, 1.0),
-    _param('jpeg_quality', 90, 'JPEG quality of images sent to the model.', True, 1, 100),
-    _param('geometry_min_inliers', 30, 'Geometry backend: abstain below this many pose inliers.', True, 5, 100000),
-    _param('max_in_flight', _core(ReasonerConfig, 'max_in_flight'), 'Backend requests running at once.', True, 1, 256),
-    _param(
+    ParameterSpec(
+        'transformers_model', '', 'transformers backend: Qwen2.5-VL checkpoint directory or hub id.', read_only=True
+    ),
+    ParameterSpec(
+        'transformers_device',
+        'auto',
+        "transformers backend: 'auto' (cuda if present), 'cpu', 'cuda:N'.",
+        read_only=True,
+    ),
+    ParameterSpec(
+        'transformers_dtype',
+        'auto',
+        "transformers backend: 'auto', 'bfloat16', 'float16' or 'float32'.",
+        read_only=True,
+    ),
+    ParameterSpec('system_prompt', '', 'System prompt sent to the model; empty: the package default.', read_only=True),
+    ParameterSpec('max_tokens', 1024, 'Largest completion length (tokens).', read_only=True, low=1, high=65536),
+    ParameterSpec(
+        'top_p',
+        1.0,
+        'Nucleus sampling p (temperature is 0; the paper evaluated with 0.95).',
+        read_only=True,
+        low=0.01,
+        high=1.0,
+    ),
+    ParameterSpec('jpeg_quality', 90, 'JPEG quality of images sent to the model.', read_only=True, low=1, high=100),
+    ParameterSpec(
+        'geometry_min_inliers',
+        30,
+        'Geometry backend: abstain below this many pose inliers.',
+        read_only=True,
+        low=5,
+        high=100000,
+    ),
+    ParameterSpec(
+        'max_in_flight',
+        _core(ReasonerConfig, 'max_in_flight'),
+        'Backend requests running at once.',
+        read_only=True,
+        low=1,
+        high=256,
+    ),
+    ParameterSpec(
         'max_queue',
         _core(ReasonerConfig, 'max_queue'),
         'Questions waiting for a worker; the oldest is dropped beyond it.',
-        False,
-        1,
-        100000,
+        low=1,
+        high=100000,
     ),
-    _param(
+    ParameterSpec(
         'max_request_age_s',
         _core(ReasonerConfig, 'max_request_age_s'),
         'Questions older than this when a worker is free are dropped (s).',
-        False,
-        0.01,
-        86400.0,
+        low=0.01,
+        high=86400.0,
     ),
-    _param('diagnostics_period_s', 1.0, 'Period of /diagnostics (s).', True, 0.05, 3600.0),
-    _param(
+    ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics (s).', read_only=True, low=0.05, high=3600.0),
+    ParameterSpec(
         'autostart',
         True,
         'Configure and activate at start-up (false: wait in unconfigured for lifecycle transitions).',
-        True,
+        read_only=True,
     ),
-    _param(
+    ParameterSpec(
         'require_model_server',
         False,
         'configure fails when the backend probe fails (the model server unreachable or not serving the '
         'model); false: configure succeeds DEGRADED and answers are errors until the server is back.',
-        True,
+        read_only=True,
     ),
-    _param(
+    ParameterSpec(
         'json_interface',
         False,
         'Also publish every answer as a JSON record on ~/answers_json and accept JSON questions on ~/ask_json '
         '(for consumers without the actial_ros_msgs types).',
-        True,
+        read_only=True,
     ),
 )
 
@@ -431,8 +469,7 @@ class SpatialReasonerNode(LifecycleNode):
 
     def __init__(self, *, backend: Backend | None = None, **kwargs: Any) -> None:
         super().__init__('spatial_reasoner', **kwargs)
-        for param in PARAMETERS:
-            self.declare_parameter(param.name, param.default, parameter_descriptor(param))
+        declare_parameters(self, PARAMETERS)
         self._given_backend = backend
         try:
             transport = str(self.get_parameter('image_transport').value)
