@@ -4,7 +4,7 @@ Each command describes its settings as a dataclass whose fields carry a ``help``
 turns every field into a flag (``learning_rate`` -> ``--learning-rate``; booleans get ``--x/--no-x``; lists
 take several values, or one per repetition of the flag with ``repeat``), with ``None`` as the flag default so
 that only flags actually given override the YAML file named by ``--config``. A field's metadata may also say
-``group`` (a help section), ``choices``, ``nargs`` and ``metavar``; the help shows the field's default.
+``group`` (a help section), ``choices``, ``nargs``, ``metavar`` and ``flag``; the help shows the field's default.
 :func:`resolve` merges dataclass defaults < YAML < flags and validates the keys.
 A free-form ``trl`` mapping (YAML, or ``--trl KEY=VALUE`` repeated, values parsed as YAML) is passed to
 TRL's ``SFTConfig``/``GRPOConfig`` unchanged, for any of their options not named here.
@@ -37,6 +37,7 @@ def setting(
     choices: Sequence[str] | None = None,
     nargs: int | None = None,
     metavar: str | tuple[str, ...] | None = None,
+    flag: str | None = None,
 ) -> dict[str, Any]:
     """The metadata of a settings field (``field(default=..., metadata=setting('...'))``).
 
@@ -47,9 +48,11 @@ def setting(
         choices: the values the flag accepts.
         nargs: exactly this many values (list fields; default: one or more).
         metavar: the value's name in the help.
+        flag: the flag, where ``--field-name`` cannot be it (e.g. ``--3dsrbench``: a name cannot start with a
+            digit).
     """
     meta: dict[str, Any] = {'help': help_text}
-    for key, value in (('group', group), ('choices', choices), ('nargs', nargs), ('metavar', metavar)):
+    for key, value in (('group', group), ('choices', choices), ('nargs', nargs), ('metavar', metavar), ('flag', flag)):
         if value is not None:
             meta[key] = value
     if repeat:
@@ -143,7 +146,9 @@ def add_arguments(parser: argparse.ArgumentParser, settings_cls: type[Any]) -> N
             options['type'] = kind
         else:
             options['type'] = yaml.safe_load
-        target.add_argument(_flag(field.name), **options)
+        if 'flag' in meta:
+            options['dest'] = field.name
+        target.add_argument(meta.get('flag', _flag(field.name)), **options)
 
 
 def resolve(settings_cls: type[T], args: argparse.Namespace) -> T:

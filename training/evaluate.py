@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actial_ros.training import config as settings_io
 from actial_ros.training.benchmarks import (
     BLINK_SPATIAL_SUBTASKS,
     PAPER_MODELS,
@@ -40,6 +41,7 @@ from actial_ros.training.benchmarks import (
     load_viewpoint_items,
     load_vlmeval_tsv,
 )
+from actial_ros.training.config import setting
 
 from actial_ros.answers import parse_answer
 from actial_ros.errors import BackendError, ConfigError
@@ -48,6 +50,7 @@ from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
 __all__ = [
     'CategoryScore',
     'EndpointGenerator',
+    'EvaluateSettings',
     'Prediction',
     'TransformersGenerator',
     'configure_parser',
@@ -393,44 +396,81 @@ def evaluate(
 
 def _tsv_pair(text: str) -> tuple[str, str]:
     if '=' not in text:
-        raise argparse.ArgumentTypeError(f'expected NAME=PATH, got {text!r}')
+        raise ConfigError(f'--tsv expects NAME=PATH, got {text!r}')
     name, path = text.split('=', 1)
     return name.strip(), path.strip()
 
 
+_MODEL = 'model (one of)'
+_DATA = 'benchmarks (any of; local files)'
+_GEN = 'generation'
+_OUT = 'output'
+
+
+@dataclass
+class EvaluateSettings:
+    """Settings of ``actial-ros-train evaluate`` (YAML keys = field names; flags ``--field-name``)."""
+
+    model: str | None = field(
+        default=None, metadata=setting('checkpoint directory or hub id, run in-process with transformers', group=_MODEL)
+    )
+    base_url: str | None = field(
+        default=None,
+        metadata=setting('OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vllm serve)', group=_MODEL),
+    )
+    served_model: str | None = field(
+        default=None, metadata=setting('model name the endpoint serves (--served-model-name)', group=_MODEL)
+    )
+    api_key_env: str = field(
+        default='ACTIAL_API_KEY', metadata=setting('environment variable holding the API key', group=_MODEL)
+    )
+    viewpoint: list[str] | None = field(
+        default=None, metadata=setting('viewpoint dataset parquet files/dirs', group=_DATA)
+    )
+    viewpoint_split: str = field(
+        default='test', metadata=setting("split of the viewpoint rows ('' for all)", group=_DATA)
+    )
+    cv_bench: list[str] | None = field(default=None, metadata=setting('CV-Bench parquet file(s)', group=_DATA))
+    blink: str | None = field(
+        default=None, metadata=setting('BLINK root folder (one subfolder per subtask)', group=_DATA)
+    )
+    blink_subtasks: list[str] = field(
+        default_factory=lambda: list(BLINK_SPATIAL_SUBTASKS), metadata=setting('BLINK subtasks', group=_DATA)
+    )
+    blink_split: str = field(default='val', metadata=setting('BLINK split (test answers are not public)', group=_DATA))
+    threedsrbench: str | None = field(
+        default=None, metadata=setting('3DSRBench VLMEvalKit TSV', group=_DATA, flag='--3dsrbench')
+    )
+    tsv: list[str] = field(default_factory=list, metadata=setting('other MCQ TSVs', group=_DATA, metavar='NAME=PATH'))
+    limit: int | None = field(
+        default=None, metadata=setting('at most N items per benchmark (per BLINK subtask)', group=_DATA)
+    )
+    system_prompt: str = field(
+        default=DEFAULT_SYSTEM_PROMPT, metadata=setting("system prompt ('' for none)", group=_GEN)
+    )
+    max_new_tokens: int = field(default=1024, metadata=setting('generation limit per reply', group=_GEN))
+    batch_size: int = field(default=4, metadata=setting('in-process: items per generate call', group=_GEN))
+    concurrency: int = field(default=8, metadata=setting('endpoint: requests in flight', group=_GEN))
+    top_p: float = field(default=1.0, metadata=setting('endpoint: top_p (no effect at temperature 0)', group=_GEN))
+    timeout: float = field(default=300.0, metadata=setting('endpoint: seconds per request', group=_GEN))
+    dtype: str = field(default='auto', metadata=setting('in-process: auto, bfloat16, float16, float32', group=_GEN))
+    max_pixels: int | None = field(
+        default=None, metadata=setting("in-process: image processor's max_pixels", group=_GEN)
+    )
+    out: str = field(default='runs/eval', metadata=setting('folder for results.json, predictions.jsonl', group=_OUT))
+    label: str | None = field(
+        default=None,
+        metadata=setting('name of the model in the table (default: --model or --served-model)', group=_OUT),
+    )
+    progress: bool = field(default=True, metadata=setting('progress bar', group=_OUT))
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``actial-ros-train evaluate``."""
-    model = parser.add_argument_group('model (one of)')
-    model.add_argument('--model', help='checkpoint directory or hub id, run in-process with transformers')
-    model.add_argument('--base-url', help='OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vllm serve)')
-    model.add_argument('--served-model', help='model name the endpoint serves (--served-model-name)')
-    model.add_argument('--api-key-env', default='ACTIAL_API_KEY', help='environment variable holding the API key')
-    data = parser.add_argument_group('benchmarks (any of; local files)')
-    data.add_argument('--viewpoint', nargs='+', help='viewpoint dataset parquet files/dirs')
-    data.add_argument('--viewpoint-split', default='test', help="split of the viewpoint rows ('' for all)")
-    data.add_argument('--cv-bench', nargs='+', help='CV-Bench parquet file(s)')
-    data.add_argument('--blink', help='BLINK root folder (one subfolder per subtask)')
-    data.add_argument('--blink-subtasks', nargs='+', default=list(BLINK_SPATIAL_SUBTASKS), help='BLINK subtasks')
-    data.add_argument('--blink-split', default='val', help='BLINK split (test answers are not public)')
-    data.add_argument('--3dsrbench', dest='threedsrbench', help='3DSRBench VLMEvalKit TSV')
-    data.add_argument('--tsv', nargs='+', type=_tsv_pair, default=[], metavar='NAME=PATH', help='other MCQ TSVs')
-    data.add_argument('--limit', type=int, help='at most N items per benchmark (per BLINK subtask)')
-    gen = parser.add_argument_group('generation')
-    gen.add_argument('--system-prompt', default=DEFAULT_SYSTEM_PROMPT, help="system prompt ('' for none)")
-    gen.add_argument('--max-new-tokens', type=int, default=1024, help='generation limit per reply')
-    gen.add_argument('--batch-size', type=int, default=4, help='in-process: items per generate call')
-    gen.add_argument('--concurrency', type=int, default=8, help='endpoint: requests in flight')
-    gen.add_argument('--top-p', type=float, default=1.0, help='endpoint: top_p (no effect at temperature 0)')
-    gen.add_argument('--timeout', type=float, default=300.0, help='endpoint: seconds per request')
-    gen.add_argument('--dtype', default='auto', help='in-process: auto, bfloat16, float16, float32')
-    gen.add_argument('--max-pixels', type=int, help="in-process: image processor's max_pixels")
-    out = parser.add_argument_group('output')
-    out.add_argument('--out', type=Path, default=Path('runs/eval'), help='folder for results.json, predictions.jsonl')
-    out.add_argument('--label', help='name of the model in the table (default: --model or --served-model)')
-    out.add_argument('--no-progress', action='store_true', help='no progress bar')
+    """Flags of ``actial-ros-train evaluate``: one per :class:`EvaluateSettings` field, plus ``--config``."""
+    settings_io.add_arguments(parser, EvaluateSettings)
 
 
-def _items(args: argparse.Namespace) -> list[EvalItem]:
+def _items(args: EvaluateSettings) -> list[EvalItem]:
     items: list[EvalItem] = []
     if args.viewpoint:
         items += load_viewpoint_items(args.viewpoint, split=args.viewpoint_split or None, limit=args.limit)
@@ -440,16 +480,22 @@ def _items(args: argparse.Namespace) -> list[EvalItem]:
         items += load_blink(args.blink, subtasks=args.blink_subtasks, split=args.blink_split, limit=args.limit)
     if args.threedsrbench:
         items += load_vlmeval_tsv(args.threedsrbench, benchmark='3dsrbench', limit=args.limit)
-    for name, path in args.tsv:
+    for text in args.tsv:
+        name, path = _tsv_pair(text)
         items += load_vlmeval_tsv(path, benchmark=name, limit=args.limit)
     return items
 
 
-def run(args: argparse.Namespace) -> int:
+def run(namespace: argparse.Namespace) -> int:
     """Entry point of ``actial-ros-train evaluate``; returns the exit status (2 on bad arguments)."""
     from rich.console import Console
 
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    try:
+        args: EvaluateSettings = settings_io.resolve(EvaluateSettings, namespace)
+    except ConfigError as exc:
+        _LOG.error('%s', exc)
+        return 2
     if bool(args.model) == bool(args.base_url):
         _LOG.error('give either --model (in-process) or --base-url with --served-model (endpoint)')
         return 2
@@ -478,8 +524,8 @@ def run(args: argparse.Namespace) -> int:
         label = args.label or str(args.model)
     else:
         generate = EndpointGenerator(
-            args.base_url,
-            args.served_model,
+            str(args.base_url),
+            str(args.served_model),  # both given: checked above
             system_prompt=args.system_prompt,
             max_new_tokens=args.max_new_tokens,
             concurrency=args.concurrency,
@@ -489,14 +535,14 @@ def run(args: argparse.Namespace) -> int:
         )
         label = args.label or str(args.served_model)
     try:
-        predictions = evaluate(items, generate, progress=not args.no_progress)
+        predictions = evaluate(items, generate, progress=args.progress)
     finally:
         if isinstance(generate, EndpointGenerator):
             generate.close()
     summary = summarize(predictions)
     console = Console() if sys.stdout.isatty() else Console(width=200)  # full table in logs and pipes
     console.print(render_table(summary, label))
-    out: Path = args.out
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {
         'label': label,

@@ -241,3 +241,23 @@ def test_endpoint_generator(viewpoint_dir: Path, monkeypatch: pytest.MonkeyPatch
         assert [p['type'] for p in parts] == ['image_url', 'image_url', 'text']
     assert all(p.well_formatted and p.letter is not None for p in predictions)
     assert sum(p.correct for p in predictions) == sum(p.letter == p.answer for p in predictions)
+
+
+def test_settings_come_from_yaml_then_flags(tmp_path: Path) -> None:
+    """``evaluate --config FILE``: defaults < YAML < flags, ``--3dsrbench`` and ``--no-progress`` as before."""
+    import argparse
+
+    from actial_ros.training import config as settings_io
+    from actial_ros.training.evaluate import EvaluateSettings, configure_parser
+
+    settings = tmp_path / 'eval.yaml'
+    settings.write_text('base_url: http://127.0.0.1:8000/v1\nserved_model: actial-7b\nmax_new_tokens: 64\n')
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    args = parser.parse_args(
+        ['--config', str(settings), '--max-new-tokens', '16', '--3dsrbench', 'x.tsv', '--no-progress']
+    )
+    resolved = settings_io.resolve(EvaluateSettings, args)
+    assert (resolved.base_url, resolved.served_model) == ('http://127.0.0.1:8000/v1', 'actial-7b')
+    assert resolved.max_new_tokens == 16 and resolved.threedsrbench == 'x.tsv' and not resolved.progress
+    assert resolved.viewpoint_split == 'test' and resolved.out == 'runs/eval'
