@@ -5,7 +5,7 @@ Pipeline (docs/dataset.md):
 
 1. **Discover** the objects of every ``--source KIND:PATH`` (:func:`actial_ros.sources.base.discover`).
 2. **Plan** (parallel over objects, poses only): open each capture, estimate its scale, choose its pairs
-   (:func:`actial_ros.training.pairs.select_pairs`: ``|yaw|`` in range, balanced left/right and across
+   (:func:`actial_ros.training.pair_selection.select_pairs`: ``|yaw|`` in range, balanced left/right and across
    six yaw bins, capped per object, deterministic for the seed). Objects that cannot be opened are
    skipped and listed in the report.
 3. **Split by object**: objects in a seeded order go to ``test`` until it holds ``test_size`` pairs

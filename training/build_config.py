@@ -5,7 +5,7 @@ structured build definition the builder runs on (:class:`BuildConfig`).
 (``min_yaw`` -> ``--min-yaw``), each with its help, defaults < YAML file (``--config``) < flags given
 (:mod:`actial_ros.training.config`). :meth:`BuildSettings.to_config` groups it into :class:`BuildConfig`
 (pair policy, source options, teacher) and validates it. Defaults are taken from their homes: the pair
-policy's from :class:`~actial_ros.training.pairs.PairConfig` (whose yaw range is the core's), the bag
+policy's from :class:`~actial_ros.training.pair_selection.PairConfig` (whose yaw range is the core's), the bag
 reading's from :class:`~actial_ros.sources.base.SourceOptions`, the teacher's from
 :class:`~actial_ros.training.teacher.TeacherConfig`, the build's from :class:`BuildConfig`.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from actial_ros.training import config as settings_io
 from actial_ros.training.config import field_default, setting
-from actial_ros.training.pairs import PairConfig
+from actial_ros.training.pair_selection import PairConfig
 from actial_ros.training.teacher import TeacherConfig
 from actial_ros.training.viewpoint import YAW_BIN_QUESTION
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from actial_ros.training.pairs import PairConfig, label_thresholds, object_scale, select_pairs
+from actial_ros.training.pair_selection import PairConfig, label_thresholds, object_scale, select_pairs
 
 from actial_ros.errors import ActialError
 from actial_ros.geometry import LabelThresholds

@@ -19,7 +19,7 @@ from typing import Any
 
 from actial_ros.training.build_config import BuildConfig
 from actial_ros.training.build_plan import ObjectPlan, ShardTask, capture_digest
-from actial_ros.training.pairs import yaw_bin_index
+from actial_ros.training.pair_selection import yaw_bin_index
 from actial_ros.training.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
 from actial_ros.training.viewpoint import RowQuestion, make_row_question
 

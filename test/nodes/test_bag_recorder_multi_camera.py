@@ -68,7 +68,7 @@ def test_recorder_records_two_cameras_and_the_builder_reads_them(
 ) -> None:
     from actial_ros.training.build import build
     from actial_ros.training.build_config import BuildConfig
-    from actial_ros.training.pairs import PairConfig, object_scale
+    from actial_ros.training.pair_selection import PairConfig, object_scale
 
     capture = LlffPosedCapture.open(sample_capture)
     session = tmp_path / 'recordings' / 'rig'

@@ -294,7 +294,7 @@ def test_build_labels_match_the_capture_split_by_object_deterministic_and_resuma
     every row carries the capture's pose and label; objects are split; a resumed build is byte-identical."""
     from actial_ros.training.build import build
     from actial_ros.training.build_config import BuildConfig
-    from actial_ros.training.pairs import PairConfig, object_scale
+    from actial_ros.training.pair_selection import PairConfig, object_scale
 
     recordings = tmp_path / 'recordings'
     index_of = write_rig(recordings / 'rig_a', capture, recording_json=True)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from actial_ros.training.cot import pseudo_cot
-from actial_ros.training.pairs import yaw_bin_edges
+from actial_ros.training.pair_selection import yaw_bin_edges
 from actial_ros.training.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
 from actial_ros.training.viewpoint import YAW_BIN_QUESTION, make_row_question, preamble
 from captures import SHARED_CAPTURE

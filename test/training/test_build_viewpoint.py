@@ -17,7 +17,7 @@ from actial_ros.training.build_config import BuildConfig
 from actial_ros.training.build_plan import ShardTask
 from actial_ros.training.build_shards import ShardWriter
 from actial_ros.training.cli import main as train_main
-from actial_ros.training.pairs import PairConfig, object_scale
+from actial_ros.training.pair_selection import PairConfig, object_scale
 from actial_ros.training.schema import COLUMNS
 from actial_ros.training.teacher import TeacherConfig
 from captures import SHARED_CAPTURE, needs_shared_capture
