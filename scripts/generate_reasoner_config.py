@@ -4,11 +4,11 @@
 import json
 from pathlib import Path
 
-from actial_ros.nodes.spatial_reasoner import PARAMETERS
+from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS
 
 lines = [
     '# Parameters of the spatial_reasoner node: every one, with its default. Generated from',
-    '# actial_ros/nodes/spatial_reasoner.py (PARAMETERS); test/test_config.py checks they agree.',
+    '# actial_ros/nodes/spatial_reasoner_parameters.py (PARAMETERS); test/test_config.py checks they agree.',
     '# (read-only) ones need a restart; the others can be changed live and are validated on change.',
     'spatial_reasoner:',
     '  ros__parameters:',

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_yaml_lists_every_parameter_with_its_default() -> None:
     pytest.importorskip('rclpy')
-    from actial_ros.nodes.spatial_reasoner import PARAMETERS, reasoner_config_from_values
+    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, reasoner_config_from_values
 
     document = yaml.safe_load((REPO / 'config' / 'spatial_reasoner.yaml').read_text())
     values = document['spatial_reasoner']['ros__parameters']
@@ -28,7 +28,8 @@ def test_yaml_lists_every_parameter_with_its_default() -> None:
 def test_node_starts_from_the_yaml(rclpy_context: Any) -> None:
     from rclpy.parameter import Parameter
 
-    from actial_ros.nodes.spatial_reasoner import PARAMETERS, SpatialReasonerNode
+    from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode
+    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS
 
     values = yaml.safe_load((REPO / 'config' / 'spatial_reasoner.yaml').read_text())['spatial_reasoner'][
         'ros__parameters'
@@ -106,7 +107,7 @@ def test_node_defaults_are_the_core_defaults() -> None:
     import dataclasses
 
     pytest.importorskip('rclpy')
-    from actial_ros.nodes.spatial_reasoner import PARAMETERS, reasoner_config_from_values
+    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, reasoner_config_from_values
 
     values = {param.name: param.default for param in PARAMETERS}
     config = reasoner_config_from_values(values)

@@ -129,7 +129,7 @@ def test_core_stays_torch_free() -> None:
 
 def test_node_parameters_select_it(tiny_checkpoint: Path) -> None:
     pytest.importorskip('rclpy')
-    from actial_ros.nodes.spatial_reasoner import PARAMETERS, backend_from_values
+    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, backend_from_values
 
     values = {param.name: param.default for param in PARAMETERS}
     values.update(backend='transformers', transformers_model=str(tiny_checkpoint), max_tokens=4)
