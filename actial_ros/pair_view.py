@@ -82,7 +82,7 @@ def render_pair_view(image_1: RgbImage, image_2: RgbImage, record: Mapping[str, 
 
     Args:
         image_1, image_2: the two frames, ``(H, W, 3)`` uint8 RGB (any sizes).
-        record: the answer record (:func:`actial_ros.reasoner.answer_record`).
+        record: the answer record (:func:`actial_ros.records.answer_record`).
 
     Returns:
         ``(PANEL_HEIGHT + text band, W1' + GAP + W2', 3)`` uint8 RGB: frame 1 occupies rows

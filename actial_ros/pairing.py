@@ -9,6 +9,10 @@ it is never extrapolated beyond a configurable gap. The camera pose is
 ``T_odom_base(stamp) @ T_base_camera_optical``.
 
 Everything dropped is counted with a :class:`~actial_ros.enums.DropReason`.
+
+Why one module of about 700 lines: the buffer, the odometry matching and the pair policy share one state
+machine (a frame waits for odometry, is posed, is offered to the policy, is evicted), its drop counters
+and its timeline reset; split apart, each part would need the others' internals.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Answer records (the engine's dicts) to and from ``actial_ros_msgs/ViewpointAnswer`` messages.
 
 The engine (:mod:`actial_ros.reasoner`) stays ROS-free and emits plain records
-(:func:`actial_ros.reasoner.answer_record`); the node turns each into a typed message for ``~/answers``
+(:func:`actial_ros.records.answer_record`); the node turns each into a typed message for ``~/answers``
 and the action result, and consumers that want the record back (the demo's JSONL, the tests) use the
 inverse. The round trip keeps every field the message carries; ``usage`` keeps ``prompt_tokens`` and
 ``completion_tokens`` only. Optional record values (``None``) travel as empty strings, ``has_*`` flags,
@@ -40,7 +40,7 @@ def record_to_answer_msg(record: dict[str, Any], *, stamp_ns: int = 0) -> Viewpo
     """A typed answer from an answer record (``kind`` ``'viewpoint'`` or ``'ask'``).
 
     Args:
-        record: :func:`actial_ros.reasoner.answer_record` (viewpoint) or an ask record.
+        record: :func:`actial_ros.records.answer_record` (viewpoint) or an ask record.
         stamp_ns: ``header.stamp`` (ns): when the answer was produced.
     """
     msg = ViewpointAnswer()

@@ -7,7 +7,7 @@ Subscribes:
     with ``json_interface:=true``).
 Publishes:
     ``~/answers`` (actial_ros_msgs/ViewpointAnswer, one per answer: viewpoint questions and asks),
-    ``~/answers_json`` (std_msgs/String, the same as JSON records, :func:`actial_ros.reasoner.answer_record`;
+    ``~/answers_json`` (std_msgs/String, the same as JSON records, :func:`actial_ros.records.answer_record`;
     only with ``json_interface:=true``), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray),
     ``~/pair_image`` (sensor_msgs/Image) and ``~/markers`` (visualization_msgs/MarkerArray), rendered only
     while subscribed (:mod:`actial_ros.nodes.pair_visuals`).
@@ -17,6 +17,12 @@ Action server:
 
 Callbacks only hand messages to the engine (O(1)); decoding, pairing and model calls run on the
 engine's threads, so a slow or dead backend never blocks ingestion.
+
+Why one module of about 700 lines: it is the one rclpy class of the node (lifecycle transitions,
+subscriptions with their QoS events and guards, publishers, diagnostics), all of it on the node's own
+state; the parts that stand alone live beside it (:mod:`~actial_ros.nodes.spatial_reasoner_parameters`,
+:mod:`~actial_ros.nodes.answer_msgs`, :mod:`~actial_ros.nodes.ask_action`,
+:mod:`~actial_ros.nodes.pair_visuals`, :mod:`~actial_ros.nodes.camera_params`).
 """
 
 from __future__ import annotations
