@@ -64,7 +64,7 @@ lint: $(VENV)/.installed-dev $(VENV)/.installed-msgs
 	# Python 3.10 (ROS 2 Humble) is promised by setup.py: no newer syntax or standard-library names, typed as 3.10.
 	$(VENV)/bin/vermin --target=3.10- --violations --no-tips --eval-annotations actial_ros training scripts benchmarks test
 	$(VENV)/bin/mypy --python-version 3.10
-	# The layers (pyproject.toml [tool.importlinter]): cli > commands > nodes > engine > backends, sources > core;
+	# The layers (pyproject.toml [tool.importlinter]): cli > commands > nodes > engine > backends, sources > bags > core;
 	# no rclpy or torch in the core.
 	$(VENV)/bin/lint-imports
 	# The tests too, strict (conftest.py files one at a time: mypy would see several modules named conftest).

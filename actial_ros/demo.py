@@ -5,7 +5,7 @@ node (``--bag``: a rosbag2 recording, one or several cameras) as separate proces
 DDS on loopback (an isolated domain), collects every answer published on ``/spatial_reasoner/answers``
 in this process, writes them as JSON lines and prints a summary table.
 
-For a bag, the node's cameras are the bag's (:func:`actial_ros.sources.rosbag.read_bag_layout`: the
+For a bag, the node's cameras are the bag's (:func:`actial_ros.sources.bag_layout.read_bag_layout`: the
 cameras of ``recording.json``, or ``--camera``/``--extrinsic``/``--camera-file``, or the one image topic
 found by type), with their topics, transports and extrinsics, and the bag's odometry topic.
 
@@ -34,20 +34,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from actial_ros.backends.defaults import DEFAULT_BASE_URL, DEFAULT_MODEL
+from actial_ros.bags.camera_specs import BagCamera, default_camera_info_topic
+from actial_ros.bags.reading import image_message_counts
 from actial_ros.dds import local_ros_environment
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.messages import pose_fields
 from actial_ros.report import write_report
 from actial_ros.scoring import ScoreBoard
-from actial_ros.sources.base import BagCamera, SourceOptions
+from actial_ros.sources.bag_layout import read_bag_layout, view_name
+from actial_ros.sources.base import SourceOptions
 from actial_ros.sources.llff import LlffCapture
-from actial_ros.sources.rosbag import (
-    RosbagCapture,
-    default_camera_info_topic,
-    image_message_counts,
-    read_bag_layout,
-    view_name,
-)
+from actial_ros.sources.rosbag import RosbagCapture
 
 __all__ = ['DemoOptions', 'DemoResult', 'run_demo', 'summary_table']
 

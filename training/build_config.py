@@ -26,12 +26,12 @@ from actial_ros.training.pair_selection import PairConfig
 from actial_ros.training.teacher import TeacherConfig
 from actial_ros.training.viewpoint import YAW_BIN_QUESTION
 
+from actial_ros.bags.camera_specs import bag_cameras_from_args
 from actial_ros.enums import QuestionType
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
 from actial_ros.sources.base import SourceOptions
-from actial_ros.sources.rosbag import bag_cameras_from_args
 
 __all__ = ['DEFAULT_QUESTION_TYPES', 'QUESTION_TYPES', 'BuildConfig', 'BuildSettings', 'config_from_args']
 

@@ -100,7 +100,7 @@ def _add_bag_args(parser: Any, source: Any) -> None:
 
 def _bag_demo_options(args: argparse.Namespace) -> dict[str, Any]:
     """The bag fields of DemoOptions (raises ConfigError for malformed camera flags)."""
-    from actial_ros.sources.rosbag import bag_cameras_from_args
+    from actial_ros.bags.camera_specs import bag_cameras_from_args
 
     if args.bag is None:
         return {}

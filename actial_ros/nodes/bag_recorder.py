@@ -14,7 +14,7 @@ Writes ``output_dir/session/`` (``session`` defaults to ``session_YYYYmmdd_HHMMS
   counted and logged) once ``max_total_mb`` is spent. The folder is one recording for the dataset
   builder: ``actial-ros-train build-viewpoint --source rosbag:output_dir/session``, or
   ``--source objects:output_dir`` for every session at once. A power loss cuts only the part being
-  written; its complete records are salvaged when read (:mod:`actial_ros.sources.bag_reading`).
+  written; its complete records are salvaged when read (:mod:`actial_ros.bags.reading`).
 * ``recording.json``: the parameters, ``cameras`` (per camera: ``name``, ``image_topic``,
   ``image_transport``, ``camera_info_topic``, ``extrinsic_translation``, ``extrinsic_rotation_xyzw``; the
   builder reads a recording of several cameras as one object with every camera's views, posed through
@@ -57,6 +57,10 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from actial_ros.bags.cdr import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, ODOMETRY_TYPE, cdr_header_stamp_ns
+from actial_ros.bags.reading import default_typestore
+from actial_ros.bags.recording import RECORDING_FILENAME
+from actial_ros.bags.writer import SplitBagWriter
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
@@ -67,16 +71,6 @@ from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.pairing import OdometryMatchPolicy
 from actial_ros.parameter_spec import ParameterSpec
-from actial_ros.sources.rosbag import (
-    CAMERA_INFO_TYPE,
-    COMPRESSED_IMAGE_TYPE,
-    IMAGE_TYPE,
-    ODOMETRY_TYPE,
-    RECORDING_FILENAME,
-    SplitBagWriter,
-    cdr_header_stamp_ns,
-    default_typestore,
-)
 from actial_ros.timeline import Jump, TimelineGuard
 
 FloatArray = npt.NDArray[np.float64]

@@ -26,7 +26,7 @@ subscribers receive exactly what was recorded.
   ``published_stamp_ns``, ``log_time_ns``, ``msgtype``.
 
 * **Cut bags** (power loss, a killed recorder): a part rosbags refuses because it was cut short is salvaged
-  (:func:`actial_ros.sources.bag_reading.open_part`: every complete mcap record up to the cut, every row
+  (:func:`actial_ros.bags.reading.open_part`: every complete mcap record up to the cut, every row
   SQLite still reads) and its recovered messages are played, with a warning; :attr:`BagReplayNode.salvage`
   counts ``salvaged_bag``, ``salvaged_messages`` and ``lost_tail_bytes`` (logged with the final count). A part
   with nothing recoverable is skipped with a warning.
@@ -51,21 +51,20 @@ import rclpy
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 
+from actial_ros.bags.cdr import (
+    COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
+    ODOMETRY_TYPE,
+    cdr_header_stamp_ns,
+    set_cdr_header_stamp,
+)
+from actial_ros.bags.files import bag_parts
+from actial_ros.bags.reading import SalvageReport, default_typestore, open_part
 from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.parameter_spec import ParameterSpec
-from actial_ros.sources.bag_reading import SalvageReport, open_part
-from actial_ros.sources.rosbag import (
-    COMPRESSED_IMAGE_TYPE,
-    IMAGE_TYPE,
-    ODOMETRY_TYPE,
-    bag_parts,
-    cdr_header_stamp_ns,
-    default_typestore,
-    set_cdr_header_stamp,
-)
 
 __all__ = ['PARAMETERS', 'BagReplayNode', 'main', 'message_class']
 

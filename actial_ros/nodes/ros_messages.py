@@ -2,7 +2,7 @@
 
 The field values come from the ROS-free core (:func:`actial_ros.imaging.rgb_to_image_fields`,
 :func:`actial_ros.messages.camera_info_fields`, :func:`actial_ros.messages.pose_fields`); the rosbag
-writers build the same messages as CDR in :mod:`actial_ros.sources.rosbag`.
+writers build the same messages as CDR in :mod:`actial_ros.bags.cdr`.
 """
 
 from __future__ import annotations

@@ -17,12 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actial_ros.errors import ConfigError
-from actial_ros.messages import ns_to_stamp
-from actial_ros.simulation.record import PoseRecordWriter
-from actial_ros.simulation.render import depth_image_fields
-from actial_ros.simulation.rig import SimRig
-from actial_ros.sources.rosbag import (
+from actial_ros.bags.cdr import (
     CAMERA_INFO_TYPE,
     IMAGE_TYPE,
     ODOMETRY_TYPE,
@@ -30,9 +25,13 @@ from actial_ros.sources.rosbag import (
     image_cdr,
     image_fields_cdr,
     odometry_cdr,
-    recording_camera_entry,
-    write_recording_json,
 )
+from actial_ros.bags.recording import recording_camera_entry, write_recording_json
+from actial_ros.errors import ConfigError
+from actial_ros.messages import ns_to_stamp
+from actial_ros.simulation.record import PoseRecordWriter
+from actial_ros.simulation.render import depth_image_fields
+from actial_ros.simulation.rig import SimRig
 
 CLOCK_TYPE = 'rosgraph_msgs/msg/Clock'
 

@@ -2,6 +2,7 @@
 
 Every adapter gives a :class:`~actial_ros.sources.base.PosedCapture` (one object: posed views whose
 images load on demand). ``pycolmap`` and ``rosbags`` are imported only when a model or a bag is opened.
+Finding, opening, writing and exporting bags (what the ``rosbag`` adapter builds on) is :mod:`actial_ros.bags`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from actial_ros.sources.detection import detect_capture_kind
 from actial_ros.sources.discovery import discover, open_capture, parse_source
 from actial_ros.sources.llff import CaptureView, LlffCapture, LlffPosedCapture
 from actial_ros.sources.objects import find_objects
-from actial_ros.sources.rosbag import RosbagCapture, SplitBagWriter, write_capture_bag
+from actial_ros.sources.rosbag import RosbagCapture
 from actial_ros.sources.transforms import TransformsCapture
 
 __all__ = [
@@ -26,12 +27,10 @@ __all__ = [
     'RosbagCapture',
     'SourceKind',
     'SourceOptions',
-    'SplitBagWriter',
     'TransformsCapture',
     'detect_capture_kind',
     'discover',
     'find_objects',
     'open_capture',
     'parse_source',
-    'write_capture_bag',
 ]

@@ -28,7 +28,6 @@ build on it, and ``detection`` and ``discovery`` sit above them. Image files are
 from __future__ import annotations
 
 import math
-import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from actial_ros.bags.camera_specs import BagCamera
 from actial_ros.enums import StrEnum
 from actial_ros.errors import ActialError, CaptureError, ConfigError, ImageError
 from actial_ros.frame import CameraIntrinsics, Frame
@@ -46,7 +46,6 @@ from actial_ros.sources.image_files import check_fit_arguments, fit_image_file, 
 
 __all__ = [
     'DEFAULT_SOURCE_OPTIONS',
-    'BagCamera',
     'CaptureRef',
     'ImageFileCapture',
     'PosedCapture',
@@ -79,38 +78,6 @@ class SourceKind(StrEnum):
     (:mod:`actial_ros.sources.objects`)."""
 
 
-_CAMERA_NAME = re.compile(r'^[A-Za-z0-9_]+$')
-
-
-@dataclass(frozen=True, slots=True)
-class BagCamera:
-    """One camera of a multi-camera rosbag source (``--camera``, ``--extrinsic``, ``--camera-file``).
-
-    Attributes:
-        name: the camera's name (letters, digits, ``_``); bag views are named ``NAME@STAMP_NS``.
-        image_topic: its Image or CompressedImage topic; empty: the topic ``recording.json`` lists for
-            this name (an entry that only overrides the extrinsic).
-        camera_info_topic: its CameraInfo topic; empty: the recording's, else ``<namespace>/camera_info``
-            next to the image topic (``/left/image_raw/compressed`` -> ``/left/camera_info``).
-        extrinsic: ``T_base_camera_optical`` as 16 row-major floats (metres, ``base_link``); ``None``:
-            the one ``recording.json`` stores for this camera.
-
-    Raises:
-        ConfigError: an invalid name or an extrinsic that is not 16 values.
-    """
-
-    name: str
-    image_topic: str = ''
-    camera_info_topic: str = ''
-    extrinsic: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if not _CAMERA_NAME.match(self.name):
-            raise ConfigError(f'invalid camera name {self.name!r} (letters, digits and _ only)')
-        if self.extrinsic is not None and len(self.extrinsic) != 16:
-            raise ConfigError(f'camera {self.name}: extrinsic must hold 16 row-major values')
-
-
 @dataclass(frozen=True, slots=True)
 class SourceOptions:
     """Options of the source adapters that are not part of a capture's files.
@@ -127,11 +94,11 @@ class SourceOptions:
             :class:`actial_ros.pairing.OdometryMatchPolicy` (seconds).
         time_reset_s: odometry stamps that jump back by more than this (seconds) make a bag an error
             (two timelines in one recording would give wrong relative poses).
-        cameras: several cameras of one bag (:class:`BagCamera`): either all with an image topic (these
-            cameras are read), or all without (extrinsic overrides of the cameras ``recording.json``
-            lists). Empty: the cameras of ``recording.json`` when it lists several, else one camera
-            chosen by ``image_topic`` or by type. Excludes ``image_topic``, ``camera_info_topic`` and
-            ``extrinsic``.
+        cameras: several cameras of one bag (:class:`~actial_ros.bags.camera_specs.BagCamera`): either all
+            with an image topic (these cameras are read), or all without (extrinsic overrides of the cameras
+            ``recording.json`` lists). Empty: the cameras of ``recording.json`` when it lists several, else
+            one camera chosen by ``image_topic`` or by type. Excludes ``image_topic``, ``camera_info_topic``
+            and ``extrinsic``.
     """
 
     image_topic: str = ''

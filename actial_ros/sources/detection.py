@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from actial_ros.bags.files import is_rosbag
 from actial_ros.sources.base import SourceKind
 from actial_ros.sources.colmap import find_model_dir
 from actial_ros.sources.llff import IMAGES_DIRNAME, POSES_FILENAME
-from actial_ros.sources.rosbag import is_rosbag
 from actial_ros.sources.transforms import TRANSFORMS_FILENAME
 
 __all__ = ['detect_capture_kind']

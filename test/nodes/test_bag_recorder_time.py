@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from actial_ros.sources.rosbag import default_typestore
+from actial_ros.bags.reading import default_typestore
 
 rclpy = pytest.importorskip('rclpy')
 from nav_msgs.msg import Odometry  # noqa: E402

@@ -21,16 +21,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from actial_ros.bags.cdr import cdr_header_stamp_ns
+from actial_ros.bags.export import RigCamera, write_rig_bag
+from actial_ros.bags.files import bag_parts
+from actial_ros.bags.reading import default_typestore
 from actial_ros.geometry import base_to_optical_extrinsic, relative_pose, viewpoint_label
 from actial_ros.messages import pose_fields
 from actial_ros.sources.llff import LlffPosedCapture
-from actial_ros.sources.rosbag import (
-    RigCamera,
-    bag_parts,
-    cdr_header_stamp_ns,
-    default_typestore,
-    write_rig_bag,
-)
 
 rclpy = pytest.importorskip('rclpy')
 from nav_msgs.msg import Odometry  # noqa: E402
@@ -182,8 +179,8 @@ def test_bag_replay_plays_what_a_cut_bag_still_holds(
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
+    from actial_ros.bags.reading import open_part
     from actial_ros.nodes.bag_replay import BagReplayNode
-    from actial_ros.sources.bag_reading import open_part
 
     bag = tmp_path / 'rig'
     rig_bag(bag, LlffPosedCapture.open(sample_capture), recording_json=True)  # about 1.7 MB: two chunks
@@ -204,7 +201,7 @@ def test_bag_replay_plays_what_a_cut_bag_still_holds(
         listener.create_subscription(
             cls, topic, lambda m, t=topic: received[t].append(bytes(m)), QoSProfile(depth=1000), raw=True
         )
-    with caplog.at_level('WARNING', logger='actial_ros.sources.bag_reading'):
+    with caplog.at_level('WARNING', logger='actial_ros.bags.reading'):
         replay = BagReplayNode(
             context=rclpy_context,
             parameter_overrides=[Parameter('bag', value=str(bag)), Parameter('rate', value=5.0)],

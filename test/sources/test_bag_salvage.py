@@ -18,23 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from actial_ros.bags.cdr import IMAGE_TYPE, ODOMETRY_TYPE, image_cdr, odometry_cdr
+from actial_ros.bags.export import RigCamera, write_rig_bag
+from actial_ros.bags.files import bag_parts, storage_files
+from actial_ros.bags.reading import BagReadError, SalvageReport, default_typestore, image_message_counts, open_part
+from actial_ros.bags.writer import SplitBagWriter
 from actial_ros.errors import CaptureError
-from actial_ros.sources.bag_reading import BagReadError, SalvageReport, open_part, storage_files
+from actial_ros.sources.bag_layout import read_bag_layout
 from actial_ros.sources.llff import LlffPosedCapture
-from actial_ros.sources.rosbag import (
-    IMAGE_TYPE,
-    ODOMETRY_TYPE,
-    RigCamera,
-    RosbagCapture,
-    SplitBagWriter,
-    bag_parts,
-    default_typestore,
-    image_cdr,
-    image_message_counts,
-    odometry_cdr,
-    read_bag_layout,
-    write_rig_bag,
-)
+from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rosbags')
 pytest.importorskip('mcap')
@@ -125,7 +117,7 @@ def test_cut_mcap_keeps_every_complete_chunk(
 
     cut_file = tmp_path / 'cut.mcap'
     cut_file.write_bytes(data[:cut])
-    with caplog.at_level(logging.WARNING, logger='actial_ros.sources.bag_reading'):
+    with caplog.at_level(logging.WARNING, logger='actial_ros.bags.reading'):
         messages, report, count = read_all(cut_file)
     assert report is not None and report.storage == 'mcap' and report.truncated
     # A prefix of the intact bag in log-time order, byte for byte: nothing before the cut is missing.
@@ -202,7 +194,7 @@ def test_cut_recording_poses_the_images_it_still_holds(
     assert report is not None
     recovered = {(topic, t) for topic, t, _ in messages if topic.endswith('/image_raw')}
 
-    with caplog.at_level(logging.WARNING, logger='actial_ros.sources.bag_reading'):
+    with caplog.at_level(logging.WARNING, logger='actial_ros.bags.reading'):
         cut = RosbagCapture.open(bag)
     assert 'cut short' in caplog.text
     assert cut.skips == {
@@ -244,7 +236,7 @@ def test_split_recording_with_its_last_part_cut(
     data = mcap.read_bytes()
     mcap.write_bytes(data[: len(data) * 3 // 4])
     assert bag_parts(session) == [*parts[:-1], mcap]
-    with caplog.at_level(logging.WARNING, logger='actial_ros.sources.bag_reading'):
+    with caplog.at_level(logging.WARNING, logger='actial_ros.bags.reading'):
         cut = RosbagCapture.open(session)
     assert cut.skips['salvaged_bag'] == 1 and cut.skips['lost_tail_bytes'] > 0 and 'cut short' in caplog.text
     assert cut.parts == (*parts[:-1], mcap)
@@ -295,7 +287,7 @@ def test_db3_without_metadata_reads_as_with_it(
     (bag / 'metadata.yaml').unlink()
     db3 = bag / 'rig.db3'
     assert bag_parts(bag) == [db3] and bag_parts(db3) == [db3]
-    with caplog.at_level(logging.WARNING, logger='actial_ros.sources.bag_reading'):
+    with caplog.at_level(logging.WARNING, logger='actial_ros.bags.reading'):
         bare = RosbagCapture.open(bag)
     assert not bare.skips and not caplog.text  # rosbags reads a bare .db3: nothing to salvage
     assert [v.name for v in bare.views] == [v.name for v in intact.views] and len(bare.views) == 24
@@ -330,7 +322,7 @@ def test_cut_db3_is_salvaged(sqlite_rig: Path, tmp_path: Path, where: str, caplo
     shutil.copy(sqlite_rig / 'recording.json', bag)
     (bag / 'rig.db3').write_bytes(data[:cut])
 
-    with caplog.at_level(logging.WARNING, logger='actial_ros.sources.bag_reading'), open_part(bag / 'rig.db3') as part:
+    with caplog.at_level(logging.WARNING, logger='actial_ros.bags.reading'), open_part(bag / 'rig.db3') as part:
         if where == 'half':
             assert part.salvage is not None  # "database disk image is malformed": refused by rosbags at once
         messages = [(c.topic, t, bytes(raw)) for c, t, raw in part.messages()]

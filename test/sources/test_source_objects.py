@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from captures import SHARED_CAPTURE, needs_shared_capture
 
+from actial_ros.bags.export import write_capture_bag
 from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.sources.base import CaptureRef, SourceKind
 from actial_ros.sources.discovery import check_unique_ids, discover, open_capture, parse_source
 from actial_ros.sources.llff import LlffPosedCapture
-from actial_ros.sources.rosbag import write_capture_bag
 
 pytestmark = needs_shared_capture
 

@@ -14,6 +14,21 @@ import pytest
 from captures import SHARED_CAPTURE, needs_shared_capture
 from scipy.spatial.transform import Rotation
 
+from actial_ros.bags.cdr import (
+    CAMERA_INFO_TYPE,
+    COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
+    ODOMETRY_TYPE,
+    camera_info_cdr,
+    cdr_header_stamp_ns,
+    compressed_image_cdr,
+    image_cdr,
+    odometry_cdr,
+)
+from actial_ros.bags.export import write_capture_bag
+from actial_ros.bags.files import bag_parts
+from actial_ros.bags.reading import default_typestore
+from actial_ros.bags.writer import SplitBagWriter
 from actial_ros.errors import CaptureError, ImageError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import base_to_optical_extrinsic, relative_pose
@@ -21,22 +36,7 @@ from actial_ros.imaging import encode_jpeg
 from actial_ros.sources.base import SourceKind, SourceOptions
 from actial_ros.sources.detection import detect_capture_kind
 from actial_ros.sources.llff import LlffPosedCapture
-from actial_ros.sources.rosbag import (
-    CAMERA_INFO_TYPE,
-    COMPRESSED_IMAGE_TYPE,
-    IMAGE_TYPE,
-    ODOMETRY_TYPE,
-    RosbagCapture,
-    SplitBagWriter,
-    bag_parts,
-    camera_info_cdr,
-    cdr_header_stamp_ns,
-    compressed_image_cdr,
-    default_typestore,
-    image_cdr,
-    odometry_cdr,
-    write_capture_bag,
-)
+from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rosbags')
 

@@ -20,32 +20,29 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from actial_ros.bags.camera_specs import bag_cameras_from_args, default_camera_info_topic, parse_extrinsic_arg
+from actial_ros.bags.cdr import (
+    CAMERA_INFO_TYPE,
+    COMPRESSED_IMAGE_TYPE,
+    ODOMETRY_TYPE,
+    camera_info_cdr,
+    cdr_header_stamp_ns,
+    compressed_image_cdr,
+    odometry_cdr,
+    set_cdr_header_stamp,
+)
+from actial_ros.bags.export import RigCamera, write_rig_bag
+from actial_ros.bags.reading import default_typestore
+from actial_ros.bags.writer import SplitBagWriter
 from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import LabelThresholds, base_to_optical_extrinsic, relative_pose, viewpoint_label
 from actial_ros.imaging import encode_jpeg
 from actial_ros.messages import pose_fields
+from actial_ros.sources.bag_layout import read_bag_layout
 from actial_ros.sources.base import SourceOptions
 from actial_ros.sources.llff import LlffPosedCapture
-from actial_ros.sources.rosbag import (
-    CAMERA_INFO_TYPE,
-    COMPRESSED_IMAGE_TYPE,
-    ODOMETRY_TYPE,
-    RigCamera,
-    RosbagCapture,
-    SplitBagWriter,
-    bag_cameras_from_args,
-    camera_info_cdr,
-    cdr_header_stamp_ns,
-    compressed_image_cdr,
-    default_camera_info_topic,
-    default_typestore,
-    odometry_cdr,
-    parse_extrinsic_arg,
-    read_bag_layout,
-    set_cdr_header_stamp,
-    write_rig_bag,
-)
+from actial_ros.sources.rosbag import RosbagCapture
 
 pytest.importorskip('rosbags')
 pq = pytest.importorskip('pyarrow.parquet')

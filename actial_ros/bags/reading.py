@@ -1,7 +1,7 @@
 """Opening one part of a rosbag2 recording, salvaging parts that were cut short (power loss, killed recorder).
 
 :func:`open_part` is the one place where a bag part (a rosbag2 folder, a ``.mcap`` file or a ``.db3`` file;
-:func:`actial_ros.sources.rosbag.bag_parts` lists them) is opened. An intact part is read by rosbags'
+:func:`actial_ros.bags.files.bag_parts` lists them) is opened. An intact part is read by rosbags'
 ``AnyReader`` exactly as before. Only when ``AnyReader`` refuses the part AND its storage turns out to be
 damaged is the part salvaged:
 
@@ -10,7 +10,7 @@ damaged is the part salvaged:
   chunk CRC checks). Every complete record up to the cut is kept; a record that runs past the end of the file
   (the cut), or one that does not decode (CRC mismatch, garbage), ends the data. A chunk is only readable
   whole, so the messages of an incomplete chunk are all lost: rosbags' writer
-  (:class:`~actial_ros.sources.rosbag.SplitBagWriter`, ``bag_recorder``) closes a chunk at about 1 MiB, so a
+  (:class:`~actial_ros.bags.writer.SplitBagWriter`, ``bag_recorder``) closes a chunk at about 1 MiB, so a
   cut loses at most the last ~1 MiB on disk (a killed writer also loses the chunk it still held in memory);
   its schema and channel records are in the first chunk, so a file cut inside its first chunk has nothing
   recoverable. Only ``cdr`` channels are read. Each file is read twice (a scan, then the messages in
@@ -34,10 +34,15 @@ transaction); :func:`open_part` warns when such a ``-journal`` file lies beside 
 
 Message definitions of a salvaged part: the part's own (mcap schema records or the ``message_definitions``
 table; ``ros2msg`` and ``ros2idl``), registered with ``rosbags.typesys.get_types_from_msg`` /
-``get_types_from_idl`` over the given type store's (default: ROS 2 Kilted,
-:func:`actial_ros.sources.rosbag.default_typestore`).
+``get_types_from_idl`` over the given type store's (default: ROS 2 Kilted, :func:`default_typestore`).
 
 Messages come in log-time order (ties in file order) for intact and salvaged parts alike.
+
+:func:`image_message_counts` counts a recording's messages per topic over all its readable parts.
+
+Why one module of about 650 lines: an intact part and a salvaged one are one :class:`BagPart` interface behind
+:func:`open_part`, and the mcap and sqlite3 salvage (scans, their cache, the message readers) exist only
+for it and share its :class:`SalvageReport`; split apart, each part would need the others' internals.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ import logging
 import sqlite3
 from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +61,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from actial_ros.bags.files import bag_parts, storage_files
 from actial_ros.errors import CaptureError
 
 if TYPE_CHECKING:
@@ -68,8 +74,8 @@ __all__ = [
     'BagReadError',
     'SalvageReport',
     'default_typestore',
+    'image_message_counts',
     'open_part',
-    'storage_files',
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -164,26 +170,6 @@ class BagPart(ABC):
         return self.typestore.deserialize_cdr(bytes(raw), msgtype)
 
 
-def storage_files(part: str | Path) -> list[Path]:
-    """The storage files of a part: the file itself, else the folder's files named in its ``metadata.yaml``
-    (those that exist), else its ``.mcap`` files, else its ``.db3`` files (sorted by name)."""
-    path = Path(part)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        return []
-    named: list[Path] = []
-    with suppress(Exception):  # an unreadable metadata.yaml: look at the files instead
-        import yaml
-
-        info = yaml.safe_load((path / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
-        named = [path / Path(str(name)).name for name in info['relative_file_paths']]
-    named = [file for file in named if file.is_file()]
-    if named:
-        return named
-    return sorted(path.glob('*.mcap')) or sorted(path.glob('*.db3'))
-
-
 @contextmanager
 def open_part(path: str | Path, typestore: Typestore | None = None, *, warn: bool = True) -> Iterator[BagPart]:
     """Open one bag part: with rosbags' ``AnyReader`` when it is intact, else salvaged (module docstring).
@@ -225,6 +211,23 @@ def open_part(path: str | Path, typestore: Typestore | None = None, *, warn: boo
         yield _IntactPart(part_path, reader, typestore, warn=warn)
     finally:
         reader.close()
+
+
+def image_message_counts(path: str | Path, topics: Iterable[str]) -> dict[str, int]:
+    """Messages per topic over every readable part of a recording, from the bags' metadata/indexes (a salvaged
+    part: the messages recovered from it)."""
+    wanted = set(topics)
+    counts = dict.fromkeys(sorted(wanted), 0)
+    typestore = default_typestore()
+    for part in bag_parts(path):
+        try:
+            with open_part(part, typestore) as reader:
+                for connection in reader.connections:
+                    if connection.topic in wanted:
+                        counts[connection.topic] += int(connection.msgcount)
+        except Exception:  # an unreadable part counts nothing
+            continue
+    return counts
 
 
 def _warn_uncommitted(part: Path) -> None:
