@@ -44,7 +44,7 @@ from actial_ros.errors import CaptureError, PoseError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic, validate_transform
 from actial_ros.sources.base import DEFAULT_SOURCE_OPTIONS, SourceOptions
 
-__all__ = ['BagLayout', 'RecordedCamera', 'read_bag_layout', 'resolve_layout', 'view_name']
+__all__ = ['BagLayout', 'RecordedCamera', 'read_bag_layout', 'recording_parts', 'resolve_layout', 'view_name']
 
 _LOG = logging.getLogger(__name__)
 
@@ -257,6 +257,20 @@ def _single_camera(
     return RecordedCamera(name, image, image_type, camera_info, extrinsic)
 
 
+def recording_parts(path: str | Path) -> tuple[Path, list[Path], RecordingFile]:
+    """``(root, parts, recording.json)`` of the recording at ``path`` (a folder, a bare file or a split
+    recording: :func:`~actial_ros.bags.files.bag_parts`).
+
+    Raises:
+        CaptureError: not a recording (no ``metadata.yaml``, ``.mcap`` or ``.db3``).
+    """
+    root = Path(path).expanduser().resolve()
+    parts = bag_parts(root)
+    if not parts:
+        raise CaptureError(f'{root} is not a rosbag2 recording (no metadata.yaml, .mcap or .db3)')
+    return root, parts, RecordingFile(root)
+
+
 def read_bag_layout(path: str | Path, options: SourceOptions = DEFAULT_SOURCE_OPTIONS) -> BagLayout:
     """The cameras (topics, message types, extrinsics) and odometry topic a recording is read with, from its
     first readable part and ``recording.json`` (no message is read; what the demo and replay need). A cut part
@@ -267,11 +281,7 @@ def read_bag_layout(path: str | Path, options: SourceOptions = DEFAULT_SOURCE_OP
         CaptureError: not a recording, no readable part, or topics/cameras that do not resolve
             (see :meth:`actial_ros.sources.rosbag.RosbagCapture.open`).
     """
-    root = Path(path).expanduser().resolve()
-    parts = bag_parts(root)
-    if not parts:
-        raise CaptureError(f'{root} is not a rosbag2 recording (no metadata.yaml, .mcap or .db3)')
-    recording = RecordingFile(root)
+    root, parts, recording = recording_parts(path)
     typestore = default_typestore()
     errors = []
     for part in parts:

@@ -50,9 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from actial_ros.bags.cdr import COMPRESSED_IMAGE_TYPE, cdr_header_stamp_ns
-from actial_ros.bags.files import bag_parts
 from actial_ros.bags.reading import BagReadError, default_typestore, open_part
-from actial_ros.bags.recording import RecordingFile
 from actial_ros.enums import DropReason
 from actial_ros.errors import CaptureError, ImageError, PoseError
 from actial_ros.frame import CameraIntrinsics
@@ -60,7 +58,7 @@ from actial_ros.geometry import camera_pose_from_odometry
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
 from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform
 from actial_ros.pairing import OdometryHistory, OdometryMatchPolicy
-from actial_ros.sources.bag_layout import BagLayout, RecordedCamera, resolve_layout, view_name
+from actial_ros.sources.bag_layout import BagLayout, RecordedCamera, recording_parts, resolve_layout, view_name
 from actial_ros.sources.base import DEFAULT_SOURCE_OPTIONS, PosedCapture, PosedView, RgbImage, SourceKind, SourceOptions
 from actial_ros.timeline import Jump, TimelineGuard
 
@@ -143,11 +141,7 @@ class RosbagCapture(PosedCapture):
         Raises:
             CaptureError: see the module docstring.
         """
-        root = Path(path).expanduser().resolve()
-        parts = bag_parts(root)
-        if not parts:
-            raise CaptureError(f'{root} is not a rosbag2 recording (no metadata.yaml, .mcap or .db3)')
-        recording = RecordingFile(root)
+        root, parts, recording = recording_parts(path)
         typestore = default_typestore()
         skips: Counter[str] = Counter()
 
