@@ -601,7 +601,7 @@ def test_an_attempt_still_waiting_after_twice_the_timeout_is_abandoned(fake: Fak
     """Guard against an HTTP client that overruns its read timeout: the caller gets a timeout after
     ``2 * timeout_s`` while the client still waits, and the abandoned request keeps its in-flight slot."""
     backend = _backend(fake, timeout_s=0.1, max_retries=2)
-    client = backend._endpoints[0].client
+    client = backend._pool.endpoints[0].client
     original = client.chat.completions.create
     release = threading.Event()
 
