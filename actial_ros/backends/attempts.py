@@ -167,6 +167,9 @@ class AttemptRunner:
             except AttemptError as exc:
                 self._pool.release(endpoint, str(exc), cool_down=exc.cool_down)
                 raise BackendError(str(exc)) from None
+            except BaseException as exc:  # anything else (a bug, KeyboardInterrupt): the slot is still given back
+                self._pool.release(endpoint, self.redact(f'{what}: {type(exc).__name__}: {exc}'))
+                raise
             elapsed = time.perf_counter() - started
             self._pool.release(endpoint, None)
             return result, endpoint.url, elapsed

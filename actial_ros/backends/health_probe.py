@@ -16,6 +16,7 @@ import threading
 
 from actial_ros.backends.attempts import MODELS, AttemptError, AttemptRunner, RetryableError
 from actial_ros.backends.endpoint_pool import Endpoint, EndpointPool
+from actial_ros.backends.retry_policy import ABANDON_FACTOR
 from actial_ros.errors import BackendError
 
 __all__ = ['HealthProbe']
@@ -23,7 +24,9 @@ __all__ = ['HealthProbe']
 # The backend's one logger (its parts log under the name users configure: actial_ros.backends.vllm).
 _LOG = logging.getLogger('actial_ros.backends.vllm')
 
-_JOIN_TIMEOUT_S = 6.0  # a probe attempt lasts at most 5 s
+_JOIN_TIMEOUT_S = ABANDON_FACTOR * 5.0 + 1.0
+"""Longest wait for the probe thread on stop (s): a probe attempt is abandoned after ``ABANDON_FACTOR`` times
+its timeout, which is at most 5 s (:attr:`~actial_ros.backends.retry_policy.RetryPolicy.probe_timeout_s`)."""
 
 
 class HealthProbe:
@@ -82,7 +85,8 @@ class HealthProbe:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop the background probe and wait for it (at most 6 s: a probe attempt lasts at most 5 s).
+        """Stop the background probe and wait for it (at most ``_JOIN_TIMEOUT_S``, 11 s: the longest probe
+        attempt).
         Idempotent; callable from the probe thread itself (then it does not wait)."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():

@@ -180,6 +180,27 @@ def test_free_form_ask_streams_the_reply_as_it_comes(fake: FakeOpenAIServer, key
     assert answer.usage.get('completion_tokens') == 8  # the usage chunk of the stream
 
 
+def test_an_unexpected_error_gives_the_in_flight_slot_back() -> None:
+    """A failure inside a request that is no HTTP or client error (a bug, an interrupt) reaches the caller,
+    and its in-flight slot is free again: with max_in_flight=1 the next request still runs (without the
+    release it waited for a slot that never came back and failed with 'no in-flight slot free')."""
+    from actial_ros.backends.attempts import AttemptRunner
+    from actial_ros.backends.endpoint_pool import EndpointPool
+    from actial_ros.backends.retry_policy import RetryPolicy
+
+    policy = RetryPolicy(timeout_s=0.5, max_retries=0)
+    pool = EndpointPool(urls=['http://127.0.0.1:9/v1'], api_key=KEY, policy=policy, max_in_flight=1)
+    runner = AttemptRunner(pool=pool, policy=policy, model=MODEL, api_key_env=ENV, secret=KEY)
+
+    def broken(client: Any) -> int:
+        raise ValueError('a bug in building the request')
+
+    with pytest.raises(ValueError, match='a bug in building the request'):
+        runner.call(broken, 'POST /chat/completions')
+    result, url, _ = runner.call(lambda client: 42, 'POST /chat/completions')
+    assert result == 42 and url == 'http://127.0.0.1:9/v1'
+
+
 def test_server_errors_are_retried_then_succeed(fake: FakeOpenAIServer, key_env: str) -> None:
     backend = _backend(fake, max_retries=2)
     fake.fail_next(2, status=500)
