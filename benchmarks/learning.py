@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from actial_ros.backends.geometry import GeometryBackend
+    from actial_ros.backends.two_view_geometry import GeometryBackend
     from actial_ros.frame import CameraIntrinsics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -406,7 +406,7 @@ def geometry_accuracy(
 
     Every row of the viewpoint dataset ``dataset`` (``DATASET/data/*.parquet``, all splits; read with
     :func:`actial_ros.training.data.load_viewpoint`) is asked of
-    :class:`actial_ros.backends.geometry.GeometryBackend` (default settings: SIFT, essential matrix,
+    :class:`actial_ros.backends.two_view_geometry.GeometryBackend` (default settings: SIFT, essential matrix,
     ``recoverPose``) exactly as the node asks it: a :class:`~actial_ros.frame.Pair` of two
     :class:`~actial_ros.frame.Frame` (the row's decoded images, ``intrinsics_of(object_id)`` as their
     intrinsics) and a :class:`~actial_ros.questions.Question` with the row's prompt, options and option
@@ -434,7 +434,7 @@ def geometry_accuracy(
     """
     from actial_ros.training.data import image_bytes, load_viewpoint
 
-    from actial_ros.backends.geometry import GeometryBackend
+    from actial_ros.backends.two_view_geometry import GeometryBackend
     from actial_ros.enums import QuestionType, ViewpointLabel
     from actial_ros.frame import Frame, Pair
     from actial_ros.imaging import decode_jpeg

@@ -1,5 +1,6 @@
 """Model backends: the interface, the vLLM (OpenAI-compatible) client, the in-process transformers
-backend and the classical geometry baseline.
+backend and the classical two-view geometry baseline (:mod:`~actial_ros.backends.two_view_geometry`, the
+``geometry`` backend; not the core's :mod:`actial_ros.geometry`, the pose conventions).
 
 :func:`create_backend` builds one by name. :class:`VllmBackend` and :class:`TransformersBackend` are
 imported lazily (on first use), so the geometry baseline works without loading the ``openai`` client,
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from actial_ros.backends.base import Backend, BackendAnswer, BackendHealth
-from actial_ros.backends.geometry import GeometryBackend, PoseEstimate, relative_pose_from_recover_pose
+from actial_ros.backends.two_view_geometry import GeometryBackend, PoseEstimate, relative_pose_from_recover_pose
 from actial_ros.errors import ConfigError
 
 if TYPE_CHECKING:
