@@ -1,0 +1,210 @@
+"""Shift diagnostic for the learning benchmark (issue 10): can the from-scratch recipe learn the simplest
+two-image comparison at all?
+
+Each row is a rotation question whose two images are two crops of ONE render of the learning benchmark,
+the second shifted sideways: a camera that turns right sees the scene move left, so "turned right" is a crop
+window moved right over the source image. Crops are ``crop`` px square (default 84 of the 112 px renders),
+the shift ``min_shift``..``max_shift`` px (default 8..28), resized back to the render size. No floor, depth or
+orbit geometry is involved: the whole image shifts, the first-order start a curriculum would begin with.
+Training rows are cut from the benchmark's training renders, test rows from its held-out renders.
+
+Stages (each skipped when its output exists): ``rows`` (parquet in the viewpoint schema), ``sft``
+(``actial-ros-train sft --config config/training/sft_from_scratch.yaml`` from the benchmark's random base
+model), ``evaluate`` (``actial-ros-train evaluate`` on the test rows and on as many training rows). It prints
+the accuracy of the direction word (the ``<think>`` line the recipe's target starts with: what the model saw)
+and of the option letter (what it answered), against the coin flip of this left/right-only split.
+
+    .venv/bin/python benchmarks/learning.py --out out/learning --stages render build model   # its inputs
+    .venv/bin/python benchmarks/learning_shift.py --learning out/learning --out out/learning_shift
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import random
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_CLI = [sys.executable, '-m', 'actial_ros.training.cli']
+
+
+def shift_rows(
+    source: Path, split: str, count: int, *, seed: int, crop: int = 84, min_shift: int = 8, max_shift: int = 28
+) -> list[dict[str, Any]]:
+    """``count`` rotation rows (viewpoint schema) made of shifted crops of the ``image_1`` renders of the
+    viewpoint dataset in ``source`` (its ``data/*.parquet``); left and right by a seeded coin flip."""
+    import pyarrow.parquet as pq
+    from actial_ros.training.viewpoint import RowQuestion
+    from PIL import Image
+
+    from actial_ros.enums import QuestionType, ViewpointLabel
+    from actial_ros.questions import make_question
+
+    rng = random.Random(seed)
+    renders: list[tuple[bytes, str]] = []
+    for path in sorted(glob.glob(str(source / 'data' / '*.parquet'))):
+        table = pq.read_table(path, columns=['image_1', 'object_id'])
+        for image, object_id in zip(
+            table.column('image_1').to_pylist(), table.column('object_id').to_pylist(), strict=True
+        ):
+            renders.append((image['bytes'], object_id))
+    if not renders:
+        raise SystemExit(f'no rendered rows in {source}/data: run benchmarks/learning.py first')
+    rows = []
+    for index in range(count):
+        data, object_id = rng.choice(renders)
+        image = Image.open(io.BytesIO(data)).convert('RGB')
+        width, height = image.size
+        shift = rng.randint(min_shift, max_shift)
+        left_edge = rng.randint(0, width - crop - shift)
+        top = rng.randint(0, height - crop)
+        right = rng.random() < 0.5  # camera turned right: the second window lies to the right
+        edges = (left_edge, left_edge + shift) if right else (left_edge + shift, left_edge)
+        crops = []
+        for x in edges:
+            buffer = io.BytesIO()
+            image.crop((x, top, x + crop, top + crop)).resize((width, height), Image.Resampling.BILINEAR).save(
+                buffer, format='JPEG', quality=90
+            )
+            crops.append(buffer.getvalue())
+        label = ViewpointLabel.RIGHT if right else ViewpointLabel.LEFT
+        question = RowQuestion.from_question(make_question(QuestionType.ROTATION, label, rng))
+        rows.append(
+            {
+                'id': f'shift/{split}/{index}',
+                'source': 'shift',
+                'object_id': object_id,
+                'split': split,
+                'image_1': {'bytes': crops[0], 'path': None},
+                'image_2': {'bytes': crops[1], 'path': None},
+                'image_1_name': 'crop_1',
+                'image_2_name': 'crop_2',
+                'question_type': question.question_type,
+                'question': question.text,
+                'options': list(question.options),
+                'option_labels': list(question.option_labels),
+                'answer': question.answer,
+                'answer_label': question.answer_label,
+                'yaw_deg': float(shift if right else -shift),  # a stand-in: pixels, not degrees
+                'pitch_deg': 0.0,
+                'roll_deg': 0.0,
+                't12': [0.0, 0.0, 0.0],
+                'cot': None,
+            }
+        )
+    return rows
+
+
+def _write(rows: list[dict[str, Any]], path: Path) -> None:
+    from actial_ros.training.schema import features
+    from datasets import Dataset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Dataset.from_list(rows, features=features()).to_parquet(str(path))
+
+
+def direction_and_letter(rows_file: Path, predictions_file: Path) -> dict[str, float]:
+    """Accuracy of the direction word (first word after ``<think>``) and of the letter, per evaluated row."""
+    import pyarrow.parquet as pq
+
+    truth = {row['id']: row['answer_label'] for row in pq.read_table(rows_file).to_pylist()}
+    word = letter = total = 0
+    for line in predictions_file.read_text(encoding='utf-8').splitlines():
+        prediction = json.loads(line)
+        match = re.search(r'<think>\s*(\w+)', prediction.get('raw_text') or '')
+        word += bool(match and match.group(1) == truth[prediction['item_id']])
+        letter += bool(prediction['correct'])
+        total += 1
+    return {'rows': total, 'direction_word': word / max(1, total), 'letter': letter / max(1, total)}
+
+
+def _run(args: list[str]) -> None:
+    print('$', ' '.join(args), flush=True)
+    subprocess.run(args, check=True, cwd=REPO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--learning', type=Path, default=REPO / 'out' / 'learning', help='learning benchmark out')
+    parser.add_argument('--out', type=Path, default=REPO / 'out' / 'learning_shift')
+    parser.add_argument('--train-rows', type=int, default=8000)
+    parser.add_argument('--test-rows', type=int, default=600)
+    parser.add_argument('--max-steps', type=int, default=1200)
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    data = {
+        'train': out / 'data' / 'train' / 'train-00000.parquet',
+        'test': out / 'data' / 'test' / 'test-00000.parquet',
+    }
+    if not data['test'].exists():
+        _write(shift_rows(args.learning / 'data' / 'train', 'train', args.train_rows, seed=args.seed), data['train'])
+        _write(shift_rows(args.learning / 'data' / 'heldout', 'test', args.test_rows, seed=args.seed + 1), data['test'])
+    model = out / 'sft'
+    if not (model / 'model.safetensors').exists():
+        _run(
+            [
+                *TRAIN_CLI,
+                'sft',
+                '--config',
+                str(REPO / 'config' / 'training' / 'sft_from_scratch.yaml'),
+                '--model',
+                str(args.learning / 'base'),
+                '--data',
+                str(data['train'].parent),
+                '--output-dir',
+                str(model),
+                '--max-steps',
+                str(args.max_steps),
+                '--seed',
+                str(args.seed),
+            ]
+        )
+    results: dict[str, dict[str, float]] = {}
+    for split in ('test', 'train'):
+        evaluation = out / f'eval_{split}'
+        if not (evaluation / 'predictions.jsonl').exists():
+            _run(
+                [
+                    *TRAIN_CLI,
+                    'evaluate',
+                    '--model',
+                    str(model),
+                    '--viewpoint',
+                    str(data[split].parent),
+                    '--viewpoint-split',
+                    '',
+                    '--limit',
+                    str(args.test_rows),
+                    '--system-prompt',
+                    '',
+                    '--max-pixels',
+                    '3136',
+                    '--max-new-tokens',
+                    '24',
+                    '--out',
+                    str(evaluation),
+                    '--no-progress',
+                ]
+            )
+        results[split] = direction_and_letter(data[split], evaluation / 'predictions.jsonl')
+    (out / 'results.json').write_text(json.dumps(results, indent=2) + '\n', encoding='utf-8')
+    print(f'shift diagnostic after {args.max_steps} SFT steps (coin flip: 0.500):')
+    for split, figures in results.items():
+        print(
+            f'  {split:5s} ({int(figures["rows"])} rows): direction word {figures["direction_word"]:.3f}, '
+            f'letter {figures["letter"]:.3f}'
+        )
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
