@@ -139,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--test-rows', type=int, default=600)
     parser.add_argument('--max-steps', type=int, default=1200)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--max-pixels', type=int, default=3136, help='image pixels (3136: 4 tokens per image, the recipe; 12544: 16)'
+    )
     args = parser.parse_args(argv)
     out: Path = args.out
     data = {
@@ -166,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(args.max_steps),
                 '--seed',
                 str(args.seed),
+                '--max-pixels',
+                str(args.max_pixels),
             ]
         )
     results: dict[str, dict[str, float]] = {}
@@ -187,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     '--system-prompt',
                     '',
                     '--max-pixels',
-                    '3136',
+                    str(args.max_pixels),
                     '--max-new-tokens',
                     '24',
                     '--out',
