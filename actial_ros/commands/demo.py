@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from actial_ros.backends.defaults import DEFAULT_BASE_URL, DEFAULT_MODEL
+from actial_ros.commands.ros_args import add_parameter_overrides
 
 __all__ = ['configure_parser', 'run']
 
@@ -58,14 +59,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         '--transformers-model', default='', metavar='DIR', help='Qwen2.5-VL checkpoint for --backend transformers'
     )
     parser.add_argument('--params-file', type=Path, help='node parameter YAML applied before the overrides')
-    parser.add_argument(
-        '-p',
-        '--param',
-        action='append',
-        default=[],
-        metavar='NAME:=VALUE',
-        help='extra node parameter override (repeatable)',
-    )
+    add_parameter_overrides(parser, 'extra node parameter override (repeatable)')
     parser.add_argument('--domain-id', type=int, help='ROS domain id (default: derived from the process id)')
     parser.add_argument('--timeout', type=float, default=600.0, help='seconds to wait for answers')
     parser.add_argument('--no-progress', action='store_true', help='no live progress display')

@@ -1,10 +1,11 @@
-"""The ROS arguments a command passes on to a node: what follows ``--`` on the command line."""
+"""What commands pass on to a node: the ROS arguments after ``--`` and ``-p NAME:=VALUE`` overrides."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
-__all__ = ['ros_arguments']
+__all__ = ['add_parameter_overrides', 'ros_arguments']
 
 
 def ros_arguments(rest: Sequence[str]) -> list[str]:
@@ -17,3 +18,9 @@ def ros_arguments(rest: Sequence[str]) -> list[str]:
     if args and args[0] == '--ros-args':
         args = args[1:]
     return args
+
+
+def add_parameter_overrides(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``-p/--param NAME:=VALUE`` (repeatable, as after ``ros2 run ... --ros-args``); the texts land in
+    ``args.param`` (a list, empty by default)."""
+    parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE', help=help_text)

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from actial_ros.commands.ros_args import add_parameter_overrides
 from actial_ros.errors import ActialError, ConfigError
 
 __all__ = ['configure_parser', 'rig_values_from_args', 'run']
@@ -71,14 +72,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--camera-height', type=float, help='camera height above base_link (m)')
     parser.add_argument('--record', type=Path, help='write the ground-truth pose record (JSON lines) here')
     parser.add_argument('--on-end', choices=('hold', 'exit'), help='after a finite run (node mode; default hold)')
-    parser.add_argument(
-        '-p',
-        '--param',
-        action='append',
-        default=[],
-        metavar='NAME:=VALUE',
-        help='any sim_rig parameter (repeatable; YAML values)',
-    )
+    add_parameter_overrides(parser, 'any sim_rig parameter (repeatable; YAML values)')
     parser.add_argument('--bag', type=Path, help='render the run into this new rosbag2 directory instead (no ROS)')
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap', help='bag storage (--bag)')
     parser.add_argument('ros_args', nargs=argparse.REMAINDER, help='further ROS arguments after -- (node mode)')
