@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,10 +58,19 @@ class Lifecycle:
         checker.spin_until(lambda: self.get.service_is_ready() and self.change.service_is_ready(), 30, 'services')
 
     def state(self) -> str:
-        future = self.get.call_async(GetState.Request())
-        self.checker.spin_until(future.done, 10, 'get_state')
-        response: Any = future.result()
-        return str(response.current_state.label)
+        """The node's state label. get_state changes nothing, so a request that got no reply within 5 s is
+        sent again (twice at most): on a loaded machine the first one can go out before the server's side of
+        the match exists and be lost (seen once in a full run)."""
+        for _ in range(3):
+            future = self.get.call_async(GetState.Request())
+            deadline = time.monotonic() + 5.0
+            while not future.done() and time.monotonic() < deadline:
+                self.checker.spin_for(0.05)
+            if future.done():
+                response: Any = future.result()
+                return str(response.current_state.label)
+            self.get.remove_pending_request(future)
+        pytest.fail('get_state got no reply to three requests')
 
     def transition(self, transition_id: int) -> bool:
         request = ChangeState.Request()
@@ -208,7 +218,7 @@ def test_a_signal_ends_the_node_cleanly(
     try:
         life = Lifecycle(checker, namespace)
         checker.spin_until(lambda: 'active' in log.read_text(), 30, 'the node to be active', log)
-        assert life.state() == 'active'
+        assert life.state() == 'active'  # answered over DDS: the node spins
         node.send_signal(signum)
         code = node.wait(30)
     finally:

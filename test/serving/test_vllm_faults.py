@@ -157,15 +157,15 @@ def test_server_slower_than_the_timeout(
     with a timeout, is not retried, the server drops the abandoned generation, and the next request succeeds.
 
     On a loaded machine the HTTP client (openai 3 on httpx2) now and then keeps waiting past its read
-    timeout; the backend then abandons the attempt after 2 x timeout_s, so the caller hears promptly either way.
+    timeout; the backend then abandons the attempt after 2 x timeout_s, so the caller hears promptly either way
+    (that bound is checked without wall-clock assertions in test/backends/test_vllm_backend.py; a wall-clock
+    bound here failed once on a loaded machine).
     """
     monkeypatch.setenv(API_KEY_ENV, API_KEY)
     slow = _backend(live_server, timeout_s=0.3, max_tokens=1700, max_retries=2)
     try:
-        started = time.monotonic()
         with pytest.raises(BackendError, match=r'within 0\.3 s \(timeout'):
             slow.ask([], 'Tell a long story.')  # never a late answer
-        assert time.monotonic() - started < 2.5
         health = slow.health()
         assert not health.ok and 'timeout' in health.message
         assert slow.endpoints()[0].requests == 1  # a timed-out request is not retried
