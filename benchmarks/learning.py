@@ -11,10 +11,15 @@ Everything runs through the package's own commands, in stages (each skipped when
    held-out set (no flags about the mount: the bags say it).
 3. ``model``: a randomly initialised Qwen2.5-VL of the scale's size preset (``small``, 4.7 M parameters;
    :func:`actial_ros.training.tiny_model.build_tiny_qwen25vl`; no weights can be downloaded here).
-4. ``sft``: ``actial-ros-train sft --config config/training/sft_from_scratch.yaml``.
-5. ``grpo``: ``actial-ros-train grpo --config config/training/grpo_from_sft.yaml`` on the viewpoint rows
+4. ``curriculum`` (the ``full`` scale): three SFT stages with the same recipe, each from the previous
+   checkpoint, whose tasks are first-order: shifted crops with a fixed first window, shifted crops, orbit
+   pairs whose first camera faces one direction of the world (:func:`curriculum`); each checkpoint's held-out
+   figure goes to ``results.json`` (``curriculum``).
+5. ``sft``: ``actial-ros-train sft --config config/training/sft_from_scratch.yaml`` on the orbits, from the
+   last curriculum checkpoint (or the random model without a curriculum).
+6. ``grpo``: ``actial-ros-train grpo --config config/training/grpo_from_sft.yaml`` on the viewpoint rows
    alone (no SAT), from the SFT checkpoint; its reward log is kept.
-6. ``evaluate``: ``actial-ros-train evaluate`` of the untrained, SFT and GRPO models on the held-out rows,
+7. ``evaluate``: ``actial-ros-train evaluate`` of the untrained, SFT and GRPO models on the held-out rows,
    and the geometry backend (SIFT + essential matrix) on the same pairs.
 
 It prints one table: held-out accuracy per question type next to the split's blind baselines (the
@@ -58,7 +63,7 @@ if TYPE_CHECKING:
     from actial_ros.frame import CameraIntrinsics
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ('render', 'build', 'model', 'sft', 'grpo', 'evaluate')
+STAGES = ('render', 'build', 'model', 'curriculum', 'sft', 'grpo', 'evaluate')
 
 # Objects of pybullet_data: the training and the held-out sets are disjoint.
 TRAIN_OBJECTS: tuple[str, ...] = (
@@ -94,11 +99,20 @@ class Scale:
     max_pixels: int = 56 * 56
     frame_rate_hz: float = 4.0
     model_size: Literal['tiny', 'small'] = 'small'
+    curriculum_steps: tuple[int, int, int] = (0, 0, 0)
+    """SFT steps of the curriculum's stages before ``max_steps`` on the orbits (:func:`curriculum`): fixed-reference
+    shifted crops, shifted crops, anchored orbits; ``(0, 0, 0)``: none (SFT from random weights)."""
 
 
 SCALES: dict[str, Scale] = {
     'full': Scale(
-        train_runs=80, heldout_runs=24, pairs_per_run=240, heldout_pairs_per_run=60, max_steps=1500, grpo_steps=30
+        train_runs=80,
+        heldout_runs=24,
+        pairs_per_run=240,
+        heldout_pairs_per_run=60,
+        max_steps=800,
+        grpo_steps=30,
+        curriculum_steps=(800, 400, 300),
     ),
     'ci': Scale(train_runs=2, heldout_runs=2, pairs_per_run=32, heldout_pairs_per_run=20, max_steps=300, grpo_steps=0),
 }
@@ -277,8 +291,16 @@ def build_model(out: Path, scale: Scale, seed: int) -> None:
 
 
 def sft(out: Path, scale: Scale, *extra: str) -> None:
-    """``actial-ros-train sft`` with the shipped from-scratch recipe."""
-    if (out / 'sft' / 'actial_sft_settings.yaml').is_file():
+    """``actial-ros-train sft`` with the shipped from-scratch recipe on the training orbits, from the last
+    curriculum stage's checkpoint when the scale has a curriculum (else from the random base model)."""
+    start = out / 'curriculum' / CURRICULUM[-1] if any(scale.curriculum_steps) else out / 'base'
+    sft_stage(start, out / 'data' / 'train', out / 'sft', scale.max_steps, scale, *extra, log=out / 'logs' / 'sft.log')
+
+
+def sft_stage(model: Path, data: Path, output: Path, steps: int, scale: Scale, *extra: str, log: Path) -> None:
+    """``actial-ros-train sft --config config/training/sft_from_scratch.yaml`` from ``model`` on ``data`` into
+    ``output`` for ``steps`` steps (skipped when ``output`` holds a finished run)."""
+    if (output / 'actial_sft_settings.yaml').is_file():
         return
     _cli(
         'actial_ros.training.cli',
@@ -286,18 +308,136 @@ def sft(out: Path, scale: Scale, *extra: str) -> None:
         '--config',
         str(RECIPE),
         '--model',
-        str(out / 'base'),
+        str(model),
         '--data',
-        str(out / 'data' / 'train'),
+        str(data),
         '--output-dir',
-        str(out / 'sft'),
+        str(output),
         '--max-steps',
-        str(scale.max_steps),
+        str(steps),
         '--max-pixels',
         str(scale.max_pixels),
         *extra,
-        log=out / 'logs' / 'sft.log',
+        log=log,
     )
+
+
+CURRICULUM = ('shift_fixed', 'shift', 'anchored')
+SHIFT_CROP = 56
+"""Crop size (px of the 112 px renders) of the curriculum's shifted pairs; shifts of a quarter to half of it: the
+object moves by 25 to 50 % of the image width, a strong first-order cue."""
+"""The curriculum's stages in order (checkpoints in ``OUT/curriculum/NAME``)."""
+
+
+def anchored_rows(
+    data: Path, specs: Sequence[RunSpec], out: Path, *, reference_deg: float, tolerance_deg: float
+) -> int:
+    """Write the rows of ``data`` whose FIRST camera faces one direction of the world to ``out`` (parquet).
+
+    The first camera's azimuth on its orbit is ``start_deg + speed_deg_s * t`` (``t``: ``image_1_name``, the
+    frame's stamp in ns since the run's start, as ``actial-ros sim`` stamps it); rows within ``tolerance_deg`` of
+    ``reference_deg`` are kept. With the first view fixed, every label is a function of the second image alone.
+
+    Returns:
+        The number of rows written.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    by_run = {spec.name: spec for spec in specs}
+    table = pq.ParquetDataset(sorted(str(path) for path in (data / 'data').glob('*.parquet'))).read()
+    keep = []
+    for index, (run, stamp) in enumerate(
+        zip(table.column('object_id').to_pylist(), table.column('image_1_name').to_pylist(), strict=True)
+    ):
+        spec = by_run[run]
+        azimuth = spec.start_deg + spec.speed_deg_s * int(stamp) * 1e-9
+        if abs((azimuth - reference_deg + 180.0) % 360.0 - 180.0) <= tolerance_deg:
+            keep.append(index)
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.take(pa.array(keep, type=pa.int64())), out / 'train-00000.parquet')
+    return len(keep)
+
+
+def _shift_benchmark() -> Any:
+    """``benchmarks/learning_shift.py`` as a module (this file is also loaded by path, without ``benchmarks/`` on
+    ``sys.path``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location('learning_shift', Path(__file__).with_name('learning_shift.py'))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def curriculum(
+    out: Path, scale: Scale, train_specs: Sequence[RunSpec], heldout_specs: Sequence[RunSpec], seed: int
+) -> None:
+    """The from-scratch curriculum before SFT on the orbits (docs/training.md, "Learning from scratch").
+
+    Three SFT stages with the same recipe, each from the previous checkpoint (``scale.curriculum_steps``):
+    ``shift_fixed`` (crops of the training renders, the first window always the centred one: the label is a
+    function of the second image alone), ``shift`` (both windows anywhere: a comparison of the two images), and
+    ``anchored`` (training orbit pairs whose first camera faces azimuth 0 +- 15 degrees: the orbit's cues, again
+    first-order). Each stage is meant to break a saddle the next one sits on from random weights (whether it
+    does through this recipe: docs/training.md): in the general task every single-image feature predicts the
+    label with opposite signs for the two images, so nothing is learnable before attention tells the images
+    apart, and that attention gets no gradient before something is. Held-out rows of each stage's kind (from
+    the held-out renders and orbits) go to ``OUT/curriculum/heldout``.
+    """
+    if not any(scale.curriculum_steps):
+        return
+    shift = _shift_benchmark()
+    data, heldout = out / 'curriculum' / 'data', out / 'curriculum' / 'heldout'
+    for offset, (name, fixed) in enumerate((('shift_fixed', True), ('shift', False))):
+        for split, folder, renders, count in (
+            ('train', data, out / 'data' / 'train', 4000 * (offset + 1)),
+            ('test', heldout, out / 'data' / 'heldout', 600),
+        ):
+            rows = folder / name / 'train-00000.parquet'
+            if not rows.is_file():
+                made = shift.shift_rows(
+                    renders,
+                    split,
+                    count,
+                    seed=seed + 2 * offset + len(split),
+                    crop=SHIFT_CROP,
+                    min_shift=SHIFT_CROP // 4,
+                    max_shift=SHIFT_CROP // 2,
+                    fixed_reference=fixed,
+                )
+                shift._write(made, rows)
+    for folder, source, specs in ((data, 'train', train_specs), (heldout, 'heldout', heldout_specs)):
+        if not (folder / 'anchored' / 'train-00000.parquet').is_file():
+            count = anchored_rows(
+                out / 'data' / source, specs, folder / 'anchored', reference_deg=0.0, tolerance_deg=15.0
+            )
+            print(f'curriculum: {count} anchored {source} orbit rows', flush=True)
+    model = out / 'base'
+    for name, steps in zip(CURRICULUM, scale.curriculum_steps, strict=True):
+        output = out / 'curriculum' / name
+        sft_stage(model, data / name, output, steps, scale, log=out / 'logs' / f'curriculum_{name}.log')
+        model = output
+    print(json.dumps(curriculum_report(out, scale), indent=2), flush=True)
+
+
+def curriculum_report(out: Path, scale: Scale) -> dict[str, dict[str, float]]:
+    """Each curriculum checkpoint on the held-out rows of its own stage and, the last one, on the held-out
+    orbits: the accuracy of the direction word (what the model saw) and of the answer letter."""
+    shift = _shift_benchmark()
+    report: dict[str, dict[str, float]] = {}
+    cases = [(name, name, out / 'curriculum' / 'heldout' / name) for name in CURRICULUM]
+    cases.append(('anchored on all held-out orbits', CURRICULUM[-1], out / 'data' / 'heldout'))
+    for label, name, rows in cases:
+        model = out / 'curriculum' / name
+        if not (model / 'config.json').is_file():
+            continue
+        folder = out / 'eval' / 'curriculum' / label.replace(' ', '_')
+        evaluate(model, rows, folder, scale, f'curriculum {label}')
+        files = sorted(rows.glob('*.parquet')) or sorted((rows / 'data').glob('*.parquet'))
+        report[label] = shift.direction_and_letter(files, folder / 'predictions.jsonl')
+    return report
 
 
 def grpo(out: Path, scale: Scale) -> None:
@@ -637,6 +777,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     stage('build', build_all)
     stage('model', lambda: build_model(out / 'base', scale, args.seed))
+    stage('curriculum', lambda: curriculum(out, scale, train_specs, heldout_specs, args.seed))
     stage('sft', lambda: sft(out, scale))
     stage('grpo', lambda: grpo(out, scale))
     if 'evaluate' in args.stages:
@@ -671,6 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             'accuracy': rows,
             'geometry': geometry,
             'grpo_rewards': reward_curve(out / 'grpo' / 'trainer_state.json'),
+            'curriculum': curriculum_report(out, scale) if any(scale.curriculum_steps) else {},
             'table': table,
         }
         (out / 'results.json').write_text(json.dumps(results, indent=2) + '\n')

@@ -8,11 +8,22 @@ the shift ``min_shift``..``max_shift`` px (default 8..28), resized back to the r
 orbit geometry is involved: the whole image shifts, the first-order start a curriculum would begin with.
 Training rows are cut from the benchmark's training renders, test rows from its held-out renders.
 
-Stages (each skipped when its output exists): ``rows`` (parquet in the viewpoint schema), ``sft``
-(``actial-ros-train sft --config config/training/sft_from_scratch.yaml`` from the benchmark's random base
-model), ``evaluate`` (``actial-ros-train evaluate`` on the test rows and on as many training rows). It prints
-the accuracy of the direction word (the ``<think>`` line the recipe's target starts with: what the model saw)
-and of the option letter (what it answered), against the coin flip of this left/right-only split.
+``--fixed-steps N`` (default 0: SFT on the shifted pairs from random weights, the measured diagnostic) runs the
+first stages of ``benchmarks/learning.py``'s curriculum: first N steps of SFT on FIXED-REFERENCE pairs, whose
+first window is always the centred one, so that the label is a function of the second image alone; then SFT
+from that checkpoint on the shifted pairs. Why
+(docs/training.md, "Learning from scratch"): in the shifted pairs, every feature of one image that predicts
+the label predicts it with opposite signs for the two images, so a readout of their sum (what attention
+that does not yet tell the images apart gives the answer position) carries nothing, and the attention that
+would tell them apart gets no gradient without that readout: a saddle. The fixed reference broke it in an
+in-process training loop, not yet through ``actial-ros-train sft`` (docs/training.md has both figures).
+
+Stages (each skipped when its output exists): ``rows`` (parquet in the viewpoint schema), ``sft_fixed`` and
+``sft`` (``actial-ros-train sft --config config/training/sft_from_scratch.yaml``, the first from the learning
+benchmark's random base model), ``evaluate`` (``actial-ros-train evaluate`` on held-out rows of both kinds and
+on as many training rows). It prints the accuracy of the direction word (the ``<think>`` line the recipe's
+target starts with: what the model saw) and of the option letter (what it answered), against the coin flip
+of this left/right-only split.
 
     .venv/bin/python benchmarks/learning.py --out out/learning --stages render build model   # its inputs
     .venv/bin/python benchmarks/learning_shift.py --learning out/learning --out out/learning_shift
@@ -37,10 +48,21 @@ TRAIN_CLI = [sys.executable, '-m', 'actial_ros.training.cli']
 
 
 def shift_rows(
-    source: Path, split: str, count: int, *, seed: int, crop: int = 84, min_shift: int = 8, max_shift: int = 28
+    source: Path,
+    split: str,
+    count: int,
+    *,
+    seed: int,
+    crop: int = 84,
+    min_shift: int = 8,
+    max_shift: int = 28,
+    fixed_reference: bool = False,
 ) -> list[dict[str, Any]]:
     """``count`` rotation rows (viewpoint schema) made of shifted crops of the ``image_1`` renders of the
-    viewpoint dataset in ``source`` (its ``data/*.parquet``); left and right by a seeded coin flip."""
+    viewpoint dataset in ``source`` (its ``data/*.parquet``); left and right by a seeded coin flip.
+
+    With ``fixed_reference`` the first window is always the centred one (shifts up to half the margin): the
+    label is then a function of the second image alone, a first-order cue (docs/training.md)."""
     import pyarrow.parquet as pq
     from actial_ros.training.viewpoint import RowQuestion
     from PIL import Image
@@ -63,11 +85,16 @@ def shift_rows(
         data, object_id = rng.choice(renders)
         image = Image.open(io.BytesIO(data)).convert('RGB')
         width, height = image.size
-        shift = rng.randint(min_shift, max_shift)
-        left_edge = rng.randint(0, width - crop - shift)
-        top = rng.randint(0, height - crop)
         right = rng.random() < 0.5  # camera turned right: the second window lies to the right
-        edges = (left_edge, left_edge + shift) if right else (left_edge + shift, left_edge)
+        if fixed_reference:
+            centre = (width - crop) // 2
+            shift = rng.randint(min(min_shift, centre), min(max_shift, centre))
+            edges = (centre, centre + shift if right else centre - shift)
+        else:
+            shift = rng.randint(min_shift, max_shift)
+            left_edge = rng.randint(0, width - crop - shift)
+            edges = (left_edge, left_edge + shift) if right else (left_edge + shift, left_edge)
+        top = rng.randint(0, height - crop)
         crops = []
         for x in edges:
             buffer = io.BytesIO()
@@ -111,11 +138,13 @@ def _write(rows: list[dict[str, Any]], path: Path) -> None:
     Dataset.from_list(rows, features=features()).to_parquet(str(path))
 
 
-def direction_and_letter(rows_file: Path, predictions_file: Path) -> dict[str, float]:
-    """Accuracy of the direction word (first word after ``<think>``) and of the letter, per evaluated row."""
+def direction_and_letter(rows_file: Path | Sequence[Path], predictions_file: Path) -> dict[str, float]:
+    """Accuracy of the direction word (first word after ``<think>``) and of the letter, per evaluated row of
+    the parquet file(s) ``rows_file``."""
     import pyarrow.parquet as pq
 
-    truth = {row['id']: row['answer_label'] for row in pq.read_table(rows_file).to_pylist()}
+    files = [rows_file] if isinstance(rows_file, Path) else list(rows_file)
+    truth = {row['id']: row['answer_label'] for row in pq.ParquetDataset([str(f) for f in files]).read().to_pylist()}
     word = letter = total = 0
     for line in predictions_file.read_text(encoding='utf-8').splitlines():
         prediction = json.loads(line)
@@ -131,13 +160,74 @@ def _run(args: list[str]) -> None:
     subprocess.run(args, check=True, cwd=REPO)
 
 
+def sft(model: Path, data: Path, output: Path, *, steps: int, seed: int, max_pixels: int) -> None:
+    """``actial-ros-train sft`` with the from-scratch recipe, from ``model`` on ``data`` (skipped when done)."""
+    if (output / 'model.safetensors').exists():
+        return
+    _run(
+        [
+            *TRAIN_CLI,
+            'sft',
+            '--config',
+            str(REPO / 'config' / 'training' / 'sft_from_scratch.yaml'),
+            '--model',
+            str(model),
+            '--data',
+            str(data),
+            '--output-dir',
+            str(output),
+            '--max-steps',
+            str(steps),
+            '--seed',
+            str(seed),
+            '--max-pixels',
+            str(max_pixels),
+        ]
+    )
+
+
+def evaluate(model: Path, rows_file: Path, out: Path, *, limit: int, max_pixels: int) -> dict[str, float]:
+    """``actial-ros-train evaluate`` of ``model`` on ``rows_file``; :func:`direction_and_letter` of it."""
+    if not (out / 'predictions.jsonl').exists():
+        _run(
+            [
+                *TRAIN_CLI,
+                'evaluate',
+                '--model',
+                str(model),
+                '--viewpoint',
+                str(rows_file.parent),
+                '--viewpoint-split',
+                '',
+                '--limit',
+                str(limit),
+                '--system-prompt',
+                '',
+                '--max-pixels',
+                str(max_pixels),
+                '--max-new-tokens',
+                '24',
+                '--out',
+                str(out),
+                '--no-progress',
+            ]
+        )
+    return direction_and_letter(rows_file, out / 'predictions.jsonl')
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--learning', type=Path, default=REPO / 'out' / 'learning', help='learning benchmark out')
     parser.add_argument('--out', type=Path, default=REPO / 'out' / 'learning_shift')
     parser.add_argument('--train-rows', type=int, default=8000)
     parser.add_argument('--test-rows', type=int, default=600)
-    parser.add_argument('--max-steps', type=int, default=1200)
+    parser.add_argument('--max-steps', type=int, default=1200, help='SFT steps on the shifted pairs')
+    parser.add_argument(
+        '--fixed-steps',
+        type=int,
+        default=0,
+        help='SFT steps on fixed-reference pairs first (the curriculum; 0: none, the from-scratch start)',
+    )
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--max-pixels', type=int, default=3136, help='image pixels (3136: 4 tokens per image, the recipe; 12544: 16)'
@@ -145,67 +235,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out
     data = {
+        'fixed': out / 'data' / 'fixed' / 'train-00000.parquet',
+        'fixed_test': out / 'data' / 'fixed_test' / 'test-00000.parquet',
         'train': out / 'data' / 'train' / 'train-00000.parquet',
         'test': out / 'data' / 'test' / 'test-00000.parquet',
     }
-    if not data['test'].exists():
-        _write(shift_rows(args.learning / 'data' / 'train', 'train', args.train_rows, seed=args.seed), data['train'])
-        _write(shift_rows(args.learning / 'data' / 'heldout', 'test', args.test_rows, seed=args.seed + 1), data['test'])
-    model = out / 'sft'
-    if not (model / 'model.safetensors').exists():
-        _run(
-            [
-                *TRAIN_CLI,
-                'sft',
-                '--config',
-                str(REPO / 'config' / 'training' / 'sft_from_scratch.yaml'),
-                '--model',
-                str(args.learning / 'base'),
-                '--data',
-                str(data['train'].parent),
-                '--output-dir',
-                str(model),
-                '--max-steps',
-                str(args.max_steps),
-                '--seed',
-                str(args.seed),
-                '--max-pixels',
-                str(args.max_pixels),
-            ]
-        )
+    renders = {'train': args.learning / 'data' / 'train', 'test': args.learning / 'data' / 'heldout'}
+    for name, split, seed, count, fixed in (
+        ('train', 'train', args.seed, args.train_rows, False),
+        ('test', 'test', args.seed + 1, args.test_rows, False),
+        ('fixed', 'train', args.seed + 2, args.train_rows // 2, True),
+        ('fixed_test', 'test', args.seed + 3, args.test_rows, True),
+    ):
+        if not data[name].exists():
+            _write(shift_rows(renders[split], split, count, seed=seed, fixed_reference=fixed), data[name])
+    start = args.learning / 'base'
     results: dict[str, dict[str, float]] = {}
-    for split in ('test', 'train'):
-        evaluation = out / f'eval_{split}'
-        if not (evaluation / 'predictions.jsonl').exists():
-            _run(
-                [
-                    *TRAIN_CLI,
-                    'evaluate',
-                    '--model',
-                    str(model),
-                    '--viewpoint',
-                    str(data[split].parent),
-                    '--viewpoint-split',
-                    '',
-                    '--limit',
-                    str(args.test_rows),
-                    '--system-prompt',
-                    '',
-                    '--max-pixels',
-                    str(args.max_pixels),
-                    '--max-new-tokens',
-                    '24',
-                    '--out',
-                    str(evaluation),
-                    '--no-progress',
-                ]
-            )
-        results[split] = direction_and_letter(data[split], evaluation / 'predictions.jsonl')
+    if args.fixed_steps > 0:
+        fixed_model = out / 'sft_fixed'
+        sft(
+            start, data['fixed'].parent, fixed_model, steps=args.fixed_steps, seed=args.seed, max_pixels=args.max_pixels
+        )
+        results['fixed reference, held out'] = evaluate(
+            fixed_model, data['fixed_test'], out / 'eval_fixed', limit=args.test_rows, max_pixels=args.max_pixels
+        )
+        start = fixed_model
+    model = out / 'sft'
+    sft(start, data['train'].parent, model, steps=args.max_steps, seed=args.seed, max_pixels=args.max_pixels)
+    for split, name in (('test', 'shifted, held out'), ('train', 'shifted, own rows')):
+        results[name] = evaluate(
+            model, data[split], out / f'eval_{split}', limit=args.test_rows, max_pixels=args.max_pixels
+        )
     (out / 'results.json').write_text(json.dumps(results, indent=2) + '\n', encoding='utf-8')
-    print(f'shift diagnostic after {args.max_steps} SFT steps (coin flip: 0.500):')
-    for split, figures in results.items():
+    stages = f'{args.fixed_steps} fixed-reference + ' if args.fixed_steps > 0 else ''
+    print(f'shift diagnostic after {stages}{args.max_steps} SFT steps (coin flip: 0.500):')
+    for name, figures in results.items():
         print(
-            f'  {split:5s} ({int(figures["rows"])} rows): direction word {figures["direction_word"]:.3f}, '
+            f'  {name:26s} ({int(figures["rows"])} rows): direction word {figures["direction_word"]:.3f}, '
             f'letter {figures["letter"]:.3f}'
         )
     return 0

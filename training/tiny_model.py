@@ -113,6 +113,7 @@ _TEXT_SIZES: dict[str, dict[str, Any]] = {
         'rms_norm_eps': 1e-6,
         'tie_word_embeddings': False,
         'mrope_section': [16, 24, 24],
+        'rope_theta': 1000000.0,
     },
     '3b': {
         'hidden_size': 2048,
@@ -126,6 +127,7 @@ _TEXT_SIZES: dict[str, dict[str, Any]] = {
         'rms_norm_eps': 1e-6,
         'tie_word_embeddings': True,
         'mrope_section': [16, 24, 24],
+        'rope_theta': 1000000.0,
     },
     'tiny': {
         'hidden_size': 128,
@@ -139,9 +141,14 @@ _TEXT_SIZES: dict[str, dict[str, Any]] = {
         'rms_norm_eps': 1e-6,
         'tie_word_embeddings': False,
         'mrope_section': [4, 6, 6],  # sums to head_dim / 2
+        'rope_theta': 1000000.0,
     },
     # About 5 M parameters: the size of the from-scratch learning runs on CPU (benchmarks/learning.py);
-    # head_dim 32 like 'tiny'.
+    # head_dim 32 like 'tiny'. rope_theta 10, not Qwen's 1e6: M-RoPE gives the image tokens' row (h) and column
+    # (w) the 6 + 6 LOWEST of the 16 rotary frequencies (theta ** (-i / 16), i = 4..15); with theta 1e6 they
+    # turn by 0.03 to 2e-6 rad per token, so the language model cannot tell an image's tokens apart (which
+    # token holds the left half) and no shift direction was learned; with theta 10 they turn by 0.56 to 0.12
+    # rad (docs/training.md, "Learning from scratch").
     'small': {
         'hidden_size': 256,
         'intermediate_size': 768,
@@ -154,6 +161,7 @@ _TEXT_SIZES: dict[str, dict[str, Any]] = {
         'rms_norm_eps': 1e-6,
         'tie_word_embeddings': False,
         'mrope_section': [4, 6, 6],
+        'rope_theta': 10.0,
     },
 }
 _VISION_SIZES: dict[str, dict[str, Any]] = {
@@ -217,7 +225,7 @@ def qwen25vl_config(
             projecting to 3584; 3B has hidden 2048, 36 layers, 16 heads, 2 KV heads, intermediate 11008,
             vocabulary 151936, tied embeddings), ``'tiny'`` (hidden 128, 2 layers, 4 heads of 32, a 2-block
             vision tower of width 64) or ``'small'`` (hidden 256, 4 layers, 8 heads of 32, a 4-block vision
-            tower of width 128; about 5 M parameters).
+            tower of width 128; about 5 M parameters; text ``rope_theta`` 10 instead of 1e6, see the preset).
         token_ids: ``bos_token_id``, ``eos_token_id``, ``pad_token_id``, ``vision_start_token_id``,
             ``vision_end_token_id``, ``image_token_id``, ``video_token_id``; default: Qwen's real ids.
         vocab_size: overrides the size's vocabulary size (the embedding rows).
@@ -231,6 +239,7 @@ def qwen25vl_config(
         raise ValueError(f'unknown Qwen2.5-VL size {size!r}; known: {", ".join(_TEXT_SIZES)}')
     text = dict(_TEXT_SIZES[size])
     mrope_section = text.pop('mrope_section')
+    rope_theta = float(text.pop('rope_theta'))
     tie = text.pop('tie_word_embeddings')
     ids = dict(_QWEN_TOKEN_IDS if token_ids is None else token_ids)
     if vocab_size is not None:
@@ -242,7 +251,7 @@ def qwen25vl_config(
         'use_sliding_window': False,
         'sliding_window': 32768,
         'attention_dropout': 0.0,
-        'rope_parameters': {'rope_type': 'default', 'rope_theta': 1000000.0, 'mrope_section': mrope_section},
+        'rope_parameters': {'rope_type': 'default', 'rope_theta': rope_theta, 'mrope_section': mrope_section},
         'bos_token_id': ids['bos_token_id'],
         'eos_token_id': ids['eos_token_id'],
         'pad_token_id': ids['pad_token_id'],

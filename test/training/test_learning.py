@@ -65,3 +65,25 @@ def test_model_trained_from_scratch_reads_the_images_of_its_rows(tmp_path: Path)
     assert 0.5 < text_only < 0.85
     assert accuracy['format_rate'] == 1.0
     assert accuracy['accuracy'] >= text_only + MARGIN, (text_only, json.dumps(results['summary'], indent=1))
+
+
+def test_anchored_rows_keep_pairs_whose_first_camera_faces_the_reference(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    learning = _benchmark()
+    # one orbit starting at azimuth 350 degrees, turning at -30 degrees/s: at t s the camera is at 350 - 30 t
+    spec = learning.RunSpec('run_a', 'duck_vhacd.urdf', 0, 1.0, 0.1, 5.0, -30.0, 350.0, 60.0)
+    stamps_s = [0.0, 0.5, 1.0, 6.0, 11.5, 12.0]  # azimuths 350, 335, 320, 170, 5 (365 - 360), 350
+    (tmp_path / 'data' / 'data').mkdir(parents=True)
+    table = pa.table(
+        {
+            'id': [f'row{i}' for i in range(len(stamps_s))],
+            'object_id': ['run_a'] * len(stamps_s),
+            'image_1_name': [str(int(t * 1e9)) for t in stamps_s],
+        }
+    )
+    pq.write_table(table, tmp_path / 'data' / 'data' / 'train-00000.parquet')
+    kept = learning.anchored_rows(tmp_path / 'data', [spec], tmp_path / 'out', reference_deg=0.0, tolerance_deg=12.0)
+    rows = pq.read_table(tmp_path / 'out' / 'train-00000.parquet').column('id').to_pylist()
+    assert kept == 3 and rows == ['row0', 'row4', 'row5']

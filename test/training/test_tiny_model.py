@@ -95,3 +95,25 @@ def test_published_configs(size: str, billions: float) -> None:
     assert total / 1e9 == pytest.approx(billions, abs=0.05)
     with pytest.raises(ValueError):
         qwen25vl_config('13b')
+
+
+def _mrope_fastest_rad_per_token(size: str) -> dict[str, float]:
+    """The fastest rotary frequency (rad per position step) that M-RoPE gives each of t, h and w in ``size``'s
+    text model: pair ``i`` of a head turns by ``theta ** (-2 i / head_dim)``, the pairs assigned to t, h, w in
+    that order by ``mrope_section`` (transformers' ``apply_multimodal_rotary_pos_emb``)."""
+    text = qwen25vl_config(size).text_config
+    head_dim = text.hidden_size // text.num_attention_heads
+    theta = float(text.rope_parameters['rope_theta'])
+    sections = list(text.rope_parameters['mrope_section'])
+    assert sum(sections) == head_dim // 2
+    firsts = [0, sections[0], sections[0] + sections[1]]
+    return {axis: theta ** (-2 * first / head_dim) for axis, first in zip('thw', firsts, strict=True)}
+
+
+def test_small_model_positions_tell_image_tokens_apart() -> None:
+    """The from-scratch model must see where in an image a token lies (docs/training.md, "Learning from
+    scratch"): with Qwen's theta 1e6 and 32-dim heads the row and column turn by at most 0.03 and 2e-4 rad
+    per token, and no shift direction was learned."""
+    small = _mrope_fastest_rad_per_token('small')
+    assert small['h'] >= 0.2 and small['w'] >= 0.2, small
+    assert _mrope_fastest_rad_per_token('7b')['w'] < 1e-3  # the published sizes keep Qwen's theta
