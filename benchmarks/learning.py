@@ -323,10 +323,10 @@ def sft_stage(model: Path, data: Path, output: Path, steps: int, scale: Scale, *
 
 
 CURRICULUM = ('shift_fixed', 'shift', 'anchored')
+"""The curriculum's stages in order (checkpoints in ``OUT/curriculum/NAME``)."""
 SHIFT_CROP = 56
 """Crop size (px of the 112 px renders) of the curriculum's shifted pairs; shifts of a quarter to half of it: the
 object moves by 25 to 50 % of the image width, a strong first-order cue."""
-"""The curriculum's stages in order (checkpoints in ``OUT/curriculum/NAME``)."""
 
 
 def anchored_rows(
