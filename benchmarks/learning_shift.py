@@ -64,6 +64,7 @@ def shift_rows(
     With ``fixed_reference`` the first window is always the centred one (shifts up to half the margin): the
     label is then a function of the second image alone, a first-order cue (docs/training.md)."""
     import pyarrow.parquet as pq
+    from actial_ros.training.schema import viewpoint_row
     from actial_ros.training.viewpoint import RowQuestion
     from PIL import Image
 
@@ -105,27 +106,21 @@ def shift_rows(
         label = ViewpointLabel.RIGHT if right else ViewpointLabel.LEFT
         question = RowQuestion.from_question(make_question(QuestionType.ROTATION, label, rng))
         rows.append(
-            {
-                'id': f'shift/{split}/{index}',
-                'source': 'shift',
-                'object_id': object_id,
-                'split': split,
-                'image_1': {'bytes': crops[0], 'path': None},
-                'image_2': {'bytes': crops[1], 'path': None},
-                'image_1_name': 'crop_1',
-                'image_2_name': 'crop_2',
-                'question_type': question.question_type,
-                'question': question.text,
-                'options': list(question.options),
-                'option_labels': list(question.option_labels),
-                'answer': question.answer,
-                'answer_label': question.answer_label,
-                'yaw_deg': float(shift if right else -shift),  # a stand-in: pixels, not degrees
-                'pitch_deg': 0.0,
-                'roll_deg': 0.0,
-                't12': [0.0, 0.0, 0.0],
-                'cot': None,
-            }
+            viewpoint_row(
+                row_id=f'shift/{split}/{index}',
+                source='shift',
+                object_id=object_id,
+                split=split,
+                image_1=crops[0],
+                image_2=crops[1],
+                image_1_name='crop_1',
+                image_2_name='crop_2',
+                question=question,
+                yaw_deg=float(shift if right else -shift),  # a stand-in: pixels, not degrees
+                pitch_deg=0.0,
+                roll_deg=0.0,
+                t12=(0.0, 0.0, 0.0),
+            )
         )
     return rows
 

@@ -35,6 +35,9 @@ import numpy as np
 
 
 def _rows(count: int, width: int, height: int, seed: int = 0) -> list[dict[str, Any]]:
+    from actial_ros.training.schema import viewpoint_row
+    from actial_ros.training.viewpoint import RowQuestion
+
     from actial_ros.enums import QuestionType, ViewpointLabel
     from actial_ros.imaging import encode_jpeg
     from actial_ros.questions import make_question
@@ -46,36 +49,28 @@ def _rows(count: int, width: int, height: int, seed: int = 0) -> list[dict[str, 
         kind = list(QuestionType)[i % 3]
         label = list(ViewpointLabel)[i % 3]
         question = make_question(kind, label, rng)
-        images = [
-            {'bytes': encode_jpeg(gen.integers(0, 255, (height, width, 3), dtype=np.uint8), 90), 'path': None}
-            for _ in range(2)
-        ]
+        images = [encode_jpeg(gen.integers(0, 255, (height, width, 3), dtype=np.uint8), 90) for _ in range(2)]
         cot = (
             '<think> ' + ' '.join(['Step: the camera moved and turned while the object stayed.'] * 12) + ' </think> '
             f'<answer>{question.answer_letter}</answer>'
         )
         rows.append(
-            {
-                'id': f'bench/{i}',
-                'source': 'bench',
-                'object_id': f'o{i}',
-                'split': 'train',
-                'image_1': images[0],
-                'image_2': images[1],
-                'image_1_name': 'a',
-                'image_2_name': 'b',
-                'question_type': kind.value,
-                'question': question.text,
-                'options': list(question.options),
-                'option_labels': [x.value for x in question.option_labels],
-                'answer': question.answer_letter,
-                'answer_label': label.value,
-                'yaw_deg': 30.0,
-                'pitch_deg': 0.0,
-                'roll_deg': 0.0,
-                't12': [0.1, 0.0, 0.0],
-                'cot': cot,
-            }
+            viewpoint_row(
+                row_id=f'bench/{i}',
+                source='bench',
+                object_id=f'o{i}',
+                split='train',
+                image_1=images[0],
+                image_2=images[1],
+                image_1_name='a',
+                image_2_name='b',
+                question=RowQuestion.from_question(question),
+                yaw_deg=30.0,
+                pitch_deg=0.0,
+                roll_deg=0.0,
+                t12=(0.1, 0.0, 0.0),
+                cot=cot,
+            )
         )
     return rows
 

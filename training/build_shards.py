@@ -20,6 +20,7 @@ from typing import Any
 from actial_ros.training.build_config import BuildConfig
 from actial_ros.training.build_plan import ObjectPlan, ShardTask, capture_digest
 from actial_ros.training.pair_selection import yaw_bin_index
+from actial_ros.training.schema import viewpoint_row
 from actial_ros.training.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
 from actial_ros.training.viewpoint import RowQuestion, make_row_question
 
@@ -195,27 +196,22 @@ def _pair_rows(
             stats['cot|template'] += 1
         elif wants_cot and config.cot == 'teacher':
             teacher = TeacherRequest(images[i], images[j], question, ground_truth_hint(question, pose, unit))
-        row = {
-            'id': f'{plan.ref.source}/{object_id}/{i}-{j}/{question_type}',
-            'source': plan.ref.source,
-            'object_id': object_id,
-            'split': split,
-            'image_1': {'bytes': images[i], 'path': None} if config.images else None,
-            'image_2': {'bytes': images[j], 'path': None} if config.images else None,
-            'image_1_name': view_1.name,
-            'image_2_name': view_2.name,
-            'question_type': question.question_type,
-            'question': question.text,
-            'options': list(question.options),
-            'option_labels': list(question.option_labels),
-            'answer': question.answer,
-            'answer_label': question.answer_label,
-            'yaw_deg': float(pose.yaw_deg),
-            'pitch_deg': float(pose.pitch_deg),
-            'roll_deg': float(pose.roll_deg),
-            't12': [float(v) for v in pose.translation],
-            'cot': cot,
-        }
+        row = viewpoint_row(
+            row_id=f'{plan.ref.source}/{object_id}/{i}-{j}/{question_type}',
+            source=plan.ref.source,
+            object_id=object_id,
+            split=split,
+            image_1=images[i] if config.images else None,
+            image_2=images[j] if config.images else None,
+            image_1_name=view_1.name,
+            image_2_name=view_2.name,
+            question=question,
+            yaw_deg=pose.yaw_deg,
+            pitch_deg=pose.pitch_deg,
+            roll_deg=pose.roll_deg,
+            t12=pose.translation,
+            cot=cot,
+        )
         stats[f'{split}|rows'] += 1
         stats[f'{split}|type|{question.question_type}'] += 1
         stats[f'{split}|label|{question.question_type}|{question.answer_label}'] += 1

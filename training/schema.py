@@ -21,9 +21,13 @@ Columns:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-__all__ = ['COLUMNS', 'features']
+if TYPE_CHECKING:
+    from actial_ros.training.viewpoint import RowQuestion
+
+__all__ = ['COLUMNS', 'features', 'viewpoint_row']
 
 COLUMNS: tuple[str, ...] = (
     'id',
@@ -80,3 +84,61 @@ def features() -> Any:
             'cot': Value('string'),
         }
     )
+
+
+def viewpoint_row(
+    *,
+    row_id: str,
+    source: str,
+    object_id: str,
+    split: str,
+    image_1: bytes | None,
+    image_2: bytes | None,
+    image_1_name: str,
+    image_2_name: str,
+    question: RowQuestion,
+    yaw_deg: float,
+    pitch_deg: float,
+    roll_deg: float,
+    t12: Sequence[float],
+    cot: str | None = None,
+) -> dict[str, Any]:
+    """One viewpoint row as a dict with exactly :data:`COLUMNS`, in order, ready for ``features()``.
+
+    The one place writers (``build-viewpoint``'s shard writer, the benchmarks' synthetic rows, test data)
+    spell a row; the column meanings are in this module's docstring.
+
+    Args:
+        row_id: the ``id`` column.
+        image_1, image_2: JPEG bytes, or ``None`` for a dataset built without images.
+        question: the multiple-choice question with its truth.
+        yaw_deg, pitch_deg, roll_deg: relative rotation, degrees (CONVENTIONS.md).
+        t12: camera 2's centre in camera 1's optical frame, 3 floats (source length unit).
+        cot: pseudo chain-of-thought, or ``None``.
+
+    Raises:
+        ValueError: ``t12`` does not have 3 components.
+    """
+    if len(t12) != 3:
+        raise ValueError(f't12 needs 3 components, got {len(t12)}')
+    return {
+        'id': row_id,
+        'source': source,
+        'object_id': object_id,
+        'split': split,
+        'image_1': None if image_1 is None else {'bytes': image_1, 'path': None},
+        'image_2': None if image_2 is None else {'bytes': image_2, 'path': None},
+        'image_1_name': image_1_name,
+        'image_2_name': image_2_name,
+        'question_type': question.question_type,
+        'question': question.text,
+        'options': list(question.options),
+        'option_labels': list(question.option_labels),
+        'answer': question.answer,
+        'answer_label': question.answer_label,
+        'yaw_deg': float(yaw_deg),
+        'pitch_deg': float(pitch_deg),
+        'roll_deg': float(roll_deg),
+        't12': [float(v) for v in t12],
+        'cot': cot,
+    }

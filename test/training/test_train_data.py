@@ -269,3 +269,40 @@ def test_accelerate_configs_parse() -> None:
     assert kinds['multi_gpu_zero3'].deepspeed_config['zero_stage'] == 3
     assert str(kinds['multi_gpu_fsdp'].distributed_type).endswith('FSDP')
     assert kinds['multi_node'].num_machines > 1 and kinds['single_gpu'].num_processes == 1
+
+
+def test_viewpoint_row_has_the_schema_columns_and_round_trips(tmp_path: Path) -> None:
+    import random
+
+    import datasets
+    from actial_ros.training.schema import COLUMNS, viewpoint_row
+    from actial_ros.training.viewpoint import RowQuestion
+
+    from actial_ros.enums import QuestionType, ViewpointLabel
+    from actial_ros.questions import make_question
+
+    question = RowQuestion.from_question(make_question(QuestionType.ROTATION, ViewpointLabel.LEFT, random.Random(0)))
+    fields: dict[str, Any] = {
+        'row_id': 'r/0',
+        'source': 'test',
+        'object_id': 'o',
+        'split': 'train',
+        'image_1': jpeg(1),
+        'image_2': None,
+        'image_1_name': 'a.jpg',
+        'image_2_name': 'b.jpg',
+        'question': question,
+        'yaw_deg': -12,
+        'pitch_deg': 0.5,
+        'roll_deg': 0,
+        't12': (0.1, 0, 0),
+    }
+    row = viewpoint_row(**fields)
+    assert tuple(row) == COLUMNS
+    write_viewpoint(tmp_path / 'train-00000.parquet', [row])
+    back = datasets.load_dataset('parquet', data_files=str(tmp_path / '*.parquet'))['train'][0]
+    assert back['answer_label'] == 'left' and back['answer'] == question.answer
+    assert back['yaw_deg'] == -12.0 and back['t12'] == [0.1, 0.0, 0.0] and back['image_2'] is None
+    assert back['cot'] is None and back['image_1'].size == (64, 48)
+    with pytest.raises(ValueError, match='t12 needs 3'):
+        viewpoint_row(**{**fields, 't12': (0.0, 0.0)})

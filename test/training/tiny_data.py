@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from actial_ros.training.schema import viewpoint_row
+from actial_ros.training.viewpoint import RowQuestion
 
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.imaging import encode_jpeg
@@ -43,27 +45,22 @@ def viewpoint_rows(count: int, *, split: str = 'train', cot_every: int = 2, seed
                 f'<answer>{letter}</answer>'
             )
         rows.append(
-            {
-                'id': f'test:{split}/obj{i % 3}/{i}-{i + 1}/{kind.value}',
-                'source': 'llff:/tmp/capture',
-                'object_id': f'obj{i % 3}',
-                'split': split,
-                'image_1': {'bytes': jpeg(seed * 1000 + 2 * i), 'path': None},
-                'image_2': {'bytes': jpeg(seed * 1000 + 2 * i + 1), 'path': None},
-                'image_1_name': f'{2 * i:04d}.jpg',
-                'image_2_name': f'{2 * i + 1:04d}.jpg',
-                'question_type': kind.value,
-                'question': question.text,
-                'options': list(question.options),
-                'option_labels': [lab.value for lab in question.option_labels],
-                'answer': letter,
-                'answer_label': label.value,
-                'yaw_deg': 30.0,
-                'pitch_deg': 0.0,
-                'roll_deg': 0.0,
-                't12': [0.1, 0.0, 0.0],
-                'cot': cot,
-            }
+            viewpoint_row(
+                row_id=f'test:{split}/obj{i % 3}/{i}-{i + 1}/{kind.value}',
+                source='llff:/tmp/capture',
+                object_id=f'obj{i % 3}',
+                split=split,
+                image_1=jpeg(seed * 1000 + 2 * i),
+                image_2=jpeg(seed * 1000 + 2 * i + 1),
+                image_1_name=f'{2 * i:04d}.jpg',
+                image_2_name=f'{2 * i + 1:04d}.jpg',
+                question=RowQuestion.from_question(question),
+                yaw_deg=30.0,
+                pitch_deg=0.0,
+                roll_deg=0.0,
+                t12=(0.1, 0.0, 0.0),
+                cot=cot,
+            )
         )
     return rows
 
