@@ -473,8 +473,9 @@ def recipe_system_prompt() -> str:
     return str(yaml.safe_load(RECIPE.read_text()).get('system_prompt') or '')
 
 
-def evaluate(model: Path, data: Path, out: Path, scale: Scale, label: str) -> dict[str, Any]:
-    """``actial-ros-train evaluate`` of ``model`` on every row of ``data``; returns its ``results.json``."""
+def evaluate(model: Path, data: Path, out: Path, scale: Scale, label: str, *, limit: int = 0) -> dict[str, Any]:
+    """``actial-ros-train evaluate`` of ``model`` on the rows of ``data`` (every row, or the first ``limit``);
+    returns its ``results.json`` (``out`` also holds ``predictions.jsonl``)."""
     if not (out / 'results.json').is_file():
         _cli(
             'actial_ros.training.cli',
@@ -498,6 +499,7 @@ def evaluate(model: Path, data: Path, out: Path, scale: Scale, label: str) -> di
             '--out',
             str(out),
             '--no-progress',
+            *(['--limit', str(limit)] if limit else []),
             log=out / 'evaluate.log',
         )
     return dict(json.loads((out / 'results.json').read_text()))

@@ -32,19 +32,18 @@ of this left/right-only split.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import io
 import json
 import random
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN_CLI = [sys.executable, '-m', 'actial_ros.training.cli']
 
 
 def shift_rows(
@@ -150,63 +149,32 @@ def direction_and_letter(rows_file: Path | Sequence[Path], predictions_file: Pat
     return {'rows': total, 'direction_word': word / max(1, total), 'letter': letter / max(1, total)}
 
 
-def _run(args: list[str]) -> None:
-    print('$', ' '.join(args), flush=True)
-    subprocess.run(args, check=True, cwd=REPO)
+def _learning() -> Any:
+    """``benchmarks/learning.py`` as a module: its ``sft_stage`` and ``evaluate`` run the commands here too."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location('learning_benchmark', Path(__file__).with_name('learning.py'))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 def sft(model: Path, data: Path, output: Path, *, steps: int, seed: int, max_pixels: int) -> None:
-    """``actial-ros-train sft`` with the from-scratch recipe, from ``model`` on ``data`` (skipped when done)."""
-    if (output / 'model.safetensors').exists():
-        return
-    _run(
-        [
-            *TRAIN_CLI,
-            'sft',
-            '--config',
-            str(REPO / 'config' / 'training' / 'sft_from_scratch.yaml'),
-            '--model',
-            str(model),
-            '--data',
-            str(data),
-            '--output-dir',
-            str(output),
-            '--max-steps',
-            str(steps),
-            '--seed',
-            str(seed),
-            '--max-pixels',
-            str(max_pixels),
-        ]
-    )
+    """``actial-ros-train sft`` with the from-scratch recipe, from ``model`` on ``data`` (skipped when done;
+    ``learning.sft_stage``, its log in ``output.log``)."""
+    learning = _learning()
+    scale = dataclasses.replace(learning.SCALES['full'], max_pixels=max_pixels)
+    learning.sft_stage(model, data, output, steps, scale, '--seed', str(seed), log=output.with_suffix('.log'))
 
 
 def evaluate(model: Path, rows_file: Path, out: Path, *, limit: int, max_pixels: int) -> dict[str, float]:
-    """``actial-ros-train evaluate`` of ``model`` on ``rows_file``; :func:`direction_and_letter` of it."""
-    if not (out / 'predictions.jsonl').exists():
-        _run(
-            [
-                *TRAIN_CLI,
-                'evaluate',
-                '--model',
-                str(model),
-                '--viewpoint',
-                str(rows_file.parent),
-                '--viewpoint-split',
-                '',
-                '--limit',
-                str(limit),
-                '--system-prompt',
-                '',
-                '--max-pixels',
-                str(max_pixels),
-                '--max-new-tokens',
-                '24',
-                '--out',
-                str(out),
-                '--no-progress',
-            ]
-        )
+    """``actial-ros-train evaluate`` of ``model`` on the first ``limit`` rows of ``rows_file``
+    (``learning.evaluate``); :func:`direction_and_letter` of its predictions."""
+    learning = _learning()
+    scale = dataclasses.replace(learning.SCALES['full'], max_pixels=max_pixels)
+    learning.evaluate(model, rows_file.parent, out, scale, 'shift', limit=limit)
     return direction_and_letter(rows_file, out / 'predictions.jsonl')
 
 
