@@ -117,3 +117,31 @@ def test_small_model_positions_tell_image_tokens_apart() -> None:
     small = _mrope_fastest_rad_per_token('small')
     assert small['h'] >= 0.2 and small['w'] >= 0.2, small
     assert _mrope_fastest_rad_per_token('7b')['w'] < 1e-3  # the published sizes keep Qwen's theta
+
+
+def _attention_logit_spread(size: str) -> float:
+    """Standard deviation of layer 0's attention logits (q . k / sqrt(head_dim), RoPE left out) of a random
+    ``size`` language model over 64 random unit-RMS token states (what the layer's RMSNorm hands it)."""
+    from actial_ros.training.tiny_model import random_qwen25vl_from_config
+
+    names = ('bos_token_id', 'eos_token_id', 'pad_token_id', 'vision_start_token_id', 'vision_end_token_id')
+    token_ids = {name: i for i, name in enumerate((*names, 'image_token_id', 'video_token_id'))}
+    model = random_qwen25vl_from_config(size, dtype=torch.float32, seed=0, token_ids=token_ids)
+    attention = model.model.language_model.layers[0].self_attn
+    head_dim = attention.head_dim
+    generator = torch.Generator().manual_seed(0)
+    states = torch.randn(64, model.config.text_config.hidden_size, generator=generator)
+    with torch.no_grad():
+        q = attention.q_proj(states).view(64, -1, head_dim)
+        k = attention.k_proj(states).view(64, -1, head_dim)
+        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+        logits = torch.einsum('ihd,jhd->hij', q, k) / head_dim**0.5
+    return float(logits.std())
+
+
+def test_small_model_attention_is_not_uniform_at_initialisation() -> None:
+    """With transformers' initializer_range 0.02 a 256-wide layer's attention logits spread by about 0.1 at
+    initialisation, so every token attends uniformly, and the option letter was not learned within 800 steps
+    (docs/training.md, "Learning from scratch"); the 'small' preset's 0.06 spreads them by about 0.9."""
+    assert _attention_logit_spread('small') > 0.5
+    assert qwen25vl_config('7b').text_config.initializer_range == 0.02  # the published sizes keep Qwen's
