@@ -22,6 +22,8 @@ Everything runs through the package's own commands, in stages (each skipped when
    alone (no SAT), from the SFT checkpoint; its reward log is kept.
 7. ``evaluate``: ``actial-ros-train evaluate`` of the untrained, SFT and GRPO models on the held-out rows,
    and the geometry backend (SIFT + essential matrix) on the same pairs.
+8. ``flywheel``: the SFT checkpoint in the node, scored live: ``actial-ros demo --bag`` replays 8 held-out
+   orbits into ``spatial_reasoner`` with the in-process ``transformers`` backend (:func:`flywheel`).
 
 It prints one table: held-out accuracy per question type next to the split's blind baselines (the
 majority label; never "no movement", i.e. a coin flip between left and right), the geometry backend and
@@ -65,7 +67,7 @@ if TYPE_CHECKING:
     from actial_ros.frame import CameraIntrinsics
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ('render', 'build', 'model', 'curriculum', 'sft', 'grpo', 'evaluate')
+STAGES = ('render', 'build', 'model', 'curriculum', 'sft', 'grpo', 'evaluate', 'flywheel')
 
 # Objects of pybullet_data: the training and the held-out sets are disjoint.
 TRAIN_OBJECTS: tuple[str, ...] = (
@@ -695,6 +697,76 @@ def reward_curve(log_history: Path) -> list[dict[str, float]]:
     return curve
 
 
+QWEN_TEMPLATE_SYSTEM_PROMPT = 'You are a helpful assistant.'
+"""The system message Qwen2.5-VL's chat template adds when a conversation has none: what the recipe trains
+with (``system_prompt: ''``). The node's empty ``system_prompt`` means the Actial prompt instead, so the
+flywheel passes this one explicitly."""
+
+FLYWHEEL_BAGS = 8
+"""Held-out orbits the flywheel replays (half turning each way, so that the blind baselines are near 50 %)."""
+
+
+def flywheel(out: Path, heldout_specs: Sequence[RunSpec], model: Path) -> dict[str, Any]:
+    """The trained checkpoint in the node, scored live: ``actial-ros demo --bag`` replays held-out orbits
+    (``FLYWHEEL_BAGS``, half of each turning direction) into ``spatial_reasoner`` with the in-process
+    ``transformers`` backend on ``model``; the node pairs the frames, asks, and scores every answer against
+    the bag's odometry. Returns accuracy per question type over all replayed bags (the node's ``correct``
+    field; every question with a truth counts, an unparsed, abstained or failed answer as wrong) beside those
+    questions' blind baselines; writes
+    ``OUT/flywheel/results.json`` and each bag's answers as ``OUT/flywheel/NAME.jsonl``.
+
+    Raises:
+        RuntimeError: a demo run failed.
+    """
+    from actial_ros.training.tiny_model import QWEN25_VL_CHAT_TEMPLATE
+
+    assert QWEN_TEMPLATE_SYSTEM_PROMPT in QWEN25_VL_CHAT_TEMPLATE
+    folder = out / 'flywheel'
+    folder.mkdir(parents=True, exist_ok=True)
+    turning = [spec for spec in heldout_specs if spec.speed_deg_s > 0][: FLYWHEEL_BAGS // 2]
+    turning += [spec for spec in heldout_specs if spec.speed_deg_s < 0][: FLYWHEEL_BAGS - len(turning)]
+    answers: list[dict[str, Any]] = []
+    for spec in turning:
+        answers_file = folder / f'{spec.name}.jsonl'
+        if not answers_file.is_file():
+            _cli(
+                'actial_ros.cli',
+                'demo',
+                '--bag',
+                str(out / 'bags' / 'heldout' / spec.name),
+                '--backend',
+                'transformers',
+                '--transformers-model',
+                str(model),
+                '-p',
+                f'system_prompt:={QWEN_TEMPLATE_SYSTEM_PROMPT}',
+                '--out',
+                str(answers_file),
+                '--timeout',
+                '600',
+                '--no-progress',
+                log=folder / f'{spec.name}.log',
+            )
+        answers += [json.loads(line) for line in answers_file.read_text().splitlines() if line.strip()]
+    scored = [a for a in answers if a.get('kind', 'viewpoint') == 'viewpoint' and a.get('truth') is not None]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for answer in scored:
+        groups.setdefault(str(answer['question_type']), []).append(answer)
+    groups['overall'] = scored
+    result: dict[str, Any] = {'bags': [spec.name for spec in turning], 'per_type': {}}
+    for name, group in groups.items():
+        labels = [str(a['truth']) for a in group]
+        majority = max(labels.count(label) for label in set(labels)) / len(labels) if labels else 0.0
+        result['per_type'][name] = {
+            'questions': len(group),
+            'accuracy': sum(bool(a.get('correct')) for a in group) / max(1, len(group)),
+            'majority': majority,
+            'never_none': 0.5 * sum(label != 'none' for label in labels) / max(1, len(labels)),
+        }
+    (folder / 'results.json').write_text(json.dumps(result, indent=2) + '\n')
+    return result
+
+
 def render_table(rows: dict[str, dict[str, float]], baselines: dict[str, dict[str, float]]) -> str:
     """A Markdown table: one column per question type and overall; one row per model or baseline."""
     kinds = [k for k in baselines if k != 'overall'] + ['overall']
@@ -829,6 +901,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             'table': table,
         }
         (out / 'results.json').write_text(json.dumps(results, indent=2) + '\n')
+    if 'flywheel' in args.stages:
+        start = time.monotonic()
+        fly = flywheel(out, heldout_specs, out / 'sft')
+        timings['flywheel'] = round(time.monotonic() - start, 1)
+        print(f'flywheel: the node on {len(fly["bags"])} held-out orbits, live scores against odometry')
+        for name, figures in fly['per_type'].items():
+            print(
+                f'  {name:20s} {figures["questions"]:4d} questions: {100 * figures["accuracy"]:.1f} % '
+                f'(blind: majority {100 * figures["majority"]:.1f} %, never "no movement" '
+                f'{100 * figures["never_none"]:.1f} %)'
+            )
     print(json.dumps(timings))
     return 0
 
