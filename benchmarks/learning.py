@@ -118,6 +118,11 @@ SCALES: dict[str, Scale] = {
         grpo_steps=30,
     ),
     'ci': Scale(train_runs=2, heldout_runs=2, pairs_per_run=32, heldout_pairs_per_run=20, max_steps=300, grpo_steps=0),
+    # The held-out CI test: the first 16 training and 8 held-out orbits of 'full' (run_specs draws them in
+    # order), 500 steps; measured: the plateau ends at step 350-375 on these rows (docs/training.md).
+    'ci_heldout': Scale(
+        train_runs=16, heldout_runs=8, pairs_per_run=240, heldout_pairs_per_run=60, max_steps=500, grpo_steps=0
+    ),
 }
 
 
