@@ -232,6 +232,51 @@ def bag_sources(folder: Path, specs: Sequence[RunSpec]) -> list[str]:
     return [f'rosbag:{folder / spec.name}' for spec in specs]
 
 
+def split_specs(scale: Scale, seed: int) -> tuple[list[RunSpec], list[RunSpec]]:
+    """The training orbits (around ``TRAIN_OBJECTS``) and the held-out orbits (around the disjoint
+    ``HELDOUT_OBJECTS``) of a benchmark run with ``seed``."""
+    return (
+        run_specs(TRAIN_OBJECTS, scale.train_runs, seed + 1, 'train'),
+        run_specs(HELDOUT_OBJECTS, scale.heldout_runs, seed + 2, 'heldout'),
+    )
+
+
+def render_splits(
+    out: Path, train_specs: Sequence[RunSpec], heldout_specs: Sequence[RunSpec], scale: Scale, workers: int
+) -> None:
+    """Render both splits' orbits into ``out/bags/train`` and ``out/bags/heldout`` (:func:`render`)."""
+    render(train_specs, out / 'bags' / 'train', scale, workers)
+    render(heldout_specs, out / 'bags' / 'heldout', scale, workers)
+
+
+def build_splits(
+    out: Path,
+    train_specs: Sequence[RunSpec],
+    heldout_specs: Sequence[RunSpec],
+    scale: Scale,
+    seed: int,
+    workers: int,
+) -> tuple[Path, Path]:
+    """Build both splits' rendered bags into ``out/data/train`` and ``out/data/heldout`` (:func:`build`; pair
+    seeds ``seed`` and ``seed + 7``); returns the two dataset folders."""
+    train_data, heldout_data = out / 'data' / 'train', out / 'data' / 'heldout'
+    build(
+        bag_sources(out / 'bags' / 'train', train_specs),
+        train_data,
+        pairs_per_run=scale.pairs_per_run,
+        seed=seed,
+        workers=workers,
+    )
+    build(
+        bag_sources(out / 'bags' / 'heldout', heldout_specs),
+        heldout_data,
+        pairs_per_run=scale.heldout_pairs_per_run,
+        seed=seed + 7,
+        workers=workers,
+    )
+    return train_data, heldout_data
+
+
 def build(sources: Sequence[str], out: Path, *, pairs_per_run: int, seed: int, workers: int) -> None:
     """``build-viewpoint`` over ``sources`` (``KIND:PATH``) into ``out`` (all rows in the ``train`` split; one
     question per pair; ``pairs_per_run`` 0: every pair), unless ``out`` holds a build already."""
@@ -828,8 +873,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    train_specs = run_specs(TRAIN_OBJECTS, scale.train_runs, args.seed + 1, 'train')
-    heldout_specs = run_specs(HELDOUT_OBJECTS, scale.heldout_runs, args.seed + 2, 'heldout')
+    train_specs, heldout_specs = split_specs(scale, args.seed)
     train_data, heldout_data = out / 'data' / 'train', out / 'data' / 'heldout'
 
     def stage(name: str, body: Callable[[], None]) -> None:
@@ -839,27 +883,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             timings[name] = round(time.monotonic() - start, 1)
             print(f'{name}: {timings[name]} s', flush=True)
 
-    def render_all() -> None:
-        render(train_specs, out / 'bags' / 'train', scale, args.workers)
-        render(heldout_specs, out / 'bags' / 'heldout', scale, args.workers)
-
-    stage('render', render_all)
+    stage('render', lambda: render_splits(out, train_specs, heldout_specs, scale, args.workers))
 
     def build_all() -> None:
-        build(
-            bag_sources(out / 'bags' / 'train', train_specs),
-            train_data,
-            pairs_per_run=scale.pairs_per_run,
-            seed=args.seed,
-            workers=args.workers,
-        )
-        build(
-            bag_sources(out / 'bags' / 'heldout', heldout_specs),
-            heldout_data,
-            pairs_per_run=scale.heldout_pairs_per_run,
-            seed=args.seed + 7,
-            workers=args.workers,
-        )
+        build_splits(out, train_specs, heldout_specs, scale, args.seed, args.workers)
         if args.blank_images and not (out / 'data' / 'BLANK').exists():
             for data in (train_data, heldout_data):
                 blank_images(data)

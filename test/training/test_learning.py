@@ -81,25 +81,9 @@ def test_model_trained_from_scratch_answers_about_unseen_objects(tmp_path: Path)
     orbits around objects never seen in training."""
     learning = _benchmark()
     scale = learning.SCALES['ci_heldout']
-    train = learning.run_specs(learning.TRAIN_OBJECTS, scale.train_runs, 1, 'train')
-    heldout = learning.run_specs(learning.HELDOUT_OBJECTS, scale.heldout_runs, 2, 'heldout')
-    learning.render(train, tmp_path / 'bags' / 'train', scale, 2)
-    learning.render(heldout, tmp_path / 'bags' / 'heldout', scale, 2)
-    train_data, heldout_data = tmp_path / 'data' / 'train', tmp_path / 'data' / 'heldout'
-    learning.build(
-        learning.bag_sources(tmp_path / 'bags' / 'train', train),
-        train_data,
-        pairs_per_run=scale.pairs_per_run,
-        seed=0,
-        workers=2,
-    )
-    learning.build(
-        learning.bag_sources(tmp_path / 'bags' / 'heldout', heldout),
-        heldout_data,
-        pairs_per_run=scale.heldout_pairs_per_run,
-        seed=7,
-        workers=2,
-    )
+    train, heldout = learning.split_specs(scale, 0)
+    learning.render_splits(tmp_path, train, heldout, scale, 2)
+    train_data, heldout_data = learning.build_splits(tmp_path, train, heldout, scale, 0, 2)
     if os.environ.get('ACTIAL_LEARNING_BLANK'):  # the control: the same run on grey images must fail
         learning.blank_images(train_data)
         learning.blank_images(heldout_data)
