@@ -459,9 +459,20 @@ class SpatialReasoner:
                 if request.on_stage is not None:
                     request.on_stage('asking')
                 self._run(request)
-            except Exception:  # never let a worker die: counted, logged with its traceback
+            except Exception as exc:  # never let a worker die: counted, logged with its traceback
                 self.buffer.drops.add(DropReason.INTERNAL_ERROR)
                 _LOG.exception('request failed unexpectedly')
+                if request.ask_id is not None:  # every ask is answered, also this one (its waiter is told why)
+                    self._emit(
+                        ask_record(
+                            request.ask_id,
+                            request.prompt,
+                            request.frames,
+                            None,
+                            self._backend.name,
+                            f'internal error: {type(exc).__name__}: {exc}'[:500],
+                        )
+                    )
             finally:
                 with self._cond:
                     self._in_flight -= 1

@@ -240,6 +240,28 @@ def test_free_form_ask_uses_the_latest_pair() -> None:
     assert asks['q2']['raw_text'].startswith('1 images')
 
 
+def test_an_ask_whose_callback_fails_is_still_answered() -> None:
+    """An exception escaping the worker (here the ask's own ``on_stage``) is counted as ``internal_error``
+    and the ask still gets its (error) answer, so an action goal waiting on it is not left to time out."""
+
+    def failing_stage(stage: str) -> None:
+        raise RuntimeError(f'stage {stage} broke')
+
+    engine, records = run_engine(ScriptedBackend())
+    try:
+        feed_capture(engine)
+        wait_idle(engine)
+        engine.submit_ask(ask_id='q', prompt='Describe the view.', target='frame', on_stage=failing_stage)
+        wait_idle(engine)
+    finally:
+        engine.stop()
+    asks = [r for r in records if r['kind'] == 'ask' and r['id'] == 'q']
+    assert len(asks) == 1, asks
+    assert asks[0]['status'] == AnswerStatus.ERROR
+    assert asks[0]['reason'] == 'internal error: RuntimeError: stage asking broke'
+    assert engine.stats().drops[DropReason.INTERNAL_ERROR.value] == 1
+
+
 @pytest.mark.parametrize(
     ('policy', 'info_size', 'posed', 'dropped', 'rescaled'),
     [

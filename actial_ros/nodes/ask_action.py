@@ -13,12 +13,16 @@ background thread, and is named under the node (``/<namespace>/<node>/ask``, wha
 itself keeps rclpy's single-threaded executor: with a multi-threaded one (tried first), ingestion slowed
 enough under load that images were lost inside DDS in the tests. A goal with an invalid question or target
 is aborted at once with ``status`` ``error`` and the reason (the client learns why, which a rejection would
-not tell it).
+not tell it), and counted (``on_bad_request``: ``warn_bad_ask`` in /diagnostics). A goal's ``timeout_s``
+that is not a positive finite number means the node's default. The goal, cancel and execute callbacks are
+behind a guard: an exception escaping them is reported (``on_internal_error``: ``drop_internal_error``, its
+traceback logged once) and the goal is aborted with ``status`` ``error``; the node goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +62,10 @@ class AskActionServer:
         default_timeout_s: a goal's timeout when it gives none (``timeout_s <= 0``), seconds.
         now_ns: the node clock's time (ns), for answer stamps.
         is_active: whether the node is active; goals arriving otherwise are rejected.
+        on_bad_request: called once per goal aborted as a bad request (empty or too long question, unknown
+            target).
+        on_internal_error: called with a callback's name when an exception escapes it (a bug); called
+            from inside the ``except`` block, so it may log the traceback.
     """
 
     def __init__(
@@ -68,8 +76,13 @@ class AskActionServer:
         default_timeout_s: float,
         now_ns: Callable[[], int],
         is_active: Callable[[], bool] = lambda: True,
+        on_bad_request: Callable[[], None] = lambda: None,
+        on_internal_error: Callable[[str], None] = lambda name: None,
     ) -> None:
         self._node = node
+        self._is_active = is_active
+        self._on_bad_request = on_bad_request
+        self._on_internal_error = on_internal_error
         self._engine = engine
         self._default_timeout_s = default_timeout_s
         self._now_ns = now_ns
@@ -80,9 +93,9 @@ class AskActionServer:
             self._helper,
             AskSpatial,
             f'{node.get_fully_qualified_name()}/ask',
-            execute_callback=self._execute,
-            goal_callback=lambda goal: GoalResponse.ACCEPT if is_active() else GoalResponse.REJECT,
-            cancel_callback=lambda goal_handle: CancelResponse.ACCEPT,
+            execute_callback=self._execute_guarded,
+            goal_callback=self._on_goal,
+            cancel_callback=self._on_cancel,
             callback_group=ReentrantCallbackGroup(),
         )
         self._executor = MultiThreadedExecutor(num_threads=4, context=node.context)
@@ -128,6 +141,30 @@ class AskActionServer:
             'backend': '',
         }
 
+    def _on_goal(self, goal: Any) -> GoalResponse:
+        try:
+            return GoalResponse.ACCEPT if self._is_active() else GoalResponse.REJECT
+        except Exception:
+            self._on_internal_error('ask goal')
+            return GoalResponse.REJECT
+
+    def _on_cancel(self, goal_handle: Any) -> CancelResponse:
+        return CancelResponse.ACCEPT
+
+    def _execute_guarded(self, goal_handle: Any) -> AskSpatial.Result:
+        """:meth:`_execute` behind the guard: whatever escapes it is reported and the goal aborted."""
+        try:
+            return self._execute(goal_handle)
+        except Exception as exc:
+            self._on_internal_error('ask action')
+            with contextlib.suppress(Exception):  # it may already be terminal
+                goal_handle.abort()
+            result = AskSpatial.Result()
+            result.status = ViewpointAnswer.STATUS_ERROR
+            result.reason = f'internal error: {type(exc).__name__}: {exc}'[:500]
+            result.answer.status, result.answer.reason = result.status, result.reason
+            return result
+
     def _execute(self, goal_handle: Any) -> AskSpatial.Result:
         goal = goal_handle.request
         goal_id = bytes(goal_handle.goal_id.uuid).hex()
@@ -140,6 +177,7 @@ class AskActionServer:
         elif target not in ASK_TARGETS:
             problem = f'target must be one of {list(ASK_TARGETS)}, got {target[:40]!r}'
         if problem is not None:
+            self._on_bad_request()
             goal_handle.abort()
             return self._result(self._error(goal_id, question, f'bad request: {problem}'))
 
@@ -169,7 +207,9 @@ class AskActionServer:
             if not accepted:
                 goal_handle.abort()
                 return self._result(self._error(goal_id, question, 'dropped: ingest_queue_full'))
-            timeout_s = float(goal.timeout_s) if goal.timeout_s > 0 else self._default_timeout_s
+            timeout_s = float(goal.timeout_s)
+            if not (math.isfinite(timeout_s) and timeout_s > 0):
+                timeout_s = self._default_timeout_s
             deadline = time.monotonic() + timeout_s
             self._feedback(goal_handle, waiting)
             while not waiting.done.wait(_POLL_S):

@@ -266,6 +266,8 @@ class SpatialReasonerNode(LifecycleNode):
             default_timeout_s=float(values['max_request_age_s']),
             now_ns=lambda: self.get_clock().now().nanoseconds,
             is_active=lambda: self._active,
+            on_bad_request=lambda: self._warn('bad_ask'),
+            on_internal_error=self._report_internal_error,
         )
         self.get_logger().info(
             f'configured: asking {[t.value for t in config.question_types]} about pairs with '
@@ -445,16 +447,21 @@ class SpatialReasonerNode(LifecycleNode):
             try:
                 callback(*args)
             except Exception:
-                self._drop(DropReason.INTERNAL_ERROR)
-                if name not in self._tracebacks_logged:
-                    self._tracebacks_logged.add(name)
-                    self.get_logger().error(f'{name} callback failed (counted; the node goes on):\n{format_exc()}')
-                else:
-                    self.get_logger().error(
-                        f'{name} callback failed again: {format_exc(limit=0).strip()}', throttle_duration_sec=10.0
-                    )
+                self._report_internal_error(name)
 
         return guarded
+
+    def _report_internal_error(self, name: str) -> None:
+        """Count the exception being handled as ``internal_error`` and log it: with its traceback the first
+        time per callback ``name``, throttled after. Call it from inside an ``except`` block."""
+        self._drop(DropReason.INTERNAL_ERROR)
+        if name not in self._tracebacks_logged:
+            self._tracebacks_logged.add(name)
+            self.get_logger().error(f'{name} callback failed (counted; the node goes on):\n{format_exc()}')
+        else:
+            self.get_logger().error(
+                f'{name} callback failed again: {format_exc(limit=0).strip()}', throttle_duration_sec=10.0
+            )
 
     def _guarded_with_info(self, name: str, callback: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
         """:meth:`_guarded` for a subscription callback taking ``(msg, message_info)`` (rclpy tells the two

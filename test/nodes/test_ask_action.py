@@ -1,5 +1,5 @@
 """The ~/ask action (actial_ros_msgs/action/AskSpatial) over real DDS: a round trip with feedback, a cancel,
-an invalid goal, and the typed answers on ~/answers, against the node's vllm backend and the stdlib FAKE
+an invalid goal, fuzzed goals, and the typed answers on ~/answers, against the node's vllm backend and the stdlib FAKE
 OpenAI-compatible server (it replies scripted text; the real vLLM tier is test/serving/)."""
 
 from __future__ import annotations
@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actial_ros.ask import ASK_TARGETS, MAX_QUESTION_CHARS
 
 rclpy = pytest.importorskip('rclpy')
 from fake_openai_server import FakeOpenAIServer  # noqa: E402
@@ -49,6 +53,17 @@ def publish_a_turn(checker: Checker) -> None:
     checker.spin_until(lambda: int(checker.ingest().get('pairs_made', 0)) > 0, 30, 'a pair')
 
 
+NODE_PARAMS = {
+    'backend': 'vllm',
+    'vllm_model': 'fake-actial',
+    'vllm_api_key_env': 'TEST_KEY',
+    'image_qos': 'reliable',
+    'min_pair_interval_s': 0.0,
+    'question_types': '[rotation]',
+    'diagnostics_period_s': 0.2,
+}
+
+
 def send(
     client: ActionClient[Any, Any, Any], checker: Checker, goal: AskSpatial.Goal, feedback: list[tuple[str, str]]
 ) -> Any:
@@ -65,16 +80,7 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
     log = tmp_path / 'node.log'
     node = start(
         'actial_ros.nodes.spatial_reasoner',
-        {
-            'backend': 'vllm',
-            'vllm_base_url': server.base_url,
-            'vllm_model': 'fake-actial',
-            'vllm_api_key_env': 'TEST_KEY',
-            'image_qos': 'reliable',
-            'min_pair_interval_s': 0.0,
-            'question_types': '[rotation]',
-            'diagnostics_period_s': 0.2,
-        },
+        {**NODE_PARAMS, 'vllm_base_url': server.base_url},
         {**ros_env, 'TEST_KEY': 'k'},
         log,
     )
@@ -140,6 +146,78 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         assert viewpoint and all(
             r['question_type'] == 'rotation' and r['truth'] in ('left', 'right') for r in viewpoint
         )
+        assert node.poll() is None
+    finally:
+        client.destroy()
+        assert stop(node) == 0, log.read_text()[-3000:]
+
+
+TEXT = st.text(alphabet=st.characters(exclude_categories=['Cs']), max_size=40)
+
+
+@st.composite
+def goals(draw: st.DrawFn) -> AskSpatial.Goal:
+    """An AskSpatial goal with arbitrary field values of the right types: empty, blank, over-long and odd
+    questions, unknown targets and cameras, timeouts that are negative, zero, tiny, huge, NaN or infinite."""
+    goal = AskSpatial.Goal()
+    goal.question = draw(
+        st.one_of(TEXT, st.just(''), st.just('   '), st.integers(1, 3).map(lambda k: 'x' * (MAX_QUESTION_CHARS + k)))
+    )
+    goal.target = draw(st.one_of(st.sampled_from(['', *ASK_TARGETS]), TEXT))
+    goal.camera = draw(st.one_of(st.just(''), st.just('camera'), TEXT))
+    goal.timeout_s = draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(1e-9, 1e-3)))
+    return goal
+
+
+def test_fuzzed_goals_are_each_answered_and_never_end_the_node(
+    ros_env: dict[str, str], checker: Checker, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """Every goal ends (succeeded, or aborted with the reason), invalid ones are counted as ``bad_ask``,
+    nothing reaches the node's last-resort guard, and the node goes on answering."""
+    log = tmp_path / 'node.log'
+    node = start(
+        'actial_ros.nodes.spatial_reasoner',
+        {**NODE_PARAMS, 'vllm_base_url': server.base_url},
+        {**ros_env, 'TEST_KEY': 'k'},
+        log,
+    )
+    client: ActionClient[Any, Any, Any] = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
+    bad = [0]
+    try:
+        checker.spin_until(lambda: client.server_is_ready(), 30, 'the ask action server', log)
+        publish_a_turn(checker)
+
+        @settings(max_examples=25)
+        @given(goals())
+        def ask(goal: AskSpatial.Goal) -> None:
+            handle = send(client, checker, goal, [])
+            assert handle.accepted
+            result_future = handle.get_result_async()
+            checker.spin_until(result_future.done, 30, 'the result', log)
+            status, result = result_future.result().status, result_future.result().result
+            assert status in (4, 6), status  # GoalStatus SUCCEEDED or ABORTED
+            assert result.status == result.answer.status and result.reason == result.answer.reason
+            if status == 6:
+                assert result.status == ViewpointAnswer.STATUS_ERROR and result.reason, result
+            invalid = (
+                not goal.question.strip()
+                or len(goal.question) > MAX_QUESTION_CHARS
+                or (goal.target or 'pair') not in ASK_TARGETS
+            )
+            if invalid:
+                bad[0] += 1
+                assert status == 6 and result.reason.startswith('bad request: '), result.reason
+            assert not result.reason.startswith('internal error'), result.reason
+
+        ask()
+        answered = send(client, checker, AskSpatial.Goal(question='Still there?'), [])
+        answered_future = answered.get_result_async()
+        checker.spin_until(answered_future.done, 30, 'the answer after the fuzz', log)
+        assert answered_future.result().result.answer.raw_text == 'A red door, to the left.'
+        assert bad[0] > 0
+        checker.spin_until(lambda: int(checker.ingest().get('warn_bad_ask', 0)) >= bad[0], 10, 'warn_bad_ask', log)
+        assert int(checker.ingest()['warn_bad_ask']) == bad[0]
+        assert 'drop_internal_error' not in checker.ingest(), log.read_text()[-3000:]
         assert node.poll() is None
     finally:
         client.destroy()
