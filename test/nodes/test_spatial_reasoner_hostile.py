@@ -264,3 +264,26 @@ def test_a_burst_lost_inside_dds_is_counted(ros_env: dict[str, str], checker: Ch
         assert int(camera['drop_dds_lost']) == lost
     finally:
         assert stop(node) == 0, log.read_text()[-3000:]
+
+
+def test_a_publisher_with_incompatible_qos_is_counted(ros_env: dict[str, str], checker: Checker, tmp_path: Path) -> None:
+    """A best-effort camera driver against the node's reliable image subscription: DDS never matches them, so
+    no image arrives; the QoS event handler counts it (``warn_incompatible_qos``) and logs the policy."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    log = tmp_path / 'node.log'
+    node = start(NODE, NODE_PARAMS, ros_env, log)
+    try:
+        Publishers(checker)  # the node is up and subscribed
+        best_effort = checker.node.create_publisher(
+            Image, '/camera/image_raw', QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        )
+        for k in range(5):
+            best_effort.publish(image(100.0 + 0.1 * k))
+        checker.spin_until(
+            lambda: int(checker.ingest().get('warn_incompatible_qos', 0)) >= 1, 30, 'warn_incompatible_qos', log
+        )
+        assert checker.images() == 0
+    finally:
+        assert stop(node) == 0, log.read_text()[-3000:]
+    assert 'has an incompatible QoS (policy RMW_QOS_POLICY_RELIABILITY)' in log.read_text()
