@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,47 @@ def test_every_drop_reason_is_documented_in_the_readme() -> None:
     """The README's Robustness table names every counter the node can report (issue 11)."""
     from actial_ros.enums import DropReason
 
-    readme = (REPO / 'README.md').read_text()
-    robustness = readme[readme.index('## Robustness') :].split('\n## ', 1)[0]
+    robustness = _robustness_section()
     missing = [reason.value for reason in DropReason if f'`drop_{reason.value}`' not in robustness]
     assert not missing, f'undocumented drop reasons: {missing}'
+
+
+def _robustness_section() -> str:
+    readme = (REPO / 'README.md').read_text()
+    return readme[readme.index('## Robustness') :].split('\n## ', 1)[0]
+
+
+def _counter_keys(path: str, *patterns: str) -> set[str]:
+    """The counter keys a module writes, read from its source: literal keys, and f-string keys with each
+    ``{expression}`` turned into a regex that matches a ``<name>`` placeholder or a literal word."""
+    source = (REPO / path).read_text()
+    keys: set[str] = set()
+    for pattern in patterns:
+        for key in re.findall(pattern, source):
+            keys.add(re.sub(r'\\\{[^}]*\\\}', r'(?:<\\w+>|\\w+)', re.escape(key)))
+    return keys
+
+
+def test_every_counter_is_documented_in_the_readme() -> None:
+    """Every ``warn_*`` key of the node, every bag_recorder counter and every bag-reading skip is named in the
+    README's Robustness section (issue 11: "every drop reason ... with its counter name"). Keys are read
+    from the source, so a new counter fails this test until it is documented."""
+    from actial_ros.nodes.delivery_events import COUNTER_KEYS
+
+    robustness = _robustness_section()
+    node_warnings = _counter_keys('actial_ros/nodes/spatial_reasoner.py', r"_warn\('(\w+)'") | _counter_keys(
+        'actial_ros/reasoner.py', r"warnings\.add\('(\w+)'\)"
+    )
+    node_warnings |= {key for key in COUNTER_KEYS if key != 'dds_lost'}  # dds_lost: a drop reason there
+    recorder = _counter_keys(
+        'actial_ros/nodes/bag_recorder.py', r"_count\(f?'([^']+)'", r"_counts\[f?'([^']+)'\]"
+    ) | set(COUNTER_KEYS)
+    reader = _counter_keys('actial_ros/sources/rosbag.py', r"skips\['(\w+)'\]")
+    received = {'odometry_received', 'camera_info_received', 'images_received'}  # what arrived, not a loss
+    expected = {f'warn_{key}' for key in node_warnings} | (recorder - received - {'(?:<\\w+>|\\w+)_written'}) | reader
+    assert len(node_warnings) >= 6 and len(recorder) >= 12 and len(reader) >= 4, (node_warnings, recorder, reader)
+    missing = sorted(key for key in expected if not re.search(f'`{key}`', robustness))
+    assert not missing, f'counters not in the README Robustness section: {missing}'
 
 
 def test_node_defaults_are_the_core_defaults() -> None:

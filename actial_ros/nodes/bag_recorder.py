@@ -66,6 +66,7 @@ from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
 from actial_ros.messages import odometry_to_transform, pose_fields
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras
+from actial_ros.nodes.delivery_events import DeliveryMonitor, with_message_info
 from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
@@ -223,30 +224,13 @@ class BagRecorderNode(Node):
 
         depth = int(values['qos_depth'])
         image_qos = qos_profile(str(values['image_qos']), depth)
+        self._delivery = DeliveryMonitor(logger=self.get_logger(), count=lambda key, n: self._count(key, n))
         for index, recorder in enumerate(self._recorders):
             camera = recorder.spec
             image_cls = CompressedImage if camera.image_transport == 'compressed' else Image
-            self.create_subscription(
-                image_cls,
-                camera.image_topic,
-                lambda raw, k=index: self._enqueue('image', raw, k),
-                image_qos,
-                raw=True,
-            )
-            self.create_subscription(
-                CameraInfo,
-                camera.camera_info_topic,
-                lambda raw, k=index: self._enqueue('camera_info', raw, k),
-                image_qos,
-                raw=True,
-            )
-        self.create_subscription(
-            Odometry,
-            self._topics['odometry'],
-            lambda raw: self._enqueue('odometry', raw),
-            qos_profile(str(values['odometry_qos']), depth),
-            raw=True,
-        )
+            self._subscribe(image_cls, camera.image_topic, image_qos, 'image', index)
+            self._subscribe(CameraInfo, camera.camera_info_topic, image_qos, 'camera_info', index)
+        self._subscribe(Odometry, self._topics['odometry'], qos_profile(str(values['odometry_qos']), depth), 'odometry')
         self._thread = threading.Thread(target=self._run, name='bag_recorder_writer', daemon=True)
         self._thread.start()
         self.create_timer(float(values['stats_period_s']), self._report)
@@ -259,6 +243,27 @@ class BagRecorderNode(Node):
         )
 
     # -- callbacks (store and return) ----------------------------------------------------------
+
+    def _subscribe(self, msg_type: Any, topic: str, qos: Any, kind: str, camera: int = -1) -> None:
+        """Subscribe (serialized messages, stored as they are), counting what DDS lost on the way
+        (``dds_lost``, per camera too; the QoS events: :mod:`actial_ros.nodes.delivery_events`)."""
+        recorder = self._recorders[camera] if camera >= 0 else None
+
+        def on_message(raw: bytes, info: Any) -> None:
+            lost = self._delivery.observe(topic, info)  # the totals are counted by the monitor
+            if lost and recorder is not None:
+                with self._lock:
+                    recorder.counts['dds_lost'] += lost
+            self._enqueue(kind, raw, camera)
+
+        self.create_subscription(
+            msg_type,
+            topic,
+            with_message_info(on_message),
+            qos,
+            raw=True,
+            event_callbacks=self._delivery.event_callbacks(topic, kind),
+        )
 
     def _enqueue(self, kind: str, raw: bytes, camera: int = -1) -> None:
         try:

@@ -43,7 +43,6 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import (
     SetParametersResult,
 )
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
@@ -53,7 +52,6 @@ from visualization_msgs.msg import MarkerArray
 
 from actial_ros.ask import AskRequestError, loose_ask_id, parse_ask_request
 from actial_ros.backends.base import Backend
-from actial_ros.delivery import SequenceGapCounter
 from actial_ros.enums import AnswerStatus, DropReason
 from actial_ros.errors import ActialError, BackendError, ConfigError
 from actial_ros.frame import CameraIntrinsics
@@ -62,6 +60,7 @@ from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform
 from actial_ros.nodes.answer_msgs import record_to_answer_msg
 from actial_ros.nodes.ask_action import AskActionServer
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values
+from actial_ros.nodes.delivery_events import DeliveryMonitor, with_message_info
 from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.pair_visuals import PairVisuals
@@ -146,7 +145,7 @@ class SpatialReasonerNode(LifecycleNode):
         self._last_received: dict[str, int] = {}
         self._warnings: dict[str, int] = {}
         self._tracebacks_logged: set[str] = set()
-        self._gaps = SequenceGapCounter()
+        self._delivery = DeliveryMonitor(logger=self.get_logger(), count=self._count_delivery, guard=self._guarded)
         self._dds_lost: dict[str, int] = {}
         self._reported_drops: dict[str, int] = {}
         self._last_diag = (time.monotonic(), 0, 0)
@@ -366,45 +365,27 @@ class SpatialReasonerNode(LifecycleNode):
             self._note_delivery(topic, camera_id, info)
             callback(msg)
 
-        events = SubscriptionEventCallbacks(
-            message_lost=self._guarded(f'{name} message_lost', lambda event: self._on_message_lost(topic, event)),
-            incompatible_qos=self._guarded(
-                f'{name} incompatible_qos', lambda event: self._on_incompatible(topic, 'QoS', event)
-            ),
-            incompatible_type=self._guarded(
-                f'{name} incompatible_type', lambda event: self._on_incompatible(topic, 'type', event)
-            ),
-        )
         self._subscriptions_live.append(
             self.create_subscription(
-                msg_type, topic, self._guarded_with_info(name, on_message), qos, event_callbacks=events
+                msg_type,
+                topic,
+                with_message_info(self._guarded(name, on_message)),
+                qos,
+                event_callbacks=self._delivery.event_callbacks(topic, name),
             )
         )
 
     def _note_delivery(self, topic: str, camera_id: str | None, info: Any) -> None:
-        gid = info.get('publisher_gid') if isinstance(info, dict) else None
-        publisher = bytes(gid['data']) if isinstance(gid, dict) and 'data' in gid else None
-        lost = self._gaps.observe(topic, publisher, info.get('publication_sequence_number'))
-        if lost:
-            self._drop(DropReason.DDS_LOST, lost)
-            if camera_id is not None:
-                self._dds_lost[camera_id] = self._dds_lost.get(camera_id, 0) + lost
+        lost = self._delivery.observe(topic, info)
+        if lost and camera_id is not None:
+            self._dds_lost[camera_id] = self._dds_lost.get(camera_id, 0) + lost
 
-    def _on_message_lost(self, topic: str, event: Any) -> None:
-        self._warn('dds_message_lost_event', int(event.total_count_change))
-        self.get_logger().warning(
-            f'DDS reports {event.total_count_change} message(s) lost on {topic} ({event.total_count} in all)',
-            throttle_duration_sec=5.0,
-        )
-
-    def _on_incompatible(self, topic: str, what: str, event: Any) -> None:
-        self._warn(f'incompatible_{what.lower()}', max(1, int(event.total_count_change)))
-        policy = getattr(event, 'last_policy_kind', None)
-        detail = f' (policy {policy.name})' if policy is not None and hasattr(policy, 'name') else ''
-        self.get_logger().error(
-            f'a publisher on {topic} has an incompatible {what}{detail}: its messages never reach this node',
-            throttle_duration_sec=5.0,
-        )
+    def _count_delivery(self, key: str, count: int) -> None:
+        """A loss the delivery monitor saw: messages missing from a sequence are drops, events warnings."""
+        if key == 'dds_lost':
+            self._drop(DropReason.DDS_LOST, count)
+        else:
+            self._warn(key, count)
 
     # -- parameters ----------------------------------------------------------------------------
 
@@ -462,16 +443,6 @@ class SpatialReasonerNode(LifecycleNode):
             self.get_logger().error(
                 f'{name} callback failed again: {format_exc(limit=0).strip()}', throttle_duration_sec=10.0
             )
-
-    def _guarded_with_info(self, name: str, callback: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-        """:meth:`_guarded` for a subscription callback taking ``(msg, message_info)`` (rclpy tells the two
-        signatures apart by arity, so this one has exactly two parameters)."""
-        guarded = self._guarded(name, callback)
-
-        def with_info(msg: Any, info: Any) -> None:
-            guarded(msg, info)
-
-        return with_info
 
     def _drop(self, reason: DropReason, count: int = 1) -> None:
         if self._engine is not None:

@@ -266,7 +266,9 @@ def test_a_burst_lost_inside_dds_is_counted(ros_env: dict[str, str], checker: Ch
         assert stop(node) == 0, log.read_text()[-3000:]
 
 
-def test_a_publisher_with_incompatible_qos_is_counted(ros_env: dict[str, str], checker: Checker, tmp_path: Path) -> None:
+def test_a_publisher_with_incompatible_qos_is_counted(
+    ros_env: dict[str, str], checker: Checker, tmp_path: Path
+) -> None:
     """A best-effort camera driver against the node's reliable image subscription: DDS never matches them, so
     no image arrives; the QoS event handler counts it (``warn_incompatible_qos``) and logs the policy."""
     from rclpy.qos import QoSProfile, ReliabilityPolicy
