@@ -3,10 +3,13 @@
     ros2 launch actial_ros spatial_reasoner.launch.py \
         [params_file:=/path/to.yaml] [backend:=vllm] [vllm_base_url:=http://host:8000/v1] \
         [image:=/my_camera/image_raw] [camera_info:=/my_camera/camera_info] [odom:=/odom] \
-        [namespace:=robot1] [use_sim_time:=true]
+        [namespace:=robot1] [use_sim_time:=true] [autostart:=false]
 
 Topic arguments are remappings of the node's default topic names; ``backend`` and ``vllm_base_url``
-override the parameter file only when given (empty: the file's value). Without ``ros2 launch`` (a pip
+override the parameter file only when given (empty: the file's value). The node is a managed (lifecycle)
+node: ``autostart`` (default ``true``) configures and activates it at start-up; ``autostart:=false`` leaves
+it unconfigured for a lifecycle manager (``ros2 lifecycle set /spatial_reasoner configure``,
+nav2_lifecycle_manager). Without ``ros2 launch`` (a pip
 install), the ``spatial_reasoner`` entry point takes the same YAML:
 ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``.
 """
@@ -39,13 +42,19 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('odom', default_value='/odom', description='Odometry topic.'),
         DeclareLaunchArgument('namespace', default_value='', description='Node namespace.'),
         DeclareLaunchArgument('use_sim_time', default_value='false', description='Use /clock.'),
+        DeclareLaunchArgument(
+            'autostart',
+            default_value='true',
+            description='Configure and activate at start-up (false: wait for a lifecycle manager).',
+        ),
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_node)])
 
 
 def _node(context: LaunchContext) -> list[Node]:
     value = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    overrides: dict[str, object] = {'use_sim_time': value('use_sim_time').lower() in ('1', 'true', 'yes')}
+    flag = lambda name: value(name).lower() in ('1', 'true', 'yes')  # noqa: E731
+    overrides: dict[str, object] = {'use_sim_time': flag('use_sim_time'), 'autostart': flag('autostart')}
     for name in ('backend', 'vllm_base_url'):
         if value(name):
             overrides[name] = value(name)

@@ -65,7 +65,7 @@ def test_launch_description_where_launch_ros_is_importable() -> None:
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription)
     names = {entity.name for entity in description.entities if hasattr(entity, 'name')}
-    assert {'params_file', 'backend', 'image', 'odom', 'use_sim_time'} <= names
+    assert {'params_file', 'backend', 'image', 'odom', 'use_sim_time', 'autostart'} <= names
     context = LaunchContext()
     for entity in description.entities:
         entity.visit(context)

@@ -1,7 +1,7 @@
 """spatial_reasoner as a managed (lifecycle) node over real DDS, driven through its lifecycle_msgs services:
-configure, activate, deactivate, cleanup and shutdown, each with what it creates or removes; a configure
-that fails for an unreachable model server (require_model_server) and one that configures degraded; the
-end of the process on SIGINT and SIGTERM."""
+configure, activate, deactivate, cleanup and shutdown (from unconfigured and from active), each with what it
+creates or removes; a configure that fails for an unreachable model server (require_model_server), one that
+configures degraded, one refused for an invalid parameter; the end of the process on SIGINT and SIGTERM."""
 
 from __future__ import annotations
 
@@ -174,6 +174,10 @@ def test_configure_against_an_unreachable_model_server(
             assert configured and life.state() == 'inactive'
             assert life.transition(Transition.TRANSITION_ACTIVATE) and life.state() == 'active'
             assert 'configured DEGRADED' in log.read_text()
+            # Shut down from active: everything released, the process goes on until stopped.
+            assert life.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN) and life.state() == 'finalized'
+            answers = f'{namespace}/spatial_reasoner/answers'
+            checker.spin_until(lambda: checker.node.count_publishers(answers) == 0, 10, 'the publishers to go')
         assert node.poll() is None
     finally:
         assert stop(node) == 0, log.read_text()[-3000:]
@@ -228,3 +232,28 @@ def test_a_signal_ends_the_node_cleanly(
     text = log.read_text()
     assert code == 0, text[-3000:]
     assert 'Traceback' not in text and 'Fatal Python error' not in text
+
+
+def test_configure_refuses_invalid_parameters_with_the_reason(
+    ros_env: dict[str, str], checker: Checker, namespace: str, tmp_path: Path
+) -> None:
+    """A configure that fails validation says why and leaves the node unconfigured (no publisher), alive, and
+    able to try again and to shut down. (``image_transport`` is read-only, as every topic setting is: a
+    mistake there is mended by a restart with the right value.)"""
+    log = tmp_path / 'node.log'
+    params = {'autostart': False, 'backend': 'geometry', 'image_transport': 'theora'}
+    node = start(NODE, params, ros_env, log, ros_args=['-r', f'__ns:={namespace}'])
+    answers = f'{namespace}/spatial_reasoner/answers'
+    try:
+        life = Lifecycle(checker, namespace)
+        for _ in range(2):
+            assert not life.transition(Transition.TRANSITION_CONFIGURE) and life.state() == 'unconfigured'
+        checker.spin_for(0.3)
+        reason = "configure failed: image_transport must be 'raw' or 'compressed', got 'theora'"
+        assert log.read_text().count(reason) == 2
+        assert checker.node.count_publishers(answers) == 0
+        assert life.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN) and life.state() == 'finalized'
+        assert node.poll() is None
+    finally:
+        assert stop(node) == 0, log.read_text()[-3000:]
+    assert 'Traceback' not in log.read_text()
