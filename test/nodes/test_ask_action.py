@@ -88,6 +88,9 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
     try:
         checker.spin_until(lambda: client.server_is_ready(), 30, 'the ask action server', log)
         publish_a_turn(checker)
+        # Typed answers only: the JSON mirror exists only with json_interface:=true (test_spatial_reasoner_hostile).
+        assert checker.node.count_publishers('/spatial_reasoner/answers') == 1
+        assert checker.node.count_publishers('/spatial_reasoner/answers_json') == 0
 
         # A round trip: feedback 'queued', 'asking', then the reply as the server streams it (4 characters a
         # chunk), the whole reply as the result, also on ~/answers.

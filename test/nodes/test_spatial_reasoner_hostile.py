@@ -133,6 +133,13 @@ def test_fuzzed_messages_over_dds_never_end_the_node(ros_env: dict[str, str], ch
     node = start(NODE, NODE_PARAMS, ros_env, log)
     try:
         pubs = Publishers(checker)
+        mirrored: list[dict[str, Any]] = []  # the JSON mirror of ~/answers (json_interface:=true)
+        checker.node.create_subscription(
+            String, '/spatial_reasoner/answers_json', lambda msg: mirrored.append(json.loads(msg.data)), 100
+        )
+        checker.spin_until(
+            lambda: checker.node.count_publishers('/spatial_reasoner/answers_json') == 1, 30, 'the JSON mirror'
+        )
         # The exact payload that ended the node before asks were parsed within bounds.
         pubs.ask.publish(String(data='[' * 20_000 + ']' * 20_000))
         sent = {'image': 0, 'camera_info': 0, 'odometry': 0, 'ask': 1}
@@ -156,6 +163,9 @@ def test_fuzzed_messages_over_dds_never_end_the_node(ros_env: dict[str, str], ch
         checker.spin_until(
             lambda: any(r.get('id') == 'after-fuzz' for r in checker.records), 30, 'the reply after the fuzz', log
         )
+        checker.spin_until(lambda: any(r.get('id') == 'after-fuzz' for r in mirrored), 10, 'the JSON mirror', log)
+        typed = next(r for r in checker.records if r.get('id') == 'after-fuzz')
+        assert next(r for r in mirrored if r.get('id') == 'after-fuzz')['raw_text'] == typed['raw_text']
         checker.spin_for(0.5)
         ingest = checker.ingest()
         assert node.poll() is None, log.read_text()[-3000:]
