@@ -76,6 +76,16 @@ class ScoreBoard:
             for camera in cameras:
                 self._by_camera[str(camera)] = _tally(self._by_camera.get(str(camera), TypeScore()), record)
 
+    def reset(self) -> int:
+        """Forget every tally and latency (a new evaluation starts); returns how many questions had been
+        asked."""
+        with self._lock:
+            asked = sum(score.asked for score in self._scores.values())
+            self._scores.clear()
+            self._by_camera.clear()
+            self._latencies.clear()
+        return asked
+
     def extend(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Count several records."""
         for record in records:

@@ -57,6 +57,12 @@ def test_score_board_per_type_per_camera_total_and_latency() -> None:
     # The window keeps the last three non-error latencies: 0.2, 0.3, 0.4.
     assert board.latency_percentiles(0, 50, 100) == pytest.approx([0.2, 0.3, 0.4])
     assert ScoreBoard().latency_percentiles(50) == [None]
+    # reset (the node's ~/reset_scores): every tally and latency forgotten, then counting starts afresh.
+    assert board.reset() == 4
+    assert board.scores() == {} and board.camera_scores() == {} and board.total() == TypeScore()
+    assert board.latency_percentiles(50) == [None]
+    board.add(record('rotation', AnswerStatus.ANSWERED, correct=True, latency_s=0.5))
+    assert board.total().correct == 1 and board.latency_percentiles(50) == pytest.approx([0.5])
 
 
 def test_score_board_is_thread_safe() -> None:

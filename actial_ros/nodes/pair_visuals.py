@@ -12,7 +12,8 @@ Foxglove, rendered only while someone subscribes.
 
 Both are built on the engine's worker thread (:class:`actial_ros.reasoner.SpatialReasoner`
 ``on_pair_answer``), never in a subscription callback, and skipped at once when the topic has no
-subscriber.
+subscriber (:attr:`PairVisuals.published` counts what was rendered and published; the node reports it
+in ``/diagnostics``).
 """
 
 from __future__ import annotations
@@ -80,11 +81,21 @@ class PairVisuals:
         self._odometry_frame = odometry_frame
         self._lock = threading.Lock()
         self._recent: OrderedDict[int, tuple[Pair, list[bool | None]]] = OrderedDict()
+        self._published = {'pair_images_published': 0, 'marker_arrays_published': 0}
+
+    @property
+    def published(self) -> dict[str, int]:
+        """``pair_images_published`` and ``marker_arrays_published``: messages rendered and published so far
+        (a copy; nothing is rendered while a topic has no subscriber)."""
+        with self._lock:
+            return dict(self._published)
 
     def on_pair_answer(self, pair: Pair, record: dict[str, Any]) -> None:
         """Render and publish for one viewpoint answer (worker thread); nothing when nobody subscribes."""
         if self._image_publisher.get_subscription_count() > 0:
             self._image_publisher.publish(self._image(pair, record))
+            with self._lock:
+                self._published['pair_images_published'] += 1
         with self._lock:
             entry = self._recent.pop(pair.pair_id, (pair, []))
             entry[1].append(record.get('correct'))
@@ -94,6 +105,8 @@ class PairVisuals:
             recent = list(self._recent.values())
         if self._marker_publisher.get_subscription_count() > 0:
             self._marker_publisher.publish(self._markers(recent))
+            with self._lock:
+                self._published['marker_arrays_published'] += 1
 
     @staticmethod
     def _image(pair: Pair, record: dict[str, Any]) -> Image:

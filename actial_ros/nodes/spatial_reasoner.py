@@ -48,6 +48,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from actial_ros.ask import AskRequestError, loose_ask_id, parse_ask_request
@@ -127,6 +128,8 @@ class SpatialReasonerNode(LifecycleNode):
         self._diagnostics: Any = None
         self._pair_image: Any = None
         self._markers: Any = None
+        self._visuals: PairVisuals | None = None
+        self._reset_scores: Any = None
         self._odometry_frame_id = ''
         self._cameras: list[CameraSpec] = []
         self._values_in_force: dict[str, Any] = {}
@@ -244,7 +247,7 @@ class SpatialReasonerNode(LifecycleNode):
         self._diagnostics = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
         self._pair_image = self.create_lifecycle_publisher(Image, '~/pair_image', 5)
         self._markers = self.create_lifecycle_publisher(MarkerArray, '~/markers', 10)
-        visuals = PairVisuals(
+        self._visuals = visuals = PairVisuals(
             image_publisher=self._pair_image,
             marker_publisher=self._markers,
             odometry_frame=lambda: self._odometry_frame_id,
@@ -259,6 +262,7 @@ class SpatialReasonerNode(LifecycleNode):
         if bool(values['extrinsics_from_tf']):
             self._start_tf(str(values['base_frame']))
         self._engine.start()
+        self._reset_scores = self.create_service(Trigger, '~/reset_scores', self._on_reset_scores)
         self._ask_action = AskActionServer(
             node=self,
             engine=self._engine,
@@ -321,6 +325,9 @@ class SpatialReasonerNode(LifecycleNode):
         if self._ask_action is not None:
             self._ask_action.destroy()
             self._ask_action = None
+        if self._reset_scores is not None:
+            self.destroy_service(self._reset_scores)
+            self._reset_scores = None
         if self._engine is not None:
             self._engine.stop()
             self._engine = None
@@ -332,6 +339,7 @@ class SpatialReasonerNode(LifecycleNode):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
                 setattr(self, name, None)
+        self._visuals = None
         self._tf = None
         self._camera_frames, self._tf_extrinsics = {}, set()
 
@@ -534,6 +542,17 @@ class SpatialReasonerNode(LifecycleNode):
             return
         self.engine.submit_ask(ask_id=request.ask_id, prompt=request.question, target=request.target)
 
+    def _on_reset_scores(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """``~/reset_scores`` (std_srvs/Trigger): forget the running accuracy and latencies (behind the guard:
+        a failure is counted and answered with ``success`` false)."""
+        try:
+            asked = self.engine.scores.reset()
+            response.success, response.message = True, f'scores of {asked} viewpoint questions cleared'
+        except Exception:
+            self._report_internal_error('reset_scores')
+            response.success, response.message = False, 'internal error (see the node log)'
+        return response
+
     # -- output --------------------------------------------------------------------------------
 
     def _publish_answer(self, record: dict[str, Any]) -> None:
@@ -581,6 +600,7 @@ class SpatialReasonerNode(LifecycleNode):
             'buffer_pending': stats.buffer['pending'],
             'buffer_bytes': stats.buffer['bytes'],
             'odometry_samples': stats.buffer['odometry'],
+            **(self._visuals.published if self._visuals is not None else {}),
         }
         ingest_values.update({f'drop_{k}': v for k, v in sorted(stats.drops.items())})
         warnings = {**stats.warnings, **self._warnings}

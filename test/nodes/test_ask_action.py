@@ -20,6 +20,7 @@ from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.action.client import ActionClient  # noqa: E402
 from ros_harness import Checker, publish_turn, start, stop  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 
 from actial_ros_msgs.action import AskSpatial  # noqa: E402
 from actial_ros_msgs.msg import ViewpointAnswer  # noqa: E402
@@ -148,6 +149,24 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         viewpoint = checker.viewpoint()
         assert viewpoint and all(
             r['question_type'] == 'rotation' and r['truth'] in ('left', 'right') for r in viewpoint
+        )
+        # Nobody subscribes to the visuals here: nothing was rendered (test_pair_visuals.py: they are, once
+        # someone does).
+        assert int(checker.ingest()['pairs_made']) > 0
+        assert checker.ingest()['pair_images_published'] == checker.ingest()['marker_arrays_published'] == '0'
+
+        # ~/reset_scores (std_srvs/Trigger) clears the running accuracy.
+        checker.spin_until(
+            lambda: int(checker.diagnostics['spatial_reasoner: accuracy'].get('rotation.asked', 0)) > 0, 10, 'scores'
+        )
+        reset: Any = checker.node.create_client(Trigger, '/spatial_reasoner/reset_scores')
+        checker.spin_until(reset.service_is_ready, 10, 'the reset_scores service')
+        reply = reset.call_async(Trigger.Request())
+        checker.spin_until(reply.done, 10, 'the reset_scores reply')
+        response: Any = reply.result()
+        assert response.success and response.message.startswith('scores of ')
+        checker.spin_until(
+            lambda: 'rotation.asked' not in checker.diagnostics['spatial_reasoner: accuracy'], 10, 'cleared scores'
         )
         assert node.poll() is None
     finally:

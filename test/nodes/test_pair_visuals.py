@@ -14,7 +14,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from actial_ros.geometry import base_to_optical_extrinsic, transform_from_position_quaternion
-from actial_ros.pair_view import GAP, PANEL_HEIGHT
+from actial_ros.pair_view import CORRECT_RGB, GAP, PANEL_HEIGHT, UNSCORED_RGB, WRONG_RGB
 
 rclpy = pytest.importorskip('rclpy')
 from nav_msgs.msg import Odometry  # noqa: E402
@@ -88,6 +88,8 @@ def test_pair_image_and_markers_show_the_pair(ros_env: dict[str, str], checker: 
             checker.spin_for(0.02)
         checker.spin_until(lambda: len(checker.viewpoint()) >= 3 and len(images) >= 3, 30, 'answers and images', log)
         checker.spin_until(lambda: bool(markers) and len(markers[-1].markers) >= 9, 30, 'markers', log)
+        checker.spin_for(0.5)  # a diagnostics report after the last marker array
+        published = checker.ingest()
     finally:
         assert stop(node) == 0, log.read_text()[-3000:]
 
@@ -116,3 +118,18 @@ def test_pair_image_and_markers_show_the_pair(ros_env: dict[str, str], checker: 
         o = marker.pose.orientation
         arrow_axis = Rotation.from_quat([o.x, o.y, o.z, o.w]).apply([1.0, 0.0, 0.0])
         np.testing.assert_allclose(arrow_axis, t_world_camera[:3, 2], atol=1e-6)  # the optical z axis
+
+    # Colours: green when every scored answer of the pair is correct, red when any is wrong, grey when none
+    # is scored (the geometry backend abstains on some of these flat images).
+    colours = set()
+    for marker in markers[-1].markers:
+        pair_records = [r for r in checker.viewpoint() if int(r['pair_id']) == marker.id // 3]
+        verdicts = [r['correct'] for r in pair_records if r['correct'] is not None]
+        expected = UNSCORED_RGB if not verdicts else (CORRECT_RGB if all(verdicts) else WRONG_RGB)
+        rgb = tuple(round(255 * c) for c in (marker.color.r, marker.color.g, marker.color.b))
+        assert rgb == expected, (marker.id, verdicts)
+        colours.add(rgb)
+    assert colours, 'no marker checked'
+    # What the node rendered and published, as it reports it (rendered only for a subscriber: test_ask_action.py).
+    assert int(published['pair_images_published']) >= len(images) > 0
+    assert int(published['marker_arrays_published']) >= len(markers) > 0
