@@ -4,20 +4,14 @@ actually displayed, and each question's answer, truth and verdict."""
 
 from __future__ import annotations
 
-import html.parser
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import pytest
+from browser import Dom, chromium, needs_chromium
 
 from actial_ros.report import write_report
-
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason='no chromium (make test installs it where it can)')
 
 MAGENTA = (255, 0, 255)
 CYAN = (0, 255, 255)
@@ -55,52 +49,12 @@ def load_frame(camera: str, name: str) -> Any:
     return np.full((240, 320, 3), colour, dtype=np.uint8)
 
 
-class _Dom(html.parser.HTMLParser):
-    """Text per element id / class, from Chromium's --dump-dom (the DOM as the browser built it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[dict[str, str]] = []
-        self.texts: dict[str, list[str]] = {}
-        self.verdicts: list[str] = []
-        self.images = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {k: v or '' for k, v in attrs}
-        if tag == 'img' and attributes.get('src', '').startswith('data:image/jpeg;base64,'):
-            self.images += 1
-        if tag == 'tr' and 'data-verdict' in attributes:
-            self.verdicts.append(attributes['data-verdict'])
-        if tag not in ('img', 'br', 'meta'):
-            self.stack.append(attributes)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag not in ('img', 'br', 'meta') and self.stack:
-            self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        for attributes in self.stack:
-            for key in (attributes.get('id'), attributes.get('class')):
-                if key:
-                    self.texts.setdefault(key, []).append(data)
-
-
-def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    return subprocess.run(
-        [CHROMIUM, '--headless=new', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @needs_chromium
 def test_report_shows_accuracy_pairs_frames_and_verdicts(tmp_path: Path) -> None:
     report = write_report(tmp_path / 'report.html', ROWS, load_frame=load_frame, title='test report')
-    dom = _chromium('--dump-dom', report.as_uri())
+    dom = chromium('--dump-dom', report.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
-    parsed = _Dom()
+    parsed = Dom()
     parsed.feed(dom.stdout)
     accuracy = ' '.join(parsed.texts['accuracy'])
     assert 'rotation' in accuracy and '100.0 % (1/1)' in accuracy  # pair 2's rotation abstained
@@ -114,7 +68,7 @@ def test_report_shows_accuracy_pairs_frames_and_verdicts(tmp_path: Path) -> None
     # The browser displays the embedded frames: the screenshot holds both solid colours, each about the
     # area of two 320x240 thumbnails (JPEG edges and scaling aside).
     shot = tmp_path / 'shot.png'
-    result = _chromium('--window-size=1200,2400', f'--screenshot={shot}', report.as_uri())
+    result = chromium('--window-size=1200,2400', f'--screenshot={shot}', report.as_uri())
     assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
     bgr = cv2.imread(str(shot))
     assert bgr is not None

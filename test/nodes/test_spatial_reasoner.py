@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from browser import CHROMIUM, Dom, chromium
 
 from actial_ros.geometry import relative_pose, viewpoint_label
 from actial_ros.sources.llff import LlffCapture
@@ -270,6 +271,29 @@ def test_demo_command_writes_scored_rows(sample_capture: Path, ros_env: dict[str
             assert row['correct'] == (row['answer'] == row['truth'])
     for heading in ('question type', 'accuracy', 'ego_translation', 'rotation', 'latency p50'):
         assert heading in result.stdout
+    if CHROMIUM is not None:  # make test installs it (as root); test/test_demo_report.py skips, saying so, where not
+        _report_in_the_browser_matches_the_rows(tmp_path / 'report.html', rows)
+
+
+def _report_in_the_browser_matches_the_rows(report: Path, rows: list[dict[str, Any]]) -> None:
+    """The demo's real report as headless Chromium builds it: one card and two displayed frames per pair,
+    one verdict per question, and each question type's accuracy as the rows give it."""
+    dom = chromium('--dump-dom', report.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    parsed = Dom()
+    parsed.feed(dom.stdout)
+    pairs = {row['pair_id'] for row in rows}
+    assert all(f'pair-{pair_id}' in parsed.texts for pair_id in pairs)
+    assert parsed.images == 2 * len(pairs) and len(parsed.verdicts) == len(rows)
+    expected = {'correct': 0, 'wrong': 0, 'unscored': 0}
+    for row in rows:
+        expected['unscored' if row['correct'] is None else 'correct' if row['correct'] else 'wrong'] += 1
+    assert {v: parsed.verdicts.count(v) for v in expected} == expected
+    accuracy = ' '.join(parsed.texts['accuracy'])
+    for kind in {row['question_type'] for row in rows}:
+        scored = [row['correct'] for row in rows if row['question_type'] == kind and row['correct'] is not None]
+        if scored:
+            assert f'{100 * sum(scored) / len(scored):.1f} % ({sum(scored)}/{len(scored)})' in accuracy, accuracy
 
 
 def test_vllm_backend_end_to_end_against_a_fake_server(
