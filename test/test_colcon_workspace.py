@@ -114,6 +114,32 @@ def test_colcon_builds_both_packages_and_the_installed_node_runs(
                 break
         assert types.get('/spatial_reasoner/answers') == ['actial_ros_msgs/msg/ViewpointAnswer'], log.read_text()
         assert '/spatial_reasoner/ask/_action/feedback' in types, types
+
+        # A goal round trip with the installed node: it answers, though it has seen no frame yet.
+        from rclpy.action.client import ActionClient
+
+        from actial_ros_msgs.action import AskSpatial
+        from actial_ros_msgs.msg import ViewpointAnswer
+
+        client: ActionClient[Any, Any, Any] = ActionClient(probe, AskSpatial, '/spatial_reasoner/ask')
+
+        def spin_until(done: Any, what: str) -> None:
+            for _ in range(600):
+                if done():
+                    return
+                executor.spin_once(timeout_sec=0.05)
+            pytest.fail(f'timed out waiting for {what}: {log.read_text()[-2000:]}')
+
+        spin_until(client.server_is_ready, 'the installed ask action server')
+        sent = client.send_goal_async(AskSpatial.Goal(question='What is ahead?'))
+        spin_until(sent.done, 'the goal response')
+        handle: Any = sent.result()
+        result_future = handle.get_result_async()
+        spin_until(result_future.done, 'the result')
+        response: Any = result_future.result()
+        assert response.result.status == ViewpointAnswer.STATUS_ERROR
+        assert response.result.reason == 'no frames received yet'
+        client.destroy()
         assert node.poll() is None, log.read_text()
     finally:
         probe.destroy_node()
