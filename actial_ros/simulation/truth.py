@@ -33,7 +33,7 @@ def check_answers(
     yaw_tol_deg: float = 1e-6,
     translation_tol: float = 1e-6,
 ) -> list[str]:
-    """Compare viewpoint answer records (the node's ``~/answers`` JSON) with the pose record.
+    """Compare viewpoint answer records (the node's ``~/answers`` as dicts: :func:`actial_ros.nodes.answer_msgs.answer_msg_to_record`, or the JSON mirror) with the pose record.
 
     For each record with ``kind == 'viewpoint'``: both stamps must be frames of the record, and the
     answer's ``yaw_deg``, ``t12`` and ``truth`` must equal those computed from the recorded camera poses
@@ -138,7 +138,7 @@ def accuracy_by_yaw_bin(
 ) -> list[YawBinStats]:
     """Accuracy and abstention per ``|yaw|`` bin of viewpoint answer records (optionally one question type).
 
-    Records are the node's answer JSON (``kind``, ``yaw_deg``, ``status``, ``truth``, ``correct``); those
+    Records are the node's answers as dicts (``kind``, ``yaw_deg``, ``status``, ``truth``, ``correct``); those
     outside every bin are ignored.
     """
     scores = [TypeScore() for _ in bins]

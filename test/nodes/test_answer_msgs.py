@@ -1,6 +1,7 @@
 """Answer records <-> actial_ros_msgs/ViewpointAnswer: every field the message carries survives the round
-trip, for viewpoint answers (scored, unscored, failed) and asks (zero, one, two frames), and the typed
-message crosses real DDS."""
+trip through the message's CDR serialization (rclpy.serialization, what DDS carries), for viewpoint answers
+(scored, unscored, failed) and asks (zero, one, two frames). Over real DDS: test_spatial_reasoner.py,
+test_ask_action.py."""
 
 from __future__ import annotations
 
