@@ -33,7 +33,9 @@ def check_answers(
     yaw_tol_deg: float = 1e-6,
     translation_tol: float = 1e-6,
 ) -> list[str]:
-    """Compare viewpoint answer records (the node's ``~/answers`` as dicts: :func:`actial_ros.nodes.answer_msgs.answer_msg_to_record`, or the JSON mirror) with the pose record.
+    """Compare viewpoint answer records (the node's ``~/answers`` as dicts, as
+    :func:`actial_ros.nodes.answer_msgs.answer_msg_to_record` gives them, or the JSON mirror) with the pose
+    record.
 
     For each record with ``kind == 'viewpoint'``: both stamps must be frames of the record, and the
     answer's ``yaw_deg``, ``t12`` and ``truth`` must equal those computed from the recorded camera poses

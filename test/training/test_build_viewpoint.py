@@ -322,6 +322,44 @@ def test_cli_builds_from_a_bag_with_the_capture_labels(capture: LlffPosedCapture
     )
 
 
+def test_cli_builds_from_what_a_cut_bag_still_holds(capture: LlffPosedCapture, tmp_path: Path) -> None:
+    """A recorder that lost power (no metadata.yaml, the mcap cut at half): build-viewpoint builds from every
+    image of the complete chunks, with the capture's labels, and its report counts the salvage."""
+    from actial_ros.bags.reading import open_part
+
+    bag = tmp_path / 'robot_bag'
+    stamps = write_capture_bag(capture, bag, rate_hz=5.0)
+    names = {str(stamp): view.name for stamp, view in zip(stamps, capture.views, strict=True)}
+    (bag / 'metadata.yaml').unlink()
+    mcap = next(bag.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
+    with open_part(mcap, warn=False) as part:
+        assert part.salvage is not None
+        salvaged = part.salvage.counters()
+        kept = {
+            str(int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec))
+            for connection, _, raw in part.messages()
+            if connection.topic.endswith('/compressed')
+            for msg in [part.deserialize(raw, connection.msgtype)]
+        }
+    assert 0 < len(kept) < len(stamps)
+    out = tmp_path / 'ds'
+    args = ['build-viewpoint', '--source', f'rosbag:{bag}', '--out', str(out), '--seed', '3', '--test-size', '0']
+    args += ['--workers', '1', '--no-progress', '--translation-threshold-m', '0.05', '--no-images']
+    assert train_main(args) == 0
+    table = pq.read_table(out / 'data').to_pylist()
+    assert table
+    views = {view.name: view for view in capture.views}
+    for row in table:
+        assert {row['image_1_name'], row['image_2_name']} <= kept  # only images the cut bag still holds
+        first, second = views[names[row['image_1_name']]], views[names[row['image_2_name']]]
+        expected = relative_pose(first.t_world_camera, second.t_world_camera)
+        thresholds = LabelThresholds(translation_m=0.05, yaw_deg=2.0)
+        assert row['answer_label'] == viewpoint_label(QuestionType(row['question_type']), expected, thresholds).value
+    skips = json.loads((out / 'build_report.json').read_text())['skips']
+    assert {key: skips.get(f'view_{key}') for key in salvaged} == salvaged
+
+
 def test_teacher_cots_are_checked_against_the_truth(tmp_path: Path) -> None:
     def reply(body: dict[str, Any]) -> str:
         text = body['messages'][1]['content'][2]['text']
