@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,12 +94,32 @@ TEXT = st.text(alphabet=st.characters(exclude_categories=['Cs']), max_size=40)
 UINT32 = st.integers(0, 2**32 - 1)
 
 
+def _jpeg(value: int) -> bytes:
+    ok, encoded = cv2.imencode('.jpg', np.full((24, 32, 3), value % 256, dtype=np.uint8))
+    assert ok
+    return bytes(encoded)
+
+
 @st.composite
-def fuzzed(draw: st.DrawFn) -> tuple[str, Any]:
-    """One real ROS message with arbitrary field values of the right types (CompressedImage payloads are
-    fuzzed through the engine in test/test_fuzz_engine.py; this node subscribes to raw images)."""
+def fuzzed(draw: st.DrawFn, compressed: bool = False) -> tuple[str, Any]:
+    """One real ROS message with arbitrary field values of the right types; the images raw, or compressed
+    (any format string; bytes that are random, a valid JPEG, or a valid JPEG cut or with bytes flipped)."""
     kind = draw(st.sampled_from(['image', 'camera_info', 'odometry', 'ask']))
     stamp = draw(st.one_of(st.floats(99.0, 102.0), st.floats(0.0, 2e9)))
+    if kind == 'image' and compressed:
+        msg = set_stamp(CompressedImage(), stamp)
+        msg.format = draw(st.one_of(st.sampled_from(['jpeg', 'png', 'rgb8; jpeg compressed bgr8', '']), TEXT))
+        jpeg = _jpeg(draw(st.integers(0, 255)))
+        data = draw(
+            st.one_of(
+                st.binary(max_size=400),
+                st.just(jpeg),
+                st.integers(1, len(jpeg) - 1).map(lambda n: jpeg[:n]),
+                st.integers(0, len(jpeg) - 1).map(lambda i: jpeg[:i] + bytes([jpeg[i] ^ 0xFF]) + jpeg[i + 1 :]),
+            )
+        )
+        msg.data = data
+        return 'image', msg
     if kind == 'image':
         msg = set_stamp(Image(), stamp)
         msg.height, msg.width = draw(st.one_of(st.integers(0, 8), UINT32)), draw(st.integers(0, 8))
@@ -128,11 +150,18 @@ def fuzzed(draw: st.DrawFn) -> tuple[str, Any]:
     return 'ask', String(data=payload)
 
 
-def test_fuzzed_messages_over_dds_never_end_the_node(ros_env: dict[str, str], checker: Checker, tmp_path: Path) -> None:
+@pytest.mark.parametrize('transport', ['raw', 'compressed'])
+def test_fuzzed_messages_over_dds_never_end_the_node(
+    transport: str, ros_env: dict[str, str], checker: Checker, tmp_path: Path
+) -> None:
     log = tmp_path / 'node.log'
-    node = start(NODE, NODE_PARAMS, ros_env, log)
+    compressed = transport == 'compressed'
+    params = {**NODE_PARAMS, 'image_transport': transport}
+    if compressed:
+        params['image_topic'] = '/camera/image_raw/compressed'
+    node = start(NODE, params, ros_env, log)
     try:
-        pubs = Publishers(checker)
+        pubs = Publishers(checker, compressed=compressed)
         mirrored: list[dict[str, Any]] = []  # the JSON mirror of ~/answers (json_interface:=true)
         checker.node.create_subscription(
             String, '/spatial_reasoner/answers_json', lambda msg: mirrored.append(json.loads(msg.data)), 100
@@ -144,12 +173,12 @@ def test_fuzzed_messages_over_dds_never_end_the_node(ros_env: dict[str, str], ch
         pubs.ask.publish(String(data='[' * 20_000 + ']' * 20_000))
         sent = {'image': 0, 'camera_info': 0, 'odometry': 0, 'ask': 1}
 
-        @settings(max_examples=60)
-        @given(st.lists(fuzzed(), min_size=1, max_size=8))
+        @settings(max_examples=60 if not compressed else 40)
+        @given(st.lists(fuzzed(compressed), min_size=1, max_size=8))
         def publish(messages: list[tuple[str, Any]]) -> None:
             for kind, msg in messages:
                 {
-                    'image': pubs.image,
+                    'image': pubs.compressed if compressed else pubs.image,
                     'camera_info': pubs.info,
                     'odometry': pubs.odom,
                     'ask': pubs.ask,
