@@ -100,12 +100,17 @@ class AskActionServer:
         )
         self._executor = MultiThreadedExecutor(num_threads=4, context=node.context)
         self._executor.add_node(self._helper)
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, name='ask-action', daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
+        # spin_once in a loop that destroy() ends before it shuts the executor down: the executor is never
+        # shut down under a running spin (on Humble, Executor.shutdown clears a guard condition that a
+        # running wait still uses, and MultiThreadedExecutor there has no shutdown of its own).
         with contextlib.suppress(ExternalShutdownException):  # the context shut down (Ctrl-C): nothing to serve
-            self._executor.spin()
+            while not self._stop.is_set() and self._helper.context.ok():
+                self._executor.spin_once(timeout_sec=_POLL_S)
 
     def deliver(self, record: dict[str, Any]) -> None:
         """Hand an ``ask`` answer record to the goal waiting for it (called for every answer record)."""
@@ -119,9 +124,10 @@ class AskActionServer:
 
     def destroy(self) -> None:
         """Destroy the action server, stop its executor thread and its node."""
+        self._stop.set()
+        self._thread.join(2.0)
         self._server.destroy()
         self._executor.shutdown(timeout_sec=2.0)
-        self._thread.join(2.0)
         self._helper.destroy_node()
 
     def _result(self, record: dict[str, Any]) -> AskSpatial.Result:
