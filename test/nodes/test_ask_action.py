@@ -65,6 +65,12 @@ NODE_PARAMS = {
 }
 
 
+def start_node(server: FakeOpenAIServer, ros_env: dict[str, str], log: Path) -> Any:
+    """The node with the vllm backend against the fake server."""
+    params = {**NODE_PARAMS, 'vllm_base_url': server.base_url}
+    return start('actial_ros.nodes.spatial_reasoner', params, {**ros_env, 'TEST_KEY': 'k'}, log)
+
+
 def send(
     client: ActionClient[Any, Any, Any], checker: Checker, goal: AskSpatial.Goal, feedback: list[tuple[str, str]]
 ) -> Any:
@@ -79,12 +85,7 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
     ros_env: dict[str, str], checker: Checker, server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
     log = tmp_path / 'node.log'
-    node = start(
-        'actial_ros.nodes.spatial_reasoner',
-        {**NODE_PARAMS, 'vllm_base_url': server.base_url},
-        {**ros_env, 'TEST_KEY': 'k'},
-        log,
-    )
+    node = start_node(server, ros_env, log)
     client: ActionClient[Any, Any, Any] = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
     try:
         checker.spin_until(lambda: client.server_is_ready(), 30, 'the ask action server', log)
@@ -197,12 +198,7 @@ def test_fuzzed_goals_are_each_answered_and_never_end_the_node(
     """Every goal ends (succeeded, or aborted with the reason), invalid ones are counted as ``bad_ask``,
     nothing reaches the node's last-resort guard, and the node goes on answering."""
     log = tmp_path / 'node.log'
-    node = start(
-        'actial_ros.nodes.spatial_reasoner',
-        {**NODE_PARAMS, 'vllm_base_url': server.base_url},
-        {**ros_env, 'TEST_KEY': 'k'},
-        log,
-    )
+    node = start_node(server, ros_env, log)
     client: ActionClient[Any, Any, Any] = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
     bad = [0]
     try:

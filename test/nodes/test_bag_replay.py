@@ -229,6 +229,21 @@ def test_bag_replay_plays_what_a_cut_bag_still_holds(
             assert raw[: len(recorded)] == recorded and not any(raw[len(recorded) :])
 
 
+def demo_bag(bag: Path, out: Path, ros_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    """``actial-ros demo --bag BAG`` with the geometry backend, at twice the recorded speed."""
+    return subprocess.run(
+        [
+            *(sys.executable, '-m', 'actial_ros.cli', 'demo', '--bag', str(bag), '--backend', 'geometry', *flags),
+            *('--out', str(out), '--speed', '2', '--no-progress', '-p', 'min_pair_interval_s:=0.0'),
+            *('--domain-id', str(int(ros_env['ROS_DOMAIN_ID']) + 1)),
+        ],
+        env=ros_env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
 def test_demo_bag_writes_rows_named_camera_at_stamp(
     sample_capture: Path, ros_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -241,18 +256,8 @@ def test_demo_bag_writes_rows_named_camera_at_stamp(
     for name, matrix in (('left', LEFT), ('right', RIGHT)):
         translation, rotation = pose_fields(matrix)
         extrinsics += ['--extrinsic', f'{name}:' + ','.join(repr(v) for v in (*translation, *rotation))]
-    result = subprocess.run(
-        [
-            *(sys.executable, '-m', 'actial_ros.cli', 'demo', '--bag', str(bag), '--backend', 'geometry'),
-            *('--camera', f'left:{LEFT_TOPIC}', '--camera', f'right:{RIGHT_TOPIC}', *extrinsics),
-            *('--out', str(out), '--speed', '2', '--no-progress', '-p', 'min_pair_interval_s:=0.0'),
-            *('--domain-id', str(int(ros_env['ROS_DOMAIN_ID']) + 1)),
-        ],
-        env=ros_env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    cameras = ['--camera', f'left:{LEFT_TOPIC}', '--camera', f'right:{RIGHT_TOPIC}', *extrinsics]
+    result = demo_bag(bag, out, ros_env, *cameras)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'frames published 24' in ' '.join(result.stdout.split())
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -289,17 +294,7 @@ def test_demo_bag_answers_from_what_a_cut_bag_still_holds(
         images = sum(1 for connection, _, _ in part.messages() if connection.topic in (LEFT_TOPIC, RIGHT_TOPIC))
     assert 0 < images < len(index_of)
     out = tmp_path / 'answers.jsonl'
-    result = subprocess.run(
-        [
-            *(sys.executable, '-m', 'actial_ros.cli', 'demo', '--bag', str(bag), '--backend', 'geometry'),
-            *('--out', str(out), '--speed', '2', '--no-progress', '-p', 'min_pair_interval_s:=0.0'),
-            *('--domain-id', str(int(ros_env['ROS_DOMAIN_ID']) + 1)),
-        ],
-        env=ros_env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    result = demo_bag(bag, out, ros_env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f'frames published {images}' in ' '.join(result.stdout.split()), result.stdout
     assert 'cut short' in result.stdout + result.stderr
