@@ -15,7 +15,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable
 
-__all__ = ['SequenceGapCounter']
+__all__ = ['COUNTER_KEYS', 'SequenceGapCounter']
+
+COUNTER_KEYS = ('dds_lost', 'dds_message_lost_event', 'incompatible_qos', 'incompatible_type')
+"""What the nodes count of messages lost on the way (:mod:`actial_ros.nodes.delivery_events`): ``dds_lost``
+(sequence gaps, this module), ``dds_message_lost_event`` (the RMW's event), ``incompatible_qos`` and
+``incompatible_type`` (publishers that never match)."""
 
 
 class SequenceGapCounter:

@@ -122,7 +122,7 @@ def test_every_counter_is_documented_in_the_readme() -> None:
     """Every ``warn_*`` key of the node, every bag_recorder counter and every bag-reading skip is named in the
     README's Robustness section (issue 11: "every drop reason ... with its counter name"). Keys are read
     from the source, so a new counter fails this test until it is documented."""
-    from actial_ros.nodes.delivery_events import COUNTER_KEYS
+    from actial_ros.delivery import COUNTER_KEYS
 
     robustness = _robustness_section()
     node_warnings = _counter_keys('actial_ros/nodes/spatial_reasoner.py', r"_warn\('(\w+)'") | _counter_keys(

@@ -29,12 +29,9 @@ except ImportError:  # pragma: no cover - Humble
 
 from rclpy.subscription import Subscription
 
-from actial_ros.delivery import SequenceGapCounter
+from actial_ros.delivery import COUNTER_KEYS, SequenceGapCounter
 
 __all__ = ['COUNTER_KEYS', 'HAS_INCOMPATIBLE_TYPE_EVENT', 'HAS_MESSAGE_INFO', 'DeliveryMonitor', 'with_message_info']
-
-COUNTER_KEYS = ('dds_lost', 'dds_message_lost_event', 'incompatible_qos', 'incompatible_type')
-"""The keys a :class:`DeliveryMonitor` counts under (module docstring)."""
 
 HAS_INCOMPATIBLE_TYPE_EVENT = 'incompatible_type' in inspect.signature(SubscriptionEventCallbacks).parameters
 """Whether this rclpy reports publishers of another type on a topic (Iron and newer)."""
