@@ -35,7 +35,7 @@ from actial_ros.frame import CameraIntrinsics, Frame, Pair
 from actial_ros.geometry import LabelThresholds, viewpoint_label
 from actial_ros.pairing import BufferLimits, DropCounter, OdometryMatchPolicy, PairingBuffer, PairPolicy
 from actial_ros.questions import Question, make_question
-from actial_ros.records import answer_record, ask_record
+from actial_ros.records import answer_record, ask_record, internal_error_reason
 from actial_ros.scoring import ScoreBoard
 
 __all__ = [
@@ -470,7 +470,7 @@ class SpatialReasoner:
                             request.frames,
                             None,
                             self._backend.name,
-                            f'internal error: {type(exc).__name__}: {exc}'[:500],
+                            internal_error_reason(exc),
                         )
                     )
             finally:

@@ -13,7 +13,15 @@ from actial_ros.enums import AnswerStatus
 from actial_ros.frame import Frame, Pair
 from actial_ros.questions import Question
 
-__all__ = ['answer_record', 'ask_record']
+__all__ = ['answer_record', 'ask_record', 'internal_error_reason']
+
+_MAX_REASON_CHARS = 500
+
+
+def internal_error_reason(error: BaseException) -> str:
+    """The ``reason`` of an answer that a bug broke: ``'internal error: <type>: <message>'``, at most 500
+    characters (the traceback goes to the log, not the answer)."""
+    return f'internal error: {type(error).__name__}: {error}'[:_MAX_REASON_CHARS]
 
 
 def answer_record(

@@ -37,6 +37,7 @@ from rclpy.node import Node
 from actial_ros.ask import ASK_TARGETS, MAX_QUESTION_CHARS
 from actial_ros.nodes.answer_msgs import record_to_answer_msg
 from actial_ros.reasoner import SpatialReasoner
+from actial_ros.records import internal_error_reason
 from actial_ros_msgs.action import AskSpatial
 from actial_ros_msgs.msg import ViewpointAnswer
 
@@ -165,9 +166,10 @@ class AskActionServer:
             self._on_internal_error('ask action')
             with contextlib.suppress(Exception):  # it may already be terminal
                 goal_handle.abort()
+            # Built field by field, not by _result(): what failed may be _result itself (now_ns, the message).
             result = AskSpatial.Result()
             result.status = ViewpointAnswer.STATUS_ERROR
-            result.reason = f'internal error: {type(exc).__name__}: {exc}'[:500]
+            result.reason = internal_error_reason(exc)
             result.answer.status, result.answer.reason = result.status, result.reason
             return result
 
