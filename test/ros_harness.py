@@ -29,7 +29,7 @@ from actial_ros.messages import stamp_to_ns  # noqa: E402
 from actial_ros.nodes.answer_msgs import answer_msg_to_record  # noqa: E402
 from actial_ros_msgs.msg import ViewpointAnswer  # noqa: E402
 
-__all__ = ['Checker', 'publish_turn', 'read_recording', 'start', 'stop', 'wait_for']
+__all__ = ['Checker', 'goal_result', 'publish_turn', 'read_recording', 'send_goal', 'start', 'stop', 'wait_for']
 
 
 def start(
@@ -165,6 +165,32 @@ def publish_turn(checker: Checker, image_pub: Any, odom_pub: Any, *, start_s: fl
             image.data = bytes([k * 20]) * (24 * 96)
             image_pub.publish(image)
         checker.spin_for(0.01)
+
+
+def send_goal(
+    checker: Checker, client: Any, goal: Any, feedback: list[tuple[str, str]] | None = None, log: Path | None = None
+) -> Any:
+    """Send an ``AskSpatial`` goal with ``client`` (an rclpy ActionClient of ``checker.node``), spinning ``checker``
+    until the server answers it; returns the goal handle (``accepted``, ``goal_id``, cancel and result). With
+    ``feedback``, every feedback's ``(stage, partial_text)`` is appended to it as it arrives."""
+    on_feedback = None
+    if feedback is not None:
+        sink = feedback
+
+        def on_feedback(msg: Any) -> None:
+            sink.append((msg.feedback.stage, msg.feedback.partial_text))
+
+    future = client.send_goal_async(goal, feedback_callback=on_feedback)
+    checker.spin_until(future.done, 30, 'the goal to be accepted', log)
+    return future.result()
+
+
+def goal_result(checker: Checker, handle: Any, what: str = 'the goal result', log: Path | None = None) -> Any:
+    """The result response of an accepted goal (``status``: action_msgs/GoalStatus, ``result``), spinning
+    ``checker`` until it comes (30 s at most)."""
+    future = handle.get_result_async()
+    checker.spin_until(future.done, 30, what, log)
+    return future.result()
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
-from ros_harness import stop  # noqa: E402
+from ros_harness import Checker, goal_result, send_goal, stop  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -102,18 +102,16 @@ def test_colcon_builds_both_packages_and_the_installed_node_runs(
         stdout=log.open('w'),
         stderr=subprocess.STDOUT,
     )
-    probe = rclpy.create_node('actial_colcon_probe', context=rclpy_context)
+    checker = Checker(rclpy_context, name='actial_colcon_probe')
     try:
-        executor = rclpy.executors.SingleThreadedExecutor(context=rclpy_context)
-        executor.add_node(probe)
         types: dict[str, list[str]] = {}
-        for _ in range(600):
-            executor.spin_once(timeout_sec=0.05)
-            types = dict(probe.get_topic_names_and_types())
-            if '/spatial_reasoner/answers' in types and '/spatial_reasoner/ask/_action/feedback' in types:
-                break
+
+        def both_advertised() -> bool:
+            types.update(checker.node.get_topic_names_and_types())
+            return '/spatial_reasoner/answers' in types and '/spatial_reasoner/ask/_action/feedback' in types
+
+        checker.spin_until(both_advertised, 30, "the installed node's answers topic and ask action", log)
         assert types.get('/spatial_reasoner/answers') == ['actial_ros_msgs/msg/ViewpointAnswer'], log.read_text()
-        assert '/spatial_reasoner/ask/_action/feedback' in types, types
 
         # A goal round trip with the installed node: it answers, though it has seen no frame yet.
         from rclpy.action.client import ActionClient
@@ -121,26 +119,14 @@ def test_colcon_builds_both_packages_and_the_installed_node_runs(
         from actial_ros_msgs.action import AskSpatial
         from actial_ros_msgs.msg import ViewpointAnswer
 
-        client: ActionClient[Any, Any, Any] = ActionClient(probe, AskSpatial, '/spatial_reasoner/ask')
-
-        def spin_until(done: Any, what: str) -> None:
-            for _ in range(600):
-                if done():
-                    return
-                executor.spin_once(timeout_sec=0.05)
-            pytest.fail(f'timed out waiting for {what}: {log.read_text()[-2000:]}')
-
-        spin_until(client.server_is_ready, 'the installed ask action server')
-        sent = client.send_goal_async(AskSpatial.Goal(question='What is ahead?'))
-        spin_until(sent.done, 'the goal response')
-        handle: Any = sent.result()
-        result_future = handle.get_result_async()
-        spin_until(result_future.done, 'the result')
-        response: Any = result_future.result()
+        client: ActionClient[Any, Any, Any] = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
+        checker.spin_until(client.server_is_ready, 30, 'the installed ask action server', log)
+        handle = send_goal(checker, client, AskSpatial.Goal(question='What is ahead?'), log=log)
+        response = goal_result(checker, handle, 'the result', log)
         assert response.result.status == ViewpointAnswer.STATUS_ERROR
         assert response.result.reason == 'no frames received yet'
         client.destroy()
         assert node.poll() is None, log.read_text()
     finally:
-        probe.destroy_node()
+        checker.close()
         assert stop(node) == 0, log.read_text()

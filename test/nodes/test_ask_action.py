@@ -18,7 +18,7 @@ rclpy = pytest.importorskip('rclpy')
 from fake_openai_server import FakeOpenAIServer  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.action.client import ActionClient  # noqa: E402
-from ros_harness import Checker, publish_turn, start, stop  # noqa: E402
+from ros_harness import Checker, goal_result, publish_turn, send_goal, start, stop  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
@@ -71,16 +71,6 @@ def start_node(server: FakeOpenAIServer, ros_env: dict[str, str], log: Path) -> 
     return start('actial_ros.nodes.spatial_reasoner', params, {**ros_env, 'TEST_KEY': 'k'}, log)
 
 
-def send(
-    client: ActionClient[Any, Any, Any], checker: Checker, goal: AskSpatial.Goal, feedback: list[tuple[str, str]]
-) -> Any:
-    future = client.send_goal_async(
-        goal, feedback_callback=lambda msg: feedback.append((msg.feedback.stage, msg.feedback.partial_text))
-    )
-    checker.spin_until(future.done, 30, 'the goal to be accepted')
-    return future.result()
-
-
 def test_ask_action_round_trip_cancel_and_invalid_goal(
     ros_env: dict[str, str], checker: Checker, server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
@@ -97,12 +87,11 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         # A round trip: feedback 'queued', 'asking', then the reply as the server streams it (4 characters a
         # chunk), the whole reply as the result, also on ~/answers.
         feedback: list[tuple[str, str]] = []
-        handle = send(client, checker, AskSpatial.Goal(question='What is left of the robot?'), feedback)
+        handle = send_goal(checker, client, AskSpatial.Goal(question='What is left of the robot?'), feedback)
         assert handle.accepted
-        result_future = handle.get_result_async()
-        checker.spin_until(result_future.done, 30, 'the result', log)
-        result = result_future.result().result
-        assert result_future.result().status == 4  # GoalStatus.STATUS_SUCCEEDED
+        response = goal_result(checker, handle, 'the result', log)
+        result = response.result
+        assert response.status == 4  # GoalStatus.STATUS_SUCCEEDED
         assert result.status == ViewpointAnswer.STATUS_ANSWERED and result.answer.raw_text == 'A red door, to the left.'
         assert result.answer.kind == ViewpointAnswer.KIND_ASK and result.answer.frame_count == 2
         assert result.answer.camera_1 == 'camera' and result.answer.backend == 'vllm'
@@ -121,14 +110,12 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         assert sum(part['type'] == 'image_url' for part in parts) == 2
 
         # One frame of one camera.
-        one = send(client, checker, AskSpatial.Goal(question='Describe it.', target='frame', camera='camera'), [])
-        one_future = one.get_result_async()
-        checker.spin_until(one_future.done, 30, 'the one-frame result', log)
-        assert one_future.result().result.answer.frame_count == 1
+        one = send_goal(checker, client, AskSpatial.Goal(question='Describe it.', target='frame', camera='camera'))
+        assert goal_result(checker, one, 'the one-frame result', log).result.answer.frame_count == 1
 
         # A cancel while the model is slow: the goal ends canceled, with the reason.
         server.delay_s = 5.0
-        slow = send(client, checker, AskSpatial.Goal(question='Take your time.'), [])
+        slow = send_goal(checker, client, AskSpatial.Goal(question='Take your time.'))
         checker.spin_for(0.5)
         cancel = slow.cancel_goal_async()
         checker.spin_until(cancel.done, 10, 'the cancel response', log)
@@ -139,7 +126,7 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         server.delay_s = 0.0
 
         # An invalid goal is aborted with the reason.
-        bad = send(client, checker, AskSpatial.Goal(question='Where?', target='world'), [])
+        bad = send_goal(checker, client, AskSpatial.Goal(question='Where?', target='world'))
         bad_result = bad.get_result_async()
         checker.spin_until(bad_result.done, 10, 'the aborted result', log)
         assert bad_result.result().status == 6  # GoalStatus.STATUS_ABORTED
@@ -164,8 +151,8 @@ def test_ask_action_round_trip_cancel_and_invalid_goal(
         checker.spin_until(reset.service_is_ready, 10, 'the reset_scores service')
         reply = reset.call_async(Trigger.Request())
         checker.spin_until(reply.done, 10, 'the reset_scores reply')
-        response: Any = reply.result()
-        assert response.success and response.message.startswith('scores of ')
+        cleared: Any = reply.result()
+        assert cleared.success and cleared.message.startswith('scores of ')
         checker.spin_until(
             lambda: 'rotation.asked' not in checker.diagnostics['spatial_reasoner: accuracy'], 10, 'cleared scores'
         )
@@ -208,11 +195,10 @@ def test_fuzzed_goals_are_each_answered_and_never_end_the_node(
         @settings(max_examples=25)
         @given(goals())
         def ask(goal: AskSpatial.Goal) -> None:
-            handle = send(client, checker, goal, [])
+            handle = send_goal(checker, client, goal)
             assert handle.accepted
-            result_future = handle.get_result_async()
-            checker.spin_until(result_future.done, 30, 'the result', log)
-            status, result = result_future.result().status, result_future.result().result
+            response = goal_result(checker, handle, 'the result', log)
+            status, result = response.status, response.result
             assert status in (4, 6), status  # GoalStatus SUCCEEDED or ABORTED
             assert result.status == result.answer.status and result.reason == result.answer.reason
             if status == 6:
@@ -228,10 +214,9 @@ def test_fuzzed_goals_are_each_answered_and_never_end_the_node(
             assert not result.reason.startswith('internal error'), result.reason
 
         ask()
-        answered = send(client, checker, AskSpatial.Goal(question='Still there?'), [])
-        answered_future = answered.get_result_async()
-        checker.spin_until(answered_future.done, 30, 'the answer after the fuzz', log)
-        assert answered_future.result().result.answer.raw_text == 'A red door, to the left.'
+        answered = send_goal(checker, client, AskSpatial.Goal(question='Still there?'))
+        after = goal_result(checker, answered, 'the answer after the fuzz', log)
+        assert after.result.answer.raw_text == 'A red door, to the left.'
         assert bad[0] > 0
         checker.spin_until(lambda: int(checker.ingest().get('warn_bad_ask', 0)) >= bad[0], 10, 'warn_bad_ask', log)
         assert int(checker.ingest()['warn_bad_ask']) == bad[0]

@@ -7,7 +7,6 @@ suites in test_spatial_reasoner_hostile.py, test_ask_action.py and test/test_fuz
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from actial_ros.enums import DropReason
 rclpy = pytest.importorskip('rclpy')
 from rclpy.action.client import ActionClient  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from ros_harness import Checker, goal_result, send_goal  # noqa: E402
 
 from actial_ros.backends.two_view_geometry import GeometryBackend  # noqa: E402
 from actial_ros.nodes.ask_action import AskActionServer  # noqa: E402
@@ -62,7 +62,7 @@ def test_a_failing_callback_is_counted_logged_once_and_the_node_goes_on(
 
 def test_an_exception_in_the_ask_action_aborts_the_goal_with_the_reason(rclpy_context: Any) -> None:
     server_node = rclpy.create_node('guard_probe', context=rclpy_context)
-    client_node = rclpy.create_node('guard_client', context=rclpy_context)
+    checker = Checker(rclpy_context, name='guard_client')
     servers: list[AskActionServer] = []
 
     def on_answer(record: dict[str, Any]) -> None:  # what the node wires
@@ -84,24 +84,10 @@ def test_an_exception_in_the_ask_action_aborts_the_goal_with_the_reason(rclpy_co
         on_internal_error=reported.append,
     )
     servers.append(server)
-    client: ActionClient[Any, Any, Any] = ActionClient(client_node, AskSpatial, '/guard_probe/ask')
-    executor = rclpy.executors.SingleThreadedExecutor(context=rclpy_context)
-    executor.add_node(client_node)
-
-    def spin_until(done: Any, what: str) -> None:
-        deadline = time.monotonic() + 30
-        while not done():
-            assert time.monotonic() < deadline, f'timed out waiting for {what}'
-            executor.spin_once(timeout_sec=0.05)
-
+    client: ActionClient[Any, Any, Any] = ActionClient(checker.node, AskSpatial, '/guard_probe/ask')
     try:
-        spin_until(client.server_is_ready, 'the action server')
-        sent = client.send_goal_async(AskSpatial.Goal(question='What is ahead?'))
-        spin_until(sent.done, 'the goal response')
-        handle: Any = sent.result()
-        result_future = handle.get_result_async()
-        spin_until(result_future.done, 'the result')
-        response: Any = result_future.result()
+        checker.spin_until(client.server_is_ready, 30, 'the action server')
+        response = goal_result(checker, send_goal(checker, client, AskSpatial.Goal(question='What is ahead?')))
         assert response.status == 6  # GoalStatus.STATUS_ABORTED
         result = response.result
         assert result.status == ViewpointAnswer.STATUS_ERROR == result.answer.status
@@ -112,6 +98,5 @@ def test_an_exception_in_the_ask_action_aborts_the_goal_with_the_reason(rclpy_co
         client.destroy()
         server.destroy()
         engine.stop()
-        executor.shutdown()
-        client_node.destroy_node()
+        checker.close()
         server_node.destroy_node()
