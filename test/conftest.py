@@ -61,6 +61,16 @@ def rclpy_context(ros_env: dict[str, str]) -> Iterator[Any]:
         context.try_shutdown()
 
 
+@pytest.fixture
+def publisher(rclpy_context: Any) -> Iterator[Any]:
+    """A plain rclpy node of the test's own, to publish from (destroyed after the test)."""
+    from rclpy.node import Node
+
+    node = Node('actial_test_publisher', context=rclpy_context)
+    yield node
+    node.destroy_node()
+
+
 @pytest.fixture(scope='session')
 def sample_capture() -> Path:
     """The small real capture bundled with the repository."""

@@ -4,7 +4,6 @@ never match (``incompatible_qos``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ from sensor_msgs.msg import Image  # noqa: E402
 pytestmark = pytest.mark.ros
 
 RECORDER = 'actial_ros.nodes.bag_recorder'
-
-
-@pytest.fixture
-def publisher(rclpy_context: Any) -> Iterator[Node]:
-    node = Node('actial_test_publisher', context=rclpy_context)
-    yield node
-    node.destroy_node()
 
 
 def image(stamp_s: float) -> Image:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,6 @@ from rclpy.qos import QoSProfile  # noqa: E402
 from ros_harness import read_recording, start, stop, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture
-def publisher(rclpy_context: Any) -> Iterator[Node]:
-    node = Node('actial_test_odometry', context=rclpy_context)
-    yield node
-    node.destroy_node()
 
 
 def odom(stamp_s: float) -> Odometry:
