@@ -48,6 +48,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 import random
@@ -82,7 +83,7 @@ TRAIN_OBJECTS: tuple[str, ...] = (
 )
 HELDOUT_OBJECTS: tuple[str, ...] = (
     'soccerball.urdf',
-    'teddy_large.urdf;texture=noise',
+    'jenga/jenga.urdf;texture=noise',  # not teddy_large: that is teddy_vhacd's mesh, a training object
     'block.urdf;texture=noise',
     'pr2_gripper.urdf',
     *(f'random_urdfs/{i:03d}/{i:03d}.urdf' for i in range(100, 130, 5)),
@@ -128,7 +129,17 @@ SCALES: dict[str, Scale] = {
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One rendered orbit around one object at the origin."""
+    """One rendered run around one object at the origin: its camera path (``motion``) and its scene.
+
+    ``motion``: ``orbit`` (a circle around the object, looking at it: the camera moves right while it turns left,
+    so the ego-translation and rotation labels are always opposite), ``outward`` (the same circle, the camera
+    mounted looking away from the object, at the room: it moves left while it turns left, the labels agree) or
+    ``turn`` (an in-place turn on the circle, the camera at the base's origin: no translation at all, so both
+    translation questions have the answer "no movement"). Mixed, they make each question type its own bit.
+    Scene: ``backdrop`` and ``floor`` as ``actial-ros sim`` takes them (the scene's textures follow ``seed``),
+    the backdrop turned by ``backdrop_yaw_deg`` and mirrored when ``backdrop_mirrored``; ``light``: the direction
+    towards the light (world x, y, z; ``None``: the simulator's default).
+    """
 
     name: str
     obj: str
@@ -139,26 +150,82 @@ class RunSpec:
     speed_deg_s: float
     start_deg: float
     fov_deg: float
+    motion: Literal['orbit', 'outward', 'turn'] = 'orbit'
+    backdrop: str = 'panorama'
+    floor: str = 'checker'
+    backdrop_yaw_deg: float = 0.0
+    backdrop_mirrored: bool = False
+    light: tuple[float, float, float] | None = None
 
 
-def run_specs(objects: Sequence[str], count: int, seed: int, prefix: str) -> list[RunSpec]:
-    """``count`` orbit runs cycling through ``objects``, with seeded radius, mount, direction and start."""
+MOTIONS: tuple[Literal['orbit', 'outward', 'turn'], ...] = ('orbit', 'outward', 'turn')
+
+
+@dataclass(frozen=True)
+class SceneKind:
+    """How the runs of a benchmark split are staged (:func:`run_specs`).
+
+    Attributes:
+        backdrop, floor: as ``actial-ros sim`` takes them; ``noise`` textures follow each run's seed, so runs
+            with disjoint seeds (training and held-out) never share a wall or a floor.
+        random_backdrop_yaw: each run's backdrop turned by a random angle.
+        random_light: each run lit from a random direction (azimuth 0-360 degrees, elevation 20-80 degrees).
+        motions: the camera paths drawn from, one per run in turn (:class:`RunSpec`).
+    """
+
+    backdrop: str
+    floor: str
+    random_backdrop_yaw: bool
+    random_light: bool
+    motions: tuple[Literal['orbit', 'outward', 'turn'], ...]
+
+
+SCENES: dict[str, SceneKind] = {
+    # The scene of every figure before 2026-12-07: the panorama's hue and brightness follow azimuth the same way in
+    # every run under one light (a painted compass: a turn's direction can be read from the wall's colour).
+    'same': SceneKind('panorama', 'checker', random_backdrop_yaw=False, random_light=False, motions=('orbit',)),
+    # No painted compass: each run its own noise wall (random rotation) and noise floor, a random light, and
+    # orbits, outward orbits and in-place turns in turn, so that no question type's label follows from another's.
+    'random': SceneKind('noise', 'noise', random_backdrop_yaw=True, random_light=True, motions=MOTIONS),
+}
+
+
+def run_specs(
+    objects: Sequence[str], count: int, seed: int, prefix: str, scene: SceneKind = SCENES['same']
+) -> list[RunSpec]:
+    """``count`` runs cycling through ``objects``, with seeded radius, mount, direction and start, staged as
+    ``scene`` says (the ``same`` scene draws exactly what it drew before scenes existed)."""
     rng = random.Random(seed)
+    scene_rng = random.Random(seed * 7919 + 17)  # a stream of its own: 'same' keeps its earlier draws
     specs = []
     for i in range(count):
-        specs.append(
-            RunSpec(
-                name=f'{prefix}_{i:03d}',
-                obj=objects[i % len(objects)],
-                seed=seed * 1000 + i,
-                radius_m=rng.uniform(0.8, 1.6),
-                camera_height_m=rng.uniform(0.0, 0.35),
-                pitch_deg=rng.uniform(0.0, 15.0),
-                speed_deg_s=rng.choice((-1.0, 1.0)) * rng.uniform(24.0, 36.0),
-                start_deg=rng.uniform(0.0, 360.0),
-                fov_deg=rng.uniform(50.0, 70.0),
-            )
+        spec = RunSpec(
+            name=f'{prefix}_{i:03d}',
+            obj=objects[i % len(objects)],
+            seed=seed * 1000 + i,
+            radius_m=rng.uniform(0.8, 1.6),
+            camera_height_m=rng.uniform(0.0, 0.35),
+            pitch_deg=rng.uniform(0.0, 15.0),
+            speed_deg_s=rng.choice((-1.0, 1.0)) * rng.uniform(24.0, 36.0),
+            start_deg=rng.uniform(0.0, 360.0),
+            fov_deg=rng.uniform(50.0, 70.0),
+            motion=scene.motions[i % len(scene.motions)],
+            backdrop=scene.backdrop,
+            floor=scene.floor,
         )
+        if scene.random_backdrop_yaw:
+            spec = dataclasses.replace(spec, backdrop_yaw_deg=round(scene_rng.uniform(0.0, 360.0), 2))
+        if scene.random_light:
+            azimuth, elevation = math.radians(scene_rng.uniform(0.0, 360.0)), math.radians(scene_rng.uniform(20, 80))
+            spec = dataclasses.replace(
+                spec,
+                light=(
+                    round(math.cos(elevation) * math.cos(azimuth), 4),
+                    round(math.cos(elevation) * math.sin(azimuth), 4),
+                    round(math.sin(elevation), 4),
+                ),
+            )
+        specs.append(spec)
     return specs
 
 
@@ -175,6 +242,62 @@ def _cli(*args: str, log: Path | None = None) -> str:
     return output
 
 
+def sim_arguments(spec: RunSpec, scale: Scale) -> list[str]:
+    """The ``actial-ros sim --bag`` arguments (after ``--bag DIR``) that render ``spec`` once around."""
+    duration = 360.0 / abs(spec.speed_deg_s)
+    args = [
+        '--duration',
+        f'{duration:.3f}',
+        '--rate',
+        str(scale.frame_rate_hz),
+        '--size',
+        f'{scale.image_size}x{scale.image_size}',
+        '--fov',
+        f'{spec.fov_deg:.2f}',
+        '--objects',
+        f'{spec.obj};x=0;y=0',
+        '--backdrop',
+        spec.backdrop,
+        '--floor',
+        spec.floor,
+        '--seed',
+        str(spec.seed),
+        '--camera-pitch',
+        f'{spec.pitch_deg:.2f}',
+        '--camera-height',
+        f'{spec.camera_height_m:.3f}',
+        '-p',
+        'step_rate_hz:=20.0',
+        '-p',
+        'odometry_rate_hz:=20.0',
+    ]
+    if spec.motion == 'turn':  # in place, on the circle, first facing the object
+        x = spec.radius_m * math.cos(math.radians(spec.start_deg))
+        y = spec.radius_m * math.sin(math.radians(spec.start_deg))
+        args += [
+            '--trajectory',
+            'drive',
+            '-p',
+            f'drive_start:=[{x:.4f}, {y:.4f}]',
+            '-p',
+            f'drive_start_yaw_deg:={spec.start_deg + 180.0:.2f}',
+            '-p',
+            f'drive_segments:=[{duration:.3f}, 0.0, {spec.speed_deg_s:.3f}]',
+        ]
+    else:
+        args += ['--radius', f'{spec.radius_m:.3f}', '--speed', f'{spec.speed_deg_s:.3f}']
+        args += ['-p', f'start_deg:={spec.start_deg:.2f}']
+        if spec.motion == 'outward':
+            args += ['--camera-yaw', '180']
+    if spec.backdrop_yaw_deg:
+        args += ['-p', f'backdrop_yaw_deg:={spec.backdrop_yaw_deg:.2f}']
+    if spec.backdrop_mirrored:
+        args += ['-p', 'backdrop_mirrored:=true']
+    if spec.light is not None:
+        args += ['-p', 'light_direction:=[{:.4f}, {:.4f}, {:.4f}]'.format(*spec.light)]
+    return args
+
+
 def render(specs: Sequence[RunSpec], folder: Path, scale: Scale, workers: int) -> None:
     """Render each run with ``actial-ros sim --bag`` into ``folder/NAME`` (skipping bags that exist)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -185,43 +308,7 @@ def render(specs: Sequence[RunSpec], folder: Path, scale: Scale, workers: int) -
             return
         if bag.exists():  # a run cut short: render it again
             shutil.rmtree(bag)
-        duration = 360.0 / abs(spec.speed_deg_s)
-        _cli(
-            'actial_ros.cli',
-            'sim',
-            '--bag',
-            str(bag),
-            '--duration',
-            f'{duration:.3f}',
-            '--rate',
-            str(scale.frame_rate_hz),
-            '--size',
-            f'{scale.image_size}x{scale.image_size}',
-            '--fov',
-            f'{spec.fov_deg:.2f}',
-            '--objects',
-            f'{spec.obj};x=0;y=0',
-            '--backdrop',
-            'panorama',
-            '--floor',
-            'checker',
-            '--seed',
-            str(spec.seed),
-            '--radius',
-            f'{spec.radius_m:.3f}',
-            '--speed',
-            f'{spec.speed_deg_s:.3f}',
-            '--camera-pitch',
-            f'{spec.pitch_deg:.2f}',
-            '--camera-height',
-            f'{spec.camera_height_m:.3f}',
-            '-p',
-            f'start_deg:={spec.start_deg:.2f}',
-            '-p',
-            'step_rate_hz:=20.0',
-            '-p',
-            'odometry_rate_hz:=20.0',
-        )
+        _cli('actial_ros.cli', 'sim', '--bag', str(bag), *sim_arguments(spec, scale))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, specs))
@@ -232,12 +319,15 @@ def bag_sources(folder: Path, specs: Sequence[RunSpec]) -> list[str]:
     return [f'rosbag:{folder / spec.name}' for spec in specs]
 
 
-def split_specs(scale: Scale, seed: int) -> tuple[list[RunSpec], list[RunSpec]]:
-    """The training orbits (around ``TRAIN_OBJECTS``) and the held-out orbits (around the disjoint
-    ``HELDOUT_OBJECTS``) of a benchmark run with ``seed``."""
+def split_specs(scale: Scale, seed: int, scene: str = 'same') -> tuple[list[RunSpec], list[RunSpec]]:
+    """The training runs (around ``TRAIN_OBJECTS``) and the held-out runs (around the disjoint
+    ``HELDOUT_OBJECTS``) of a benchmark run with ``seed``, staged as ``SCENES[scene]``. The two splits draw their
+    seeds from disjoint ranges (``(seed + 1) * 1000 + i`` and ``(seed + 2) * 1000 + i``, i < 1000), so in the
+    ``random`` scene no held-out run shares a wall, a floor or a light with a training run."""
+    kind = SCENES[scene]
     return (
-        run_specs(TRAIN_OBJECTS, scale.train_runs, seed + 1, 'train'),
-        run_specs(HELDOUT_OBJECTS, scale.heldout_runs, seed + 2, 'heldout'),
+        run_specs(TRAIN_OBJECTS, scale.train_runs, seed + 1, 'train', kind),
+        run_specs(HELDOUT_OBJECTS, scale.heldout_runs, seed + 2, 'heldout', kind),
     )
 
 
@@ -302,9 +392,10 @@ def build(sources: Sequence[str], out: Path, *, pairs_per_run: int, seed: int, w
     _cli(*args, log=out.parent / f'{out.name}.build.log')
 
 
-def blank_images(data: Path) -> None:
-    """Replace every image of the dataset in ``data`` by a uniform grey JPEG of the same size, in place: the
-    control run, in which nothing can be seen and a learning test must fail."""
+def blank_images(data: Path, columns: Sequence[str] = ('image_1', 'image_2')) -> None:
+    """Replace every image of ``columns`` of the dataset in ``data`` by a uniform grey JPEG of the same size, in
+    place: the control run, in which nothing can be seen and a learning test must fail (``('image_1',)``: only
+    the second image is seen)."""
     import io
 
     import numpy as np
@@ -317,7 +408,7 @@ def blank_images(data: Path) -> None:
     grey: dict[tuple[int, int], bytes] = {}
     for shard in sorted((data / 'data').glob('*.parquet')):
         table = pq.read_table(shard)
-        for column in ('image_1', 'image_2'):
+        for column in columns:
             values = table.column(column).to_pylist()
             for value in values:
                 with Image.open(io.BytesIO(value['bytes'])) as image:
@@ -329,9 +420,72 @@ def blank_images(data: Path) -> None:
             table = table.set_column(
                 index, table.schema.field(index), pa.array(values, type=table.schema.field(index).type)
             )
-        partial = shard.with_suffix('.partial')
-        pq.write_table(table, partial)
-        os.replace(partial, shard)  # never a half-written shard
+        _replace_shard(table, shard)
+
+
+def _replace_shard(table: Any, shard: Path) -> None:
+    import pyarrow.parquet as pq
+
+    partial = shard.with_suffix('.partial')
+    pq.write_table(table, partial)
+    os.replace(partial, shard)  # never a half-written shard
+
+
+def swap_images(data: Path) -> None:
+    """Swap the two images (and their names) of every row of the dataset in ``data``, in place, and give each row
+    the truth of the swapped pair: the mirror of its label (left <-> right, "no movement" stays), the letter of
+    the option that names it. The mirror is exact for the benchmark's runs (circles and in-place turns at a
+    constant height and pitch: the pair seen backwards is the mirror image of the pair); ``yaw_deg`` and ``t12``
+    keep the original pair's values. A model that reads the geometry answers the swapped rows as well as the
+    originals; one that ignores the order of the images answers them as it answered the originals (wrong)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from actial_ros.enums import ViewpointLabel
+    from actial_ros.geometry import mirror_label
+
+    for shard in sorted((data / 'data').glob('*.parquet')):
+        table = pq.read_table(shard)
+        columns = {name: table.column(name) for name in table.column_names}
+        columns['image_1'], columns['image_2'] = columns['image_2'], columns['image_1']
+        columns['image_1_name'], columns['image_2_name'] = columns['image_2_name'], columns['image_1_name']
+        labels = [str(mirror_label(ViewpointLabel(str(label)))) for label in table.column('answer_label').to_pylist()]
+        letters = [
+            chr(ord('A') + [str(option) for option in options].index(label))
+            for options, label in zip(table.column('option_labels').to_pylist(), labels, strict=True)
+        ]
+        columns['answer_label'] = pa.chunked_array([pa.array(labels, type=table.schema.field('answer_label').type)])
+        columns['answer'] = pa.chunked_array([pa.array(letters, type=table.schema.field('answer').type)])
+        swapped = pa.table([columns[name] for name in table.column_names], schema=table.schema)
+        _replace_shard(swapped, shard)
+
+
+def label_agreement(data: Path) -> dict[str, float]:
+    """How independent the question types' labels are on the pairs of ``data``: each row's ego-translation and
+    rotation labels computed from its ``t12`` and ``yaw_deg`` with the shared label functions
+    (:mod:`actial_ros.geometry`, default thresholds), whatever question the row asks.
+
+    Returns:
+        ``agreement``: share of rows whose translation is left or right where the ego-translation label equals the
+        rotation label (0 on orbits, where one answer gives the others away; near 0.5 when each type is its own
+        bit); ``translation_none``: share of rows whose translation label is "no movement"; ``rows``.
+    """
+    import pyarrow.parquet as pq
+
+    from actial_ros.enums import ViewpointLabel
+    from actial_ros.geometry import ego_translation_label, rotation_label
+
+    table = pq.read_table(sorted((data / 'data').glob('*.parquet')), columns=['t12', 'yaw_deg'])
+    moving = agree = none = 0
+    for t12, yaw in zip(table.column('t12').to_pylist(), table.column('yaw_deg').to_pylist(), strict=True):
+        translation = ego_translation_label(t12)
+        if translation == ViewpointLabel.NONE:
+            none += 1
+            continue
+        moving += 1
+        agree += translation == rotation_label(float(yaw))
+    rows = max(1, int(table.num_rows))
+    return {'agreement': agree / max(1, moving), 'translation_none': none / rows, 'rows': float(table.num_rows)}
 
 
 def build_model(out: Path, scale: Scale, seed: int) -> None:
@@ -373,6 +527,42 @@ def sft_stage(model: Path, data: Path, output: Path, steps: int, scale: Scale, *
         *extra,
         log=log,
     )
+
+
+def pin_threads(threads: int) -> None:
+    """Pin the intra-op thread count of every command this module runs from now on (``OMP_NUM_THREADS`` and
+    ``MKL_NUM_THREADS``, which torch reads at start-up): float reductions split across threads differ in their
+    last bits, and a from-scratch run amplifies that (docs/training.md: "CPU numerics differ")."""
+    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ[name] = str(int(threads))
+
+
+def own_rows_fit(out: Path, seed: int = 0, *, blank: bool = False, workers: int = 2) -> dict[str, float]:
+    """The pipeline check at the ``ci`` scale: render 2 orbits, build 64 rows, SFT a random ``small`` model on them
+    with the shipped recipe, evaluate it on the same rows; ``seed`` draws the orbits, the pairs, the initial weights
+    and the trainer's seed together (seed 0: orbits 11, pairs 3, weights 0, trainer 42, the draw measured first).
+
+    Returns:
+        ``accuracy`` and ``format_rate`` of the trained model on its own rows, ``text_only`` (:func:`text_only_fit`:
+        the best a model can do on these rows without the images) and ``rows``.
+    """
+    scale = SCALES['ci']
+    runs = run_specs(TRAIN_OBJECTS, scale.train_runs, 11 + 100 * seed, 'train')
+    render(runs, out / 'bags', scale, workers)
+    data = out / 'data'
+    fresh = not (data / 'data').is_dir()
+    build(bag_sources(out / 'bags', runs), data, pairs_per_run=scale.pairs_per_run, seed=3 + seed, workers=workers)
+    if blank and fresh:
+        blank_images(data)
+    build_model(out / 'base', scale, seed)
+    sft(out, scale, '--data', str(data), '--seed', str(42 + seed))
+    overall = evaluate(out / 'sft', data, out / 'eval', scale, 'SFT')['summary']['viewpoint']['overall']
+    return {
+        'accuracy': float(overall['accuracy']),
+        'format_rate': float(overall['format_rate']),
+        'text_only': text_only_fit(data),
+        'rows': float(overall['total']),
+    }
 
 
 CURRICULUM = ('shift_fixed', 'shift', 'anchored')
@@ -517,6 +707,8 @@ def grpo(out: Path, scale: Scale) -> None:
 
 
 RECIPE = REPO / 'config' / 'training' / 'sft_from_scratch.yaml'
+RECIPE_FILE = 'actial_recipe.json'
+"""What a trained checkpoint records of its recipe (:data:`actial_ros.recipe.RECIPE_FILE`)."""
 
 
 def recipe_system_prompt() -> str:
@@ -539,14 +731,14 @@ def evaluate(model: Path, data: Path, out: Path, scale: Scale, label: str, *, li
             str(data),
             '--viewpoint-split',
             '',
-            '--system-prompt',
-            recipe_system_prompt(),
+            # A trained checkpoint carries its system prompt and image size (actial_recipe.json, its processor): no
+            # flag restates them. The random base has no recipe: it gets the recipe's prompt and pixels.
+            *([] if (model / RECIPE_FILE).is_file() else ['--system-prompt', recipe_system_prompt()]),
+            *([] if (model / RECIPE_FILE).is_file() else ['--max-pixels', str(scale.max_pixels)]),
             '--max-new-tokens',
             '24',
             '--batch-size',
             '16',
-            '--max-pixels',
-            str(scale.max_pixels),
             '--label',
             label,
             '--out',
@@ -747,11 +939,6 @@ def reward_curve(log_history: Path) -> list[dict[str, float]]:
     return curve
 
 
-QWEN_TEMPLATE_SYSTEM_PROMPT = 'You are a helpful assistant.'
-"""The system message Qwen2.5-VL's chat template adds when a conversation has none: what the recipe trains
-with (``system_prompt: ''``). The node's empty ``system_prompt`` means the Actial prompt instead, so the
-flywheel passes this one explicitly."""
-
 FLYWHEEL_BAGS = 8
 """Held-out orbits the flywheel replays (half turning each way, so that the blind baselines are near 50 %)."""
 
@@ -768,9 +955,6 @@ def flywheel(out: Path, heldout_specs: Sequence[RunSpec], model: Path) -> dict[s
     Raises:
         RuntimeError: a demo run failed.
     """
-    from actial_ros.training.tiny_model import QWEN25_VL_CHAT_TEMPLATE
-
-    assert QWEN_TEMPLATE_SYSTEM_PROMPT in QWEN25_VL_CHAT_TEMPLATE
     folder = out / 'flywheel'
     folder.mkdir(parents=True, exist_ok=True)
     turning = [spec for spec in heldout_specs if spec.speed_deg_s > 0][: FLYWHEEL_BAGS // 2]
@@ -787,9 +971,7 @@ def flywheel(out: Path, heldout_specs: Sequence[RunSpec], model: Path) -> dict[s
                 '--backend',
                 'transformers',
                 '--transformers-model',
-                str(model),
-                '-p',
-                f'system_prompt:={QWEN_TEMPLATE_SYSTEM_PROMPT}',
+                str(model),  # its actial_recipe.json gives the node the system prompt it was trained with
                 '--out',
                 str(answers_file),
                 '--timeout',
@@ -815,6 +997,99 @@ def flywheel(out: Path, heldout_specs: Sequence[RunSpec], model: Path) -> dict[s
         }
     (folder / 'results.json').write_text(json.dumps(result, indent=2) + '\n')
     return result
+
+
+CONTROLS = ('grey images', 'images swapped', 'first image grey', 'backdrop mirrored', 'backdrop removed')
+"""The controls of every benchmark table (:func:`controls`); the geometry backend is a row of its own."""
+
+
+def controls(
+    out: Path, model: Path, heldout_specs: Sequence[RunSpec], scale: Scale, seed: int, workers: int
+) -> dict[str, dict[str, Any]]:
+    """The trained ``model`` on altered copies of the held-out split, each a question about where its answers
+    come from (the rows' truth as stated):
+
+    * ``grey images``: both images grey (truth unchanged): must fall to the majority-label rate.
+    * ``images swapped``: the two images in the other order, scored against the SWAPPED pair's truth
+      (:func:`swap_images`): a model that reads the geometry keeps its accuracy; ``kept_rate`` (answers equal to
+      those on the original rows) is near 0 for it, near 1 for a model that ignores the order.
+    * ``first image grey``: only the second image seen: a comparison is impossible, chance expected.
+    * ``backdrop mirrored`` / ``backdrop removed``: the held-out runs rendered again with the backdrop mirrored
+      left-right or without one, the same pairs (same poses, same pair seed): a model that reads the wall's colour
+      map flips or falls; one that reads the geometry stays within a few points.
+
+    Returns:
+        ``{control: {'accuracy': {question type: accuracy}, ...}}``; each is also in ``OUT/eval/control_*``.
+    """
+    heldout = out / 'data' / 'heldout'
+    results: dict[str, dict[str, Any]] = {}
+    for name in CONTROLS:
+        slug = name.replace(' ', '_')
+        data = out / 'data' / f'heldout_{slug}'
+        if name in ('backdrop mirrored', 'backdrop removed'):
+            if any(spec.backdrop == 'none' for spec in heldout_specs):
+                continue
+            change: dict[str, Any] = (
+                {'backdrop_mirrored': True} if name == 'backdrop mirrored' else {'backdrop': 'none'}
+            )
+            specs = [dataclasses.replace(spec, **change) for spec in heldout_specs]
+            render(specs, out / 'bags' / f'heldout_{slug}', scale, workers)
+            build(
+                bag_sources(out / 'bags' / f'heldout_{slug}', specs),
+                data,
+                pairs_per_run=scale.heldout_pairs_per_run,
+                seed=seed + 7,
+                workers=workers,
+            )
+        elif not (data / 'data').is_dir():
+            shutil.copytree(heldout, data)
+            if name == 'grey images':
+                blank_images(data)
+            elif name == 'images swapped':
+                swap_images(data)
+            else:
+                blank_images(data, ('image_1',))
+        evaluated = evaluate(model, data, out / 'eval' / f'control_{slug}', scale, f'{model.name}: {name}')
+        results[name] = {'accuracy': _accuracies(evaluated), 'baselines': blind_baselines(data)}
+        if name == 'images swapped':
+            results[name]['kept_rate'] = _kept_rate(
+                out / 'eval' / model.name / 'predictions.jsonl', out / 'eval' / f'control_{slug}' / 'predictions.jsonl'
+            )
+    return results
+
+
+def _kept_rate(original: Path, altered: Path) -> float:
+    """Share of rows (matched by ``item_id``) answered with the same letter in two ``predictions.jsonl`` (the swapped
+    rows keep their option order, so the same letter is the same answer); 0.0 when none match."""
+
+    def labels(path: Path) -> dict[str, str]:
+        if not path.is_file():
+            return {}
+        records = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+        return {str(r['item_id']): str(r['letter']) for r in records}
+
+    before, after = labels(original), labels(altered)
+    shared = [key for key in after if key in before]
+    return sum(before[key] == after[key] for key in shared) / len(shared) if shared else 0.0
+
+
+def machine() -> str:
+    """This machine in one line: CPU model, cores, architecture, Python and torch versions."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        from importlib.metadata import version
+
+        torch = f', torch {version("torch")}'
+    except Exception:  # no torch: the machine is still described
+        torch = ''
+    return f'{model}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}{torch}'
 
 
 def render_table(rows: dict[str, dict[str, float]], baselines: dict[str, dict[str, float]]) -> str:
@@ -849,7 +1124,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--scale', choices=sorted(SCALES), default='full')
     parser.add_argument('--stages', nargs='+', choices=STAGES, default=list(STAGES))
     parser.add_argument('--workers', type=int, default=os.cpu_count() or 1)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='draws the runs, pairs, initial weights (data and model)')
+    parser.add_argument(
+        '--scene',
+        choices=sorted(SCENES),
+        default='random',
+        help="'random' (default): no painted compass, the held-out split in walls, floors and lights never used in "
+        "training, orbits, outward orbits and in-place turns; 'same': the panorama scene of the earlier figures",
+    )
+    parser.add_argument(
+        '--threads', type=int, default=2, help='torch intra-op threads of every command (pinned: numerics differ)'
+    )
+    parser.add_argument('--no-controls', action='store_true', help='skip the controls (grey, swapped, ...)')
     parser.add_argument('--blank-images', action='store_true', help='grey images everywhere (the control run)')
     parser.add_argument(
         '--real-capture',
@@ -872,8 +1158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale = dataclasses.replace(scale, curriculum_steps=tuple(args.curriculum_steps))
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    pin_threads(args.threads)
     timings: dict[str, float] = {}
-    train_specs, heldout_specs = split_specs(scale, args.seed)
+    train_specs, heldout_specs = split_specs(scale, args.seed, args.scene)
     train_data, heldout_data = out / 'data' / 'train', out / 'data' / 'heldout'
 
     def stage(name: str, body: Callable[[], None]) -> None:
@@ -917,13 +1204,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         fovs = {spec.name: spec.fov_deg for spec in heldout_specs}
         geometry = geometry_accuracy(heldout_data, lambda name: sim_intrinsics(scale.image_size, fovs[name]))
         rows['geometry backend (SIFT + essential matrix)'] = {k: float(v['accuracy']) for k, v in geometry.items()}
+        checked = next((models[name] for name in ('SFT', 'SFT + GRPO') if name in models), None)
+        control_results: dict[str, dict[str, Any]] = {}
+        if checked is not None and not args.no_controls:
+            control_results = controls(out, checked, heldout_specs, scale, args.seed, args.workers)
+            for name, figures in control_results.items():
+                rows[f'control, {checked.name}: {name}'] = figures['accuracy']
         timings['evaluate'] = round(time.monotonic() - start, 1)
         table = render_table(rows, baselines)
         print(table)
+        agreement = label_agreement(heldout_data)
+        print(
+            f'held-out labels: ego translation = rotation on {100 * agreement["agreement"]:.1f} % of the pairs that '
+            f'translate; translation "no movement" on {100 * agreement["translation_none"]:.1f} %'
+        )
         results = {
             'scale': asdict(scale),
-            'machine': f'{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}',
+            'scene': args.scene,
+            'seed': args.seed,
+            'threads': args.threads,
+            'machine': machine(),
             'date': time.strftime('%Y-%m-%d'),
+            'label_agreement': agreement,
+            'controls': control_results,
             'timings_s': timings,
             'baselines': baselines,
             'accuracy': rows,

@@ -46,6 +46,7 @@ from actial_ros.training.config import setting
 from actial_ros.answers import parse_answer
 from actial_ros.errors import BackendError, ConfigError
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
+from actial_ros.recipe import resolve_system_prompt
 
 __all__ = [
     'CategoryScore',
@@ -445,8 +446,13 @@ class EvaluateSettings:
     limit: int | None = field(
         default=None, metadata=setting('at most N items per benchmark (per BLINK subtask)', group=_DATA)
     )
-    system_prompt: str = field(
-        default=DEFAULT_SYSTEM_PROMPT, metadata=setting("system prompt ('' for none)", group=_GEN)
+    system_prompt: str | None = field(
+        default=None,
+        metadata=setting(
+            "system prompt ('' for none; default: the one --model was trained with (its actial_recipe.json), "
+            'else the Actial prompt)',
+            group=_GEN,
+        ),
     )
     max_new_tokens: int = field(default=1024, metadata=setting('generation limit per reply', group=_GEN))
     batch_size: int = field(default=4, metadata=setting('in-process: items per generate call', group=_GEN))
@@ -512,10 +518,17 @@ def run(namespace: argparse.Namespace) -> int:
         return 2
     started = time.perf_counter()
     generate: Any
+    try:  # the checkpoint's own recipe unless a flag says otherwise
+        system_prompt = resolve_system_prompt(args.system_prompt, args.model) if args.model else None
+    except ConfigError as exc:
+        _LOG.error('%s', exc)
+        return 2
+    if system_prompt is None:
+        system_prompt = DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else args.system_prompt
     if args.model:
         generate = TransformersGenerator(
             args.model,
-            system_prompt=args.system_prompt,
+            system_prompt=system_prompt,
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
             dtype=args.dtype,
@@ -526,7 +539,7 @@ def run(namespace: argparse.Namespace) -> int:
         generate = EndpointGenerator(
             str(args.base_url),
             str(args.served_model),  # both given: checked above
-            system_prompt=args.system_prompt,
+            system_prompt=system_prompt,
             max_new_tokens=args.max_new_tokens,
             concurrency=args.concurrency,
             top_p=args.top_p,
@@ -546,7 +559,7 @@ def run(namespace: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = {
         'label': label,
-        'system_prompt': args.system_prompt,
+        'system_prompt': system_prompt,
         'max_new_tokens': args.max_new_tokens,
         'elapsed_s': round(time.perf_counter() - started, 3),
         'summary': {

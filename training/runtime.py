@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 import yaml
 
 from actial_ros.errors import ConfigError
+from actial_ros.recipe import RECIPE_FILE, CheckpointRecipe, write_recipe
 
 __all__ = [
     'LANGUAGE_LORA_TARGETS',
@@ -246,7 +247,58 @@ def train_and_save(trainer: Any, settings: ModelSettings, settings_record: dict[
     if trainer.accelerator.is_main_process:
         save_processor(trainer.processing_class, out)
         save_settings(settings_record, out / f'actial_{name}_settings.yaml')
+        recipe = checkpoint_recipe(settings, name, int(trainer.state.global_step))
+        write_recipe(recipe, out)
+        (out / 'README.md').write_text(model_card(recipe, out), encoding='utf-8')
     return out
+
+
+def checkpoint_recipe(settings: Any, stage: str, steps: int | None) -> CheckpointRecipe:
+    """The :class:`~actial_ros.recipe.CheckpointRecipe` of a finished SFT or GRPO run (``settings``:
+    ``SftSettings`` or ``GrpoSettings``)."""
+    data = [*(getattr(settings, 'data', None) or ()), *(getattr(settings, 'viewpoint_data', None) or ())]
+    data += list(getattr(settings, 'sat_data', None) or ())
+    return CheckpointRecipe(
+        stage=stage,
+        system_prompt=str(settings.system_prompt),
+        max_pixels=settings.max_pixels,
+        max_image_width=int(settings.max_image_width),
+        max_image_height=int(settings.max_image_height),
+        base_model=str(settings.model),
+        data=tuple(str(item) for item in data),
+        steps=steps,
+    )
+
+
+def model_card(recipe: CheckpointRecipe, out: Path) -> str:
+    """The checkpoint's README.md: what was trained from what on what, with which prompt, and how to evaluate and
+    serve it (replacing the trainer's template card). Held-out figures are not known here: the card says where
+    they are recorded."""
+    prompt = repr(recipe.system_prompt) if recipe.system_prompt else "'' (none: the chat template's default)"
+    data = ', '.join(f'`{item}`' for item in recipe.data) or '(given in code)'
+    return f"""# {out.name}: a Qwen2.5-VL checkpoint trained by actial_ros ({recipe.stage.upper()})
+
+- Started from: `{recipe.base_model}`
+- Stage: {recipe.stage.upper()}, {recipe.steps if recipe.steps is not None else 'unknown'} optimizer steps
+- Training data: {data}
+- System prompt in training: {prompt}
+- Images: downscaled to fit {recipe.max_image_width}x{recipe.max_image_height}, then the processor's \
+max_pixels {recipe.max_pixels if recipe.max_pixels is not None else "(the base checkpoint's)"}
+- Full settings: `actial_{recipe.stage}_settings.yaml`; trainer log: `trainer_state.json`
+
+`{RECIPE_FILE}` records the prompt and image size; the commands below read it, so no flag restates them
+(flags still override):
+
+```bash
+actial-ros-train evaluate --model {out} --viewpoint DATA --viewpoint-split ''
+actial-ros demo --bag BAG --backend transformers --transformers-model {out}
+actial-ros serve --model {out}   # then send the system prompt above from the client
+```
+
+How well it answers is measured, not claimed here: the learning benchmark (`benchmarks/learning.py`) writes its
+held-out figures and controls to `results.json` next to the checkpoints it trains; the recorded figures, with
+their machine, are in the project's `benchmarks/README.md` ("Learning").
+"""
 
 
 _Result = TypeVar('_Result')

@@ -32,7 +32,8 @@ from actial_ros.backends.qwen_processor import load_qwen25vl_processor
 from actial_ros.errors import BackendError, ConfigError
 from actial_ros.frame import Frame, Pair
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, resize_max
-from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, OPTION_LETTERS, Question
+from actial_ros.questions import OPTION_LETTERS, Question
+from actial_ros.recipe import resolve_system_prompt
 
 __all__ = ['TransformersBackend', 'load_qwen25vl_processor', 'resolve_device', 'resolve_dtype']
 
@@ -88,7 +89,9 @@ class TransformersBackend(Backend):
         model: checkpoint directory or hub id (e.g. ``Qwen/Qwen2.5-VL-7B-Instruct``; needs network).
         device: ``'auto'`` (``cuda`` when available, else ``cpu``), ``'cpu'``, ``'cuda'``, ``'cuda:1'``...
         dtype: ``'auto'`` (bfloat16 on a GPU, float32 on the CPU), ``'bfloat16'``, ``'float16'``, ``'float32'``.
-        system_prompt: the system message; '' sends none (the chat template then adds its default).
+        system_prompt: the system message; '' sends none (the chat template then adds its default); ``None``: the
+            one the checkpoint was trained with (its ``actial_recipe.json``, :mod:`actial_ros.recipe`), else the
+            Actial prompt.
         max_tokens: generation limit per reply (>= 1).
         max_image_width, max_image_height: images are downscaled to fit (pixels).
         max_pixels: image processor ``max_pixels`` override (0: the checkpoint's).
@@ -107,7 +110,7 @@ class TransformersBackend(Backend):
         model: str,
         device: str = 'auto',
         dtype: str = 'auto',
-        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        system_prompt: str | None = None,
         max_tokens: int = 1024,
         max_image_width: int = MAX_MODEL_WIDTH,
         max_image_height: int = MAX_MODEL_HEIGHT,
@@ -133,7 +136,7 @@ class TransformersBackend(Backend):
         self._source = model.strip()
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype, self._device)
-        self._system_prompt = system_prompt
+        self._system_prompt = resolve_system_prompt(system_prompt, Path(model.strip()).expanduser())
         self._max_tokens = int(max_tokens)
         self._max_image_width = int(max_image_width)
         self._max_image_height = int(max_image_height)

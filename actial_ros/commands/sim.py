@@ -59,7 +59,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--fov', type=float, help='vertical field of view in degrees (60)')
     parser.add_argument('--objects', nargs='+', metavar='SPEC', help="object specs 'PATH[;size=m][;x=m]...'")
     parser.add_argument('--floor', help="'noise', 'checker', 'none' or an image file")
-    parser.add_argument('--backdrop', help="'none', 'panorama' (walls whose hue follows azimuth) or an image file")
+    parser.add_argument(
+        '--backdrop',
+        help="'none', 'panorama' (walls whose hue follows azimuth), 'noise' (a seeded wall, no colour map) or an image",
+    )
     parser.add_argument('--seed', type=int)
     parser.add_argument('--noise', type=float, help='Gaussian pixel noise (8-bit units)')
     parser.add_argument('--shadows', action='store_true', default=None)

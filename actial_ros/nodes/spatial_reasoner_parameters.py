@@ -229,7 +229,13 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "transformers backend: 'auto', 'bfloat16', 'float16' or 'float32'.",
         read_only=True,
     ),
-    ParameterSpec('system_prompt', '', 'System prompt sent to the model; empty: the package default.', read_only=True),
+    ParameterSpec(
+        'system_prompt',
+        '',
+        'System prompt sent to the model; empty: the package default (transformers backend: the one the checkpoint '
+        'was trained with, from its actial_recipe.json, else the package default).',
+        read_only=True,
+    ),
     ParameterSpec('max_tokens', 1024, 'Largest completion length (tokens).', read_only=True, low=1, high=65536),
     ParameterSpec(
         'top_p',
@@ -373,7 +379,7 @@ def backend_from_values(values: dict[str, Any]) -> Backend:
                 model=str(values['transformers_model']),
                 device=str(values['transformers_device']),
                 dtype=str(values['transformers_dtype']),
-                system_prompt=str(values['system_prompt']) or DEFAULT_SYSTEM_PROMPT,
+                system_prompt=str(values['system_prompt']) or None,  # None: the checkpoint's recipe
                 max_tokens=int(values['max_tokens']),
             )
         except ConfigError:

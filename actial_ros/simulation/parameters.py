@@ -75,7 +75,14 @@ RIG_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('floor', 'noise', "'noise' (seeded texture), 'checker' (pybullet plane.urdf), 'none', or an image."),
     ParameterSpec('floor_size_m', 12.0, 'Side of the textured floor (m).', 0.1, 1000.0),
     ParameterSpec(
-        'backdrop', 'none', "'none', 'panorama' (distant walls whose hue follows azimuth) or a panorama image."
+        'backdrop',
+        'none',
+        "'none', 'panorama' (distant walls whose hue follows azimuth), 'noise' (a seeded wall, no colour map "
+        'shared between seeds) or a panorama image.',
+    ),
+    ParameterSpec('backdrop_yaw_deg', 0.0, 'Backdrop turned by this angle about +z (deg).', -3600.0, 3600.0),
+    ParameterSpec(
+        'backdrop_mirrored', False, "Backdrop image mirrored left-right (a control of the wall's colour map)."
     ),
     ParameterSpec('backdrop_radius_m', 5.5, 'Radius of the backdrop cylinder around the origin (m).', 0.1, 1000.0),
     ParameterSpec('backdrop_height_m', 4.0, 'Height of the backdrop above the floor (m).', 0.01, 1000.0),
@@ -249,6 +256,8 @@ def rig_config_from_values(values: Mapping[str, Any]) -> RigConfig:
                 backdrop=str(merged['backdrop']),
                 backdrop_radius_m=float(merged['backdrop_radius_m']),
                 backdrop_height_m=float(merged['backdrop_height_m']),
+                backdrop_yaw_deg=float(merged['backdrop_yaw_deg']),
+                backdrop_mirrored=bool(merged['backdrop_mirrored']),
                 object_size_m=float(merged['object_size_m']),
                 placement_radius_m=float(merged['placement_radius_m']),
                 min_separation_m=float(merged['min_separation_m']),

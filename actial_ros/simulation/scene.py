@@ -19,7 +19,10 @@ around the origin, standing on the floor, textured on its inside with a panorama
 (column ``u`` of the image at azimuth ``360 * u / width`` degrees, counter-clockwise about +z from +x of
 ``odom``): distant walls, as real rooms have, that shift across the image when the camera turns and
 hardly when it moves a little. ``panorama`` is :func:`actial_ros.simulation.textures.panorama_texture`
-(hue follows azimuth). It has no collision shape.
+(hue and brightness follow azimuth, the same map for every seed: a painted compass that tells a turn's direction
+from the wall's colour alone); ``noise`` is :func:`actial_ros.simulation.textures.noise_panorama` (each seed its
+own wall, no shared map). ``backdrop_yaw_deg`` turns it and ``backdrop_mirrored`` mirrors it (the direction and
+phase of any colour map, per run or as a control). It has no collision shape.
 
 Placement uses the objects' collision bounding boxes (pybullet ``getAABB``); for a model whose collision
 shape differs from its look (``table/table.urdf``: only the top collides) give ``z`` explicitly.
@@ -33,11 +36,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from actial_ros.errors import ConfigError
-from actial_ros.simulation.textures import noise_texture, panorama_texture, write_texture
+from actial_ros.simulation.textures import (
+    noise_panorama,
+    noise_texture,
+    orient_panorama,
+    panorama_texture,
+    write_texture,
+)
 from actial_ros.simulation.world import SimWorld, pybullet_data_path
 
 __all__ = [
@@ -65,8 +75,10 @@ DEFAULT_OBJECTS: tuple[str, ...] = (
 FLOOR_KINDS = ('noise', 'checker', 'none')
 """Floor choices besides an image path: a seeded noise texture, pybullet's checker plane, no floor."""
 
-BACKDROP_KINDS = ('none', 'panorama')
-"""Backdrop choices besides an image path: none, or a seeded panorama whose hue follows azimuth."""
+BACKDROP_KINDS = ('none', 'panorama', 'noise')
+"""Backdrop choices besides an image path: none, a seeded panorama whose hue and brightness follow azimuth (the
+same map for every seed: a painted compass), or a seeded noise panorama (no azimuth-to-colour map shared
+between seeds)."""
 
 _BACKDROP_SEGMENTS = 96
 
@@ -159,9 +171,12 @@ class SceneConfig:
         placement_radius_m: objects without ``x``/``y`` are placed in this disc around the origin.
         min_separation_m: smallest distance between the centres of placed objects.
         seed: placement, turning and texture seed.
-        backdrop: ``none``, ``panorama`` or the path of a panorama image (see the module doc).
+        backdrop: ``none``, ``panorama``, ``noise`` or the path of a panorama image (see the module doc).
         backdrop_radius_m: radius of the backdrop cylinder around the origin (metres).
         backdrop_height_m: its height above the floor (metres).
+        backdrop_yaw_deg: the backdrop turned by this many degrees about +z (counter-clockwise from above).
+        backdrop_mirrored: the backdrop's image mirrored left-right before it is turned (a control: a model that
+            reads the direction of a turn from the wall's colour map answers the opposite way).
     """
 
     objects: tuple[ObjectSpec | str, ...] = DEFAULT_OBJECTS
@@ -174,6 +189,8 @@ class SceneConfig:
     backdrop: str = 'none'
     backdrop_radius_m: float = 5.5
     backdrop_height_m: float = 4.0
+    backdrop_yaw_deg: float = 0.0
+    backdrop_mirrored: bool = False
 
     def __post_init__(self) -> None:
         floor = self.floor.strip()
@@ -182,6 +199,8 @@ class SceneConfig:
         backdrop = self.backdrop.strip()
         if backdrop not in BACKDROP_KINDS and not Path(backdrop).expanduser().is_file():
             raise ConfigError(f'backdrop must be one of {BACKDROP_KINDS} or an image file, got {self.backdrop!r}')
+        if not math.isfinite(self.backdrop_yaw_deg):
+            raise ConfigError(f'backdrop_yaw_deg must be finite, got {self.backdrop_yaw_deg}')
         for name in ('floor_size_m', 'object_size_m', 'backdrop_radius_m', 'backdrop_height_m'):
             if not getattr(self, name) > 0:
                 raise ConfigError(f'{name} must be > 0, got {getattr(self, name)}')
@@ -251,6 +270,8 @@ class Scene:
             'backdrop': self.config.backdrop,
             'backdrop_radius_m': self.config.backdrop_radius_m,
             'backdrop_height_m': self.config.backdrop_height_m,
+            'backdrop_yaw_deg': self.config.backdrop_yaw_deg,
+            'backdrop_mirrored': self.config.backdrop_mirrored,
             'seed': self.config.seed,
             'objects': [o.describe() for o in self.objects],
         }
@@ -333,10 +354,18 @@ def _build_backdrop(world: SimWorld, config: SceneConfig) -> int | None:
     backdrop = config.backdrop.strip()
     if backdrop == 'none':
         return None
+    image: npt.NDArray[np.uint8]
     if backdrop == 'panorama':
-        path = write_texture(panorama_texture(int(config.seed)), world.scratch / 'backdrop.png')
+        image = panorama_texture(int(config.seed))
+    elif backdrop == 'noise':
+        image = noise_panorama(int(config.seed))
     else:
-        path = Path(backdrop).expanduser()
+        loaded = cv2.imread(str(Path(backdrop).expanduser()), cv2.IMREAD_COLOR)
+        if loaded is None:
+            raise ConfigError(f'could not read backdrop image {backdrop}')
+        image = np.asarray(cv2.cvtColor(loaded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+    image = orient_panorama(image, yaw_deg=config.backdrop_yaw_deg, mirrored=config.backdrop_mirrored)
+    path = write_texture(image, world.scratch / 'backdrop.png')
     texture = int(world.call('loadTexture', str(path)))
     if texture < 0:
         raise ConfigError(f'pybullet could not load backdrop texture {path}')

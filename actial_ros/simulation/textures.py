@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from actial_ros.errors import ConfigError
 
-__all__ = ['noise_texture', 'panorama_texture', 'write_texture']
+__all__ = ['noise_panorama', 'noise_texture', 'orient_panorama', 'panorama_texture', 'write_texture']
 
 
 def noise_texture(seed: int, size: int = 512, *, shapes_per_kilopixel: float = 8.0) -> npt.NDArray[np.uint8]:
@@ -85,6 +85,33 @@ def panorama_texture(seed: int, width: int = 2048, height: int = 256) -> npt.NDA
     hsv[..., 2] = (0.3 + 0.7 * u)[None, :] * (0.6 + 0.4 * grey.astype(np.float32) / 255.0)
     rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     return np.ascontiguousarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
+def noise_panorama(seed: int, width: int = 1024, height: int = 128) -> npt.NDArray[np.uint8]:
+    """A ``(height, width, 3)`` uint8 RGB panorama of seeded :func:`noise_texture` detail with NO map from
+    azimuth to colour or brightness shared between seeds: the top ``height`` rows of a ``width``-square noise
+    texture. Each seed is its own room; what a camera's turn does to it (the walls shift across the image) is
+    the same for every seed, what colour lies in which direction is not. Made so that a model trained on many
+    seeds cannot read the direction of a turn from the wall's colour (the ``panorama`` ramp's painted compass).
+
+    Raises:
+        ConfigError: ``height`` < 16 or ``width`` < ``height``.
+    """
+    if height < 16 or width < height:
+        raise ConfigError(f'panorama size must have height >= 16 and width >= height, got {width}x{height}')
+    return np.ascontiguousarray(noise_texture(seed, width)[:height])
+
+
+def orient_panorama(
+    image: npt.NDArray[np.uint8], *, yaw_deg: float = 0.0, mirrored: bool = False
+) -> npt.NDArray[np.uint8]:
+    """The panorama ``image`` ``(H, W, 3)`` turned by ``yaw_deg`` about +z (columns rolled: what was at azimuth
+    ``a`` is then at ``a + yaw_deg``) after an optional left-right mirror (azimuth ``a`` gets what was at
+    ``-a``): the direction and phase of any azimuth-to-colour map, drawn per run or flipped for a control.
+    Returns a new array; the input is not changed."""
+    out = image[:, ::-1] if mirrored else image
+    shift = round(float(yaw_deg) / 360.0 * out.shape[1]) % out.shape[1]
+    return np.ascontiguousarray(np.roll(out, shift, axis=1))
 
 
 def write_texture(image: npt.NDArray[np.uint8], path: str | Path) -> Path:

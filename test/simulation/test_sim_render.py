@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from actial_ros.errors import ConfigError
@@ -112,3 +113,52 @@ def test_panorama_backdrop_colours_each_heading() -> None:
         SceneConfig(backdrop='no-such-file.png')
     with pytest.raises(ConfigError):
         panorama_texture(0, 8, 16)
+
+
+def test_noise_backdrop_has_no_colour_map_shared_between_seeds() -> None:
+    """The ``noise`` backdrop paints no compass: the colour a heading sees differs from seed to seed (the
+    ``panorama``'s does not), and ``backdrop_mirrored`` / ``backdrop_yaw_deg`` mirror and turn any backdrop."""
+    from actial_ros.simulation.textures import noise_panorama, orient_panorama, panorama_texture
+
+    level = PinholeCamera(width=64, height=48, fov_v_deg=40.0)
+
+    def wall(config: SceneConfig, azimuth_deg: float) -> npt.NDArray[np.float64]:
+        with SimWorld() as sim:
+            build_scene(sim, config)
+            pose = camera_pose_from_odometry(planar_pose(0.0, 0.0, 1.0, math.radians(azimuth_deg)), camera_mount())
+            rgb = Renderer(sim, level, RenderOptions()).render(pose).rgb
+        return np.asarray(rgb[:12], dtype=np.float64)
+
+    headings = (0.0, 90.0, 180.0, 270.0)
+
+    def colours(config: SceneConfig) -> npt.NDArray[np.float64]:
+        return np.stack([wall(config, a).reshape(-1, 3).mean(axis=0) for a in headings])
+
+    def correlation(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
+        return float(np.corrcoef(a.ravel() - a.mean(), b.ravel() - b.mean())[0, 1])
+
+    panorama = [colours(SceneConfig(objects=(), floor='none', backdrop='panorama', seed=s)) for s in (1, 2)]
+    noise = [colours(SceneConfig(objects=(), floor='none', backdrop='noise', seed=s)) for s in (1, 2)]
+    assert correlation(*panorama) > 0.9  # the same map whatever the seed: a compass
+    assert np.abs(noise[0] - noise[1]).max() > 20  # each seed its own wall
+    # mirrored: heading a sees what heading -a saw; turned by 90 degrees: heading a sees what a - 90 saw
+    plain = SceneConfig(objects=(), floor='none', backdrop='noise', seed=3)
+    mirrored = SceneConfig(objects=(), floor='none', backdrop='noise', seed=3, backdrop_mirrored=True)
+    turned = SceneConfig(objects=(), floor='none', backdrop='noise', seed=3, backdrop_yaw_deg=90.0)
+
+    def blocks(image: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:  # 3 x 8 blocks of 4 x 8 px, mean colour
+        return np.asarray(image.reshape(3, 4, 8, 8, 3).mean(axis=(1, 3)), dtype=np.float64)
+
+    seen_mirrored, seen_plain = blocks(wall(mirrored, 60.0)), blocks(wall(plain, 60.0))
+    expected = blocks(wall(plain, -60.0)[:, ::-1])
+    assert np.abs(seen_mirrored - expected).mean() < 0.25 * np.abs(seen_mirrored - seen_plain).mean()
+    assert np.abs(blocks(wall(turned, 150.0)) - seen_plain).mean() < 0.25 * np.abs(seen_mirrored - seen_plain).mean()
+    texture = noise_panorama(0, 256, 32)
+    assert texture.shape == (32, 256, 3) and texture.dtype == np.uint8
+    np.testing.assert_array_equal(orient_panorama(texture, mirrored=True), texture[:, ::-1])
+    np.testing.assert_array_equal(orient_panorama(texture, yaw_deg=90.0), np.roll(texture, 64, axis=1))
+    assert panorama_texture(0, 256, 16).shape == (16, 256, 3)
+    with pytest.raises(ConfigError):
+        noise_panorama(0, 8, 16)
+    with pytest.raises(ConfigError):
+        SceneConfig(backdrop='noise', backdrop_yaw_deg=float('nan'))

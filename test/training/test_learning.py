@@ -119,3 +119,46 @@ def test_anchored_rows_keep_pairs_whose_first_camera_faces_the_reference(tmp_pat
     kept = learning.anchored_rows(tmp_path / 'data', [spec], tmp_path / 'out', reference_deg=0.0, tolerance_deg=12.0)
     rows = pq.read_table(tmp_path / 'out' / 'train-00000.parquet').column('id').to_pylist()
     assert kept == 3 and rows == ['row0', 'row4', 'row5']
+
+
+def test_random_scene_runs_make_each_question_type_its_own_bit(tmp_path: Path) -> None:
+    """The ``random`` scene's motions (orbit, outward orbit, in-place turn) give the ego-translation and rotation
+    labels no fixed relation (issue 20, item 2), its walls and lights differ per run, and swapping a row's images
+    gives it the mirrored truth (the control that a model reading geometry must follow)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    learning = _benchmark()
+    scale = learning.Scale(
+        train_runs=3, heldout_runs=0, pairs_per_run=12, heldout_pairs_per_run=0, max_steps=0, grpo_steps=0
+    )
+    scale = learning.dataclasses.replace(scale, image_size=48, frame_rate_hz=2.0)
+    specs = learning.run_specs(learning.TRAIN_OBJECTS, 3, 5, 'run', learning.SCENES['random'])
+    assert [spec.motion for spec in specs] == ['orbit', 'outward', 'turn']
+    assert len({spec.light for spec in specs}) == len({spec.backdrop_yaw_deg for spec in specs}) == 3
+    assert {spec.backdrop for spec in specs} == {'noise'}
+    same = learning.run_specs(learning.TRAIN_OBJECTS, 3, 5, 'run')  # the earlier scene keeps its draws
+    assert [(s.radius_m, s.start_deg) for s in same] == [(s.radius_m, s.start_deg) for s in specs]
+    assert {(s.motion, s.backdrop, s.light) for s in same} == {('orbit', 'panorama', None)}
+    learning.render(specs, tmp_path / 'bags', scale, 2)
+    data = tmp_path / 'data'
+    learning.build(learning.bag_sources(tmp_path / 'bags', specs), data, pairs_per_run=12, seed=1, workers=2)
+    table = pq.read_table(sorted((data / 'data').glob('*.parquet')))
+    assert set(table.column('object_id').to_pylist()) == {'run_000', 'run_001', 'run_002'}
+    for motion, run in (('orbit', 'run_000'), ('outward', 'run_001'), ('turn', 'run_002')):
+        (tmp_path / motion / 'data').mkdir(parents=True)
+        only = table.filter(pc.equal(table.column('object_id'), run))
+        pq.write_table(only, tmp_path / motion / 'data' / 'train-00000.parquet')
+    assert learning.label_agreement(tmp_path / 'orbit')['agreement'] == 0.0  # moves right while turning left
+    assert learning.label_agreement(tmp_path / 'outward')['agreement'] == 1.0  # moves left while turning left
+    assert learning.label_agreement(tmp_path / 'turn')['translation_none'] == 1.0
+    assert 0.3 < learning.label_agreement(data)['agreement'] < 0.7
+    rows = table.to_pylist()
+    learning.swap_images(data)
+    swapped = {row['id']: row for row in pq.read_table(sorted((data / 'data').glob('*.parquet'))).to_pylist()}
+    mirror = {'left': 'right', 'right': 'left', 'none': 'none'}
+    for row in rows:
+        after = swapped[row['id']]
+        assert after['image_1'] == row['image_2'] and after['image_2'] == row['image_1']
+        assert after['answer_label'] == mirror[str(row['answer_label'])]
+        assert after['option_labels'][ord(str(after['answer'])) - ord('A')] == after['answer_label']

@@ -116,3 +116,38 @@ def test_cli_sft(tiny_model: Path, viewpoint_dir: Path, tmp_path: Path, capsys: 
     assert 'SFT done: 2 steps' in capsys.readouterr().out
     assert (out / 'adapter_config.json').is_file()
     assert cli_main(['sft', '--model', str(tiny_model), '--output-dir', str(out)]) == 2  # no data
+
+
+def test_the_checkpoint_carries_its_recipe(sft_full: Any, viewpoint_dir: Path, tmp_path: Path) -> None:
+    """SFT writes actial_recipe.json and a model card of its own; evaluation and the in-process backend take the
+    system prompt from it when none is given, and a flag still overrides it (issue 20, item 6)."""
+    import shutil
+
+    from actial_ros.backends.transformers_backend import TransformersBackend
+    from actial_ros.recipe import CheckpointRecipe, read_recipe, write_recipe
+
+    out = sft_full.output_dir
+    recipe = read_recipe(out)
+    assert recipe is not None
+    assert (recipe.stage, recipe.steps, recipe.data) == ('sft', 60, (str(viewpoint_dir),))
+    settings = sft_settings(Path(recipe.base_model), viewpoint_dir, out)
+    assert recipe.system_prompt == settings.system_prompt and recipe.max_pixels == settings.max_pixels
+    card = (out / 'README.md').read_text()
+    assert card.startswith(f'# {out.name}: a Qwen2.5-VL checkpoint trained by actial_ros (SFT)')
+    assert 'None' not in card.splitlines()[0] and 'actial_recipe.json' in card
+    # A copy trained (as it were) with no system prompt: evaluate and the backend send none without a flag.
+    copy = tmp_path / 'no_prompt'
+    shutil.copytree(out, copy)
+    write_recipe(CheckpointRecipe(stage='sft', system_prompt=''), copy)
+    common = ['--viewpoint', str(viewpoint_dir), '--limit', '2', '--max-new-tokens', '4', '--no-progress']
+    assert cli_main(['evaluate', '--model', str(copy), '--out', str(tmp_path / 'own'), *common]) == 0
+    assert json.loads((tmp_path / 'own' / 'results.json').read_text())['system_prompt'] == ''
+    flagged = ['--system-prompt', 'Answer.', '--out', str(tmp_path / 'flag')]
+    assert cli_main(['evaluate', '--model', str(copy), *flagged, *common]) == 0
+    assert json.loads((tmp_path / 'flag' / 'results.json').read_text())['system_prompt'] == 'Answer.'
+    backend = TransformersBackend(model=str(copy), device='cpu')
+    try:
+        assert backend._system_prompt == ''
+    finally:
+        backend.close()
+    assert TransformersBackend(model=str(copy), device='cpu', system_prompt='Answer.')._system_prompt == 'Answer.'
