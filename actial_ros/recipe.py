@@ -22,10 +22,22 @@ from typing import Any
 from actial_ros.errors import ConfigError
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
 
-__all__ = ['RECIPE_FILE', 'CheckpointRecipe', 'read_recipe', 'resolve_system_prompt', 'write_recipe']
+__all__ = [
+    'QWEN_TEMPLATE_SYSTEM_PROMPT',
+    'RECIPE_FILE',
+    'CheckpointRecipe',
+    'read_recipe',
+    'resolve_system_prompt',
+    'sent_system_prompt',
+    'write_recipe',
+]
 
 RECIPE_FILE = 'actial_recipe.json'
 """The recipe's file name in a checkpoint directory."""
+
+QWEN_TEMPLATE_SYSTEM_PROMPT = 'You are a helpful assistant.'
+"""The system message Qwen2.5-VL's chat template adds to a conversation that has none: what a checkpoint trained
+with ``system_prompt: ''`` saw in every training conversation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +142,10 @@ def resolve_system_prompt(explicit: str | None, checkpoint: str | Path) -> str:
         return explicit
     recipe = read_recipe(checkpoint)
     return recipe.system_prompt if recipe is not None else DEFAULT_SYSTEM_PROMPT
+
+
+def sent_system_prompt(recipe: CheckpointRecipe) -> str:
+    """The system message a client must send so that the model sees what it was trained with: the recipe's prompt,
+    or for a recipe without one, the chat template's default (:data:`QWEN_TEMPLATE_SYSTEM_PROMPT`; a client whose
+    empty setting means "the package default", as the node's ``system_prompt`` parameter does, cannot say "none")."""
+    return recipe.system_prompt or QWEN_TEMPLATE_SYSTEM_PROMPT

@@ -171,6 +171,7 @@ class SceneKind:
         random_backdrop_yaw: each run's backdrop turned by a random angle.
         random_light: each run lit from a random direction (azimuth 0-360 degrees, elevation 20-80 degrees).
         motions: the camera paths drawn from, one per run in turn (:class:`RunSpec`).
+        fov_range_deg: the field of view of each run's square camera is drawn from this range (degrees).
     """
 
     backdrop: str
@@ -178,6 +179,7 @@ class SceneKind:
     random_backdrop_yaw: bool
     random_light: bool
     motions: tuple[Literal['orbit', 'outward', 'turn'], ...]
+    fov_range_deg: tuple[float, float] = (50.0, 70.0)
 
 
 SCENES: dict[str, SceneKind] = {
@@ -186,7 +188,11 @@ SCENES: dict[str, SceneKind] = {
     'same': SceneKind('panorama', 'checker', random_backdrop_yaw=False, random_light=False, motions=('orbit',)),
     # No painted compass: each run its own noise wall (random rotation) and noise floor, a random light, and
     # orbits, outward orbits and in-place turns in turn, so that no question type's label follows from another's.
-    'random': SceneKind('noise', 'noise', random_backdrop_yaw=True, random_light=True, motions=MOTIONS),
+    # Wide-angle cameras (80-110 degrees, as robots carry): most pairs' views overlap, so that an in-place turn's or an
+    # outward orbit's direction is in its pixels (with 50-70 degrees, a turn of 80 shares nothing of the room).
+    'random': SceneKind(
+        'noise', 'noise', random_backdrop_yaw=True, random_light=True, motions=MOTIONS, fov_range_deg=(80.0, 110.0)
+    ),
 }
 
 
@@ -208,7 +214,7 @@ def run_specs(
             pitch_deg=rng.uniform(0.0, 15.0),
             speed_deg_s=rng.choice((-1.0, 1.0)) * rng.uniform(24.0, 36.0),
             start_deg=rng.uniform(0.0, 360.0),
-            fov_deg=rng.uniform(50.0, 70.0),
+            fov_deg=rng.uniform(*scene.fov_range_deg),
             motion=scene.motions[i % len(scene.motions)],
             backdrop=scene.backdrop,
             floor=scene.floor,
@@ -924,6 +930,18 @@ def _accuracies(results: dict[str, Any]) -> dict[str, float]:
     return {name: float(score['accuracy']) for name, score in scores.items()}
 
 
+def loss_curve(log_history: Path) -> list[dict[str, float]]:
+    """The SFT training loss per logged step (from the trainer's ``trainer_state.json``); empty without one."""
+    if not log_history.is_file():
+        return []
+    state = json.loads(log_history.read_text())
+    return [
+        {'step': float(record['step']), 'loss': float(record['loss'])}
+        for record in state.get('log_history', [])
+        if 'loss' in record and 'step' in record
+    ]
+
+
 def reward_curve(log_history: Path) -> list[dict[str, float]]:
     """The GRPO format and accuracy rewards per logged step (from the trainer's ``trainer_state.json``)."""
     if not log_history.is_file():
@@ -1058,6 +1076,36 @@ def controls(
     return results
 
 
+def accuracy_by_overlap(data: Path, predictions: Path, fov_deg: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Accuracy on the rows of ``data`` whose two views overlap (``|yaw_deg|`` below the run's horizontal field of
+    view ``fov_deg[object_id]``: the square images' vertical one) and on those whose views share nothing of the
+    walls (only the object or the floor near it can tell the direction; an in-place turn or an outward orbit then
+    has no answer in its pixels at all), from an evaluation's ``predictions.jsonl`` (matched by row id).
+
+    Returns:
+        ``{'overlap': {'rows', 'accuracy'}, 'no_overlap': {'rows', 'accuracy'}}``.
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(sorted((data / 'data').glob('*.parquet')), columns=['id', 'object_id', 'yaw_deg'])
+    overlapping = {
+        str(row_id): abs(float(yaw)) < fov_deg[str(run)]
+        for row_id, run, yaw in zip(*(table.column(c).to_pylist() for c in ('id', 'object_id', 'yaw_deg')), strict=True)
+    }
+    counts = {True: [0, 0], False: [0, 0]}
+    for line in predictions.read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if str(record['item_id']) in overlapping:
+                tally = counts[overlapping[str(record['item_id'])]]
+                tally[0] += 1
+                tally[1] += bool(record['correct'])
+    return {
+        name: {'rows': float(counts[key][0]), 'accuracy': counts[key][1] / counts[key][0] if counts[key][0] else 0.0}
+        for name, key in (('overlap', True), ('no_overlap', False))
+    }
+
+
 def _kept_rate(original: Path, altered: Path) -> float:
     """Share of rows (matched by ``item_id``) answered with the same letter in two ``predictions.jsonl`` (the swapped
     rows keep their option order, so the same letter is the same answer); 0.0 when none match."""
@@ -1118,6 +1166,29 @@ def render_table(rows: dict[str, dict[str, float]], baselines: dict[str, dict[st
     return '\n'.join(lines)
 
 
+def summarize(outs: Sequence[Path], model: str = 'SFT') -> dict[str, dict[str, float]]:
+    """Mean and worst over runs (seeds) of ``model``'s held-out accuracy per question type, from each run's
+    ``results.json``: what a figure over seeds reports (never the best draw alone).
+
+    Returns:
+        ``{question type: {'mean', 'worst', 'best', 'runs'}}``.
+
+    Raises:
+        FileNotFoundError: a run without ``results.json``; KeyError: a run without ``model``.
+    """
+    per_run = [json.loads((out / 'results.json').read_text())['accuracy'][model] for out in outs]
+    kinds = sorted({kind for run in per_run for kind in run}, key=lambda kind: (kind == 'overall', kind))
+    return {
+        kind: {
+            'mean': sum(run[kind] for run in per_run) / len(per_run),
+            'worst': min(run[kind] for run in per_run),
+            'best': max(run[kind] for run in per_run),
+            'runs': float(len(per_run)),
+        }
+        for kind in kinds
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', type=Path, default=REPO / 'out' / 'learning')
@@ -1136,6 +1207,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         '--threads', type=int, default=2, help='torch intra-op threads of every command (pinned: numerics differ)'
     )
     parser.add_argument('--no-controls', action='store_true', help='skip the controls (grey, swapped, ...)')
+    parser.add_argument(
+        '--summarize',
+        type=Path,
+        nargs='+',
+        metavar='OUT',
+        help="only print the mean and worst over these finished runs' results.json (e.g. one per seed) and exit",
+    )
     parser.add_argument('--blank-images', action='store_true', help='grey images everywhere (the control run)')
     parser.add_argument(
         '--real-capture',
@@ -1153,6 +1231,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         'at 0.06: docs/training.md, "Learning from scratch")',
     )
     args = parser.parse_args(argv)
+    if args.summarize:
+        for kind, figures in summarize(args.summarize).items():
+            print(
+                f'{kind:20s} mean {100 * figures["mean"]:.1f} %, worst {100 * figures["worst"]:.1f} %, '
+                f'best {100 * figures["best"]:.1f} % over {figures["runs"]:.0f} runs'
+            )
+        return 0
     scale = SCALES[args.scale]
     if args.curriculum_steps:
         scale = dataclasses.replace(scale, curriculum_steps=tuple(args.curriculum_steps))
@@ -1208,12 +1293,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         control_results: dict[str, dict[str, Any]] = {}
         if checked is not None and not args.no_controls:
             control_results = controls(out, checked, heldout_specs, scale, args.seed, args.workers)
-            for name, figures in control_results.items():
-                rows[f'control, {checked.name}: {name}'] = figures['accuracy']
+            for name, control in control_results.items():
+                rows[f'control, {checked.name}: {name}'] = control['accuracy']
         timings['evaluate'] = round(time.monotonic() - start, 1)
         table = render_table(rows, baselines)
         print(table)
         agreement = label_agreement(heldout_data)
+        overlap = {
+            name: accuracy_by_overlap(heldout_data, out / 'eval' / model.name / 'predictions.jsonl', fovs)
+            for name, model in models.items()
+        }
+        for name, by_overlap in overlap.items():
+            shared, apart = by_overlap['overlap'], by_overlap['no_overlap']
+            print(
+                f'{name}: {100 * shared["accuracy"]:.1f} % of {shared["rows"]:.0f} pairs whose views overlap, '
+                f'{100 * apart["accuracy"]:.1f} % of {apart["rows"]:.0f} that share nothing of the walls'
+            )
         print(
             f'held-out labels: ego translation = rotation on {100 * agreement["agreement"]:.1f} % of the pairs that '
             f'translate; translation "no movement" on {100 * agreement["translation_none"]:.1f} %'
@@ -1226,11 +1321,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             'machine': machine(),
             'date': time.strftime('%Y-%m-%d'),
             'label_agreement': agreement,
+            'accuracy_by_overlap': overlap,
             'controls': control_results,
             'timings_s': timings,
             'baselines': baselines,
             'accuracy': rows,
             'geometry': geometry,
+            'sft_loss': loss_curve(out / 'sft' / 'trainer_state.json'),
             'grpo_rewards': reward_curve(out / 'grpo' / 'trainer_state.json'),
             'curriculum': curriculum_report(out, scale) if any(scale.curriculum_steps) else {},
             'table': table,

@@ -60,6 +60,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the command (0), or replace this process with the server (``--run``); 2 on a settings error."""
+    from actial_ros.recipe import read_recipe, sent_system_prompt
     from actial_ros.serving import exec_server, format_serve_command, options_from_args
 
     try:
@@ -80,15 +81,20 @@ def run(args: argparse.Namespace) -> int:
             extra_args=[arg for text in args.vllm_args for arg in shlex.split(text)],
             executable=args.vllm,
         )
+        recipe = read_recipe(args.model)  # the prompt the checkpoint was trained with is sent by the client
+        prompt = f' -p system_prompt:={shlex.quote(sent_system_prompt(recipe))}' if recipe is not None else ''
         if not args.run:
             print(format_serve_command(options))
             print(
                 f'# node: -p backend:=vllm -p vllm_base_url:={options.base_url} '
                 f'-p vllm_model:={options.served_model_name}'
-                + (f' -p vllm_api_key_env:={options.api_key_env}' if options.api_key_env else ''),
+                + (f' -p vllm_api_key_env:={options.api_key_env}' if options.api_key_env else '')
+                + prompt,
                 file=sys.stderr,
             )
             return 0
+        if recipe is not None:
+            print(f'# the checkpoint was trained with this system prompt; node:{prompt}', file=sys.stderr)
         print(format_serve_command(options), file=sys.stderr, flush=True)
         exec_server(options)
     except ConfigError as error:

@@ -137,6 +137,24 @@ def test_cli_prints_the_command_without_the_key(
     assert SECRET not in out + err
 
 
+def test_cli_tells_the_node_the_prompt_the_checkpoint_was_trained_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from actial_ros.recipe import CheckpointRecipe, write_recipe
+
+    write_recipe(CheckpointRecipe(stage='sft', system_prompt=''), tmp_path)
+    assert main(['serve', str(tmp_path)]) == 0
+    assert "-p system_prompt:='You are a helpful assistant.'" in capsys.readouterr().err  # the template's default
+    write_recipe(CheckpointRecipe(stage='grpo', system_prompt='Be brief.'), tmp_path)
+    assert main(['serve', str(tmp_path)]) == 0
+    assert "-p system_prompt:='Be brief.'" in capsys.readouterr().err
+    assert main(['serve', str(tmp_path / 'no_recipe')]) == 0
+    assert 'system_prompt' not in capsys.readouterr().err
+    (tmp_path / 'actial_recipe.json').write_text('{')
+    assert main(['serve', str(tmp_path)]) == 2
+    assert 'checkpoint recipe' in capsys.readouterr().err
+
+
 def test_cli_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(['serve', 'm', '--limit-mm-per-prompt', 'image=1']) == 2
     assert 'two images' in capsys.readouterr().err

@@ -6,12 +6,14 @@ benchmarks/learning.py).
 Every row's answer depends on its two images only (the question text, with its shuffled options, does not
 tell left from right), so a model that fits the rows must read the images of each row, in the collated
 batch and at evaluation. A processor or template change that blinds the model, or images dropped in
-collation, makes this test fail: with blanked images (``blank_images``) the same run stays at the text-only
-fit (benchmarks/README.md, "Learning", has the measured figures and the spread across seeds).
+collation, makes this test fail: with grey images (``ACTIAL_LEARNING_BLANK=1``) the same run stays at the
+text-only fit. What it does NOT show is viewpoint reasoning: the fitted model does not follow its rows' images
+when they are swapped (43.8 % against the swapped truth, 56 % of answers kept; benchmarks/README.md, "Learning").
 
-``test_model_trained_from_scratch_answers_about_unseen_objects`` is the learning proof at CI scale (the
-``ci_heldout`` scale: 16 training orbits, 500 SFT steps, 480 questions about 8 orbits around objects never
-seen in training; 6 minutes on 2 cores); ``ACTIAL_LEARNING_BLANK=1`` runs it on grey images, where it must fail.
+The held-out learning proof (``test_model_trained_from_scratch_answers_about_unseen_objects``) is NOT in CI:
+its one draw passed on one machine and failed on another (issue 20: 100 % here, 51.9 % on a 2-core AMD EPYC),
+and no recipe yet answers about unseen objects in unseen scenes on every seed. It runs on request
+(``ACTIAL_LEARNING_HELDOUT=1``) and returns to CI when a recipe earns it (3 of 3 seeds at 1 and 2 threads).
 The full benchmark is ``benchmarks/learning.py`` (docs/training.md, "Learning from scratch").
 """
 
@@ -30,11 +32,16 @@ pytest.importorskip('pybullet')
 pytest.importorskip('trl')
 
 REPO = Path(__file__).resolve().parents[2]
+THREADS = 2
+"""torch's intra-op thread count in every command of these tests, pinned: float reductions split across threads
+differ in their last bits, and a from-scratch run amplifies that (docs/training.md)."""
 MARGIN = 0.08
 """Accuracy required above the text-only fit (the best a model can do on these rows without the images, by
-memorising each question text's most common answer: 0.77 here). Measured on its own 64 rows: 0.94 and 0.83
-with images (text-only fit 0.77 and 0.69; two seeds), 0.75 with blanked images (benchmarks/README.md,
-"Learning")."""
+memorising each question text's most common answer: 0.77 at seed 0). Measured on its own 64 rows, seeds 0, 1 and 2
+at 1 and 2 threads (benchmarks/README.md, "Learning", 2026-12-07): see ``FIT_SEEDS``."""
+FIT_SEEDS = (0,)
+"""The draw CI trains (data, weights and trainer seed together: ``learning.own_rows_fit``); every seed measured
+passed at both thread counts (benchmarks/README.md), so CI runs one (3-5 minutes alone on 2 cores)."""
 
 
 def _benchmark() -> ModuleType:
@@ -46,48 +53,49 @@ def _benchmark() -> ModuleType:
     return module
 
 
-@pytest.mark.timeout(900)
-def test_model_trained_from_scratch_reads_the_images_of_its_rows(tmp_path: Path) -> None:
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize('seed', FIT_SEEDS)
+def test_model_trained_from_scratch_reads_the_images_of_its_rows(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     learning = _benchmark()
+    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        monkeypatch.setenv(name, str(THREADS))
+    blank = bool(os.environ.get('ACTIAL_LEARNING_BLANK'))  # the control: grey images, where it must fail
+    fit = learning.own_rows_fit(tmp_path, seed, blank=blank, workers=2)
     scale = learning.SCALES['ci']
-    runs = learning.run_specs(learning.TRAIN_OBJECTS, scale.train_runs, 11, 'train')
-    learning.render(runs, tmp_path / 'bags', scale, 2)
-    data = tmp_path / 'data'
-    learning.build(
-        learning.bag_sources(tmp_path / 'bags', runs), data, pairs_per_run=scale.pairs_per_run, seed=3, workers=2
-    )
-    learning.build_model(tmp_path / 'base', scale, 0)
-    learning.sft(tmp_path, scale, '--data', str(data))
-    results = learning.evaluate(tmp_path / 'sft', data, tmp_path / 'eval', scale, 'SFT')
-    blind = learning.blind_baselines(data)['overall']
-    text_only = learning.text_only_fit(data)
-    accuracy = results['summary']['viewpoint']['overall']
-    assert accuracy['total'] == blind['total'] == scale.train_runs * scale.pairs_per_run
+    blind = learning.blind_baselines(tmp_path / 'data')['overall']
+    assert fit['rows'] == blind['total'] == scale.train_runs * scale.pairs_per_run
     assert blind['never_none'] == pytest.approx(0.5, abs=0.01)  # orbits: never "no movement"
-    assert 0.5 < text_only < 0.85
-    assert accuracy['format_rate'] == 1.0
-    assert accuracy['accuracy'] >= text_only + MARGIN, (text_only, json.dumps(results['summary'], indent=1))
+    assert 0.5 < fit['text_only'] < 0.85
+    assert fit['format_rate'] == 1.0
+    assert fit['accuracy'] >= fit['text_only'] + MARGIN, json.dumps(fit)
 
 
 HELDOUT_MARGIN = 0.25
-"""Held-out accuracy required above the split's majority-label rate (53.8 % on these 480 questions). Measured:
-100 % (480/480) after 600 steps on the same rows (2026-12-06). This draw (orbits and weights of seed 0) leaves
-the loss plateau in time; others do not: seeds 1 and 2 reach 65.0 and 55.0 % at 500 steps, seed 1 81.5 % at
-800 (benchmarks/README.md, "the spread over seeds"). The test is deterministic on the pinned CPU stack, but
-a change of the random streams (another torch or transformers release) can fail it without a regression of
-ours: then re-measure the draws before suspecting the code."""
+"""Held-out accuracy required above the split's majority-label rate (53.8 % on these 480 questions)."""
 
 
-@pytest.mark.timeout(900)
-def test_model_trained_from_scratch_answers_about_unseen_objects(tmp_path: Path) -> None:
-    """The learning proof at CI scale: 16 training orbits, SFT with the shipped recipe, questions about 8
-    orbits around objects never seen in training."""
+@pytest.mark.timeout(1800)
+@pytest.mark.skipif(
+    not os.environ.get('ACTIAL_LEARNING_HELDOUT'),
+    reason='not reproducible yet (issue 20): one draw, 100 % on one machine and 51.9 % on another; run it with '
+    'ACTIAL_LEARNING_HELDOUT=1 (and ACTIAL_LEARNING_SCENE=random for unseen scenes)',
+)
+def test_model_trained_from_scratch_answers_about_unseen_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The learning proof at CI scale: 16 training runs, SFT with the shipped recipe, questions about 8 runs around
+    objects never seen in training (in scenes never seen either with ``ACTIAL_LEARNING_SCENE=random``); must fail
+    with ``ACTIAL_LEARNING_BLANK=1`` (grey images)."""
     learning = _benchmark()
+    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        monkeypatch.setenv(name, str(THREADS))
     scale = learning.SCALES['ci_heldout']
-    train, heldout = learning.split_specs(scale, 0)
+    train, heldout = learning.split_specs(scale, 0, os.environ.get('ACTIAL_LEARNING_SCENE', 'same'))
     learning.render_splits(tmp_path, train, heldout, scale, 2)
     train_data, heldout_data = learning.build_splits(tmp_path, train, heldout, scale, 0, 2)
-    if os.environ.get('ACTIAL_LEARNING_BLANK'):  # the control: the same run on grey images must fail
+    if os.environ.get('ACTIAL_LEARNING_BLANK'):
         learning.blank_images(train_data)
         learning.blank_images(heldout_data)
     learning.build_model(tmp_path / 'base', scale, 0)
