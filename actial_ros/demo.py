@@ -410,7 +410,10 @@ def _frame_loader(options: DemoOptions) -> Callable[[str, str], Any]:
         bag_index = {view.name: index for index, view in enumerate(bag.views)}
 
         def from_bag(camera: str, name: str) -> Any:
+            # The node names a frame CAMERA@STAMP_NS; a one-camera bag names its views by the bare stamp.
             index = bag_index.get(name)
+            if index is None:
+                index = bag_index.get(name.rpartition('@')[2])
             return None if index is None else bag.load_image(index)
 
         return from_bag

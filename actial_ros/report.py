@@ -20,7 +20,7 @@ import numpy.typing as npt
 from actial_ros.imaging import jpeg_data_url, resize_max
 from actial_ros.scoring import ScoreBoard
 
-__all__ = ['THUMBNAIL_WIDTH', 'render_report', 'write_report']
+__all__ = ['THUMBNAIL_WIDTH', 'frame_label', 'render_report', 'write_report']
 
 THUMBNAIL_WIDTH = 320
 """Largest thumbnail width (pixels); heights keep the aspect ratio (at most 240)."""
@@ -35,6 +35,7 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #eee; }
 .pair { background: #fff; border: 1px solid #ccc; border-radius: 6px; padding: 0.8em; margin: 1em 0; }
 .frames img { margin-right: 0.6em; border: 1px solid #999; }
+.question-text { white-space: pre-line; }
 .correct { color: #1a7f37; font-weight: bold; }
 .wrong { color: #c62828; font-weight: bold; }
 .unscored { color: #777; }
@@ -46,10 +47,21 @@ def _e(value: Any) -> str:
 
 
 def _verdict(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The verdict's CSS class and text; the text carries a symbol too, readable without colour."""
     correct = row.get('correct')
     if correct is None:
-        return 'unscored', f'not scored ({_e(row.get("status"))})'
-    return ('correct', 'correct') if correct else ('wrong', 'wrong')
+        return 'unscored', f'&#8211; not scored ({_e(row.get("status"))})'
+    return ('correct', '&#10003; correct') if correct else ('wrong', '&#10007; wrong')
+
+
+def frame_label(camera: Any, name: Any) -> str:
+    """A frame as a person reads it: ``CAMERA@STAMP_NS`` (the node's names) as ``CAMERA at 0.750 s``; other names
+    (a capture's file names) as they are, after the camera."""
+    camera_text, text = str(camera or ''), str(name or '')
+    prefix, at, stamp = text.rpartition('@')
+    if at and stamp.isdigit():
+        return f'{prefix or camera_text} at {int(stamp) / 1e9:.3f} s'
+    return f'{camera_text} {text}'.strip()
 
 
 def _thumbnail(image: npt.NDArray[np.uint8] | None, alt: str) -> str:
@@ -101,7 +113,7 @@ def render_report(
             name = str(first.get(f'image_{which}') or first.get(f'frame_{which}') or '')
             camera = str(first.get(f'camera_{which}') or '')
             image = load_frame(camera, name) if load_frame is not None and name else None
-            frames.append(_thumbnail(image, f'frame {which}: {camera} {name}'))
+            frames.append(_thumbnail(image, f'frame {which}: {frame_label(camera, name)}'))
         lines = []
         for row in questions:
             css, verdict = _verdict(row)
@@ -119,8 +131,9 @@ def render_report(
             '<th>verdict</th></tr>'
         )
         cards.append(
-            f'<div class="pair" id="pair-{_e(pair_id)}"><h3>pair {_e(pair_id)}: {_e(first.get("camera_1"))} '
-            f'{_e(first.get("image_1"))} &rarr; {_e(first.get("camera_2"))} {_e(first.get("image_2"))}</h3>'
+            f'<div class="pair" id="pair-{_e(pair_id)}"><h3>pair {_e(pair_id)}: '
+            f'{_e(frame_label(first.get("camera_1"), first.get("image_1")))} &rarr; '
+            f'{_e(frame_label(first.get("camera_2"), first.get("image_2")))}</h3>'
             f'<div class="frames">{"".join(frames)}</div><table>{head}{"".join(lines)}</table></div>'
         )
     return (

@@ -300,3 +300,43 @@ def test_demo_bag_answers_from_what_a_cut_bag_still_holds(
     assert 'cut short' in result.stdout + result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows and all(row['truth'] in ('left', 'right', 'none') for row in rows)
+
+
+def test_demo_bag_report_shows_every_pairs_frames(ros_env: dict[str, str], tmp_path: Path) -> None:
+    """``actial-ros demo --bag --report`` on a one-camera recording (``actial-ros sim --bag``: views named by their
+    bare stamps, frames by the node as ``camera@STAMP``): every pair card embeds both frames (issue 22: it said
+    "no image" for every frame of a bag), frames are named by camera and time in seconds, and the question keeps its
+    line breaks; headless Chromium shows two images per card and one verdict per question."""
+    pytest.importorskip('pybullet')
+    import re
+
+    from browser import CHROMIUM, Dom, chromium
+
+    bag = tmp_path / 'orbit'
+    rendered = subprocess.run(
+        [sys.executable, '-m', 'actial_ros.cli', 'sim', '--bag', str(bag), '--duration', '4', '--rate', '4']
+        + ['--size', '160x120'],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    out, report = tmp_path / 'answers.jsonl', tmp_path / 'report.html'
+    result = demo_bag(bag, out, ros_env, '--report', str(report))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    pairs = {row['pair_id'] for row in rows}
+    assert rows and all(row['image_1'].startswith('camera@') for row in rows)
+    page = report.read_text()
+    assert 'no image' not in page
+    assert page.count('src="data:image/jpeg;base64,') == 2 * len(pairs)
+    first = rows[0]
+    assert f'camera at {first["stamp_2"] / 1e9:.3f} s' in page
+    assert re.search(r'\.question-text \{ white-space: pre-line; \}', page) and '\n' in first['question']
+    if CHROMIUM is not None:
+        dom = chromium('--dump-dom', report.as_uri())
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        parsed = Dom()
+        parsed.feed(dom.stdout)
+        assert parsed.images == 2 * len(pairs) and len(parsed.verdicts) == len(rows)
