@@ -313,9 +313,9 @@ def test_demo_bag_report_shows_every_pairs_frames(ros_env: dict[str, str], tmp_p
     from browser import CHROMIUM, Dom, chromium
 
     bag = tmp_path / 'orbit'
+    sim = ('sim', '--bag', str(bag), '--duration', '4', '--rate', '4', '--size', '160x120')
     rendered = subprocess.run(
-        [sys.executable, '-m', 'actial_ros.cli', 'sim', '--bag', str(bag), '--duration', '4', '--rate', '4']
-        + ['--size', '160x120'],
+        [sys.executable, '-m', 'actial_ros.cli', *sim],
         capture_output=True,
         text=True,
         timeout=240,
