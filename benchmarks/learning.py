@@ -1,44 +1,59 @@
 """Learning benchmark: does a Qwen2.5-VL trained from scratch by the shipped pipeline answer viewpoint
-questions about objects it never saw?
+questions about objects it never saw, in scenes it never saw?
 
 Everything runs through the package's own commands, in stages (each skipped when its output exists):
 
-1. ``render``: ``actial-ros sim --bag`` renders full orbits (``--floor checker``, ``--backdrop panorama``:
-   distant walls whose hue and brightness follow azimuth, as a room's walls differ) around TRAINING
-   objects and around a DISJOINT set of HELD-OUT objects; radius, camera height and pitch, direction and
-   start azimuth vary per run. Each bag carries its camera mount in ``recording.json``.
+1. ``render``: ``actial-ros sim --bag`` renders full runs around TRAINING objects and around a DISJOINT set of
+   HELD-OUT objects; radius, camera height and pitch, direction, start azimuth and field of view vary per run.
+   ``--scene random`` (the default, :data:`SCENES`): each run its own noise wall (turned at random) and noise
+   floor under a random light, so that no colour tells a direction and the held-out split's walls, floors and
+   lights were never used in training; orbits, outward orbits and in-place turns in turn, so that each question
+   type is its own bit (:func:`label_agreement`); wide-angle cameras (80-110 degrees). ``--scene same``: the
+   scene of every figure before 2026-12-07 (orbits only, the checker floor, the ``panorama`` backdrop whose hue
+   and brightness follow azimuth the same way in every run: a painted compass). Each bag carries its camera
+   mount in ``recording.json``.
 2. ``build``: ``actial-ros-train build-viewpoint --source rosbag:BAG ...`` builds the training set and the
    held-out set (no flags about the mount: the bags say it).
 3. ``model``: a randomly initialised Qwen2.5-VL of the scale's size preset (``small``, 4.7 M parameters;
    :func:`actial_ros.training.tiny_model.build_tiny_qwen25vl`; no weights can be downloaded here).
-4. ``curriculum`` (only with ``--curriculum-steps``; not needed since the ``small`` preset initialises at
-   0.06): three SFT stages with the same recipe, each from the previous checkpoint, whose tasks are
-   first-order: shifted crops with a fixed first window, shifted crops, orbit pairs whose first camera faces
-   one direction of the world (:func:`curriculum`); each checkpoint's held-out figure goes to
+4. ``curriculum`` (only with ``--curriculum-steps``): three SFT stages with the same recipe, each from the previous
+   checkpoint, whose tasks are first-order (:func:`curriculum`); each checkpoint's held-out figure goes to
    ``results.json`` (``curriculum``).
-5. ``sft``: ``actial-ros-train sft --config config/training/sft_from_scratch.yaml`` on the orbits, from the
+5. ``sft``: ``actial-ros-train sft --config config/training/sft_from_scratch.yaml`` on the training rows, from the
    random model (or the last curriculum checkpoint).
 6. ``grpo``: ``actial-ros-train grpo --config config/training/grpo_from_sft.yaml`` on the viewpoint rows
    alone (no SAT), from the SFT checkpoint; its reward log is kept.
-7. ``evaluate``: ``actial-ros-train evaluate`` of the untrained, SFT and GRPO models on the held-out rows,
-   and the geometry backend (SIFT + essential matrix) on the same pairs.
+7. ``evaluate``: ``actial-ros-train evaluate`` of the untrained, SFT and GRPO models on the held-out rows (the
+   checkpoints' own recipe: no prompt or image-size flag), the geometry backend (SIFT + essential matrix) on the
+   same pairs, and the CONTROLS of the last trained model (:func:`controls`: grey images, images swapped, first
+   image grey, backdrop mirrored, backdrop removed); accuracy on pairs whose views overlap and on those that share
+   nothing of the walls (:func:`accuracy_by_overlap`); the SFT loss curve.
 8. ``flywheel``: the SFT checkpoint in the node, scored live: ``actial-ros demo --bag`` replays 8 held-out
-   orbits into ``spatial_reasoner`` with the in-process ``transformers`` backend (:func:`flywheel`).
+   runs into ``spatial_reasoner`` with the in-process ``transformers`` backend (:func:`flywheel`).
 
 It prints one table: held-out accuracy per question type next to the split's blind baselines (the
-majority label; never "no movement", i.e. a coin flip between left and right), the geometry backend and
-the untrained model; and writes ``results.json`` in ``--out``. The trained checkpoints stay in
-``OUT/sft`` and ``OUT/grpo`` (default ``out/learning/``); evaluate them on any other viewpoint dataset with
-``actial-ros-train evaluate --model out/learning/sft --viewpoint DATA --viewpoint-split '' --system-prompt ''
---max-pixels 3136`` (the recipe's system prompt and image size). ``--real-capture [LLFF_DIR]`` also evaluates
-them on a real capture (default: the shared one; no transfer from simulation is expected).
+majority label; never "no movement", i.e. a coin flip between left and right), the geometry backend, the
+untrained model and the controls; and writes ``results.json`` in ``--out`` with the machine, the thread count
+(pinned: ``--threads``, default 2) and the seed. ``--summarize OUT...`` prints the mean, worst and best over
+finished runs (one per seed). The trained checkpoints stay in ``OUT/sft`` and ``OUT/grpo`` (default
+``out/learning/``); evaluate them on any other viewpoint dataset with ``actial-ros-train evaluate --model
+out/learning/sft --viewpoint DATA --viewpoint-split ''`` (the checkpoint's ``actial_recipe.json`` gives the
+system prompt, its processor the image size). ``--real-capture [LLFF_DIR]`` also evaluates them on a real capture
+(default: the shared one; no transfer from simulation is expected).
 
-Scales: ``--scale full`` (the recorded figures; see benchmarks/README.md for wall time and machine) and
-``--scale ci`` (2 orbits, 64 rows, 300 steps: what ``test/training/test_learning.py`` trains, to check that
-a model fits its own rows through the images; :func:`text_only_fit` is that test's blind rate).
+This module is over 600 lines because it is one benchmark's whole pipeline (stages, scenes, controls, report);
+its parts are plain functions the CI learning test calls one by one.
+
+Scales: ``--scale full`` (the recorded figures; see benchmarks/README.md for wall time and machine),
+``--scale ci_heldout`` (16 training and 8 held-out runs, 500 steps: the held-out test run on request) and
+``--scale ci`` (2 orbits, 64 rows, 300 steps: what ``test/training/test_learning.py`` trains in CI, to check that
+a model fits its own rows through the images; :func:`text_only_fit` is that test's blind rate, :func:`own_rows_fit`
+its run).
 ``--blank-images`` trains and evaluates on blank images (every pixel grey): the control run.
 
-    .venv/bin/python benchmarks/learning.py --out out/learning                 # the whole benchmark
+    .venv/bin/python benchmarks/learning.py --out out/learning                 # the whole benchmark, random scene
+    .venv/bin/python benchmarks/learning.py --out out/learning_same --scene same   # the painted-compass scene
+    .venv/bin/python benchmarks/learning.py --summarize out/learning_s0 out/learning_s1 out/learning_s2
     .venv/bin/python benchmarks/learning.py --out out/learning --stages evaluate --real-capture
 """
 
@@ -1208,6 +1223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument('--no-controls', action='store_true', help='skip the controls (grey, swapped, ...)')
     parser.add_argument(
+        '--max-pixels',
+        type=int,
+        help="the processor's max_pixels (default: the scale's, 3136: 4 image tokens per image; 12544: 16)",
+    )
+    parser.add_argument(
         '--summarize',
         type=Path,
         nargs='+',
@@ -1241,6 +1261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = SCALES[args.scale]
     if args.curriculum_steps:
         scale = dataclasses.replace(scale, curriculum_steps=tuple(args.curriculum_steps))
+    if args.max_pixels:
+        scale = dataclasses.replace(scale, max_pixels=args.max_pixels)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     pin_threads(args.threads)
