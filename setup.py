@@ -34,7 +34,7 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{package_name}']),
         (f'share/{package_name}', ['package.xml']),
         (f'share/{package_name}/launch', glob('launch/*.launch.py')),
-        (f'share/{package_name}/config', glob('config/*.yaml')),
+        (f'share/{package_name}/config', glob('config/*.yaml') + glob('config/*.rviz') + glob('config/*.json')),
         (f'share/{package_name}/config/training', glob('config/training/*.yaml')),
         (f'share/{package_name}/config/accelerate', glob('config/accelerate/*')),
     ],

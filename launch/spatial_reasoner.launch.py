@@ -3,13 +3,15 @@
     ros2 launch actial_ros spatial_reasoner.launch.py \
         [params_file:=/path/to.yaml] [backend:=vllm] [vllm_base_url:=http://host:8000/v1] \
         [image:=/my_camera/image_raw] [camera_info:=/my_camera/camera_info] [odom:=/odom] \
-        [namespace:=robot1] [use_sim_time:=true] [autostart:=false]
+        [namespace:=robot1] [use_sim_time:=true] [autostart:=false] [rviz:=true]
 
 Topic arguments are remappings of the node's default topic names; ``backend`` and ``vllm_base_url``
 override the parameter file only when given (empty: the file's value). The node is a managed (lifecycle)
 node: ``autostart`` (default ``true``) configures and activates it at start-up; ``autostart:=false`` leaves
 it unconfigured for a lifecycle manager (``ros2 lifecycle set /spatial_reasoner configure``,
-nav2_lifecycle_manager). Without ``ros2 launch`` (a pip
+nav2_lifecycle_manager). ``rviz:=true`` also starts RViz 2 with ``config/actial_ros.rviz`` (the camera image,
+``~/pair_image`` and ``~/markers``; a Foxglove layout with the diagnostics too: ``config/foxglove_layout.json``).
+Without ``ros2 launch`` (a pip
 install), the ``spatial_reasoner`` entry point takes the same YAML:
 ``spatial_reasoner --ros-args --params-file config/spatial_reasoner.yaml``.
 """
@@ -47,6 +49,7 @@ def generate_launch_description() -> LaunchDescription:
             default_value='true',
             description='Configure and activate at start-up (false: wait for a lifecycle manager).',
         ),
+        DeclareLaunchArgument('rviz', default_value='false', description='Also start RViz 2 (config/actial_ros.rviz).'),
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_node)])
 
@@ -72,4 +75,8 @@ def _node(context: LaunchContext) -> list[Node]:
             ('/odom', value('odom')),
         ],
     )
-    return [node]
+    if not flag('rviz'):
+        return [node]
+    view = os.path.join(get_package_share_directory('actial_ros'), 'config', 'actial_ros.rviz')
+    rviz = Node(package='rviz2', executable='rviz2', name='rviz2', arguments=['-d', view], output='screen')
+    return [node, rviz]
