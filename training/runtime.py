@@ -179,6 +179,43 @@ class PreparedModel:
     activation_checkpointing: bool
 
 
+def distributed_on_cpu(environ: dict[str, str] | None = None) -> bool:
+    """Let several processes without CUDA train together over gloo: when a launcher started this process as one
+    of several (``WORLD_SIZE`` > 1: ``accelerate launch`` with ``config/accelerate/cpu_2proc.yaml``, or
+    ``torchrun``) and no CUDA device exists, set ``ACCELERATE_USE_CPU`` (read by accelerate's ``AcceleratorState``:
+    the trainer then initialises a MULTI_CPU gloo process group). Without it, accelerate's CPU launcher starts ONE
+    process (it spawns several only through MPI), and a torchrun-started process without CUDA trains alone, each
+    rank the whole data. Returns whether it set the variable.
+    """
+    import torch
+
+    env = os.environ if environ is None else environ
+    if int(env.get('WORLD_SIZE', '1') or 1) > 1 and not torch.cuda.is_available() and 'ACCELERATE_USE_CPU' not in env:
+        env['ACCELERATE_USE_CPU'] = 'true'
+        return True
+    return False
+
+
+def trace_rows(trainer: Any, folder: str | Path) -> None:
+    """Record which rows each process trains on: wrap ``trainer.data_collator`` so that every batch it collates
+    appends ``{"rank": R, "ids": [...]}`` to ``folder/rows_rank{R}.jsonl`` (the batch's ``id`` column; the trainer
+    must keep that column: ``remove_unused_columns=False``). Made to check the sharding of rows across processes
+    (each rank a distinct part of the epoch); the data loader may collate one batch beyond ``max_steps``."""
+    import json
+
+    rank = int(trainer.accelerator.process_index)
+    path = Path(folder) / f'rows_rank{rank}.jsonl'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    collate = trainer.data_collator
+
+    def traced(examples: Sequence[dict[str, Any]]) -> Any:
+        with open(path, 'a', encoding='utf-8') as handle:
+            handle.write(json.dumps({'rank': rank, 'ids': [str(example.get('id')) for example in examples]}) + '\n')
+        return collate([{k: v for k, v in example.items() if k not in ('id', 'kind')} for example in examples])
+
+    trainer.data_collator = traced
+
+
 def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -> PreparedModel:
     """Seed, then load the model and processor of a run and configure full or LoRA fine-tuning.
 
@@ -197,6 +234,7 @@ def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -
 
     if settings.finetuning not in ('full', 'lora'):
         raise ConfigError(f"finetuning must be 'full' or 'lora', got {settings.finetuning!r}")
+    distributed_on_cpu()
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     processor = load_processor(

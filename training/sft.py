@@ -82,6 +82,9 @@ class SftSettings:
     max_image_width: int = field(default=MAX_MODEL_WIDTH, metadata=_h('downscale larger images (pixels)'))
     max_image_height: int = field(default=MAX_MODEL_HEIGHT, metadata=_h('downscale larger images (pixels)'))
     max_pixels: int | None = field(default=None, metadata=_h("image processor's max_pixels override"))
+    row_trace: str | None = field(
+        default=None, metadata=_h('write the row ids each process trains on to DIR/rows_rank{R}.jsonl (checks)')
+    )
     logging_steps: int = field(default=10, metadata=_h('log every N steps'))
     save_steps: int = field(default=500, metadata=_h('checkpoint every N steps'))
     save_total_limit: int | None = field(default=3, metadata=_h('checkpoints kept'))
@@ -144,6 +147,7 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
 
     dataset = _dataset(settings) if train_dataset is None else train_dataset
     prepared = prepare_model(settings)
+    traced: dict[str, Any] = {'remove_unused_columns': False} if settings.row_trace else {}  # the trace reads ids
     args = SFTConfig(
         output_dir=settings.output_dir,
         num_train_epochs=settings.num_train_epochs,
@@ -163,16 +167,22 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
         report_to=settings.report_to,
         dataloader_num_workers=settings.dataloader_num_workers,
         seed=settings.seed,
+        **traced,
         **prepared.precision,
         **settings.trl,
     )
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=prepared.model,
         args=args,
         train_dataset=dataset,
         processing_class=prepared.processor,
         peft_config=prepared.peft_config,
     )
+    if settings.row_trace:
+        from actial_ros.training.runtime import trace_rows
+
+        trace_rows(trainer, settings.row_trace)
+    return trainer
 
 
 def train(settings: SftSettings, train_dataset: Any | None = None) -> SftResult:
