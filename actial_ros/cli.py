@@ -5,6 +5,7 @@
     actial-ros replay --capture DIR [...]                    publish a capture as ROS 2 topics
     actial-ros sim [...] | sim --bag DIR [...]               the simulated camera rig (ROS 2, or a bag)
     actial-ros serve MODEL [--run] [...]                     the vllm serve command for a checkpoint
+    actial-ros report ANSWERS --bag PATH | --capture DIR     the HTML report of a run, again
     actial-ros fastdds-profile [--out FILE]                  the 16 MB shared-memory Fast DDS profile
 
 Each command module has ``configure_parser(parser)`` and ``run(args) -> exit status``; the modules are
@@ -27,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'sim': ('sim', 'a simulated camera rig (pybullet CPU renderer): ROS 2 or a bag'),
     'fastdds-profile': ('fastdds_profile', 'print or write the 16 MB shared-memory Fast DDS profile'),
     'serve': ('serve', 'print (or start with --run) the vllm serve command for a Qwen2.5-VL checkpoint'),
+    'report': ('report', "re-render a run's HTML report from its answers file and its bag or capture"),
 }
 """Subcommand -> (module of :mod:`actial_ros.commands`, one-line help)."""
 

@@ -46,7 +46,7 @@ from actial_ros.sources.base import SourceOptions
 from actial_ros.sources.llff import LlffCapture
 from actial_ros.sources.rosbag import RosbagCapture
 
-__all__ = ['DemoOptions', 'DemoResult', 'run_demo', 'summary_table']
+__all__ = ['DemoOptions', 'DemoResult', 'frame_loader', 'run_demo', 'summary_table']
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,29 +405,47 @@ def _wait(
 
 def _frame_loader(options: DemoOptions) -> Callable[[str, str], Any]:
     """``(camera, frame name) -> RGB image or None`` over the demo's capture(s) or bag, for the report."""
-    if options.bag is not None:
-        bag = RosbagCapture.open(options.bag, options=SourceOptions(cameras=options.cameras))
-        bag_index = {view.name: index for index, view in enumerate(bag.views)}
+    captures = () if options.capture is None else (options.capture, *options.extra_captures)
+    return frame_loader(bag=options.bag, captures=captures, cameras=options.cameras)
+
+
+def frame_loader(
+    *, bag: Path | None = None, captures: Sequence[Path] = (), cameras: Sequence[BagCamera] = ()
+) -> Callable[[str, str], Any]:
+    """The report's frame loader (:data:`actial_ros.report.FrameLoader`) over a bag or the captures of a demo run.
+
+    Args:
+        bag: the rosbag2 recording the answers came from (its views are found by the frame's name, the node's
+            ``CAMERA@STAMP_NS``, or by the bare stamp of a one-camera bag).
+        captures: LLFF captures instead, the first one named ``camera``, the k-th further one ``camera_k`` (the
+            demo's camera names).
+        cameras: the bag's cameras when its ``recording.json`` does not list them.
+
+    Raises:
+        ConfigError: neither a bag nor a capture; CaptureError: a source that cannot be opened.
+    """
+    if bag is not None:
+        recording = RosbagCapture.open(bag, options=SourceOptions(cameras=tuple(cameras)))
+        bag_index = {view.name: index for index, view in enumerate(recording.views)}
 
         def from_bag(camera: str, name: str) -> Any:
             # The node names a frame CAMERA@STAMP_NS; a one-camera bag names its views by the bare stamp.
             index = bag_index.get(name)
             if index is None:
                 index = bag_index.get(name.rpartition('@')[2])
-            return None if index is None else bag.load_image(index)
+            return None if index is None else recording.load_image(index)
 
         return from_bag
-    assert options.capture is not None
-    captures = {'camera': LlffCapture.open(options.capture)}
-    for k, path in enumerate(options.extra_captures, start=1):
-        captures[f'camera_{k}'] = LlffCapture.open(path)
+    if not captures:
+        raise ConfigError('a report needs the bag or the capture its answers came from')
+    opened = {'camera' if k == 0 else f'camera_{k}': LlffCapture.open(path) for k, path in enumerate(captures)}
     capture_index = {
-        (camera, view.name): index for camera, capture in captures.items() for index, view in enumerate(capture.views)
+        (camera, view.name): index for camera, capture in opened.items() for index, view in enumerate(capture.views)
     }
 
     def from_capture(camera: str, name: str) -> Any:
         index = capture_index.get((camera, name))
-        return None if index is None else captures[camera].load_frame(index).image
+        return None if index is None else opened[camera].load_frame(index).image
 
     return from_capture
 

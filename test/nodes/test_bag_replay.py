@@ -340,3 +340,10 @@ def test_demo_bag_report_shows_every_pairs_frames(ros_env: dict[str, str], tmp_p
         parsed = Dom()
         parsed.feed(dom.stdout)
         assert parsed.images == 2 * len(pairs) and len(parsed.verdicts) == len(rows)
+    # The same report made again later from the answers file and the bag (actial-ros report).
+    from actial_ros.cli import main
+
+    again = tmp_path / 'again.html'
+    assert main(['report', str(out), '--bag', str(bag), '--out', str(again), '--title', 'actial_ros demo']) == 0
+    assert again.read_text() == page
+    assert main(['report', str(tmp_path / 'missing.jsonl'), '--bag', str(bag), '--out', str(again)]) == 2
