@@ -73,7 +73,10 @@ setup(
         # ZeRO-3 training on GPUs (config/accelerate/multi_gpu_zero3.yaml).
         'deepspeed': ['deepspeed>=0.15'],
         'sim': ['pybullet>=3.2.6'],
+        # The benchmarks' plots (PNG next to their results.json); never needed on a robot.
+        'plots': ['matplotlib>=3.8'],
         'dev': [
+            'matplotlib>=3.8',  # the benchmarks' plots, checked by the tests
             'pytest>=8',
             'pytest-timeout>=2.3',
             'ruff>=0.6',

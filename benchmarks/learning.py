@@ -1136,6 +1136,43 @@ def _kept_rate(original: Path, altered: Path) -> float:
     return sum(before[key] == after[key] for key in shared) / len(shared) if shared else 0.0
 
 
+def plot_results(results: dict[str, Any], path: Path) -> Path | None:
+    """Draw a run's ``results.json`` as a PNG at ``path``: the SFT loss per logged step (log scale), and the
+    held-out accuracy of each model, control and baseline row (overall) beside the blind lines. Needs matplotlib
+    (``pip install 'actial_ros[plots]'``); returns ``None`` without it, the path otherwise."""
+    try:
+        import matplotlib
+
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={'width_ratios': [1, 1.3]})
+    curve = results.get('sft_loss') or []
+    if curve:
+        loss_axis.plot([p['step'] for p in curve], [p['loss'] for p in curve], marker='.', color='tab:blue')
+        loss_axis.set_yscale('log')
+    loss_axis.set(title='SFT training loss', xlabel='optimizer step', ylabel='loss (log scale)')
+    loss_axis.grid(True, alpha=0.3)
+    rows = {name: float(scores.get('overall', float('nan'))) for name, scores in results['accuracy'].items()}
+    names = list(rows)
+    colours = ['tab:grey' if name.startswith('control') else 'tab:green' for name in names]
+    accuracy_axis.barh(range(len(names)), [100 * rows[name] for name in names], color=colours)
+    accuracy_axis.set_yticks(range(len(names)), [name[:60] for name in names], fontsize=8)
+    accuracy_axis.invert_yaxis()
+    baselines = results['baselines']['overall']
+    for key, style in (('majority', '--'), ('never_none', ':')):
+        accuracy_axis.axvline(100 * float(baselines[key]), color='tab:red', linestyle=style, label=f'blind: {key}')
+    accuracy_axis.set(xlim=(0, 100), xlabel='held-out accuracy, overall (%)')
+    accuracy_axis.set_title(f'scene {results.get("scene", "?")}, seed {results.get("seed", "?")}', fontsize=10)
+    accuracy_axis.legend(loc='lower right', fontsize=8)
+    figure.suptitle(f'{results.get("date", "")}, {results.get("machine", "")}', fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
 def machine() -> str:
     """This machine in one line: CPU model, cores, architecture, Python and torch versions."""
     model = platform.processor() or platform.machine()
@@ -1355,6 +1392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             'table': table,
         }
         (out / 'results.json').write_text(json.dumps(results, indent=2) + '\n')
+        plotted = plot_results(results, out / 'learning.png')
+        print(f'plot: {plotted}' if plotted else "no plot: pip install 'actial_ros[plots]' (matplotlib)")
     if 'flywheel' in args.stages:
         start = time.monotonic()
         fly = flywheel(out, heldout_specs, out / 'sft')

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 pytest.importorskip('pybullet')
@@ -170,3 +171,24 @@ def test_random_scene_runs_make_each_question_type_its_own_bit(tmp_path: Path) -
         assert after['image_1'] == row['image_2'] and after['image_2'] == row['image_1']
         assert after['answer_label'] == mirror[str(row['answer_label'])]
         assert after['option_labels'][ord(str(after['answer'])) - ord('A')] == after['answer_label']
+
+
+def test_the_benchmark_plots_its_results(tmp_path: Path) -> None:
+    """results.json drawn as a PNG (matplotlib, the ``plots`` extra): the loss curve and one bar per row."""
+    pytest.importorskip('matplotlib')
+    import cv2
+
+    learning = _benchmark()
+    results = {
+        'sft_loss': [{'step': float(s), 'loss': 2.0 / s} for s in range(25, 825, 25)],
+        'accuracy': {'SFT': {'overall': 0.62}, 'control, sft: grey images': {'overall': 0.5}},
+        'baselines': {'overall': {'majority': 0.53, 'never_none': 0.5}},
+        'scene': 'random',
+        'seed': 0,
+        'date': '2026-12-07',
+        'machine': 'test',
+    }
+    path = learning.plot_results(results, tmp_path / 'learning.png')
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[0] > 300 and image.shape[1] > 800
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10  # drawn, not blank
