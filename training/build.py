@@ -3,7 +3,7 @@
 
 Pipeline (docs/dataset.md):
 
-1. **Discover** the objects of every ``--source KIND:PATH`` (:func:`actial_ros.sources.base.discover`).
+1. **Discover** the objects of every ``--source KIND:PATH`` (:func:`actial_ros.sources.discovery.discover`).
 2. **Plan** (parallel over objects, poses only): open each capture, estimate its scale, choose its pairs
    (:func:`actial_ros.training.pair_selection.select_pairs`: ``|yaw|`` in range, balanced left/right and across
    six yaw bins, capped per object, deterministic for the seed). Objects that cannot be opened are

@@ -25,13 +25,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(module: str) -> object | None:
-    try:
-        return importlib.import_module(f'actial_ros.training.{module}')
-    except ModuleNotFoundError as error:
-        if error.name == f'actial_ros.training.{module}':
-            return None  # not implemented yet in this checkout
-        raise
+def _load(module: str) -> Any:
+    """The subcommand's module (imported only when it runs: ``--help`` needs no torch)."""
+    return importlib.import_module(f'actial_ros.training.{module}')
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,14 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, (module, help_text) in SUBCOMMANDS.items():
         sub = commands.add_parser(name, help=help_text)
         if name == chosen:
-            loaded = _load(module)
-            if loaded is None:
-                parser.error(f'{name} is not available in this version')
-            loaded.configure_parser(sub)  # type: ignore[attr-defined]
+            _load(module).configure_parser(sub)
     args = parser.parse_args(argv)
-    loaded = _load(SUBCOMMANDS[args.command][0])
-    run: Any = getattr(loaded, 'run')  # noqa: B009
-    return int(run(args))
+    return int(_load(SUBCOMMANDS[args.command][0]).run(args))
 
 
 if __name__ == '__main__':
