@@ -88,29 +88,16 @@ def save_processor(processor: Any, out_dir: str | Path) -> None:
 
 
 def resolve_dtype(name: str | None) -> torch.dtype:
-    """``'auto'`` (bfloat16 on a CUDA GPU that supports it, else float32), ``'bfloat16'``, ``'float16'``, ``'float32'``.
+    """The dtype of weights being trained: :func:`actial_ros.backends.transformers_backend.resolve_dtype` (the one
+    rule) with ``training=True``: ``'auto'`` is bfloat16 on a CUDA GPU that supports it, else float32.
 
     Raises:
-        ValueError: an unknown name.
+        ConfigError (a ValueError): an unknown name.
     """
-    import torch
+    from actial_ros.backends.transformers_backend import resolve_dtype as package_rule
 
-    key = (name or 'auto').lower()
-    if key == 'auto':
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    table = {
-        'bfloat16': torch.bfloat16,
-        'bf16': torch.bfloat16,
-        'float16': torch.float16,
-        'fp16': torch.float16,
-        'float32': torch.float32,
-        'fp32': torch.float32,
-    }
-    if key not in table:
-        raise ValueError(f'unknown dtype {name!r}; use auto, bfloat16, float16 or float32')
-    return table[key]
+    dtype: torch.dtype = package_rule(name, training=True)
+    return dtype
 
 
 def load_model(

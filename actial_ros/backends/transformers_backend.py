@@ -40,6 +40,7 @@ __all__ = ['TransformersBackend', 'load_qwen25vl_processor', 'resolve_device', '
 _LOG = logging.getLogger(__name__)
 
 _DTYPES = ('auto', 'bfloat16', 'float16', 'float32')
+_DTYPE_ALIASES = {'bf16': 'bfloat16', 'fp16': 'float16', 'fp32': 'float32'}
 
 
 def _module(name: str) -> Any:
@@ -63,23 +64,35 @@ def resolve_device(device: str = 'auto') -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
-def resolve_dtype(dtype: str, device: str) -> Any:
-    """The torch dtype for ``dtype`` on ``device``; ``'auto'``: bfloat16 on a GPU that supports it,
-    float16 on other GPUs, float32 on the CPU.
+def resolve_dtype(dtype: str | None, device: str | None = None, *, training: bool = False) -> Any:
+    """The torch dtype for ``dtype`` on ``device`` (the one rule of the package: the backend and training use it).
+
+    ``'auto'`` (or ``None``): bfloat16 on a CUDA device that supports it; on other CUDA devices float16 for
+    inference and float32 for training (float16 training needs loss scaling, which the recipes do not set up);
+    float32 on the CPU. Names: ``bfloat16``/``bf16``, ``float16``/``fp16``, ``float32``/``fp32``.
+
+    Args:
+        dtype: the name.
+        device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; ``None``: CUDA when available.
+        training: the dtype of weights being trained (see ``'auto'``).
 
     Raises:
         ConfigError: an unknown name.
     """
     import torch
 
-    key = dtype.strip().lower() if isinstance(dtype, str) else ''
+    key = (dtype if isinstance(dtype, str) else 'auto').strip().lower() or 'auto'
+    key = _DTYPE_ALIASES.get(key, key)
     if key not in _DTYPES:
         raise ConfigError(f'dtype must be one of {", ".join(_DTYPES)}, got {dtype!r}')
-    if key == 'auto':
-        if device.startswith('cuda'):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    return getattr(torch, key)
+    if key != 'auto':
+        return getattr(torch, key)
+    on_cuda = torch.cuda.is_available() if device is None else device.startswith('cuda')
+    if on_cuda and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if on_cuda and not training:
+        return torch.float16
+    return torch.float32
 
 
 class TransformersBackend(Backend):
