@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,10 @@ def test_two_processes_train_like_one(tiny_model: Path, tmp_path: Path) -> None:
     _run([sys.executable, *_sft(one, tiny_model, data, GLOBAL_BATCH, tmp_path / 'trace_one')], env)
     accelerate = Path(sys.executable).with_name('accelerate')
     config = REPO / 'config' / 'accelerate' / 'cpu_2proc.yaml'
-    launch = [str(accelerate), 'launch', '--config_file', str(config)]
+    with socket.socket() as probe:  # a free port for the ranks' rendezvous (not the default 29500)
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    launch = [str(accelerate), 'launch', '--config_file', str(config), '--main_process_port', str(port)]
     _run([*launch, *_sft(two, tiny_model, data, GLOBAL_BATCH // 2, tmp_path / 'trace_two')], env)
 
     # Rows: per optimizer step, rank 0's and rank 1's batches are disjoint halves of the one-process batch; each
