@@ -1136,6 +1136,22 @@ def _kept_rate(original: Path, altered: Path) -> float:
     return sum(before[key] == after[key] for key in shared) / len(shared) if shared else 0.0
 
 
+def card_figures(model: Path, results: dict[str, Any]) -> None:
+    """Append the benchmark's held-out figures to the trained checkpoint's model card (``model/README.md``, written
+    by training), replacing an earlier copy: the table with its controls, the scene, seed, machine and date."""
+    card = model / 'README.md'
+    if not card.is_file():
+        return
+    marker = '\n## Held-out figures (benchmarks/learning.py)\n'
+    text = card.read_text(encoding='utf-8').split(marker)[0].rstrip('\n')
+    section = (
+        f'{marker}\nScene `{results.get("scene")}`, seed {results.get("seed")}, {results.get("threads")} threads; '
+        f'{results.get("machine")}; {results.get("date")}. Held-out objects in held-out scenes (for the `random` '
+        f'scene); rows named `control` are the same model on altered held-out rows.\n\n{results["table"]}\n'
+    )
+    card.write_text(text + '\n' + section, encoding='utf-8')
+
+
 def plot_results(results: dict[str, Any], path: Path) -> Path | None:
     """Draw a run's ``results.json`` as a PNG at ``path``: the SFT loss per logged step (log scale), and the
     held-out accuracy of each model, control and baseline row (overall) beside the blind lines. Needs matplotlib
@@ -1392,6 +1408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             'table': table,
         }
         (out / 'results.json').write_text(json.dumps(results, indent=2) + '\n')
+        for model in models.values():
+            card_figures(model, results)
         plotted = plot_results(results, out / 'learning.png')
         print(f'plot: {plotted}' if plotted else "no plot: pip install 'actial_ros[plots]' (matplotlib)")
     if 'flywheel' in args.stages:

@@ -192,3 +192,14 @@ def test_the_benchmark_plots_its_results(tmp_path: Path) -> None:
     image = cv2.imread(str(path))
     assert image is not None and image.shape[0] > 300 and image.shape[1] > 800
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10  # drawn, not blank
+
+
+def test_the_benchmark_writes_its_figures_into_the_model_card(tmp_path: Path) -> None:
+    learning = _benchmark()
+    (tmp_path / 'README.md').write_text('# sft: a Qwen2.5-VL checkpoint trained by actial_ros (SFT)\n')
+    results = {'scene': 'random', 'seed': 1, 'threads': 2, 'machine': 'm', 'date': 'd', 'table': '| a |\n|---|'}
+    learning.card_figures(tmp_path, results)
+    learning.card_figures(tmp_path, {**results, 'table': '| b |\n|---|'})  # a later run replaces the section
+    card = (tmp_path / 'README.md').read_text()
+    assert card.startswith('# sft:') and card.count('## Held-out figures') == 1
+    assert '| b |' in card and '| a |' not in card and 'seed 1' in card
