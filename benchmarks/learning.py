@@ -1275,6 +1275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         '--threads', type=int, default=2, help='torch intra-op threads of every command (pinned: numerics differ)'
     )
     parser.add_argument('--no-controls', action='store_true', help='skip the controls (grey, swapped, ...)')
+    parser.add_argument('--max-steps', type=int, help="SFT optimizer steps (default: the scale's, 800 at full scale)")
     parser.add_argument(
         '--max-pixels',
         type=int,
@@ -1316,6 +1317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale = dataclasses.replace(scale, curriculum_steps=tuple(args.curriculum_steps))
     if args.max_pixels:
         scale = dataclasses.replace(scale, max_pixels=args.max_pixels)
+    if args.max_steps:
+        scale = dataclasses.replace(scale, max_steps=args.max_steps)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     pin_threads(args.threads)
