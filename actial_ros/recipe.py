@@ -78,17 +78,15 @@ class CheckpointRecipe:
             ConfigError: a missing ``stage`` or ``system_prompt``, or a value of the wrong type.
         """
         try:
-            max_pixels = record.get('max_pixels')
-            steps = record.get('steps')
             return cls(
                 stage=str(record['stage']),
                 system_prompt=_string(record['system_prompt']),
-                max_pixels=None if max_pixels is None else int(max_pixels),
+                max_pixels=_optional_int(record.get('max_pixels')),
                 max_image_width=_optional_int(record.get('max_image_width')),
                 max_image_height=_optional_int(record.get('max_image_height')),
                 base_model=str(record.get('base_model') or ''),
                 data=tuple(str(item) for item in record.get('data') or ()),
-                steps=None if steps is None else int(steps),
+                steps=_optional_int(record.get('steps')),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f'not a checkpoint recipe ({type(exc).__name__}: {exc})') from None
@@ -113,13 +111,16 @@ def write_recipe(recipe: CheckpointRecipe, checkpoint: str | Path) -> Path:
     return path
 
 
-def read_recipe(checkpoint: str | Path) -> CheckpointRecipe | None:
-    """The recipe saved in a checkpoint directory; ``None`` for a directory without one or a hub id.
+def read_recipe(checkpoint: str | Path | None) -> CheckpointRecipe | None:
+    """The recipe saved in a checkpoint directory; ``None`` for a directory without one, a hub id, or no checkpoint
+    (a model behind an endpoint).
 
     Raises:
         ConfigError: the file exists but is not a recipe (unreadable, not JSON, missing keys).
     """
-    path = Path(str(checkpoint)).expanduser() / RECIPE_FILE
+    if checkpoint is None or not str(checkpoint).strip():
+        return None
+    path = Path(str(checkpoint).strip()).expanduser() / RECIPE_FILE
     if not path.is_file():
         return None
     try:
@@ -131,9 +132,10 @@ def read_recipe(checkpoint: str | Path) -> CheckpointRecipe | None:
     return CheckpointRecipe.from_json(record)
 
 
-def resolve_system_prompt(explicit: str | None, checkpoint: str | Path) -> str:
+def resolve_system_prompt(explicit: str | None, checkpoint: str | Path | None) -> str:
     """The system prompt to send to ``checkpoint``: ``explicit`` when given (``''`` too: no system message), else
-    the one it was trained with (:func:`read_recipe`), else :data:`~actial_ros.questions.DEFAULT_SYSTEM_PROMPT`.
+    the one it was trained with (:func:`read_recipe`), else :data:`~actial_ros.questions.DEFAULT_SYSTEM_PROMPT` (also
+    for ``checkpoint`` ``None``: a model behind an endpoint, whose recipe cannot be read here).
 
     Raises:
         ConfigError: the checkpoint's recipe file is broken.

@@ -623,12 +623,12 @@ def anchored_rows(
     return len(keep)
 
 
-def _shift_benchmark() -> Any:
-    """``benchmarks/learning_shift.py`` as a module (this file is also loaded by path, without ``benchmarks/`` on
+def _sibling(name: str) -> Any:
+    """``benchmarks/NAME.py`` as a module (this file is also loaded by path, without ``benchmarks/`` on
     ``sys.path``)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location('learning_shift', Path(__file__).with_name('learning_shift.py'))
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f'{name}.py'))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -652,7 +652,7 @@ def curriculum(
     """
     if not any(scale.curriculum_steps):
         return
-    shift = _shift_benchmark()
+    shift = _sibling('learning_shift')
     data, heldout = out / 'curriculum' / 'data', out / 'curriculum' / 'heldout'
     for offset, (name, fixed) in enumerate((('shift_fixed', True), ('shift', False))):
         for split, folder, renders, count in (
@@ -689,7 +689,7 @@ def curriculum(
 def curriculum_report(out: Path, scale: Scale) -> dict[str, dict[str, float]]:
     """Each curriculum checkpoint on the held-out rows of its own stage and, the last one, on the held-out
     orbits: the accuracy of the direction word (what the model saw) and of the answer letter."""
-    shift = _shift_benchmark()
+    shift = _sibling('learning_shift')
     report: dict[str, dict[str, float]] = {}
     cases = [(name, name, out / 'curriculum' / 'heldout' / name) for name in CURRICULUM]
     cases.append(('anchored on all held-out orbits', CURRICULUM[-1], out / 'data' / 'heldout'))
@@ -728,8 +728,6 @@ def grpo(out: Path, scale: Scale) -> None:
 
 
 RECIPE = REPO / 'config' / 'training' / 'sft_from_scratch.yaml'
-RECIPE_FILE = 'actial_recipe.json'
-"""What a trained checkpoint records of its recipe (:data:`actial_ros.recipe.RECIPE_FILE`)."""
 
 
 def recipe_system_prompt() -> str:
@@ -742,6 +740,9 @@ def recipe_system_prompt() -> str:
 def evaluate(model: Path, data: Path, out: Path, scale: Scale, label: str, *, limit: int = 0) -> dict[str, Any]:
     """``actial-ros-train evaluate`` of ``model`` on the rows of ``data`` (every row, or the first ``limit``);
     returns its ``results.json`` (``out`` also holds ``predictions.jsonl``)."""
+    from actial_ros.recipe import read_recipe
+
+    pixels = str(scale.max_pixels)
     if not (out / 'results.json').is_file():
         _cli(
             'actial_ros.training.cli',
@@ -754,8 +755,7 @@ def evaluate(model: Path, data: Path, out: Path, scale: Scale, label: str, *, li
             '',
             # A trained checkpoint carries its system prompt and image size (actial_recipe.json, its processor): no
             # flag restates them. The random base has no recipe: it gets the recipe's prompt and pixels.
-            *([] if (model / RECIPE_FILE).is_file() else ['--system-prompt', recipe_system_prompt()]),
-            *([] if (model / RECIPE_FILE).is_file() else ['--max-pixels', str(scale.max_pixels)]),
+            *([] if read_recipe(model) else ['--system-prompt', recipe_system_prompt(), '--max-pixels', pixels]),
             '--max-new-tokens',
             '24',
             '--batch-size',
@@ -1108,17 +1108,21 @@ def accuracy_by_overlap(data: Path, predictions: Path, fov_deg: dict[str, float]
         for row_id, run, yaw in zip(*(table.column(c).to_pylist() for c in ('id', 'object_id', 'yaw_deg')), strict=True)
     }
     counts = {True: [0, 0], False: [0, 0]}
-    for line in predictions.read_text().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            if str(record['item_id']) in overlapping:
-                tally = counts[overlapping[str(record['item_id'])]]
-                tally[0] += 1
-                tally[1] += bool(record['correct'])
+    for record in read_predictions(predictions):
+        if str(record['item_id']) in overlapping:
+            tally = counts[overlapping[str(record['item_id'])]]
+            tally[0] += 1
+            tally[1] += bool(record['correct'])
     return {
         name: {'rows': float(counts[key][0]), 'accuracy': counts[key][1] / counts[key][0] if counts[key][0] else 0.0}
         for name, key in (('overlap', True), ('no_overlap', False))
     }
+
+
+def read_predictions(path: Path) -> list[dict[str, Any]]:
+    """The records of an evaluation's ``predictions.jsonl`` (``actial-ros-train evaluate``: ``item_id``, ``letter``,
+    ``correct``, ``raw_text``, ...), blank lines skipped."""
+    return [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
 
 
 def _kept_rate(original: Path, altered: Path) -> float:
@@ -1126,10 +1130,7 @@ def _kept_rate(original: Path, altered: Path) -> float:
     rows keep their option order, so the same letter is the same answer); 0.0 when none match."""
 
     def labels(path: Path) -> dict[str, str]:
-        if not path.is_file():
-            return {}
-        records = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-        return {str(r['item_id']): str(r['letter']) for r in records}
+        return {str(r['item_id']): str(r['letter']) for r in read_predictions(path)} if path.is_file() else {}
 
     before, after = labels(original), labels(altered)
     shared = [key for key in after if key in before]
@@ -1190,22 +1191,16 @@ def plot_results(results: dict[str, Any], path: Path) -> Path | None:
 
 
 def machine() -> str:
-    """This machine in one line: CPU model, cores, architecture, Python and torch versions."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """This machine in one line: CPU model (:func:`benchmarks/machine.cpu_model`), cores, architecture, Python and
+    torch versions."""
     try:
         from importlib.metadata import version
 
         torch = f', torch {version("torch")}'
     except Exception:  # no torch: the machine is still described
         torch = ''
-    return f'{model}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}{torch}'
+    cpu = _sibling('machine').cpu_model()
+    return f'{cpu}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}{torch}'
 
 
 def render_table(rows: dict[str, dict[str, float]], baselines: dict[str, dict[str, float]]) -> str:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_model  # benchmarks/machine.py (this script's folder is on sys.path)
 
 from actial_ros.backends.vllm import RequestTiming, VllmBackend
 from actial_ros.enums import QuestionType
@@ -60,14 +61,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def machine() -> str:
     """CPU model, cores, memory, GPU, load: the figures' context."""
-    cpu = platform.processor() or 'unknown CPU'
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     memory = ''
     try:
         kb = int(Path('/proc/meminfo').read_text().split()[1])

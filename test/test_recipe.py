@@ -34,6 +34,8 @@ def test_a_recipe_round_trips_and_decides_the_system_prompt(tmp_path: Path) -> N
     # no recipe (an older checkpoint, a hub id): the package default
     assert read_recipe(tmp_path / 'elsewhere') is None
     assert resolve_system_prompt(None, 'Qwen/Qwen2.5-VL-7B-Instruct') == DEFAULT_SYSTEM_PROMPT
+    assert resolve_system_prompt(None, None) == DEFAULT_SYSTEM_PROMPT  # a model behind an endpoint
+    assert read_recipe(None) is None and read_recipe('') is None
 
 
 @pytest.mark.parametrize('text', ['not json', '[1, 2]', '{"stage": "sft"}', '{"stage": "sft", "system_prompt": 3}'])

@@ -519,12 +519,10 @@ def run(namespace: argparse.Namespace) -> int:
     started = time.perf_counter()
     generate: Any
     try:  # the checkpoint's own recipe unless a flag says otherwise
-        system_prompt = resolve_system_prompt(args.system_prompt, args.model) if args.model else None
+        system_prompt = resolve_system_prompt(args.system_prompt, args.model)
     except ConfigError as exc:
         _LOG.error('%s', exc)
         return 2
-    if system_prompt is None:
-        system_prompt = DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else args.system_prompt
     if args.model:
         generate = TransformersGenerator(
             args.model,

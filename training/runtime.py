@@ -179,21 +179,18 @@ class PreparedModel:
     activation_checkpointing: bool
 
 
-def distributed_on_cpu(environ: dict[str, str] | None = None) -> bool:
+def distributed_on_cpu() -> None:
     """Let several processes without CUDA train together over gloo: when a launcher started this process as one
     of several (``WORLD_SIZE`` > 1: ``accelerate launch`` with ``config/accelerate/cpu_2proc.yaml``, or
     ``torchrun``) and no CUDA device exists, set ``ACCELERATE_USE_CPU`` (read by accelerate's ``AcceleratorState``:
     the trainer then initialises a MULTI_CPU gloo process group). Without it, accelerate's CPU launcher starts ONE
     process (it spawns several only through MPI), and a torchrun-started process without CUDA trains alone, each
-    rank the whole data. Returns whether it set the variable.
+    rank the whole data. An ``ACCELERATE_USE_CPU`` already set is left as it is.
     """
     import torch
 
-    env = os.environ if environ is None else environ
-    if int(env.get('WORLD_SIZE', '1') or 1) > 1 and not torch.cuda.is_available() and 'ACCELERATE_USE_CPU' not in env:
-        env['ACCELERATE_USE_CPU'] = 'true'
-        return True
-    return False
+    if int(os.environ.get('WORLD_SIZE') or 1) > 1 and not torch.cuda.is_available():
+        os.environ.setdefault('ACCELERATE_USE_CPU', 'true')
 
 
 def trace_rows(trainer: Any, folder: str | Path) -> None:
@@ -330,7 +327,7 @@ max_pixels {recipe.max_pixels if recipe.max_pixels is not None else "(the base c
 ```bash
 actial-ros-train evaluate --model {out} --viewpoint DATA --viewpoint-split ''
 actial-ros demo --bag BAG --backend transformers --transformers-model {out}
-actial-ros serve --model {out}   # then send the system prompt above from the client
+actial-ros serve {out}   # it prints the node's parameters, the system prompt above among them
 ```
 
 How well it answers is measured, not claimed here: the learning benchmark (`benchmarks/learning.py`) writes its

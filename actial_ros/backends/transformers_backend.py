@@ -149,7 +149,7 @@ class TransformersBackend(Backend):
         self._source = model.strip()
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype, self._device)
-        self._system_prompt = resolve_system_prompt(system_prompt, Path(model.strip()).expanduser())
+        self._system_prompt = resolve_system_prompt(system_prompt, self._source)
         self._max_tokens = int(max_tokens)
         self._max_image_width = int(max_image_width)
         self._max_image_height = int(max_image_height)
