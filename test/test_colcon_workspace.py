@@ -121,7 +121,12 @@ def test_colcon_builds_both_packages_and_the_installed_node_runs(
 
         client: ActionClient[Any, Any, Any] = ActionClient(checker.node, AskSpatial, '/spatial_reasoner/ask')
         checker.spin_until(client.server_is_ready, 30, 'the installed ask action server', log)
+        # The server exists from 'configure' but takes goals only once the node is active; its first diagnostics
+        # report comes after activation (the timer starts in on_activate), so wait for it. Without this wait a
+        # loaded machine sent the goal in between: rejected, and the result request answered with an empty result.
+        checker.spin_until(lambda: bool(checker.ingest()), 30, "the installed node's first diagnostics report", log)
         handle = send_goal(checker, client, AskSpatial.Goal(question='What is ahead?'), log=log)
+        assert handle.accepted, log.read_text()
         response = goal_result(checker, handle, 'the result', log)
         assert response.result.status == ViewpointAnswer.STATUS_ERROR
         assert response.result.reason == 'no frames received yet'

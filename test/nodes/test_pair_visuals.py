@@ -88,7 +88,18 @@ def test_pair_image_and_markers_show_the_pair(ros_env: dict[str, str], checker: 
             checker.spin_for(0.02)
         checker.spin_until(lambda: len(checker.viewpoint()) >= 3 and len(images) >= 3, 30, 'answers and images', log)
         checker.spin_until(lambda: bool(markers) and len(markers[-1].markers) >= 9, 30, 'markers', log)
-        checker.spin_for(0.5)  # a diagnostics report after the last marker array
+        # A diagnostics report after the last image and marker array: on a loaded machine the report in hand can
+        # predate the last ones (CI once saw 6 counted for 12 received), so wait for one that has counted them all;
+        # a node that never counts them times out here.
+        checker.spin_until(
+            lambda: (
+                int(checker.ingest().get('pair_images_published', 0)) >= len(images)
+                and int(checker.ingest().get('marker_arrays_published', 0)) >= len(markers)
+            ),
+            30,
+            'a diagnostics report counting every image and marker array received',
+            log,
+        )
         published = checker.ingest()
     finally:
         assert stop(node) == 0, log.read_text()[-3000:]
