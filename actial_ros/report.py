@@ -2,14 +2,16 @@
 
 One file, no external resource (images embedded as JPEG data URLs, inline CSS, no script): the accuracy
 table per question type (:class:`actial_ros.scoring.ScoreBoard`), then one card per pair with both
-frames as thumbnails and a table of its questions: question type, question (with its options), answer,
-truth, yaw and verdict. Elements carry ``data-*`` attributes and ids (``accuracy``, ``pair-<id>``) so that a test
-(or a script) can read what the page shows.
+frames as thumbnails, both cameras seen from above (:func:`footprint_svg`) and a table of its
+questions: question type, question (with its options), answer, truth, yaw and verdict. Elements carry
+``data-*`` attributes and ids (``accuracy``, ``pair-<id>``) so that a test (or a script) can read what the
+page shows.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import numpy.typing as npt
 from actial_ros.imaging import jpeg_data_url, resize_max
 from actial_ros.scoring import ScoreBoard
 
-__all__ = ['THUMBNAIL_WIDTH', 'frame_label', 'render_report', 'write_report']
+__all__ = ['THUMBNAIL_WIDTH', 'footprint_svg', 'frame_label', 'render_report', 'write_report']
 
 THUMBNAIL_WIDTH = 320
 """Largest thumbnail width (pixels); heights keep the aspect ratio (at most 240)."""
@@ -34,7 +36,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #eee; }
 .pair { background: #fff; border: 1px solid #ccc; border-radius: 6px; padding: 0.8em; margin: 1em 0; }
-.frames img { margin-right: 0.6em; border: 1px solid #999; }
+.frames img, .frames svg { margin-right: 0.6em; border: 1px solid #999; vertical-align: top; }
 .question-text { white-space: pre-line; }
 .correct { color: #1a7f37; font-weight: bold; }
 .wrong { color: #c62828; font-weight: bold; }
@@ -70,6 +72,51 @@ def _thumbnail(image: npt.NDArray[np.uint8] | None, alt: str) -> str:
     small = resize_max(image, THUMBNAIL_WIDTH, 240)
     height, width = small.shape[:2]
     return f'<img src="{jpeg_data_url(small, quality=80)}" alt="{_e(alt)}" width="{width}" height="{height}">'
+
+
+_VIEW = 120
+"""Side of the footprint drawing (pixels)."""
+_REACH = 40.0
+"""Distance (pixels) at which frame 2's camera is drawn from frame 1's."""
+
+
+def _wedge(x: float, y: float, heading_rad: float, css: str) -> str:
+    """A camera seen from above: a triangle with its apex at the camera, opening along its optical axis."""
+    points = [(x, y)]
+    for side in (-1.0, 1.0):
+        angle = heading_rad + side * math.radians(30.0)  # a 60-degree field of view, for the eye only
+        points.append((x + 16.0 * math.sin(angle), y - 16.0 * math.cos(angle)))
+    text = ' '.join(f'{px:.2f},{py:.2f}' for px, py in points)
+    return f'<polygon class="{css}" points="{text}"/>'
+
+
+def footprint_svg(row: Mapping[str, Any]) -> str:
+    """Both cameras seen from above, as inline SVG, or ``''`` without a relative pose.
+
+    Frame 1's camera sits at the centre facing up (its optical z axis; its x axis to the right); frame 2's
+    is placed along the translation's horizontal part (``t12``'s x and z, camera 1 optical frame, drawn
+    :data:`_REACH` pixels away whatever its length, which the caption states) and turned by ``yaw_deg``
+    (positive: to the right, ``CONVENTIONS.md``). Classes ``camera-1`` and ``camera-2``; each polygon's first
+    point is its camera's position.
+    """
+    yaw, t12 = row.get('yaw_deg'), row.get('t12')
+    if yaw is None or t12 is None or len(t12) != 3:
+        return ''
+    x, z = float(t12[0]), float(t12[2])
+    centre = _VIEW / 2.0
+    length = math.hypot(x, z)
+    scale = _REACH / length if length > 1e-9 else 0.0
+    x2, y2 = centre + scale * x, centre - scale * z
+    caption = f'yaw {float(yaw):+.1f} deg, x {x:+.2f}, z {z:+.2f}'
+    return (
+        f'<svg class="footprints" width="{_VIEW}" height="{_VIEW + 16}" '
+        f'viewBox="0 0 {_VIEW} {_VIEW + 16}" role="img" aria-label="cameras from above: {caption}">'
+        f'<title>frame 1 (grey) and frame 2 (blue) seen from above: {caption}</title>'
+        f'<line x1="{centre:.2f}" y1="{centre:.2f}" x2="{x2:.2f}" y2="{y2:.2f}" stroke="#999" stroke-dasharray="3 2"/>'
+        f'<g fill="#888" fill-opacity="0.6">{_wedge(centre, centre, 0.0, "camera-1")}</g>'
+        f'<g fill="#1f6fd1" fill-opacity="0.6">{_wedge(x2, y2, math.radians(float(yaw)), "camera-2")}</g>'
+        f'<text x="4" y="{_VIEW + 12}" font-size="10">{_e(caption)}</text></svg>'
+    )
 
 
 def _accuracy_table(scores: ScoreBoard) -> str:
@@ -114,6 +161,7 @@ def render_report(
             camera = str(first.get(f'camera_{which}') or '')
             image = load_frame(camera, name) if load_frame is not None and name else None
             frames.append(_thumbnail(image, f'frame {which}: {frame_label(camera, name)}'))
+        frames.append(footprint_svg(first))
         lines = []
         for row in questions:
             css, verdict = _verdict(row)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import platform
@@ -39,12 +40,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
+from machine import cpu_model  # benchmarks/machine.py (this script's folder is on sys.path)
 
 from actial_ros.dds import local_ros_environment
 from actial_ros.reasoner import ReasonerConfig
@@ -334,6 +336,8 @@ class Sample:
     fds: int
     phase: str
     cpu_s: float
+    latency_p50_s: float | None = None  # the node's answer latency percentiles as reported at this time
+    latency_p95_s: float | None = None
 
 
 def growth_mb_per_min(samples: list[Sample]) -> float:
@@ -459,6 +463,74 @@ def report(
         )
 
 
+def _seconds(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def write_results(
+    args: argparse.Namespace, samples: list[Sample], baseline: Sample, phases: list[tuple[str, float, float]]
+) -> None:
+    """Write ``soak.json`` (every sample, the phases, the promised ceiling) and ``soak.png`` (matplotlib, the
+    ``plots`` extra; skipped, saying so, without it) into ``args.out``."""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    ceiling = baseline.rss + sum(value for _, value in promised_bound(args))
+    results = {
+        'date': time.strftime('%Y-%m-%d'),
+        'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}',
+        'arguments': {k: str(v) for k, v in vars(args).items()},
+        'baseline': asdict(baseline),
+        'ceiling_bytes': ceiling,
+        'phases': [{'phase': label, 'from_s': start, 'to_s': end} for label, start, end in phases],
+        'samples': [asdict(s) for s in samples],
+    }
+    (out / 'soak.json').write_text(json.dumps(results, indent=1) + '\n')
+    print(f'results: {out / "soak.json"}')
+    plotted = plot_results(results, out / 'soak.png')
+    print(f'plot: {plotted}' if plotted else "plot: skipped (no matplotlib: pip install 'actial_ros[plots]')")
+
+
+def plot_results(results: dict[str, Any], path: Path) -> Path | None:
+    """Draw ``soak.json``: the node's RSS over time against the ceiling its parameters promise (above), and its
+    answer latency p50/p95 as /diagnostics reported them (below; cumulative percentiles), the server's phases
+    shaded. Returns ``None`` without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    samples = results['samples']
+    t = [s['t_s'] for s in samples]
+    figure, (rss_axis, latency_axis) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    rss_axis.plot(t, [s['rss'] / MB for s in samples], color='tab:blue', label='node RSS')
+    rss_axis.axhline(results['baseline']['rss'] / MB, color='tab:grey', linestyle=':', label='RSS before streaming')
+    rss_axis.axhline(results['ceiling_bytes'] / MB, color='tab:red', linestyle='--', label='promised ceiling')
+    rss_axis.set(ylabel='MiB', title='spatial_reasoner soak: memory and answer latency')
+    rss_axis.legend(loc='center right', fontsize=8)
+    for axis in (rss_axis, latency_axis):
+        for index, phase in enumerate(results['phases']):
+            axis.axvspan(phase['from_s'], phase['to_s'], color=f'C{index + 2}', alpha=0.08)
+            if axis is rss_axis:
+                axis.text(phase['from_s'], 0.02, f' {phase["phase"]}', transform=axis.get_xaxis_transform(), fontsize=8)
+        axis.grid(True, alpha=0.3)
+    for key, style in (('latency_p50_s', '-'), ('latency_p95_s', '--')):
+        points = [(s['t_s'], s[key]) for s in samples if s.get(key) is not None]
+        if points:
+            latency_axis.plot(*zip(*points, strict=True), linestyle=style, color='tab:purple', label=key[8:11])
+    latency_axis.set(xlabel='time since streaming started (s)', ylabel='answer latency (s)')
+    latency_axis.legend(loc='upper left', fontsize=8)
+    figure.suptitle(f'{results["date"]}, {results["machine"]}', fontsize=8, y=0.995)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
 # -- the run ---------------------------------------------------------------------------------------------
 
 
@@ -559,10 +631,16 @@ def run(args: argparse.Namespace) -> None:
                 streamer.publish_images(next_image, stamp0 + int(t_s * 1e9))
                 next_image += 1
             if now >= next_sample:
-                samples.append(sample(now, phase))
-                next_sample += args.sample_s
                 diag = streamer.diagnostics.snapshot()
                 ingest, backend = diag.get(INGEST, {}), diag.get(BACKEND, {})
+                samples.append(
+                    replace(
+                        sample(now, phase),
+                        latency_p50_s=_seconds(backend.get('latency_p50_s')),
+                        latency_p95_s=_seconds(backend.get('latency_p95_s')),
+                    )
+                )
+                next_sample += args.sample_s
                 s = samples[-1]
                 print(
                     f'{now:6.0f} {phase:<12} {mb(s.rss):>10} {s.threads:>7} {s.fds:>4}  '
@@ -583,6 +661,8 @@ def run(args: argparse.Namespace) -> None:
         snapshots.append((f'end of {phase}', streamer.diagnostics.snapshot()))
         samples.append(sample(elapsed, phase))
         report(args, samples, baseline, phases, snapshots, streamer, server_requests, elapsed, skipped)
+        if args.out is not None:
+            write_results(args, samples, baseline, phases)
     finally:
         print()
         print(f'node: {stop_node(proc, args.stop_timeout_s)}')
@@ -621,6 +701,7 @@ def main() -> None:
     parser.add_argument('--domain-id', type=int, default=77)
     parser.add_argument('--stop-timeout-s', type=float, default=30.0)
     parser.add_argument('--log', type=Path, help='node log file (default: in a new temp directory)')
+    parser.add_argument('--out', type=Path, help='write soak.json and soak.png (matplotlib) into this directory')
     args = parser.parse_args()
     if args.duration_s <= 0 or args.sample_s <= 0 or args.cameras < 1:
         parser.error('--duration-s, --sample-s and --cameras must be positive')

@@ -32,6 +32,7 @@ def _row(pair_id: int, kind: str, answer: str | None, truth: str, correct: bool 
         'truth': truth,
         'correct': correct,
         'yaw_deg': -30.0,
+        't12': [0.3, -0.05, 0.4],  # to the right and ahead (camera 1 optical frame: x right, z forward)
         'latency_s': 0.1,
         'backend': 'geometry',
     }
@@ -61,7 +62,22 @@ def test_report_shows_accuracy_pairs_frames_and_verdicts(tmp_path: Path) -> None
     assert 'ego_translation' in accuracy and '0.0 % (0/1)' in accuracy
     assert '50.0 % (1/2)' in accuracy  # all
     assert 'pair-1' in parsed.texts and 'pair-2' in parsed.texts
-    assert parsed.images == 4
+    assert parsed.images == 4 and parsed.pair_images == {'pair-1': 2, 'pair-2': 2}
+    assert parsed.external == []  # one file: nothing fetched from anywhere
+
+    # Both cameras from above: camera 1 at the centre facing up; camera 2 along (x, z) = (0.3, 0.4), i.e.
+    # right and up on the page, turned 30 degrees to its left (the wedge opens up and to the left).
+    for first, second in zip(parsed.polygons['camera-1'], parsed.polygons['camera-2'], strict=True):
+        apex_1, *base_1 = (np.array([float(v) for v in p.split(',')]) for p in first.split())
+        apex_2, *base_2 = (np.array([float(v) for v in p.split(',')]) for p in second.split())
+        np.testing.assert_allclose(
+            (np.mean(base_1, axis=0) - apex_1) / np.linalg.norm(np.mean(base_1, axis=0) - apex_1), [0, -1], atol=1e-3
+        )
+        offset = apex_2 - apex_1
+        np.testing.assert_allclose(offset / np.linalg.norm(offset), [0.6, -0.8], atol=1e-3)
+        axis = np.mean(base_2, axis=0) - apex_2
+        np.testing.assert_allclose(axis / np.linalg.norm(axis), [-0.5, -np.sqrt(3) / 2], atol=1e-3)
+    assert len(parsed.polygons['camera-2']) == 2
     assert parsed.verdicts == ['correct', 'wrong', 'unscored']
     assert '<b>not bold</b>' in ' '.join(parsed.texts['question-text'])  # escaped text, not markup
 

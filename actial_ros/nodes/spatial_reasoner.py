@@ -57,6 +57,7 @@ from actial_ros.enums import AnswerStatus, DropReason
 from actial_ros.errors import ActialError, BackendError, ConfigError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
+from actial_ros.live_report import LiveReport
 from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
 from actial_ros.nodes.answer_msgs import record_to_answer_msg
 from actial_ros.nodes.ask_action import AskActionServer
@@ -129,6 +130,8 @@ class SpatialReasonerNode(LifecycleNode):
         self._pair_image: Any = None
         self._markers: Any = None
         self._visuals: PairVisuals | None = None
+        self._report: LiveReport | None = None
+        self._report_path = ''
         self._reset_scores: Any = None
         self._odometry_frame_id = ''
         self._cameras: list[CameraSpec] = []
@@ -252,12 +255,22 @@ class SpatialReasonerNode(LifecycleNode):
             marker_publisher=self._markers,
             odometry_frame=lambda: self._odometry_frame_id,
         )
+        hooks = [self._guarded('pair_visuals', visuals.on_pair_answer)]
+        self._report_path = str(values['report_path'])
+        if self._report_path:
+            self._report = LiveReport(max_pairs=int(values['report_max_pairs']))
+            hooks.append(self._guarded('report', self._report.add))
+
+        def on_pair_answer(pair: Any, record: dict[str, Any]) -> None:
+            for hook in hooks:
+                hook(pair, record)
+
         self._engine = SpatialReasoner(
             backend=self._backend,
             config=config,
             on_answer=self._publish_answer,
             extrinsics={camera.camera_id: camera.extrinsic for camera in self._cameras},
-            on_pair_answer=self._guarded('pair_visuals', visuals.on_pair_answer),
+            on_pair_answer=on_pair_answer,
         )
         if bool(values['extrinsics_from_tf']):
             self._start_tf(str(values['base_frame']))
@@ -331,6 +344,9 @@ class SpatialReasonerNode(LifecycleNode):
         if self._engine is not None:
             self._engine.stop()
             self._engine = None
+        if self._report is not None:  # after the engine: no answer comes in while it is written
+            self._write_report(self._report)
+            self._report = None
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -423,6 +439,16 @@ class SpatialReasonerNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     # -- callbacks (store and return) ----------------------------------------------------------
+
+    def _write_report(self, report: LiveReport) -> None:
+        try:
+            path = report.write(self._report_path, title=f'actial_ros {self.get_fully_qualified_name()}')
+        except OSError as error:
+            self.get_logger().error(f'could not write the report {self._report_path}: {error}')
+            return
+        self.get_logger().info(
+            f'report of the latest {report.pairs_held} pairs ({report.pairs_dropped} older dropped) written to {path}'
+        )
 
     def _guarded(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
         """``callback`` behind the node's boundary: no message or payload can end the node.
@@ -602,6 +628,9 @@ class SpatialReasonerNode(LifecycleNode):
             'odometry_samples': stats.buffer['odometry'],
             **(self._visuals.published if self._visuals is not None else {}),
         }
+        report = self._report
+        if report is not None:
+            ingest_values.update(report_pairs=report.pairs_held, report_bytes=report.bytes_held)
         ingest_values.update({f'drop_{k}': v for k, v in sorted(stats.drops.items())})
         warnings = {**stats.warnings, **self._warnings}
         ingest_values.update({f'warn_{k}': v for k, v in sorted(warnings.items())})

@@ -297,6 +297,22 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         '(for consumers without the actial_ros_msgs types).',
         read_only=True,
     ),
+    ParameterSpec(
+        'report_path',
+        '',
+        'Write an HTML report of the latest answered pairs (both frames as thumbnails, answers, truth, cameras '
+        "from above) to this file when the node cleans up or stops; '' writes none (actial_ros.live_report).",
+        read_only=True,
+    ),
+    ParameterSpec(
+        'report_max_pairs',
+        200,
+        'Pairs the report keeps (the oldest dropped beyond it); each holds two JPEG thumbnails of at most '
+        '320x240 pixels, about 5-25 kB each.',
+        read_only=True,
+        low=1,
+        high=100000,
+    ),
 )
 
 

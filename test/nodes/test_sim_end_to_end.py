@@ -69,6 +69,7 @@ REASONER_PARAMS: dict[str, Any] = {
     'diagnostics_period_s': 0.2,
     'max_frame_uses': 2,
     'min_pair_interval_s': 0.0,
+    'report_max_pairs': 200,
     **mount_parameters(camera_mount(pitch_down_deg=PITCH_DEG)),
 }
 
@@ -93,7 +94,9 @@ def _complete(path: Path) -> PoseRecord | None:
 def test_rig_reasoner_and_checker_in_simulated_time(ros_env: dict[str, str], checker: Checker, tmp_path: Path) -> None:
     record_path = tmp_path / 'record.jsonl'
     reasoner_log, rig_log = tmp_path / 'reasoner.log', tmp_path / 'rig.log'
-    reasoner = start('actial_ros.nodes.spatial_reasoner', REASONER_PARAMS, ros_env, reasoner_log)
+    report_path = tmp_path / 'report.html'  # written by the node when it stops (live_report)
+    params = {**REASONER_PARAMS, 'report_path': str(report_path)}
+    reasoner = start('actial_ros.nodes.spatial_reasoner', params, ros_env, reasoner_log)
     rig: subprocess.Popen[bytes] | None = None
     try:
         checker.spin_until(lambda: checker.node.count_publishers('/spatial_reasoner/answers') > 0, 30, 'the reasoner')
@@ -150,6 +153,16 @@ def test_rig_reasoner_and_checker_in_simulated_time(ros_env: dict[str, str], che
     # CONVENTIONS.md: on a counter-clockwise orbit the camera moves right and turns left on every pair.
     assert {a['truth'] for a in viewpoint if a['question_type'] == 'ego_translation'} == {'right'}
     assert {a['truth'] for a in viewpoint if a['question_type'] == 'rotation'} == {'left'}
+
+    # The node's report (issue 22): every pair answered, with both of its frames as the node held them, both
+    # cameras seen from above, one verdict per question; one file, nothing fetched.
+    from browser import report_dom
+
+    page = report_dom(report_path)
+    pair_ids = {a['pair_id'] for a in viewpoint}
+    assert page.pair_images == {f'pair-{pair}': 2 for pair in pair_ids}, reasoner_log.read_text()[-2000:]
+    assert len(page.verdicts) == len(viewpoint) and len(page.polygons['camera-2']) == len(pair_ids)
+    assert page.external == []
 
     # The reasoner ran on simulated time: its diagnostics are stamped with /clock, not the wall clock.
     last_clock = max(checker.clock)
