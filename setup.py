@@ -81,7 +81,7 @@ setup(
             'pytest-timeout>=2.3',
             'ruff>=0.6',
             'mypy>=1.11',
-            'psutil>=5.9',  # benchmarks' peak-memory figures
+            'psutil>=5.9',  # benchmarks' peak-memory figures; the kill-and-resume test kills a launcher's process tree
             'hypothesis>=6.100',  # property-based fuzzing of every input boundary
             'vermin>=1.6',  # make lint: nothing newer than Python 3.10 (ROS 2 Humble)
             'import-linter>=2.0',  # make lint: the layers as an import contract (pyproject.toml)

@@ -27,10 +27,12 @@ __all__ = [
     'PreparedModel',
     'freeze_vision_tower',
     'gradient_accumulation',
+    'last_complete_checkpoint',
     'lora_config',
     'module_main',
     'precision_flags',
     'prepare_model',
+    'restore_weights_through_from_pretrained',
     'resume_argument',
     'run_command',
     'save_settings',
@@ -101,8 +103,9 @@ def freeze_vision_tower(model: Any) -> int:
 def resume_argument(value: str | bool | None, output_dir: str | Path) -> str | bool | None:
     """``resume_from_checkpoint`` for ``Trainer.train``: a checkpoint path, ``True`` (the latest) or ``None``.
 
-    ``'latest'``/``'true'``/``True`` resume from the newest ``checkpoint-*`` in ``output_dir`` (``None`` when there
-    is none yet, so a first run starts from scratch); ``'false'``/``''``/``None`` start fresh; anything else is a path.
+    ``'latest'``/``'true'``/``True`` resume from the newest complete checkpoint in ``output_dir``
+    (:func:`last_complete_checkpoint`; ``None`` when there is none yet, so a first run starts from scratch);
+    ``'false'``/``''``/``None`` start fresh; anything else is a path.
 
     Raises:
         ConfigError: a path that does not exist.
@@ -110,14 +113,37 @@ def resume_argument(value: str | bool | None, output_dir: str | Path) -> str | b
     if value is None or value is False or (isinstance(value, str) and value.lower() in ('', 'false', 'no', 'none')):
         return None
     if value is True or (isinstance(value, str) and value.lower() in ('latest', 'true', 'yes', 'auto')):
-        from transformers.trainer_utils import get_last_checkpoint
-
-        out = Path(output_dir)
-        return True if out.is_dir() and get_last_checkpoint(str(out)) else None  # type: ignore[no-untyped-call]
+        latest = last_complete_checkpoint(output_dir)
+        return None if latest is None else str(latest)
     path = Path(str(value))
     if not path.is_dir():
         raise ConfigError(f'resume_from_checkpoint: no checkpoint directory {path}')
     return str(path)
+
+
+def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest ``checkpoint-<step>`` folder of ``output_dir`` that the Trainer finished writing, or ``None``.
+
+    A run killed while saving (SIGKILL, a lost node) leaves its last folder without ``trainer_state.json``, which
+    ``transformers.Trainer._save_checkpoint`` writes last (after the weights, optimizer, scheduler and RNG states);
+    ``transformers.trainer_utils.get_last_checkpoint`` would pick that folder and the resume would fail on it, so
+    such folders are passed over (with a warning).
+    """
+    import logging
+
+    out = Path(output_dir)
+    if not out.is_dir():
+        return None
+    steps = []
+    for folder in out.glob('checkpoint-*'):
+        suffix = folder.name.removeprefix('checkpoint-')
+        if folder.is_dir() and suffix.isdigit():
+            steps.append((int(suffix), folder))
+    for _, folder in sorted(steps, reverse=True):
+        if (folder / 'trainer_state.json').is_file():
+            return folder
+        logging.getLogger(__name__).warning('passing over %s: incomplete (no trainer_state.json)', folder)
+    return None
 
 
 def save_settings(settings: dict[str, Any], path: str | Path) -> None:
@@ -275,7 +301,10 @@ def train_and_save(trainer: Any, settings: ModelSettings, settings_record: dict[
     """
     from actial_ros.training.modeling import save_processor
 
-    trainer.train(resume_from_checkpoint=resume_argument(settings.resume_from_checkpoint, settings.output_dir))
+    resume = resume_argument(settings.resume_from_checkpoint, settings.output_dir)
+    if resume is not None:
+        restore_weights_through_from_pretrained(trainer)
+    trainer.train(resume_from_checkpoint=resume)
     out = Path(settings.output_dir)
     trainer.save_model(str(out))
     trainer.save_state()
@@ -286,6 +315,34 @@ def train_and_save(trainer: Any, settings: ModelSettings, settings_record: dict[
         write_recipe(recipe, out)
         (out / 'README.md').write_text(model_card(recipe, out), encoding='utf-8')
     return out
+
+
+def restore_weights_through_from_pretrained(trainer: Any) -> None:
+    """Make ``trainer``'s resume restore a full model's weights with ``from_pretrained``'s key conversion.
+
+    transformers 5 saves checkpoints of models with a checkpoint conversion (Qwen2.5-VL among them) in the original
+    key layout (``visual.*``, ``model.layers.*``) while the model's own keys are ``model.visual.*`` and
+    ``model.language_model.*``; ``Trainer._load_from_checkpoint`` loads the file with ``load_state_dict(strict=False)``,
+    no key matches, and the run goes on from the weights it started with, with a warning only (transformers issue
+    #43701; seen here: the first loss after resuming at step 4 was 6.16, the uninterrupted run's 4.70). This loads
+    the checkpoint with ``from_pretrained`` (which converts the keys) and copies its weights into the model with
+    ``strict=True``: a mismatch is an error, not a warning. The optimizer, scheduler and RNG states still come from
+    the Trainer. The checkpoint is held twice in CPU memory for that moment. LoRA adapters, DeepSpeed and FSDP
+    checkpoints keep the Trainer's own loading (their own formats).
+    """
+    original = trainer._load_from_checkpoint
+
+    def load(resume_from_checkpoint: str, model: Any = None) -> None:
+        target = trainer.model if model is None else model
+        if hasattr(target, 'peft_config') or trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
+            original(resume_from_checkpoint, model)
+            return
+        parameter = next(target.parameters())
+        reloaded = type(target).from_pretrained(resume_from_checkpoint, dtype=parameter.dtype)
+        target.load_state_dict(reloaded.state_dict(), strict=True)
+        del reloaded
+
+    trainer._load_from_checkpoint = load
 
 
 def checkpoint_recipe(settings: Any, stage: str, steps: int | None) -> CheckpointRecipe:

@@ -1,17 +1,24 @@
 """Training with two processes on the CPU (issue 21): ``accelerate launch`` with the shipped
 config/accelerate/cpu_2proc.yaml runs ``actial_ros.training.sft`` as two ranks over gloo. Each rank trains on its
 own half of every optimizer step's rows, together exactly the rows one process takes for that step, and the
-loss curve matches a one-process run of the same global batch; only the main process writes the run's files."""
+loss curve matches a one-process run of the same global batch; only the main process writes the run's files.
+A two-process run killed after a checkpoint (the whole job, SIGKILL) resumes from it and ends like the run that
+was never killed: the same rows per rank and step from there, every row once per epoch, the same losses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytest.importorskip('trl')
@@ -29,14 +36,30 @@ all-reduce of two half batches against one batch; Adam carries the difference on
 batch from step 1 on: the loss of step 2 then differs by several per cent."""
 
 
-def _sft(out: Path, model: Path, data: Path, per_device: int, trace: Path) -> list[str]:
+def _sft(out: Path, model: Path, data: Path, per_device: int, trace: Path, save_steps: int = 1000) -> list[str]:
     return [
         *('-m', 'actial_ros.training.sft', '--model', str(model), '--data', str(data), '--output-dir', str(out)),
         *('--global-batch-size', str(GLOBAL_BATCH), '--per-device-batch-size', str(per_device)),
         *('--num-train-epochs', '100', '--max-steps', str(STEPS), '--logging-steps', '1', '--learning-rate', '1e-3'),
-        *('--lr-scheduler-type', 'constant', '--warmup-steps', '0', '--save-steps', '1000', '--report-to', 'none'),
-        *('--no-gradient-checkpointing', '--cot-ratio', '0', '--row-trace', str(trace)),
+        *('--lr-scheduler-type', 'constant', '--warmup-steps', '0', '--save-steps', str(save_steps)),
+        *('--report-to', 'none', '--no-gradient-checkpointing', '--cot-ratio', '0', '--row-trace', str(trace)),
     ]
+
+
+def _launch() -> list[str]:
+    """``accelerate launch`` with the shipped 2-process CPU config, on a free port (not the default 29500)."""
+    accelerate = Path(sys.executable).with_name('accelerate')
+    config = REPO / 'config' / 'accelerate' / 'cpu_2proc.yaml'
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    return [str(accelerate), 'launch', '--config_file', str(config), '--main_process_port', str(port)]
+
+
+def _environment() -> dict[str, str]:
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+    env.pop('ACCELERATE_USE_CPU', None)
+    return env
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:
@@ -45,7 +68,11 @@ def _run(command: list[str], env: dict[str, str]) -> None:
 
 
 def _trace(path: Path) -> list[list[str]]:
-    return [json.loads(line)['ids'] for line in path.read_text().splitlines() if line.strip()]
+    """The row ids of every batch a rank collated; a last line cut by a kill is left out."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if lines and not lines[-1].endswith('}'):
+        lines.pop()
+    return [json.loads(line)['ids'] for line in lines]
 
 
 def _losses(out: Path) -> list[float]:
@@ -53,22 +80,30 @@ def _losses(out: Path) -> list[float]:
     return [float(record['loss']) for record in history if 'loss' in record]
 
 
-@pytest.mark.timeout(900)
-def test_two_processes_train_like_one(tiny_model: Path, tmp_path: Path) -> None:
-    data = tmp_path / 'data'
-    write_viewpoint(data / 'train-00000.parquet', viewpoint_rows(ROWS, cot_every=0))
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
-    env.pop('ACCELERATE_USE_CPU', None)
-    one, two = tmp_path / 'one', tmp_path / 'two'
-    _run([sys.executable, *_sft(one, tiny_model, data, GLOBAL_BATCH, tmp_path / 'trace_one')], env)
-    accelerate = Path(sys.executable).with_name('accelerate')
-    config = REPO / 'config' / 'accelerate' / 'cpu_2proc.yaml'
-    with socket.socket() as probe:  # a free port for the ranks' rendezvous (not the default 29500)
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
-    launch = [str(accelerate), 'launch', '--config_file', str(config), '--main_process_port', str(port)]
-    _run([*launch, *_sft(two, tiny_model, data, GLOBAL_BATCH // 2, tmp_path / 'trace_two')], env)
+@dataclass(frozen=True)
+class Runs:
+    model: Path
+    data: Path
+    one: Path  # one process, GLOBAL_BATCH rows a step
+    two: Path  # two processes, GLOBAL_BATCH // 2 rows each a step
+    traces: Path
 
+
+@pytest.fixture(scope='module')
+def runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """The one-process and the two-process reference runs, made once for this module's tests."""
+    root = tmp_path_factory.mktemp('multiprocess')
+    data = root / 'data'
+    write_viewpoint(data / 'train-00000.parquet', viewpoint_rows(ROWS, cot_every=0))
+    one, two = root / 'one', root / 'two'
+    _run([sys.executable, *_sft(one, tiny_model, data, GLOBAL_BATCH, root / 'trace_one')], _environment())
+    _run([*_launch(), *_sft(two, tiny_model, data, GLOBAL_BATCH // 2, root / 'trace_two')], _environment())
+    return Runs(model=tiny_model, data=data, one=one, two=two, traces=root)
+
+
+@pytest.mark.timeout(900)
+def test_two_processes_train_like_one(runs: Runs) -> None:
+    one, two, tmp_path = runs.one, runs.two, runs.traces
     # Rows: per optimizer step, rank 0's and rank 1's batches are disjoint halves of the one-process batch; each
     # epoch (ROWS / GLOBAL_BATCH steps) covers every row once on the two ranks together.
     single = _trace(tmp_path / 'trace_one' / 'rows_rank0.jsonl')[:STEPS]
@@ -94,3 +129,64 @@ def test_two_processes_train_like_one(tiny_model: Path, tmp_path: Path) -> None:
     # One writer: the run's files once, no per-rank copies.
     assert sorted(p.name for p in two.glob('actial_*')) == ['actial_recipe.json', 'actial_sft_settings.yaml']
     assert json.loads((two / 'actial_recipe.json').read_text())['steps'] == STEPS
+
+
+SAVE_STEPS = 4
+
+
+@pytest.mark.timeout(900)
+def test_a_killed_two_process_run_resumes_from_its_checkpoint(runs: Runs, tmp_path: Path) -> None:
+    from actial_ros.training.runtime import last_complete_checkpoint
+
+    out, log = tmp_path / 'killed', tmp_path / 'killed.log'
+    command = _sft(out, runs.model, runs.data, GLOBAL_BATCH // 2, tmp_path / 'trace_killed', save_steps=SAVE_STEPS)
+    # The whole job is killed, launcher and ranks (what a scheduler's kill or a lost node does), once a checkpoint
+    # is complete; the ranks may be a few steps further on, and may be writing the next checkpoint.
+    with log.open('w') as sink:
+        job = subprocess.Popen(
+            [*_launch(), *command], env=_environment(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 600
+        while last_complete_checkpoint(out) is None:
+            assert job.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        # torch's elastic agent starts each rank in a session of its own, so the job is the launcher's process tree.
+        tree = [psutil.Process(job.pid), *psutil.Process(job.pid).children(recursive=True)]
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(tree, timeout=30)
+        job.wait()
+    assert len(tree) >= 3, tree  # the launcher and both ranks
+    checkpoint = last_complete_checkpoint(out)
+    assert checkpoint is not None
+    resumed_at = int(checkpoint.name.removeprefix('checkpoint-'))
+    assert SAVE_STEPS <= resumed_at < STEPS and not (out / 'trainer_state.json').exists()  # it did not finish
+
+    trace = tmp_path / 'trace_resumed'
+    command = _sft(out, runs.model, runs.data, GLOBAL_BATCH // 2, trace, save_steps=SAVE_STEPS)
+    _run([*_launch(), *command, '--resume-from-checkpoint', 'latest'], _environment())
+
+    # The same end: every step, from the checkpoint on, on the same rows per rank as the run never killed.
+    state = json.loads((out / 'trainer_state.json').read_text())
+    assert state['global_step'] == STEPS
+    reference = [_trace(runs.traces / 'trace_two' / f'rows_rank{rank}.jsonl')[:STEPS] for rank in (0, 1)]
+    killed = [_trace(tmp_path / 'trace_killed' / f'rows_rank{rank}.jsonl') for rank in (0, 1)]
+    resumed = [_trace(trace / f'rows_rank{rank}.jsonl')[: STEPS - resumed_at] for rank in (0, 1)]
+    for rank in (0, 1):
+        assert killed[rank][:resumed_at] == reference[rank][:resumed_at], rank
+        assert resumed[rank] == reference[rank][resumed_at:], rank
+    # So no row is seen twice in an epoch and none is skipped, across the kill.
+    steps_per_epoch = ROWS // GLOBAL_BATCH
+    combined = [killed[rank][:resumed_at] + resumed[rank] for rank in (0, 1)]
+    for epoch in range(STEPS // steps_per_epoch):
+        window = slice(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch)
+        seen = [row for rank in (0, 1) for batch in combined[rank][window] for row in batch]
+        assert len(seen) == len(set(seen)) == ROWS, epoch
+    # The same optimisation: weights, optimizer and RNG states came back with the checkpoint.
+    loss_reference, loss_resumed = _losses(runs.two), _losses(out)
+    assert len(loss_resumed) == STEPS
+    for step in range(resumed_at, STEPS):
+        reference_loss, resumed_loss = loss_reference[step], loss_resumed[step]
+        assert abs(reference_loss - resumed_loss) <= LOSS_TOLERANCE * abs(reference_loss), (step, reference_loss)
