@@ -633,11 +633,12 @@ def run(args: argparse.Namespace) -> None:
             if now >= next_sample:
                 diag = streamer.diagnostics.snapshot()
                 ingest, backend = diag.get(INGEST, {}), diag.get(BACKEND, {})
+                accuracy = diag.get(ACCURACY, {})
                 samples.append(
                     replace(
                         sample(now, phase),
-                        latency_p50_s=_seconds(backend.get('latency_p50_s')),
-                        latency_p95_s=_seconds(backend.get('latency_p95_s')),
+                        latency_p50_s=_seconds(accuracy.get('latency_p50_s')),
+                        latency_p95_s=_seconds(accuracy.get('latency_p95_s')),
                     )
                 )
                 next_sample += args.sample_s
