@@ -335,6 +335,7 @@ def build_sft_dataset(
         selected = cot_source.select(cot_rows)
         parts.append(selected.map(to_cot, remove_columns=selected.column_names, features=features))
     merged = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    merged = merged.add_column('prompt_id', [f'p{index}' for index in range(len(merged))])
     return merged.shuffle(seed=seed).flatten_indices()
 
 
@@ -472,7 +473,8 @@ def build_grpo_dataset(
 
     Returns:
         A ``datasets.Dataset`` with ``prompt`` (system + user messages, string contents), ``images``
-        (decoded to PIL on access), ``solution``, ``category`` and ``source`` (``sat`` or ``viewpoint``).
+        (decoded to PIL on access), ``solution``, ``category``, ``source`` (``sat`` or ``viewpoint``) and
+        ``prompt_id`` (``p<N>``, unique in the set: questions repeat their text over different images).
 
     Raises:
         ConfigError: a ratio > 0 or no SAT without viewpoint rows; see :func:`mix_indices`.
@@ -527,4 +529,5 @@ def build_grpo_dataset(
         selected = viewpoint.select(view_rows)
         parts.append(selected.map(from_viewpoint, remove_columns=selected.column_names, features=features))
     merged = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    merged = merged.add_column('prompt_id', [f'p{index}' for index in range(len(merged))])
     return merged.shuffle(seed=seed).flatten_indices()

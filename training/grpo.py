@@ -111,6 +111,10 @@ class GrpoSettings:
     resume_from_checkpoint: str | None = field(default=None, metadata=_h("'latest' or a checkpoint directory"))
     report_to: list[str] = field(default_factory=lambda: ['none'], metadata=_h('tensorboard, wandb, none'))
     log_completions: bool = field(default=False, metadata=_h('print sample completions at each log'))
+    reward_trace: str | None = field(
+        default=None,
+        metadata=_h('write every reward call (rank, step, prompt ids, rewards) to DIR/rewards_rank{R}.jsonl (checks)'),
+    )
     seed: int = field(default=42, metadata=_h('seed of mixing, sampling and initialisation'))
     trl: dict[str, Any] = field(default_factory=dict, metadata=_h('extra GRPOConfig options'))
 
@@ -256,9 +260,14 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
         **prepared.precision,
         **settings.trl,
     )
+    rewards = reward_functions()
+    if settings.reward_trace:
+        from actial_ros.training.runtime import trace_rewards
+
+        rewards = trace_rewards(rewards, settings.reward_trace)
     return GRPOTrainer(
         model=prepared.model,
-        reward_funcs=reward_functions(),
+        reward_funcs=rewards,
         args=args,
         train_dataset=dataset,
         processing_class=prepared.processor,

@@ -36,6 +36,8 @@ __all__ = [
     'resume_argument',
     'run_command',
     'save_settings',
+    'trace_rewards',
+    'trace_rows',
     'train_and_save',
     'world_size',
 ]
@@ -212,11 +214,23 @@ def distributed_on_cpu() -> None:
     the trainer then initialises a MULTI_CPU gloo process group). Without it, accelerate's CPU launcher starts ONE
     process (it spawns several only through MPI), and a torchrun-started process without CUDA trains alone, each
     rank the whole data. An ``ACCELERATE_USE_CPU`` already set is left as it is.
+
+    An FSDP or DeepSpeed config launched without CUDA is logged as a warning: accelerate 1.16 then trains the ranks
+    as plain data-parallel copies (DDP over gloo, every rank the whole model and optimizer state; measured
+    2026-12-07 with ``multi_gpu_fsdp.yaml`` at 2 processes: ``DistributedType.MULTI_CPU``, the model wrapped in
+    ``DistributedDataParallel``), which the config's name would not tell.
     """
     import torch
 
     if int(os.environ.get('WORLD_SIZE') or 1) > 1 and not torch.cuda.is_available():
         os.environ.setdefault('ACCELERATE_USE_CPU', 'true')
+        for name, variable in (('FSDP', 'ACCELERATE_USE_FSDP'), ('DeepSpeed', 'ACCELERATE_USE_DEEPSPEED')):
+            if os.environ.get(variable, '').lower() == 'true':
+                _LOG.warning(
+                    '%s was asked for but there is no CUDA device: the ranks train as plain data-parallel copies '
+                    '(DDP over gloo; every rank holds the whole model and optimizer state). See docs/training.md.',
+                    name,
+                )
 
 
 def trace_rows(trainer: Any, folder: str | Path) -> None:
@@ -237,6 +251,40 @@ def trace_rows(trainer: Any, folder: str | Path) -> None:
         return collate([{k: v for k, v in example.items() if k not in ('id', 'kind')} for example in examples])
 
     trainer.data_collator = traced
+
+
+def trace_rewards(functions: Sequence[Any], folder: str | Path) -> list[Any]:
+    """The reward functions, each wrapped to append every call to ``folder/rewards_rank{R}.jsonl``:
+    ``{"rank", "function", "step", "prompt_ids", "rewards"}`` (``step``: the trainer's global step when the
+    rollout was scored; ``prompt_ids``: the dataset's ``prompt_id`` of each completion). Made to check GRPO across
+    processes: a prompt's ``num_generations`` completions are scored as one group whichever rank generated them.
+    The rank is torch.distributed's (``RANK``, 0 in one process); names are kept (TRL logs rewards by name)."""
+    import functools
+    import json
+
+    rank = int(os.environ.get('RANK', '0'))
+    path = Path(folder) / f'rewards_rank{rank}.jsonl'
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def traced(function: Any) -> Any:
+        @functools.wraps(function)
+        def call(completions: Sequence[Any], **kwargs: Any) -> Any:
+            rewards = function(completions, **kwargs)
+            state = kwargs.get('trainer_state')
+            record = {
+                'rank': rank,
+                'function': function.__name__,
+                'step': None if state is None else int(state.global_step),
+                'prompt_ids': [str(value) for value in kwargs.get('prompt_id') or []],
+                'rewards': [None if value is None else float(value) for value in rewards],
+            }
+            with open(path, 'a', encoding='utf-8') as handle:
+                handle.write(json.dumps(record) + '\n')
+            return rewards
+
+        return call
+
+    return [traced(function) for function in functions]
 
 
 def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -> PreparedModel:
@@ -397,7 +445,8 @@ _Result = TypeVar('_Result')
 
 
 def run_command(train: Callable[[], _Result], summary: Callable[[_Result], str], logger: logging.Logger) -> int:
-    """Body of a training command: log to stderr, run ``train``, print ``summary(result)``.
+    """Body of a training command: log to stderr, run ``train``, print ``summary(result)`` (from the main process
+    only when several run: ``RANK`` 0).
 
     Returns:
         0, or 2 after logging a :class:`ConfigError` (bad settings, missing data) on ``logger``.
@@ -408,5 +457,6 @@ def run_command(train: Callable[[], _Result], summary: Callable[[_Result], str],
     except ConfigError as exc:
         logger.error('%s', exc)
         return 2
-    print(summary(result))
+    if int(os.environ.get('RANK', '0')) == 0:
+        print(summary(result))
     return 0

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -190,3 +191,100 @@ def test_a_killed_two_process_run_resumes_from_its_checkpoint(runs: Runs, tmp_pa
     for step in range(resumed_at, STEPS):
         reference_loss, resumed_loss = loss_reference[step], loss_resumed[step]
         assert abs(reference_loss - resumed_loss) <= LOSS_TOLERANCE * abs(reference_loss), (step, reference_loss)
+
+
+GRPO_STEPS = 8
+GENERATIONS = 4
+WEIGHTS = (0.5, 0.5)  # format, accuracy: GrpoSettings' default reward weights
+
+
+def _grpo(out: Path, model: Path, data: Path, per_device: int, trace: Path, *decoding: str) -> list[str]:
+    """One prompt a step, its GENERATIONS completions in one optimizer step (per_device x processes of them)."""
+    return [
+        *('-m', 'actial_ros.training.grpo', '--model', str(model), '--viewpoint-data', str(data)),
+        *('--output-dir', str(out), '--reward-trace', str(trace), '--per-device-batch-size', str(per_device)),
+        *('--num-generations', str(GENERATIONS), '--rollout-batch-prompts', '1', '--mini-batch-prompts', '1'),
+        *('--rollout-steps', str(GRPO_STEPS), '--max-completion-length', '16', '--learning-rate', '1e-3'),
+        *('--weight-decay', '0', '--save-steps', '1000', '--no-gradient-checkpointing', '--logging-steps', '1'),
+        *decoding,
+    ]
+
+
+def _reward_calls(trace: Path, ranks: tuple[int, ...]) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for rank in ranks for line in (trace / f'rewards_rank{rank}.jsonl').read_text().splitlines()
+    ]
+
+
+def _reward_logs(out: Path) -> list[dict[str, Any]]:
+    return [r for r in json.loads((out / 'trainer_state.json').read_text())['log_history'] if 'reward' in r]
+
+
+@pytest.mark.timeout(900)
+def test_grpo_with_two_processes_scores_each_prompts_group_whole(
+    sft_full: Any, viewpoint_dir: Path, tmp_path: Path
+) -> None:
+    model, env = sft_full.output_dir, _environment()
+    # Sampled (temperature 1, the default): each step, one prompt's 4 completions, 2 generated on each rank.
+    two, trace = tmp_path / 'two', tmp_path / 'trace_two'
+    _run([*_launch(), *_grpo(two, model, viewpoint_dir, GENERATIONS // 2, trace)], env)
+    calls = _reward_calls(trace, (0, 1))
+    logs = _reward_logs(two)
+    assert len(logs) == GRPO_STEPS
+    for step, log in enumerate(logs):
+        scored: dict[str, list[float]] = {}
+        for function in ('format_reward', 'accuracy_reward'):
+            here = [c for c in calls if c['step'] == step and c['function'] == function]
+            assert [c['rank'] for c in here] == [0, 1] and all(len(c['rewards']) == GENERATIONS // 2 for c in here)
+            # TRL gathers the ranks' completions in rank order and groups every num_generations of them: the group
+            # is one prompt's, across both ranks.
+            ids = [prompt for c in here for prompt in c['prompt_ids']]
+            assert len(ids) == GENERATIONS and len(set(ids)) == 1, (step, ids)
+            scored[function] = [value for c in here for value in c['rewards']]
+        total = [
+            WEIGHTS[0] * f + WEIGHTS[1] * a
+            for f, a in zip(scored['format_reward'], scored['accuracy_reward'], strict=True)
+        ]
+        # What TRL logged is what the group, scored whole, gives: the means, and whether its rewards all agree
+        # (zero std: no advantage); scored as two halves, a group [1, 1 | 0, 0] would log zero std.
+        assert log['rewards/format_reward/mean'] == pytest.approx(sum(scored['format_reward']) / GENERATIONS)
+        assert log['rewards/accuracy_reward/mean'] == pytest.approx(sum(scored['accuracy_reward']) / GENERATIONS)
+        assert log['reward'] == pytest.approx(sum(total) / GENERATIONS)
+        assert log['frac_reward_zero_std'] == float(max(total) == min(total)), (step, total)
+    # The reward log once: in the main process's trainer state, one record per step.
+    assert [p.name for p in two.glob('trainer_state*.json')] == ['trainer_state.json']
+    assert sorted(p.name for p in two.glob('actial_*')) == ['actial_grpo_settings.yaml', 'actial_recipe.json']
+
+    # Greedy decoding (top_k 1): one process and two score the same prompt each step with the same rewards.
+    greedy = ('--trl', 'top_k=1')
+    one_greedy, two_greedy = tmp_path / 'one_greedy', tmp_path / 'two_greedy'
+    _run([sys.executable, *_grpo(one_greedy, model, viewpoint_dir, GENERATIONS, tmp_path / 'g1', *greedy)], env)
+    _run([*_launch(), *_grpo(two_greedy, model, viewpoint_dir, GENERATIONS // 2, tmp_path / 'g2', *greedy)], env)
+    for name in ('reward', 'rewards/format_reward/mean', 'rewards/accuracy_reward/mean'):
+        assert [r[name] for r in _reward_logs(one_greedy)] == [r[name] for r in _reward_logs(two_greedy)], name
+
+    def prompts(trace: Path, ranks: tuple[int, ...]) -> list[list[str]]:  # per step, the prompt ids scored
+        calls = [c for c in _reward_calls(trace, ranks) if c['function'] == 'format_reward']
+        return [[p for c in calls if c['step'] == step for p in c['prompt_ids']] for step in range(GRPO_STEPS)]
+
+    assert prompts(tmp_path / 'g1', (0,)) == prompts(tmp_path / 'g2', (0, 1))
+
+
+@pytest.mark.timeout(900)
+def test_evaluation_with_two_processes_scores_every_item_once(
+    sft_full: Any, viewpoint_dir: Path, tmp_path: Path
+) -> None:
+    """Greedy decoding, one item per generate call: two processes write what one process writes."""
+    evaluate = [
+        *('-m', 'actial_ros.training.evaluate', '--model', str(sft_full.output_dir), '--viewpoint', str(viewpoint_dir)),
+        *('--viewpoint-split', 'train', '--batch-size', '1', '--max-new-tokens', '24', '--no-progress'),
+    ]
+    one, two = tmp_path / 'one', tmp_path / 'two'
+    _run([sys.executable, *evaluate, '--out', str(one), '--label', 'tiny'], _environment())
+    _run([*_launch(), *evaluate, '--out', str(two), '--label', 'tiny'], _environment())
+    predictions = [(out / 'predictions.jsonl').read_text().splitlines() for out in (one, two)]
+    assert len(predictions[0]) == 12 and predictions[0] == predictions[1]  # every item once, in item order
+    results = [json.loads((out / 'results.json').read_text()) for out in (one, two)]
+    assert [r['processes'] for r in results] == [1, 2]
+    assert results[0]['summary'] == results[1]['summary']
+    assert sorted(p.name for p in two.iterdir()) == ['predictions.jsonl', 'results.json']  # one writer
