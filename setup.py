@@ -81,6 +81,7 @@ setup(
             'pytest-timeout>=2.3',
             'ruff>=0.6',
             'mypy>=1.11',
+            'deepspeed>=0.15',  # ZeRO-3 with 2 CPU processes in CI (config/accelerate/cpu_2proc_zero3.yaml)
             'psutil>=5.9',  # benchmarks' peak-memory figures; the kill-and-resume test kills a launcher's process tree
             'hypothesis>=6.100',  # property-based fuzzing of every input boundary
             'vermin>=1.6',  # make lint: nothing newer than Python 3.10 (ROS 2 Humble)

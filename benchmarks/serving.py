@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import random
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--in-flight', default='1,2,4,8,16')
     parser.add_argument('--requests', type=int, default=48, help='questions per in-flight level')
     parser.add_argument('--max-tokens', type=int, default=16, help='completion tokens per answer')
+    parser.add_argument('--out', type=Path, help='also write the figures as JSON to this file')
     parser.add_argument('--capture', type=Path, default=REPO / 'data' / 'sample_capture')
     args = parser.parse_args(argv)
 
@@ -210,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
                 gpu_memory_utilization=args.gpu_memory_utilization,
                 max_num_seqs=max(levels),
                 enforce_eager=not args.no_enforce_eager,
-                cpu_kv_cache_gib=args.cpu_kv_cache_gib,
+                # vLLM's CPU build reserves --gpu-memory-utilization (0.92) of the machine's RAM unless a KV cache
+                # size is given, and refuses to start when that much is not free: 1 GiB is plenty for the tiny model.
+                cpu_kv_cache_gib=args.cpu_kv_cache_gib if args.cpu_kv_cache_gib is not None or _has_cuda() else 1,
                 executable=args.vllm,
             )
             env = {**os.environ, 'VLLM_NO_USAGE_STATS': '1', 'HF_HUB_OFFLINE': '1'}
@@ -252,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         print()
         print(table(rows))
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            figures = {'machine': machine(), 'server': base_url, 'max_tokens': args.max_tokens, 'levels': rows}
+            args.out.write_text(json.dumps(figures, indent=1, default=str) + '\n')
+            print(f'figures: {args.out}')
     finally:
         if server is not None:
             import signal

@@ -258,6 +258,7 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
         seed=settings.seed,
         **vllm,
         **prepared.precision,
+        **prepared.distributed,
         **settings.trl,
     )
     rewards = reward_functions()

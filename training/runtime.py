@@ -197,6 +197,7 @@ class PreparedModel:
         peft_config: a ``peft.LoraConfig`` for LoRA runs, else ``None`` (the trainer applies it).
         dtype: the parameter ``torch.dtype``; precision: the matching ``bf16``/``fp16`` flags.
         activation_checkpointing: the resolved flag (default: on when CUDA is available).
+        distributed: ``TrainingArguments`` options of several processes without CUDA (:func:`distributed_on_cpu`).
     """
 
     model: Any
@@ -205,32 +206,44 @@ class PreparedModel:
     dtype: Any
     precision: dict[str, bool]
     activation_checkpointing: bool
+    distributed: dict[str, Any]
 
 
-def distributed_on_cpu() -> None:
-    """Let several processes without CUDA train together over gloo: when a launcher started this process as one
-    of several (``WORLD_SIZE`` > 1: ``accelerate launch`` with ``config/accelerate/cpu_2proc.yaml``, or
-    ``torchrun``) and no CUDA device exists, set ``ACCELERATE_USE_CPU`` (read by accelerate's ``AcceleratorState``:
-    the trainer then initialises a MULTI_CPU gloo process group). Without it, accelerate's CPU launcher starts ONE
-    process (it spawns several only through MPI), and a torchrun-started process without CUDA trains alone, each
-    rank the whole data. An ``ACCELERATE_USE_CPU`` already set is left as it is.
+def distributed_on_cpu() -> dict[str, Any]:
+    """Let several processes without CUDA train together over gloo; returns the ``TrainingArguments`` options that
+    needs (``{}`` in one process or with CUDA).
 
-    An FSDP or DeepSpeed config launched without CUDA is logged as a warning: accelerate 1.16 then trains the ranks
-    as plain data-parallel copies (DDP over gloo, every rank the whole model and optimizer state; measured
-    2026-12-07 with ``multi_gpu_fsdp.yaml`` at 2 processes: ``DistributedType.MULTI_CPU``, the model wrapped in
-    ``DistributedDataParallel``), which the config's name would not tell.
+    When a launcher started this process as one of several (``WORLD_SIZE`` > 1: ``accelerate launch`` with
+    ``config/accelerate/cpu_2proc.yaml``, or ``torchrun``) and no CUDA device exists:
+
+    * plain data parallel (the default): set ``ACCELERATE_USE_CPU`` (read by accelerate's ``AcceleratorState``: the
+      trainer then initialises a MULTI_CPU gloo process group). Without it, accelerate's CPU launcher starts ONE
+      process (it spawns several only through MPI), and a torchrun-started process without CUDA trains alone,
+      each rank the whole data. An ``ACCELERATE_USE_CPU`` already set is left as it is.
+    * DeepSpeed (``ACCELERATE_USE_DEEPSPEED``, a DEEPSPEED config): leave ``ACCELERATE_USE_CPU`` unset (with it,
+      accelerate 1.16 drops DeepSpeed for DDP while transformers still sees the ZeRO-3 config, and TRL fails on the
+      first step: ``'Parameter' object has no attribute 'ds_status'``) and return ``ddp_backend='gloo'`` (without a
+      backend accelerate counts one process while DeepSpeed counts two, and DeepSpeed's batch check fails).
+      Measured 2026-12-07 (deepspeed 0.19.8 on its CPU accelerator): real ZeRO-2 and ZeRO-3 with 2 processes, the
+      losses equal to DDP's (test/training/test_multiprocess.py).
+    * FSDP (``ACCELERATE_USE_FSDP``): cannot run on CPU with accelerate 1.16 (with ``ACCELERATE_USE_CPU`` it trains
+      DDP, ``DistributedType.MULTI_CPU`` and ``DistributedDataParallel``; without, even with gloo, each rank trains
+      alone, ``DistributedType.NO``); the ranks train as DDP and a warning says so.
     """
     import torch
 
-    if int(os.environ.get('WORLD_SIZE') or 1) > 1 and not torch.cuda.is_available():
-        os.environ.setdefault('ACCELERATE_USE_CPU', 'true')
-        for name, variable in (('FSDP', 'ACCELERATE_USE_FSDP'), ('DeepSpeed', 'ACCELERATE_USE_DEEPSPEED')):
-            if os.environ.get(variable, '').lower() == 'true':
-                _LOG.warning(
-                    '%s was asked for but there is no CUDA device: the ranks train as plain data-parallel copies '
-                    '(DDP over gloo; every rank holds the whole model and optimizer state). See docs/training.md.',
-                    name,
-                )
+    if int(os.environ.get('WORLD_SIZE') or 1) <= 1 or torch.cuda.is_available():
+        return {}
+    if os.environ.get('ACCELERATE_USE_DEEPSPEED', '').lower() == 'true':
+        return {'ddp_backend': 'gloo'}
+    os.environ.setdefault('ACCELERATE_USE_CPU', 'true')
+    if os.environ.get('ACCELERATE_USE_FSDP', '').lower() == 'true':
+        _LOG.warning(
+            'FSDP was asked for but there is no CUDA device, and accelerate runs FSDP on CUDA only: the ranks train '
+            'as plain data-parallel copies (DDP over gloo; every rank holds the whole model and optimizer state). '
+            'DeepSpeed ZeRO runs on the CPU (docs/training.md).'
+        )
+    return {}
 
 
 def trace_rows(trainer: Any, folder: str | Path) -> None:
@@ -305,7 +318,7 @@ def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -
 
     if settings.finetuning not in ('full', 'lora'):
         raise ConfigError(f"finetuning must be 'full' or 'lora', got {settings.finetuning!r}")
-    distributed_on_cpu()
+    distributed = distributed_on_cpu()
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     processor = load_processor(
@@ -333,6 +346,7 @@ def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -
         dtype=dtype,
         precision=precision_flags(dtype),
         activation_checkpointing=bool(checkpointing),
+        distributed=distributed,
     )
 
 

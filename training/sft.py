@@ -169,6 +169,7 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
         seed=settings.seed,
         **traced,
         **prepared.precision,
+        **prepared.distributed,
         **settings.trl,
     )
     trainer = SFTTrainer(

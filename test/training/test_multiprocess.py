@@ -288,3 +288,29 @@ def test_evaluation_with_two_processes_scores_every_item_once(
     assert [r['processes'] for r in results] == [1, 2]
     assert results[0]['summary'] == results[1]['summary']
     assert sorted(p.name for p in two.iterdir()) == ['predictions.jsonl', 'results.json']  # one writer
+
+
+ZERO_STEPS = 8
+
+
+@pytest.mark.timeout(900)
+def test_deepspeed_zero3_with_two_processes_on_the_cpu(runs: Runs, tmp_path: Path) -> None:
+    """config/accelerate/cpu_2proc_zero3.yaml: parameters, gradients and optimizer states sharded over the two
+    ranks (DeepSpeed's CPU accelerator, gloo), the same losses as plain data parallel."""
+    pytest.importorskip('deepspeed')
+    out = tmp_path / 'zero3'
+    launch = _launch()
+    launch[launch.index('--config_file') + 1] = str(REPO / 'config' / 'accelerate' / 'cpu_2proc_zero3.yaml')
+    command = _sft(out, runs.model, runs.data, GLOBAL_BATCH // 2, tmp_path / 'trace', save_steps=ZERO_STEPS)
+    _run([*launch, *command, '--max-steps', str(ZERO_STEPS)], _environment())
+    # DeepSpeed's own checkpoint: one optimizer-state partition per rank (what ZeRO shards), beside the weights.
+    partitions = sorted(p.name for p in (out / f'checkpoint-{ZERO_STEPS}' / f'global_step{ZERO_STEPS}').iterdir())
+    assert [p for p in partitions if 'optim_states' in p] == [
+        'zero_pp_rank_0_mp_rank_00_optim_states.pt',
+        'zero_pp_rank_1_mp_rank_00_optim_states.pt',
+    ], partitions
+    losses, reference = _losses(out), _losses(runs.two)[:ZERO_STEPS]
+    assert len(losses) == ZERO_STEPS
+    for step, (zero_loss, ddp_loss) in enumerate(zip(losses, reference, strict=True)):
+        assert abs(zero_loss - ddp_loss) <= LOSS_TOLERANCE * abs(ddp_loss), (step, zero_loss, ddp_loss)
+    assert sorted(p.name for p in out.glob('actial_*')) == ['actial_recipe.json', 'actial_sft_settings.yaml']

@@ -265,8 +265,16 @@ def test_accelerate_configs_parse() -> None:
 
     root = Path(__file__).resolve().parents[2] / 'config' / 'accelerate'
     kinds = {path.stem: ClusterConfig.from_yaml_file(str(path)) for path in sorted(root.glob('*.yaml'))}
-    assert set(kinds) == {'single_gpu', 'multi_gpu_zero3', 'multi_gpu_fsdp', 'multi_node', 'cpu_2proc'}
+    assert set(kinds) == {
+        'single_gpu',
+        'multi_gpu_zero3',
+        'multi_gpu_fsdp',
+        'multi_node',
+        'cpu_2proc',
+        'cpu_2proc_zero3',
+    }
     assert kinds['cpu_2proc'].num_processes == 2  # run in CI: test_multiprocess.py
+    assert kinds['cpu_2proc_zero3'].deepspeed_config['zero_stage'] == 3 and not kinds['cpu_2proc_zero3'].use_cpu
     assert kinds['multi_gpu_zero3'].deepspeed_config['zero_stage'] == 3
     assert str(kinds['multi_gpu_fsdp'].distributed_type).endswith('FSDP')
     assert kinds['multi_node'].num_machines > 1 and kinds['single_gpu'].num_processes == 1
