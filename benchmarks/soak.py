@@ -24,6 +24,10 @@ data the buffer parameters promise (frame buffer: ``min(max_buffer_frames x imag
 camera; pending: ``max_pending_frames`` per camera; the ingest queue; ``max_queue`` and ``max_in_flight``
 questions, two frames each; the DDS reader history, ``qos_depth`` images per camera).
 At the end it stops the node with SIGINT (SIGKILL after ``--stop-timeout-s``) and prints its exit status.
+``--out DIR`` also writes ``soak.json`` (every sample) and ``soak.png`` (RSS against the promised ceiling, latency).
+
+This module is over 600 lines because it is one benchmark's whole run (the fake server's phases, the streamer
+node, the sampler, the promised bound, the report and its plot), each part used by this script alone.
 """
 
 from __future__ import annotations

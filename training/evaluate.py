@@ -42,6 +42,7 @@ from actial_ros.training.benchmarks import (
     load_vlmeval_tsv,
 )
 from actial_ros.training.config import setting
+from actial_ros.training.runtime import Shard
 
 from actial_ros.answers import parse_answer
 from actial_ros.errors import BackendError, ConfigError
@@ -53,7 +54,6 @@ __all__ = [
     'EndpointGenerator',
     'EvaluateSettings',
     'Prediction',
-    'Shard',
     'TransformersGenerator',
     'configure_parser',
     'evaluate',
@@ -391,61 +391,6 @@ def evaluate(
     return score(items, replies, errors)
 
 
-@dataclass(frozen=True)
-class Shard:
-    """This process's part of an evaluation launched as several processes (``accelerate launch`` with
-    ``config/accelerate/cpu_2proc.yaml`` or a GPU config, or ``torchrun``), or the whole of it in one process.
-
-    Items are dealt round robin (process ``r`` of ``n`` answers items ``r, r + n, ...``), each process with its
-    own model copy on its own device; the main process gathers every prediction (``torch.distributed``'s
-    ``all_gather_object`` through accelerate), puts them back in item order and alone writes ``results.json`` and
-    ``predictions.jsonl``: every item scored exactly once. With greedy decoding and ``--batch-size 1`` the files
-    equal a one-process run's (larger batches pad items together differently, which can change float sums).
-
-    Attributes:
-        processes: how many processes share the items.
-        rank: this process's index.
-        device: where this process's model goes (``None``: CUDA when available, else CPU).
-    """
-
-    processes: int = 1
-    rank: int = 0
-    device: str | None = None
-
-    @classmethod
-    def of_launch(cls) -> Shard:
-        """This process's shard: one of ``WORLD_SIZE`` when a launcher started several, else the whole."""
-        from actial_ros.training.runtime import world_size
-
-        if world_size() <= 1:
-            return cls()
-        import torch
-        from accelerate import PartialState
-
-        state = PartialState(cpu=not torch.cuda.is_available())  # without CUDA: gloo (accelerate's MULTI_CPU)
-        return cls(processes=int(state.num_processes), rank=int(state.process_index), device=str(state.device))
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this process reports and writes."""
-        return self.rank == 0
-
-    def indices(self, count: int) -> list[int]:
-        """The indices of the items this process answers, of ``count`` items."""
-        return list(range(self.rank, count, self.processes))
-
-    def gather(self, indices: Sequence[int], predictions: Sequence[Prediction]) -> list[Prediction] | None:
-        """Every process's predictions in item order on the main process; ``None`` on the others."""
-        if self.processes == 1:
-            return list(predictions)
-        from accelerate.utils import gather_object
-
-        gathered = gather_object([(i, asdict(p)) for i, p in zip(indices, predictions, strict=True)])
-        if not self.is_main:
-            return None
-        return [Prediction(**record) for _, record in sorted(gathered, key=lambda pair: pair[0])]
-
-
 # ----------------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------------
@@ -573,7 +518,7 @@ def run(namespace: argparse.Namespace) -> int:
         _LOG.error('no benchmark given: use --viewpoint, --cv-bench, --blink, --3dsrbench or --tsv')
         return 2
     started = time.perf_counter()
-    shard = Shard.of_launch()
+    shard = Shard.of_launch()  # one of several processes under accelerate launch / torchrun, else the whole
     generate: Any
     try:  # the checkpoint's own recipe unless a flag says otherwise
         system_prompt = resolve_system_prompt(args.system_prompt, args.model)
@@ -609,9 +554,10 @@ def run(namespace: argparse.Namespace) -> int:
     finally:
         if isinstance(generate, EndpointGenerator):
             generate.close()
-    predictions = shard.gather(mine, answered)
-    if predictions is None:  # another process writes the results
+    records = shard.gather(mine, [asdict(p) for p in answered])
+    if records is None:  # another process writes the results
         return 0
+    predictions = [Prediction(**record) for record in records]
     summary = summarize(predictions)
     console = Console() if sys.stdout.isatty() else Console(width=200)  # full table in logs and pipes
     console.print(render_table(summary, label))

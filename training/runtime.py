@@ -25,6 +25,7 @@ __all__ = [
     'LANGUAGE_LORA_TARGETS',
     'ModelSettings',
     'PreparedModel',
+    'Shard',
     'freeze_vision_tower',
     'gradient_accumulation',
     'last_complete_checkpoint',
@@ -456,6 +457,59 @@ their machine, are in the project's `benchmarks/README.md` ("Learning").
 
 
 _Result = TypeVar('_Result')
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of work launched as several processes (``accelerate launch`` with
+    ``config/accelerate/cpu_2proc.yaml`` or a GPU config, or ``torchrun``), or the whole of it in one process
+    (``actial-ros-train evaluate`` deals its items with it).
+
+    Items are dealt round robin (process ``r`` of ``n`` takes items ``r, r + n, ...``); the main process gathers
+    every process's records (``torch.distributed``'s ``all_gather_object`` through accelerate) back in item
+    order, so that it alone writes the results and every item counts exactly once.
+
+    Attributes:
+        processes: how many processes share the items.
+        rank: this process's index.
+        device: where this process's model goes (``None``: CUDA when available, else CPU).
+    """
+
+    processes: int = 1
+    rank: int = 0
+    device: str | None = None
+
+    @classmethod
+    def of_launch(cls) -> Shard:
+        """This process's shard: one of ``WORLD_SIZE`` when a launcher started several, else the whole."""
+        if world_size() <= 1:
+            return cls()
+        import torch
+        from accelerate import PartialState
+
+        state = PartialState(cpu=not torch.cuda.is_available())  # without CUDA: gloo (accelerate's MULTI_CPU)
+        return cls(processes=int(state.num_processes), rank=int(state.process_index), device=str(state.device))
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process reports and writes."""
+        return self.rank == 0
+
+    def indices(self, count: int) -> list[int]:
+        """The indices of the items this process answers, of ``count`` items."""
+        return list(range(self.rank, count, self.processes))
+
+    def gather(self, indices: Sequence[int], records: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Every process's records (picklable, one per item of ``indices``) in item order on the main process;
+        ``None`` on the others."""
+        if self.processes == 1:
+            return list(records)
+        from accelerate.utils import gather_object
+
+        gathered = gather_object(list(zip(indices, records, strict=True)))
+        if not self.is_main:
+            return None
+        return [record for _, record in sorted(gathered, key=lambda pair: pair[0])]
 
 
 def run_command(train: Callable[[], _Result], summary: Callable[[_Result], str], logger: logging.Logger) -> int:
