@@ -9,6 +9,7 @@ only. The ground truth comes from :func:`actial_ros.geometry.viewpoint_label`.
 from __future__ import annotations
 
 import random
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,8 +17,10 @@ from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.errors import ConfigError
 
 __all__ = [
+    'CLOSING_INSTRUCTION',
     'DEFAULT_SYSTEM_PROMPT',
     'OPTION_LETTERS',
+    'PREAMBLE',
     'Question',
     'format_options',
     'make_question',
@@ -38,10 +41,11 @@ DEFAULT_SYSTEM_PROMPT = (
 a checkpoint answers best with the prompt it was trained with, so every component takes the system
 prompt as a configuration value."""
 
-_PREAMBLE = (
+PREAMBLE = (
     'The two images were taken by the same camera, first image then second image. '
     'The object in them did not move between the two photos; only the camera did.'
 )
+"""The statement every viewpoint question starts with (the core's three types and training's yaw-bin probe)."""
 
 _STEMS: dict[QuestionType, str] = {
     QuestionType.EGO_TRANSLATION: (
@@ -76,7 +80,9 @@ _OPTION_TEXT: dict[QuestionType, dict[ViewpointLabel, str]] = {
     },
 }
 
-_CLOSING = "Answer with the option's letter from the given choices directly."
+CLOSING_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+"""The last line of every multiple-choice prompt of the project (viewpoint questions, training's prompts,
+evaluation): the instruction of the paper's multiple-choice evaluation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +125,15 @@ class Question:
 
 
 def format_options(options: Sequence[str]) -> str:
-    """Lettered option lines, ``'A. ...\\nB. ...'``."""
-    return '\n'.join(f'{letter}. {text}' for letter, text in zip(OPTION_LETTERS, options, strict=False))
+    """Lettered option lines, ``'A. ...\\nB. ...'``, letters A to Z in display order (the viewpoint questions use
+    the first three, :data:`OPTION_LETTERS`).
+
+    Raises:
+        ValueError: no option, or more than 26.
+    """
+    if not options or len(options) > len(string.ascii_uppercase):
+        raise ValueError(f'a multiple-choice question needs 1 to 26 options, got {len(options)}')
+    return '\n'.join(f'{letter}. {text}' for letter, text in zip(string.ascii_uppercase, options, strict=False))
 
 
 def make_question(
@@ -143,7 +156,7 @@ def make_question(
     labels = [ViewpointLabel.LEFT, ViewpointLabel.RIGHT, ViewpointLabel.NONE]
     rng.shuffle(labels)
     texts = tuple(_OPTION_TEXT[kind][label] for label in labels)
-    text = f'{_PREAMBLE}\n{_STEMS[kind]}\n{format_options(texts)}\n{_CLOSING}'
+    text = f'{PREAMBLE}\n{_STEMS[kind]}\n{format_options(texts)}\n{CLOSING_INSTRUCTION}'
     return Question(
         question_type=kind,
         text=text,

@@ -10,8 +10,10 @@ import pytest
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.errors import ConfigError
 from actial_ros.questions import (
+    CLOSING_INSTRUCTION,
     DEFAULT_SYSTEM_PROMPT,
     OPTION_LETTERS,
+    PREAMBLE,
     Question,
     format_options,
     make_question,
@@ -101,6 +103,16 @@ def test_text_starts_with_preamble_and_ends_asking_for_letter(kind: QuestionType
     lettered = [f'{letter}. {text}' for letter, text in zip(OPTION_LETTERS, question.options, strict=True)]
     assert lines[-4:-1] == lettered
     assert format_options(question.options) in question.text
+    assert lines[0] == PREAMBLE and lines[-1] == CLOSING_INSTRUCTION  # the one home training uses too
+
+
+def test_options_are_lettered_a_to_z_and_never_cut() -> None:
+    texts = [f'option {k}' for k in range(26)]
+    lines = format_options(texts).split('\n')
+    assert lines[0] == 'A. option 0' and lines[3] == 'D. option 3' and lines[-1] == 'Z. option 25'
+    for bad in ([], [*texts, 'one too many']):
+        with pytest.raises(ValueError, match='1 to 26 options'):
+            format_options(bad)
 
 
 def test_stems_differ_between_types() -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from actial_ros.questions import CLOSING_INSTRUCTION, format_options
+
 __all__ = [
     'DEFAULT_MC_TARGET',
     'MC_CLOSING',
@@ -34,8 +36,9 @@ SFT model already earns the GRPO format reward; the 10 % CoT rows teach what goe
 ``mc_target_template: '{letter}'`` in ``config/training/sft.yaml`` for the bare-letter variant.
 Placeholders: ``{letter}`` (e.g. ``B``), ``{option}`` (the option text), ``{label}`` (``left``...)."""
 
-MC_CLOSING = "Answer with the option's letter from the given choices directly."
-"""Closing instruction of multiple-choice prompts built here (the viewpoint questions end the same way)."""
+MC_CLOSING = CLOSING_INSTRUCTION
+"""Closing instruction of multiple-choice prompts built here (:data:`actial_ros.questions.CLOSING_INSTRUCTION`:
+the viewpoint questions end the same way)."""
 
 
 def multiple_choice_text(question: str, options: Sequence[str], closing: str = MC_CLOSING) -> str:
@@ -44,11 +47,7 @@ def multiple_choice_text(question: str, options: Sequence[str], closing: str = M
     Raises:
         ValueError: more than 26 options or none.
     """
-    if not options or len(options) > 26:
-        raise ValueError(f'a multiple-choice question needs 1 to 26 options, got {len(options)}')
-    letters = [chr(ord('A') + i) for i in range(len(options))]
-    lines = '\n'.join(f'{letter}. {text}' for letter, text in zip(letters, options, strict=True))
-    parts = [question.strip(), lines]
+    parts = [question.strip(), format_options(options)]
     if closing:
         parts.append(closing)
     return '\n'.join(parts)

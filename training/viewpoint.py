@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.geometry import LabelThresholds, RelativePose, viewpoint_label
-from actial_ros.questions import Question, format_options, make_question
+from actial_ros.questions import CLOSING_INSTRUCTION, PREAMBLE, Question, format_options, make_question
 
 __all__ = [
     'YAW_BIN_QUESTION',
     'RowQuestion',
-    'format_options_any',
     'make_row_question',
     'make_yaw_bin_question',
     'preamble',
@@ -36,13 +35,12 @@ _YAW_BIN_STEM = (
     "From the camera's perspective, in which direction did the camera rotate (turn about its vertical "
     'axis) between the first and the second image, and by how many degrees?'
 )
-_CLOSING = "Answer with the option's letter from the given choices directly."
 
 
 def preamble() -> str:
-    """The statement every question starts with, taken from :func:`actial_ros.questions.make_question`
-    (its first line), so that the probe words it exactly as the core questions do."""
-    return make_question(QuestionType.ROTATION, None, random.Random(0)).text.split('\n', 1)[0]
+    """The statement every question starts with (:data:`actial_ros.questions.PREAMBLE`): the probe words it
+    exactly as the core questions do."""
+    return PREAMBLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +116,7 @@ def make_yaw_bin_question(pose: RelativePose, edges: tuple[float, ...], rng: ran
     labels = [f'{direction}_{k + 1}' for direction in ('left', 'right') for k in range(len(edges) - 1)]
     rng.shuffle(labels)
     options = tuple(_bin_text(label.split('_')[0], int(label.split('_')[1]) - 1, edges) for label in labels)
-    text = f'{preamble()}\n{_YAW_BIN_STEM}\n{format_options_any(options)}\n{_CLOSING}'
+    text = f'{PREAMBLE}\n{_YAW_BIN_STEM}\n{format_options(options)}\n{CLOSING_INSTRUCTION}'
     return RowQuestion(
         question_type=YAW_BIN_QUESTION,
         text=text,
@@ -127,13 +125,6 @@ def make_yaw_bin_question(pose: RelativePose, edges: tuple[float, ...], rng: ran
         answer=string.ascii_uppercase[labels.index(truth)],
         answer_label=truth,
     )
-
-
-def format_options_any(options: tuple[str, ...]) -> str:
-    """Lettered option lines for any number of options (the core's format, letters A to Z)."""
-    if len(options) <= 3:
-        return format_options(options)
-    return '\n'.join(f'{letter}. {text}' for letter, text in zip(string.ascii_uppercase, options, strict=False))
 
 
 def make_row_question(
