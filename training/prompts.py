@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from actial_ros.chat import IMAGE_PLACEHOLDER, chat_messages
 from actial_ros.questions import CLOSING_INSTRUCTION, format_options
 
 __all__ = [
@@ -70,13 +71,7 @@ def conversation(question: str, *, system_prompt: str, target: str | None = None
         system_prompt: the system message; ``''`` sends none.
         target: the assistant reply for SFT; ``None`` for prompts (GRPO, evaluation).
     """
-    messages: list[dict[str, str]] = []
-    if system_prompt:
-        messages.append({'role': 'system', 'content': system_prompt})
-    messages.append({'role': 'user', 'content': question})
-    if target is not None:
-        messages.append({'role': 'assistant', 'content': target})
-    return messages
+    return chat_messages(question, system_prompt=system_prompt, target=target)
 
 
 def structured_messages(question: str, *, system_prompt: str, num_images: int) -> list[dict[str, Any]]:
@@ -84,10 +79,4 @@ def structured_messages(question: str, *, system_prompt: str, num_images: int) -
 
     The user message is ``num_images`` ``{'type': 'image'}`` parts then one text part.
     """
-    messages: list[dict[str, Any]] = []
-    if system_prompt:
-        messages.append({'role': 'system', 'content': [{'type': 'text', 'text': system_prompt}]})
-    content: list[dict[str, Any]] = [{'type': 'image'} for _ in range(num_images)]
-    content.append({'type': 'text', 'text': question})
-    messages.append({'role': 'user', 'content': content})
-    return messages
+    return chat_messages(question, system_prompt=system_prompt, images=[IMAGE_PLACEHOLDER] * num_images)

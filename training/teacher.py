@@ -23,6 +23,7 @@ from typing import Any
 from actial_ros.training.viewpoint import RowQuestion
 
 from actial_ros.answers import matches_output_format, parse_answer
+from actial_ros.chat import chat_messages, image_url_part
 from actial_ros.enums import StrEnum
 from actial_ros.errors import ConfigError
 from actial_ros.geometry import RelativePose
@@ -155,18 +156,15 @@ class Teacher:
         """Ask for one chain of thought and check it (see the module docstring). Never raises for
         transport or server errors: they give status ``error``."""
         question = request.question
-        content = [
-            {'type': 'image_url', 'image_url': {'url': _data_url(request.image_1)}},
-            {'type': 'image_url', 'image_url': {'url': _data_url(request.image_2)}},
-            {'type': 'text', 'text': f'{question.text}\n\n{request.hint}'},
-        ]
+        messages = chat_messages(
+            f'{question.text}\n\n{request.hint}',
+            system_prompt=self.config.system_prompt,
+            images=[image_url_part(_data_url(request.image_1)), image_url_part(_data_url(request.image_2))],
+        )
         try:
             response = self._client.chat.completions.create(
                 model=self.config.model,
-                messages=[
-                    {'role': 'system', 'content': self.config.system_prompt},
-                    {'role': 'user', 'content': content},
-                ],
+                messages=messages,
                 max_tokens=self.config.max_tokens,
                 temperature=self.config.temperature,
             )

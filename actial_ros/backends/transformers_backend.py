@@ -29,6 +29,7 @@ from typing import Any
 from actial_ros.answers import parse_answer
 from actial_ros.backends.base import Backend, BackendAnswer, BackendHealth
 from actial_ros.backends.qwen_processor import load_qwen25vl_processor
+from actial_ros.chat import IMAGE_PLACEHOLDER, chat_messages
 from actial_ros.errors import BackendError, ConfigError
 from actial_ros.frame import Frame, Pair
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, resize_max
@@ -255,12 +256,7 @@ class TransformersBackend(Backend):
         images = [
             Image.fromarray(resize_max(frame.image, self._max_image_width, self._max_image_height)) for frame in frames
         ]
-        content: list[dict[str, Any]] = [{'type': 'image'} for _ in images]
-        content.append({'type': 'text', 'text': text})
-        messages: list[dict[str, Any]] = []
-        if self._system_prompt:
-            messages.append({'role': 'system', 'content': self._system_prompt})
-        messages.append({'role': 'user', 'content': content})
+        messages = chat_messages(text, system_prompt=self._system_prompt, images=[IMAGE_PLACEHOLDER] * len(images))
         try:
             prompt = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             inputs = self._processor(text=[prompt], images=images or None, return_tensors='pt')

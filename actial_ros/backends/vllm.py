@@ -53,6 +53,7 @@ from actial_ros.backends.defaults import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL
 from actial_ros.backends.endpoint_pool import EndpointHealth, EndpointPool, parse_base_urls
 from actial_ros.backends.health_probe import HealthProbe
 from actial_ros.backends.retry_policy import RetryPolicy
+from actial_ros.chat import chat_messages, image_url_part
 from actial_ros.errors import BackendError, ConfigError
 from actial_ros.frame import Frame, Pair
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, jpeg_data_url
@@ -139,26 +140,18 @@ class _ChatSettings:
 
     def messages(self, frames: Sequence[Frame], text: str) -> list[dict[str, Any]]:
         """The chat messages: the system prompt (unless ''), then the frames as JPEG data URLs and ``text``."""
-        content: list[dict[str, Any]] = [
-            {
-                'type': 'image_url',
-                'image_url': {
-                    'url': jpeg_data_url(
-                        frame.image,
-                        quality=self.jpeg_quality,
-                        max_width=self.max_image_width,
-                        max_height=self.max_image_height,
-                    )
-                },
-            }
+        images = [
+            image_url_part(
+                jpeg_data_url(
+                    frame.image,
+                    quality=self.jpeg_quality,
+                    max_width=self.max_image_width,
+                    max_height=self.max_image_height,
+                )
+            )
             for frame in frames
         ]
-        content.append({'type': 'text', 'text': text})
-        messages: list[dict[str, Any]] = []
-        if self.system_prompt:
-            messages.append({'role': 'system', 'content': self.system_prompt})
-        messages.append({'role': 'user', 'content': content})
-        return messages
+        return chat_messages(text, system_prompt=self.system_prompt, images=images)
 
 
 class VllmBackend(Backend):
