@@ -5,7 +5,25 @@ from __future__ import annotations
 import sys
 from enum import Enum
 
-__all__ = ['AnswerStatus', 'DropReason', 'QuestionType', 'StrEnum', 'ViewpointLabel']
+__all__ = [
+    'BAG_STORAGES',
+    'IMAGE_TRANSPORTS',
+    'QOS_NAMES',
+    'AnswerStatus',
+    'DropReason',
+    'QuestionType',
+    'StrEnum',
+    'ViewpointLabel',
+]
+
+IMAGE_TRANSPORTS: tuple[str, ...] = ('raw', 'compressed')
+"""Image transports of the nodes' ``image_transport`` parameters: ``raw`` (sensor_msgs/Image) or ``compressed``
+(sensor_msgs/CompressedImage, JPEG or PNG)."""
+QOS_NAMES: tuple[str, ...] = ('sensor_data', 'reliable')
+"""QoS profile names of the nodes' ``*_qos`` parameters: ``sensor_data`` (best effort, volatile, keep last) and
+``reliable`` (:func:`actial_ros.nodes.qos.qos_profile` builds them)."""
+BAG_STORAGES: tuple[str, ...] = ('mcap', 'sqlite3')
+"""rosbag2 storage plugins the bag recorder writes."""
 
 if sys.version_info >= (3, 11):
     from enum import StrEnum  # novermin (3.11+ only, behind the version check)

@@ -19,6 +19,7 @@ from typing import Any
 
 from actial_ros.backends.defaults import DEFAULT_BASE_URL, DEFAULT_MODEL
 from actial_ros.commands.ros_args import add_parameter_overrides
+from actial_ros.enums import IMAGE_TRANSPORTS
 
 __all__ = ['configure_parser', 'run']
 
@@ -44,7 +45,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         '--report', type=Path, metavar='PATH.html', help='also write a self-contained HTML report (frames and answers)'
     )
     parser.add_argument('--rate', type=float, default=4.0, help='replay rate in frames per second')
-    parser.add_argument('--transport', choices=('raw', 'compressed'), default='raw', help='image transport')
+    parser.add_argument('--transport', choices=IMAGE_TRANSPORTS, default='raw', help='image transport')
     parser.add_argument(
         '--vllm-url',
         default=os.environ.get('ACTIAL_VLLM_URL', DEFAULT_BASE_URL),

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from actial_ros.commands.ros_args import ros_arguments
+from actial_ros.enums import IMAGE_TRANSPORTS
 
 __all__ = ['configure_parser', 'run']
 
@@ -18,7 +19,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Flags of ``actial-ros replay``."""
     parser.add_argument('--capture', type=Path, required=True, help='LLFF capture directory')
     parser.add_argument('--rate', type=float, default=2.0, help='frames per second')
-    parser.add_argument('--transport', choices=('raw', 'compressed'), default='raw', help='image transport')
+    parser.add_argument('--transport', choices=IMAGE_TRANSPORTS, default='raw', help='image transport')
     parser.add_argument('--loops', type=int, default=1, help='times the capture is published')
     parser.add_argument('ros_args', nargs=argparse.REMAINDER, help='further ROS arguments after --')
 

@@ -61,6 +61,7 @@ from actial_ros.bags.cdr import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_T
 from actial_ros.bags.reading import default_typestore
 from actial_ros.bags.recording import RECORDING_FILENAME
 from actial_ros.bags.writer import SplitBagWriter
+from actial_ros.enums import BAG_STORAGES, IMAGE_TRANSPORTS, QOS_NAMES
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
@@ -71,7 +72,7 @@ from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.pairing import OdometryMatchPolicy
-from actial_ros.parameter_spec import ParameterSpec
+from actial_ros.parameter_spec import ParameterSpec, check_choices
 from actial_ros.timeline import Jump, TimelineGuard
 
 FloatArray = npt.NDArray[np.float64]
@@ -85,18 +86,23 @@ _NS = 1_000_000_000
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('output_dir', '', 'Folder of the recordings (required); each session is a sub-folder.'),
     ParameterSpec('session', '', 'Session folder name; empty: session_YYYYmmdd_HHMMSS (wall clock).'),
-    ParameterSpec('storage', 'mcap', "'mcap' or 'sqlite3'."),
+    ParameterSpec('storage', 'mcap', "'mcap' or 'sqlite3'.", choices=BAG_STORAGES),
     ParameterSpec('max_bag_size_mb', 512.0, 'Size of one bag part before the next starts (MB).', 0.01, 1e7),
     ParameterSpec(
         'max_total_mb', 10240.0, 'Disk budget of the session (MB); recording stops beyond it; 0: none.', 0.0, 1e9
     ),
     ParameterSpec('image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).'),
-    ParameterSpec('image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage)."),
+    ParameterSpec(
+        'image_transport',
+        'raw',
+        "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).",
+        choices=IMAGE_TRANSPORTS,
+    ),
     ParameterSpec('camera_id', 'camera', 'Name of the primary camera (in recording.json; views NAME@STAMP).'),
     ParameterSpec('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
     ParameterSpec('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).'),
-    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
-    ParameterSpec('odometry_qos', 'reliable', "'reliable' or 'sensor_data' (best effort)."),
+    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort).", choices=QOS_NAMES),
+    ParameterSpec('odometry_qos', 'reliable', "'reliable' or 'sensor_data' (best effort).", choices=QOS_NAMES),
     ParameterSpec('qos_depth', 50, 'Subscription queue depth.', 1, 10000),
     ParameterSpec(
         'keyframe_min_rotation_deg', 5.0, 'Keep an image once the camera turned this much (deg).', 0.0, 180.0
@@ -164,11 +170,8 @@ class BagRecorderNode(Node):
         values = self._values
         if not str(values['output_dir']):
             raise ConfigError('parameter "output_dir" is required')
+        check_choices(PARAMETERS, values)
         transport = str(values['image_transport'])
-        if transport not in ('raw', 'compressed'):
-            raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {transport!r}")
-        if str(values['storage']) not in ('mcap', 'sqlite3'):
-            raise ConfigError(f"storage must be 'mcap' or 'sqlite3', got {values['storage']!r}")
         try:
             self._extrinsic = base_to_optical_extrinsic(
                 list(values['extrinsic_translation']), list(values['extrinsic_rotation_xyzw'])

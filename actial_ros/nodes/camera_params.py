@@ -24,10 +24,14 @@ from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from actial_ros.enums import IMAGE_TRANSPORTS
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
+from actial_ros.parameter_spec import ParameterSpec
 
 __all__ = ['CameraSpec', 'declare_additional_cameras', 'extrinsic_from_values']
+
+_TRANSPORT = ParameterSpec('image_transport', 'raw', 'image transport of one camera', choices=IMAGE_TRANSPORTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +102,7 @@ def declare_additional_cameras(node: Node, *, default_transport: str, read_only:
         for key, default in defaults.items():
             descriptor = ParameterDescriptor(description=f'{key} of camera {name}', read_only=read_only)
             values[key] = node.declare_parameter(f'{name}.{key}', default, descriptor).value
-        if values['image_transport'] not in ('raw', 'compressed'):
-            raise ConfigError(f"{name}.image_transport must be 'raw' or 'compressed'")
+        _TRANSPORT.check(values['image_transport'], name=f'{name}.image_transport')
         specs.append(
             CameraSpec(
                 camera_id=name,

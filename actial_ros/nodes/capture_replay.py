@@ -32,6 +32,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from actial_ros.enums import IMAGE_TRANSPORTS, QOS_NAMES
 from actial_ros.errors import ConfigError
 from actial_ros.frame import Frame
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, invert_transform
@@ -41,7 +42,7 @@ from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.nodes.ros_messages import camera_info_msg, header_msg, image_msg, odometry_msg
-from actial_ros.parameter_spec import ParameterSpec
+from actial_ros.parameter_spec import ParameterSpec, check_choices
 from actial_ros.sources.llff import LlffCapture
 
 __all__ = ['PARAMETERS', 'CaptureReplayNode', 'main']
@@ -50,7 +51,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('capture', '', 'LLFF capture directory (poses_bounds.npy + images/).'),
     ParameterSpec('rate_hz', 2.0, 'Frames per second (stamp spacing and publishing rate).'),
     ParameterSpec('loops', 1, 'How many times the capture is played (stamps keep increasing).'),
-    ParameterSpec('image_transport', 'raw', "'raw' (Image rgb8) or 'compressed' (CompressedImage JPEG)."),
+    ParameterSpec(
+        'image_transport', 'raw', "'raw' (Image rgb8) or 'compressed' (CompressedImage JPEG).", choices=IMAGE_TRANSPORTS
+    ),
     ParameterSpec('image_topic', '/camera/image_raw', 'Image topic (CompressedImage: usually .../compressed).'),
     ParameterSpec('camera_info_topic', '/camera/camera_info', 'CameraInfo topic.'),
     ParameterSpec('odometry_topic', '/odom', 'Odometry topic.'),
@@ -65,7 +68,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         'extrinsic_rotation_xyzw', list(BASE_TO_OPTICAL_QUATERNION_XYZW), 'T_base_camera_optical rotation (x, y, z, w).'
     ),
     ParameterSpec('jpeg_quality', 90, 'JPEG quality of compressed images.'),
-    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data'."),
+    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data'.", choices=QOS_NAMES),
     ParameterSpec('wait_for_subscribers_s', 10.0, 'Wait up to this long for an image subscriber before starting (s).'),
     ParameterSpec('settle_s', 1.0, 'Extra wait after a subscriber appears, so that both sides finish matching (s).'),
     ParameterSpec('manifest', '', 'If set, write a JSON-lines manifest (stamp_ns, name, index) to this path.'),
@@ -111,9 +114,8 @@ class CaptureReplayNode(Node):
         if not self._rate_hz > 0:
             raise ConfigError(f'rate_hz must be > 0, got {self._rate_hz}')
         self._loops = int(self._value('loops'))
+        check_choices(PARAMETERS, {spec.name: self._value(spec.name) for spec in PARAMETERS if spec.choices})
         self._transport = str(self._value('image_transport'))
-        if self._transport not in ('raw', 'compressed'):
-            raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {self._transport!r}")
         self._odom_frame = str(self._value('odom_frame'))
         self._base_frame = str(self._value('base_frame'))
         self._jpeg_quality = int(self._value('jpeg_quality'))

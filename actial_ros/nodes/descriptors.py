@@ -31,6 +31,8 @@ def parameter_descriptor(
     descriptor = ParameterDescriptor(
         description=spec.description, read_only=spec.read_only if read_only is None else read_only
     )
+    if spec.choices is not None:
+        descriptor.additional_constraints = f'one of: {", ".join(spec.choices)}'
     default = spec.default
     if isinstance(default, bool):
         return descriptor

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
+from actial_ros.enums import QOS_NAMES
 from actial_ros.errors import ConfigError
 
 __all__ = ['QOS_NAMES', 'qos_profile']
-
-QOS_NAMES = ('sensor_data', 'reliable')
-"""Accepted names: ``sensor_data`` (best effort, volatile, keep last) and ``reliable`` (the default)."""
 
 
 def qos_profile(name: str, depth: int) -> QoSProfile:

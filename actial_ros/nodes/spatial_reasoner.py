@@ -68,6 +68,7 @@ from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.pair_visuals import PairVisuals
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, backend_from_values, reasoner_config_from_values
+from actial_ros.parameter_spec import check_choices
 from actial_ros.reasoner import SpatialReasoner
 from actial_ros_msgs.msg import ViewpointAnswer
 
@@ -223,11 +224,7 @@ class SpatialReasonerNode(LifecycleNode):
             extrinsic=self._extrinsic(values),
         )
         self._cameras = [primary, *self._additional]
-        for camera in self._cameras:
-            if camera.image_transport not in _IMAGE_TRANSPORTS:
-                raise ConfigError(f"image_transport must be 'raw' or 'compressed', got {camera.image_transport!r}")
-        qos_profile(str(values['image_qos']), int(values['qos_depth']))  # validates the names
-        qos_profile(str(values['odometry_qos']), int(values['qos_depth']))
+        check_choices(PARAMETERS, values)  # transports and QoS names (the additional cameras' at declaration)
         self._values_in_force = values
         self._require_camera_info = bool(values['require_camera_info'])
         self._json_interface = bool(values['json_interface'])

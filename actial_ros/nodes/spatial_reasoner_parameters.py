@@ -14,6 +14,7 @@ from typing import Any
 from actial_ros.backends import create_backend
 from actial_ros.backends.base import Backend
 from actial_ros.backends.defaults import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MODEL
+from actial_ros.enums import IMAGE_TRANSPORTS, QOS_NAMES
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
@@ -40,13 +41,21 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         'image_topic', '/camera/image_raw', 'Image topic (Image, or CompressedImage when compressed).', read_only=True
     ),
     ParameterSpec(
-        'image_transport', 'raw', "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).", read_only=True
+        'image_transport',
+        'raw',
+        "'raw' (sensor_msgs/Image) or 'compressed' (CompressedImage).",
+        read_only=True,
+        choices=IMAGE_TRANSPORTS,
     ),
     ParameterSpec('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.', read_only=True),
     ParameterSpec('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).', read_only=True),
     ParameterSpec('camera_id', 'camera', 'Name of the camera in answers and diagnostics.', read_only=True),
-    ParameterSpec('image_qos', 'sensor_data', "'sensor_data' (best effort) or 'reliable'.", read_only=True),
-    ParameterSpec('odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", read_only=True),
+    ParameterSpec(
+        'image_qos', 'sensor_data', "'sensor_data' (best effort) or 'reliable'.", read_only=True, choices=QOS_NAMES
+    ),
+    ParameterSpec(
+        'odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", read_only=True, choices=QOS_NAMES
+    ),
     ParameterSpec('qos_depth', 10, 'Subscription queue depth.', read_only=True, low=1, high=1000),
     ParameterSpec('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
     ParameterSpec(

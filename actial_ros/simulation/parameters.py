@@ -12,9 +12,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from actial_ros.enums import QOS_NAMES
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
-from actial_ros.parameter_spec import ParameterSpec
+from actial_ros.parameter_spec import ParameterSpec, check_choices
 from actial_ros.simulation.camera import PinholeCamera
 from actial_ros.simulation.render import RenderOptions
 from actial_ros.simulation.rig import RigConfig
@@ -43,7 +44,12 @@ RIG_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('odom_frame', 'odom', 'Odometry header.frame_id (the simulation world).'),
     ParameterSpec('base_frame', 'base_link', 'Odometry child_frame_id.'),
     ParameterSpec('camera_frame', 'camera_optical_frame', 'Image and CameraInfo header.frame_id.'),
-    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort) for images and camera_info."),
+    ParameterSpec(
+        'image_qos',
+        'reliable',
+        "'reliable' or 'sensor_data' (best effort) for images and camera_info.",
+        choices=QOS_NAMES,
+    ),
     ParameterSpec('qos_depth', 10, 'Publisher queue depth.', 1, 1000),
     ParameterSpec('publish_clock', True, 'Publish rosgraph_msgs/Clock on /clock every step (simulated time).'),
     # camera
@@ -140,7 +146,12 @@ RIG_PARAMETERS: tuple[ParameterSpec, ...] = (
     # run control
     ParameterSpec('wait_for_subscribers_s', 10.0, 'Wait up to this long (wall) for an image subscriber (s).', 0.0, 1e6),
     ParameterSpec('settle_s', 1.0, 'Extra wall time after a subscriber appears, for matching (s).', 0.0, 3600.0),
-    ParameterSpec('on_end', 'hold', "After a finite run: 'hold' (clock and odometry go on, no images) or 'exit'."),
+    ParameterSpec(
+        'on_end',
+        'hold',
+        "After a finite run: 'hold' (clock and odometry go on, no images) or 'exit'.",
+        choices=ON_END_CHOICES,
+    ),
     ParameterSpec('record', '', 'If set, write the ground-truth pose record (JSON lines) to this path.'),
 )
 """Every parameter of the sim rig node, in declaration order."""
@@ -221,10 +232,7 @@ def rig_config_from_values(values: Mapping[str, Any]) -> RigConfig:
         raise ConfigError(f'unknown sim rig parameters: {sorted(unknown)}')
     merged = {**default_values(), **values}
     _check_ranges(merged)
-    if str(merged['on_end']) not in ON_END_CHOICES:
-        raise ConfigError(f'on_end must be one of {ON_END_CHOICES}, got {merged["on_end"]!r}')
-    if str(merged['image_qos']) not in ('reliable', 'sensor_data'):
-        raise ConfigError(f"image_qos must be 'reliable' or 'sensor_data', got {merged['image_qos']!r}")
+    check_choices(RIG_PARAMETERS, merged)
     try:
         extrinsic = base_to_optical_extrinsic(
             _floats(merged, 'extrinsic_translation', 3), _floats(merged, 'extrinsic_rotation_xyzw', 4)
