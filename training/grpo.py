@@ -28,11 +28,13 @@ from typing import Any
 
 from actial_ros.training import config as settings_io
 from actial_ros.training.rewards import DEFAULT_REWARD_WEIGHTS
-from actial_ros.training.runtime import LANGUAGE_LORA_TARGETS
 
 from actial_ros.errors import ConfigError
-from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
-from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
+
+# Relative: mypy checks training/ as the package 'training' and cannot see 'actial_ros.training' (setup.py's
+# package_dir), so an absolute import would make the base class Any to it.
+from .model_config import TrainingConfig, trl_arguments
+from .model_config import help_text as _h
 
 __all__ = [
     'GrpoResult',
@@ -48,26 +50,32 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 
-def _h(text: str) -> dict[str, str]:
-    return {'help': text}
-
-
 @dataclass
-class GrpoSettings:
-    """Settings of a GRPO run (YAML keys = field names; flags ``--field-name``). Defaults: the paper's."""
+class GrpoSettings(TrainingConfig):
+    """Settings of a GRPO run (YAML keys = field names; flags ``--field-name``). Defaults: the paper's. The model
+    and run settings are :class:`~actial_ros.training.model_config.TrainingConfig`'s (GRPO restates the defaults
+    that differ from SFT's); GRPO's own follow."""
 
     model: str = field(metadata=_h('SFT checkpoint: local directory or hub id'))
-    sat_data: list[str] = field(default_factory=list, metadata=_h('SAT parquet files/dirs/globs'))
+    freeze_vision: bool = field(default=False, metadata=_h('freeze the vision tower (full fine-tuning)'))
     output_dir: str = field(default='runs/grpo', metadata=_h('where checkpoints and the final model go'))
-    processor: str | None = field(default=None, metadata=_h('processor source (default: model)'))
+    num_samples: int | None = field(default=None, metadata=_h('prompt-set size (default: all SAT + share)'))
+    learning_rate: float = field(default=1e-6, metadata=_h('learning rate (paper: 1e-6)'))
+    lr_scheduler_type: str = field(default='constant', metadata=_h('learning-rate schedule'))
+    warmup_steps: int = field(default=0, metadata=_h('warm-up optimizer steps'))
+    weight_decay: float = field(default=0.01, metadata=_h('AdamW weight decay (verl default 0.01)'))
+    per_device_batch_size: int = field(default=8, metadata=_h('completions per device per forward pass'))
+    logging_steps: int = field(default=1, metadata=_h('log every N optimizer steps'))
+    save_steps: int = field(default=20, metadata=_h('checkpoint every N optimizer steps'))
+    seed: int = field(default=42, metadata=_h('seed of mixing, sampling and initialisation'))
+    trl: dict[str, Any] = field(default_factory=dict, metadata=_h('extra GRPOConfig options'))
+    sat_data: list[str] = field(default_factory=list, metadata=_h('SAT parquet files/dirs/globs'))
     sat_layout: str = field(default='auto', metadata=_h('auto, array, verl or flat'))
     viewpoint_data: list[str] | None = field(
         default=None, metadata=_h('viewpoint parquet: mixed in at viewpoint_ratio, or the only prompts without SAT')
     )
     viewpoint_split: str = field(default='train', metadata=_h('split of the viewpoint rows'))
     viewpoint_ratio: float = field(default=0.0, metadata=_h('share of viewpoint prompts (paper: 0, SAT only)'))
-    num_samples: int | None = field(default=None, metadata=_h('prompt-set size (default: all SAT + share)'))
-    system_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata=_h("system prompt ('' for none)"))
     reward_weights: list[float] = field(
         default_factory=lambda: list(DEFAULT_REWARD_WEIGHTS), metadata=_h('weights of format and accuracy')
     )
@@ -75,11 +83,6 @@ class GrpoSettings:
     rollout_batch_prompts: int = field(default=1024, metadata=_h('prompts per rollout step (paper: 1024)'))
     mini_batch_prompts: int = field(default=256, metadata=_h('prompts per optimizer step (verl: 256)'))
     rollout_steps: int = field(default=150, metadata=_h('rollout steps (paper: 150)'))
-    per_device_batch_size: int = field(default=8, metadata=_h('completions per device per forward pass'))
-    learning_rate: float = field(default=1e-6, metadata=_h('learning rate (paper: 1e-6)'))
-    lr_scheduler_type: str = field(default='constant', metadata=_h('learning-rate schedule'))
-    warmup_steps: int = field(default=0, metadata=_h('warm-up optimizer steps'))
-    weight_decay: float = field(default=0.01, metadata=_h('AdamW weight decay (verl default 0.01)'))
     beta: float = field(default=0.01, metadata=_h('KL coefficient (paper: 0.01, low-variance KL)'))
     epsilon: float = field(default=0.2, metadata=_h('clip range (paper: 0.2)'))
     loss_type: str = field(default='dapo', metadata=_h("TRL loss aggregation ('dapo' = verl token-mean)"))
@@ -87,36 +90,17 @@ class GrpoSettings:
     max_completion_length: int = field(default=4096, metadata=_h('generated tokens (paper: 4096)'))
     temperature: float = field(default=1.0, metadata=_h('rollout sampling temperature'))
     top_p: float = field(default=1.0, metadata=_h('rollout nucleus sampling'))
-    finetuning: str = field(default='full', metadata=_h('full or lora'))
-    freeze_vision: bool = field(default=False, metadata=_h('freeze the vision tower (full fine-tuning)'))
-    lora_rank: int = field(default=64, metadata=_h('LoRA rank'))
-    lora_alpha: int = field(default=128, metadata=_h('LoRA alpha'))
-    lora_dropout: float = field(default=0.05, metadata=_h('LoRA dropout'))
-    lora_target_modules: str = field(default=LANGUAGE_LORA_TARGETS, metadata=_h('LoRA target regex'))
     use_vllm: bool = field(default=False, metadata=_h('generate rollouts with vLLM'))
     vllm_mode: str = field(default='colocate', metadata=_h('colocate or server'))
     vllm_server_base_url: str | None = field(default=None, metadata=_h('trl vllm-serve URL (server mode)'))
     vllm_gpu_memory_utilization: float = field(default=0.7, metadata=_h('colocate: GPU share (paper: 0.7)'))
     vllm_tensor_parallel_size: int = field(default=1, metadata=_h('colocate: tensor parallel size'))
     vllm_max_model_length: int | None = field(default=8192, metadata=_h('vLLM context (paper: 8192)'))
-    dtype: str = field(default='auto', metadata=_h('auto, bfloat16, float16 or float32'))
-    attn_implementation: str | None = field(default=None, metadata=_h('sdpa, flash_attention_2 or eager'))
-    gradient_checkpointing: bool | None = field(default=None, metadata=_h('default: on when CUDA is available'))
-    max_image_width: int = field(default=MAX_MODEL_WIDTH, metadata=_h('downscale larger images (pixels)'))
-    max_image_height: int = field(default=MAX_MODEL_HEIGHT, metadata=_h('downscale larger images (pixels)'))
-    max_pixels: int | None = field(default=None, metadata=_h("image processor's max_pixels override"))
-    logging_steps: int = field(default=1, metadata=_h('log every N optimizer steps'))
-    save_steps: int = field(default=20, metadata=_h('checkpoint every N optimizer steps'))
-    save_total_limit: int | None = field(default=3, metadata=_h('checkpoints kept'))
-    resume_from_checkpoint: str | None = field(default=None, metadata=_h("'latest' or a checkpoint directory"))
-    report_to: list[str] = field(default_factory=lambda: ['none'], metadata=_h('tensorboard, wandb, none'))
     log_completions: bool = field(default=False, metadata=_h('print sample completions at each log'))
     reward_trace: str | None = field(
         default=None,
         metadata=_h('write every reward call (rank, step, prompt ids, rewards) to DIR/rewards_rank{R}.jsonl (checks)'),
     )
-    seed: int = field(default=42, metadata=_h('seed of mixing, sampling and initialisation'))
-    trl: dict[str, Any] = field(default_factory=dict, metadata=_h('extra GRPOConfig options'))
 
 
 @dataclass(frozen=True)
@@ -219,44 +203,13 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
     batches = schedule(settings)
     dataset = _dataset(settings) if train_dataset is None else train_dataset
     prepared = prepare_model(settings, padding_side='left')
-    vllm: dict[str, Any] = {}
-    if settings.use_vllm:
-        vllm = {
-            'use_vllm': True,
-            'vllm_mode': settings.vllm_mode,
-            'vllm_gpu_memory_utilization': settings.vllm_gpu_memory_utilization,
-            'vllm_tensor_parallel_size': settings.vllm_tensor_parallel_size,
-            'vllm_max_model_length': settings.vllm_max_model_length,
-        }
-        if settings.vllm_server_base_url:
-            vllm['vllm_server_base_url'] = settings.vllm_server_base_url
     args = GRPOConfig(
-        output_dir=settings.output_dir,
+        **trl_arguments(settings, GRPOConfig),  # output_dir, optimiser, sampling, rewards, vLLM, saving... by name
         max_steps=batches['max_steps'],
         gradient_accumulation_steps=batches['gradient_accumulation_steps'],
         steps_per_generation=batches['steps_per_generation'],
         per_device_train_batch_size=settings.per_device_batch_size,
-        num_generations=settings.num_generations,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type=settings.lr_scheduler_type,
-        warmup_steps=settings.warmup_steps,
-        weight_decay=settings.weight_decay,
-        beta=settings.beta,
-        epsilon=settings.epsilon,
-        loss_type=settings.loss_type,
-        scale_rewards=settings.scale_rewards,
-        max_completion_length=settings.max_completion_length,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        reward_weights=list(settings.reward_weights),
         activation_checkpointing=prepared.activation_checkpointing,
-        logging_steps=settings.logging_steps,
-        save_steps=settings.save_steps,
-        save_total_limit=settings.save_total_limit,
-        report_to=settings.report_to,
-        log_completions=settings.log_completions,
-        seed=settings.seed,
-        **vllm,
         **prepared.precision,
         **prepared.distributed,
         **settings.trl,

@@ -14,16 +14,16 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import yaml
+from actial_ros.training.model_config import LANGUAGE_LORA_TARGETS, TrainingConfig
 
 from actial_ros.errors import ConfigError
 from actial_ros.recipe import RECIPE_FILE, CheckpointRecipe, write_recipe
 
 __all__ = [
     'LANGUAGE_LORA_TARGETS',
-    'ModelSettings',
     'PreparedModel',
     'Shard',
     'freeze_vision_tower',
@@ -44,10 +44,6 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
-
-LANGUAGE_LORA_TARGETS = r'.*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)'
-"""Default LoRA target (a regular expression peft full-matches against module names): every attention and MLP
-projection of the language model, none of the vision tower (whose MLP uses the same projection names)."""
 
 
 def world_size() -> int:
@@ -168,26 +164,6 @@ def module_main(
     return int(run(args))
 
 
-class ModelSettings(Protocol):
-    """The settings fields SFT and GRPO share (``SftSettings``, ``GrpoSettings``)."""
-
-    model: str
-    processor: str | None
-    output_dir: str
-    max_pixels: int | None
-    dtype: str
-    attn_implementation: str | None
-    finetuning: str
-    freeze_vision: bool
-    lora_rank: int
-    lora_alpha: int
-    lora_dropout: float
-    lora_target_modules: str
-    gradient_checkpointing: bool | None
-    resume_from_checkpoint: str | None
-    seed: int
-
-
 @dataclass(frozen=True)
 class PreparedModel:
     """What a trainer is built from (see :func:`prepare_model`).
@@ -301,7 +277,7 @@ def trace_rewards(functions: Sequence[Any], folder: str | Path) -> list[Any]:
     return [traced(function) for function in functions]
 
 
-def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -> PreparedModel:
+def prepare_model(settings: TrainingConfig, *, padding_side: str | None = None) -> PreparedModel:
     """Seed, then load the model and processor of a run and configure full or LoRA fine-tuning.
 
     Args:
@@ -351,7 +327,7 @@ def prepare_model(settings: ModelSettings, *, padding_side: str | None = None) -
     )
 
 
-def train_and_save(trainer: Any, settings: ModelSettings, settings_record: dict[str, Any], name: str) -> Path:
+def train_and_save(trainer: Any, settings: TrainingConfig, settings_record: dict[str, Any], name: str) -> Path:
     """Train (resuming as ``settings.resume_from_checkpoint`` says), then save the final model or LoRA adapter,
     the processor, the resolved settings (``actial_<name>_settings.yaml``) and the trainer state with its log
     history (``trainer_state.json``: loss, rewards, learning rate per logging step) in ``settings.output_dir``.

@@ -30,69 +30,42 @@ from typing import Any
 
 from actial_ros.training import config as settings_io
 from actial_ros.training.prompts import DEFAULT_MC_TARGET
-from actial_ros.training.runtime import LANGUAGE_LORA_TARGETS
 
-from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
-from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
+# Relative: mypy checks training/ as the package 'training' and cannot see 'actial_ros.training' (setup.py's
+# package_dir), so an absolute import would make the base class Any to it.
+from .model_config import TrainingConfig, trl_arguments
+from .model_config import help_text as _h
 
 __all__ = ['SftResult', 'SftSettings', 'build_trainer', 'configure_parser', 'main', 'run', 'train']
 
 _LOG = logging.getLogger(__name__)
 
 
-def _h(text: str) -> dict[str, str]:
-    return {'help': text}
-
-
 @dataclass
-class SftSettings:
-    """Settings of an SFT run (YAML keys = field names; flags ``--field-name``). Defaults: the paper's."""
+class SftSettings(TrainingConfig):
+    """Settings of an SFT run (YAML keys = field names; flags ``--field-name``). Defaults: the paper's. The model
+    and run settings are :class:`~actial_ros.training.model_config.TrainingConfig`'s; SFT's own follow."""
 
     model: str = field(metadata=_h('base checkpoint: local directory or hub id'))
-    data: list[str] = field(default_factory=list, metadata=_h('viewpoint dataset parquet files/dirs/globs'))
     output_dir: str = field(default='runs/sft', metadata=_h('where checkpoints and the final model go'))
-    processor: str | None = field(default=None, metadata=_h('processor source (default: model)'))
+    num_samples: int | None = field(default=None, metadata=_h('mix size (default: all MC rows + CoT share)'))
+    trl: dict[str, Any] = field(default_factory=dict, metadata=_h('extra SFTConfig options'))
+    data: list[str] = field(default_factory=list, metadata=_h('viewpoint dataset parquet files/dirs/globs'))
     cot_data: list[str] | None = field(default=None, metadata=_h('CoT rows source (default: data)'))
     split: str | None = field(default='train', metadata=_h("viewpoint split to train on ('' for all rows)"))
     cot_ratio: float = field(default=0.1, metadata=_h('share of CoT samples in the mix (paper: 0.1)'))
-    num_samples: int | None = field(default=None, metadata=_h('mix size (default: all MC rows + CoT share)'))
     mc_target_template: str = field(default=DEFAULT_MC_TARGET, metadata=_h('target of MC rows ({letter})'))
-    system_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata=_h("system prompt ('' for none)"))
     assistant_only_loss: bool = field(
         default=True, metadata=_h('loss on the assistant reply only; false: on every token (from-scratch runs)')
     )
-    finetuning: str = field(default='full', metadata=_h('full or lora'))
-    freeze_vision: bool = field(default=True, metadata=_h('freeze the vision tower (full fine-tuning)'))
-    lora_rank: int = field(default=64, metadata=_h('LoRA rank'))
-    lora_alpha: int = field(default=128, metadata=_h('LoRA alpha'))
-    lora_dropout: float = field(default=0.05, metadata=_h('LoRA dropout'))
-    lora_target_modules: str = field(default=LANGUAGE_LORA_TARGETS, metadata=_h('LoRA target regex'))
     num_train_epochs: float = field(default=2.0, metadata=_h('epochs (paper: 2)'))
     max_steps: int = field(default=-1, metadata=_h('stop after this many optimizer steps (-1: epochs)'))
-    learning_rate: float = field(default=5e-6, metadata=_h('peak learning rate (paper: 5e-6)'))
-    lr_scheduler_type: str = field(default='cosine', metadata=_h('learning-rate schedule after warm-up'))
-    warmup_steps: int = field(default=50, metadata=_h('warm-up steps (paper: 50)'))
-    weight_decay: float = field(default=0.0, metadata=_h('AdamW weight decay'))
     global_batch_size: int = field(default=128, metadata=_h('samples per optimizer step (paper: 128)'))
-    per_device_batch_size: int = field(default=1, metadata=_h('samples per device per forward pass'))
     max_length: int | None = field(default=4096, metadata=_h('truncate samples to this many tokens'))
-    dtype: str = field(default='auto', metadata=_h('auto, bfloat16, float16 or float32'))
-    attn_implementation: str | None = field(default=None, metadata=_h('sdpa, flash_attention_2 or eager'))
-    gradient_checkpointing: bool | None = field(default=None, metadata=_h('default: on when CUDA is available'))
-    max_image_width: int = field(default=MAX_MODEL_WIDTH, metadata=_h('downscale larger images (pixels)'))
-    max_image_height: int = field(default=MAX_MODEL_HEIGHT, metadata=_h('downscale larger images (pixels)'))
-    max_pixels: int | None = field(default=None, metadata=_h("image processor's max_pixels override"))
     row_trace: str | None = field(
         default=None, metadata=_h('write the row ids each process trains on to DIR/rows_rank{R}.jsonl (checks)')
     )
-    logging_steps: int = field(default=10, metadata=_h('log every N steps'))
-    save_steps: int = field(default=500, metadata=_h('checkpoint every N steps'))
-    save_total_limit: int | None = field(default=3, metadata=_h('checkpoints kept'))
-    resume_from_checkpoint: str | None = field(default=None, metadata=_h("'latest' or a checkpoint directory"))
-    report_to: list[str] = field(default_factory=lambda: ['none'], metadata=_h('tensorboard, wandb, none'))
     dataloader_num_workers: int = field(default=0, metadata=_h('data loader worker processes'))
-    seed: int = field(default=42, metadata=_h('seed of mixing, shuffling and initialisation'))
-    trl: dict[str, Any] = field(default_factory=dict, metadata=_h('extra SFTConfig options'))
 
 
 @dataclass(frozen=True)
@@ -149,24 +122,10 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
     prepared = prepare_model(settings)
     traced: dict[str, Any] = {'remove_unused_columns': False} if settings.row_trace else {}  # the trace reads ids
     args = SFTConfig(
-        output_dir=settings.output_dir,
-        num_train_epochs=settings.num_train_epochs,
-        max_steps=settings.max_steps,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type=settings.lr_scheduler_type,
-        warmup_steps=settings.warmup_steps,
-        weight_decay=settings.weight_decay,
+        **trl_arguments(settings, SFTConfig),  # output_dir, epochs, steps, optimiser, logging, saving, seed... by name
         per_device_train_batch_size=settings.per_device_batch_size,
         gradient_accumulation_steps=gradient_accumulation(settings.global_batch_size, settings.per_device_batch_size),
         activation_checkpointing=prepared.activation_checkpointing,
-        max_length=settings.max_length,
-        assistant_only_loss=settings.assistant_only_loss,
-        logging_steps=settings.logging_steps,
-        save_steps=settings.save_steps,
-        save_total_limit=settings.save_total_limit,
-        report_to=settings.report_to,
-        dataloader_num_workers=settings.dataloader_num_workers,
-        seed=settings.seed,
         **traced,
         **prepared.precision,
         **prepared.distributed,
