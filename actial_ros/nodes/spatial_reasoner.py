@@ -18,11 +18,12 @@ Action server:
 Callbacks only hand messages to the engine (O(1)); decoding, pairing and model calls run on the
 engine's threads, so a slow or dead backend never blocks ingestion.
 
-Why one module of about 700 lines: it is the one rclpy class of the node (lifecycle transitions,
-subscriptions with their QoS events and guards, publishers, diagnostics), all of it on the node's own
-state; the parts that stand alone live beside it (:mod:`~actial_ros.nodes.spatial_reasoner_parameters`,
+Why one module of about 650 lines: it is the one rclpy class of the node (lifecycle transitions,
+subscriptions with their QoS events and guards, publishers), all of it on the node's own state; the parts
+that stand alone live beside it (:mod:`~actial_ros.nodes.spatial_reasoner_parameters`,
 :mod:`~actial_ros.nodes.answer_msgs`, :mod:`~actial_ros.nodes.ask_action`,
-:mod:`~actial_ros.nodes.pair_visuals`, :mod:`~actial_ros.nodes.camera_params`).
+:mod:`~actial_ros.nodes.pair_visuals`, :mod:`~actial_ros.nodes.camera_params`,
+:mod:`~actial_ros.nodes.reasoner_diagnostics`).
 """
 
 from __future__ import annotations
@@ -31,14 +32,13 @@ import json
 import math
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from traceback import format_exc
 from typing import Any
 
 import rclpy
 import rclpy.time
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import (
     SetParametersResult,
@@ -67,6 +67,7 @@ from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.pair_visuals import PairVisuals
 from actial_ros.nodes.qos import qos_profile
+from actial_ros.nodes.reasoner_diagnostics import CameraReport, ReasonerDiagnostics
 from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, backend_from_values, reasoner_config_from_values
 from actial_ros.parameter_spec import check_choices
 from actial_ros.reasoner import SpatialReasoner
@@ -149,13 +150,11 @@ class SpatialReasonerNode(LifecycleNode):
         # Counters of this node's own (reset by configure).
         self._intrinsics: dict[str, CameraIntrinsics | None] = {}
         self._received: dict[str, int] = {}
-        self._last_received: dict[str, int] = {}
         self._warnings: dict[str, int] = {}
         self._tracebacks_logged: set[str] = set()
         self._delivery = DeliveryMonitor(logger=self.get_logger(), count=self._count_delivery, guard=self._guarded)
         self._dds_lost: dict[str, int] = {}
-        self._reported_drops: dict[str, int] = {}
-        self._last_diag = (time.monotonic(), 0, 0)
+        self._diagnostics_builder = ReasonerDiagnostics()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if bool(self.get_parameter('autostart').value):
             self.autostart()
@@ -240,7 +239,7 @@ class SpatialReasonerNode(LifecycleNode):
             )
         self._intrinsics = {camera.camera_id: None for camera in self._cameras}
         self._received = {camera.camera_id: 0 for camera in self._cameras}
-        self._last_received = dict(self._received)
+        self._diagnostics_builder = ReasonerDiagnostics()  # rates and new drops against this engine's counters
         self._answers = self.create_lifecycle_publisher(ViewpointAnswer, '~/answers', 100)
         if self._json_interface:
             self._answers_json = self.create_lifecycle_publisher(String, '~/answers_json', 100)
@@ -598,131 +597,34 @@ class SpatialReasonerNode(LifecycleNode):
             self.get_logger().error(f'could not publish diagnostics: {error!r}', throttle_duration_sec=10.0)
 
     def _diagnostic_array(self) -> DiagnosticArray:
-        stats = self.engine.stats()
-        now = time.monotonic()
-        last_time, last_images, last_odom = self._last_diag
-        period = max(now - last_time, 1e-9)
-        self._last_diag = (now, stats.images_received, stats.odometry_received)
-        image_rate = (stats.images_received - last_images) / period
-        odom_rate = (stats.odometry_received - last_odom) / period
-        new_drops = {k: v - self._reported_drops.get(k, 0) for k, v in stats.drops.items()}
-        new_drops = {k: v for k, v in new_drops.items() if v}
-        if new_drops:
-            self.get_logger().warning(f'dropped since last report: {new_drops}')
-        self._reported_drops = dict(stats.drops)
-
-        ingest_values = {
-            'cameras': ' '.join(camera.camera_id for camera in self._cameras),
-            'images_received': stats.images_received,
-            'image_rate_hz': f'{image_rate:.2f}',
-            'odometry_received': stats.odometry_received,
-            'odometry_rate_hz': f'{odom_rate:.2f}',
-            'frames_posed': stats.frames_posed,
-            'pairs_made': stats.pairs_made,
-            'buffer_frames': stats.buffer['frames'],
-            'buffer_pending': stats.buffer['pending'],
-            'buffer_bytes': stats.buffer['bytes'],
-            'odometry_samples': stats.buffer['odometry'],
-            **(self._visuals.published if self._visuals is not None else {}),
-        }
+        """This period's ``/diagnostics`` (:class:`~actial_ros.nodes.reasoner_diagnostics.ReasonerDiagnostics`),
+        stamped with the node's clock; drops new since the last one are logged."""
+        rendered = dict(self._visuals.published) if self._visuals is not None else {}
         report = self._report
         if report is not None:
-            ingest_values.update(report_pairs=report.pairs_held, report_bytes=report.bytes_held)
-        ingest_values.update({f'drop_{k}': v for k, v in sorted(stats.drops.items())})
-        warnings = {**stats.warnings, **self._warnings}
-        ingest_values.update({f'warn_{k}': v for k, v in sorted(warnings.items())})
-        health = self.backend.health()
-        backend_values = {
-            'backend': self.backend.name,
-            'healthy': health.ok,
-            'message': health.message,
-            'consecutive_failures': health.consecutive_failures,
-            'in_flight': stats.in_flight,
-            'queued': stats.questions_queued,
-            'requests_done': stats.requests_done,
-            'idle': self.engine.idle(),
-            'last_error': stats.last_error,
-        }
-        p50, p95 = self.engine.scores.latency_percentiles(50, 95)
-        accuracy_values: dict[str, Any] = {
-            'latency_p50_s': '' if p50 is None else f'{p50:.4f}',
-            'latency_p95_s': '' if p95 is None else f'{p95:.4f}',
-        }
-        for kind, score in sorted(self.engine.scores.scores().items()):
-            accuracy = score.accuracy
-            accuracy_values[f'{kind}.accuracy'] = '' if accuracy is None else f'{accuracy:.4f}'
-            for name in ('asked', 'answered', 'unparsed', 'abstained', 'errors', 'scored', 'correct'):
-                accuracy_values[f'{kind}.{name}'] = getattr(score, name)
-
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [
-            _status(
-                'spatial_reasoner: ingest',
-                DiagnosticStatus.WARN if new_drops else DiagnosticStatus.OK,
-                'drops: ' + ', '.join(f'{k}={v}' for k, v in new_drops.items()) if new_drops else 'ok',
-                ingest_values,
-            ),
-            _status(
-                'spatial_reasoner: backend',
-                DiagnosticStatus.OK if health.ok else DiagnosticStatus.ERROR,
-                health.message,
-                backend_values,
-            ),
-            _status(
-                'spatial_reasoner: accuracy', DiagnosticStatus.OK, 'running accuracy against odometry', accuracy_values
-            ),
-            *self._camera_statuses(period),
-        ]
-        return array
-
-    def _camera_statuses(self, period: float) -> list[DiagnosticStatus]:
-        """One status per camera: image rate, frames posed, pairs, drops and accuracy of its pairs."""
-        per_camera = self.engine.buffer.camera_stats()
-        scores = self.engine.scores.camera_scores()
-        statuses = []
-        for camera in self._cameras:
-            camera_id = camera.camera_id
-            received = self._received[camera_id]
-            rate = (received - self._last_received[camera_id]) / period
-            self._last_received[camera_id] = received
-            stats = per_camera.get(camera_id, {'frames': 0, 'pending': 0, 'posed': 0, 'pairs': 0, 'drops': {}})
-            drops = stats['drops']
-            assert isinstance(drops, dict)
-            score = scores.get(camera_id)
-            accuracy = None if score is None else score.accuracy
-            values: dict[str, Any] = {
-                'image_topic': camera.image_topic,
-                'images_received': received,
-                'image_rate_hz': f'{rate:.2f}',
-                'has_camera_info': self._intrinsics[camera_id] is not None,
-                'frames_posed': stats['posed'],
-                'buffer_frames': stats['frames'],
-                'buffer_pending': stats['pending'],
-                'pairs_completed': stats['pairs'],
-                'questions': 0 if score is None else score.asked,
-                'accuracy': '' if accuracy is None else f'{accuracy:.4f}',
-            }
-            if self._dds_lost.get(camera_id):
-                drops = {**drops, DropReason.DDS_LOST.value: self._dds_lost[camera_id]}
-            values.update({f'drop_{k}': v for k, v in sorted(drops.items())})
-            level = (
-                DiagnosticStatus.OK if received and self._intrinsics[camera_id] is not None else DiagnosticStatus.WARN
+            rendered.update(report_pairs=report.pairs_held, report_bytes=report.bytes_held)
+        cameras = [
+            CameraReport(
+                camera_id=camera.camera_id,
+                image_topic=camera.image_topic,
+                received=self._received[camera.camera_id],
+                has_camera_info=self._intrinsics[camera.camera_id] is not None,
+                dds_lost=self._dds_lost.get(camera.camera_id, 0),
             )
-            message = 'ok' if level == DiagnosticStatus.OK else ('no images' if not received else 'no camera_info')
-            statuses.append(_status(f'spatial_reasoner: camera {camera_id}', level, message, values))
-        return statuses
+            for camera in self._cameras
+        ]
+        array, new_drops = self._diagnostics_builder.array(
+            engine=self.engine, backend=self.backend, cameras=cameras, rendered=rendered, warnings=self._warnings
+        )
+        if new_drops:
+            self.get_logger().warning(f'dropped since last report: {new_drops}')
+        array.header.stamp = self.get_clock().now().to_msg()
+        return array
 
     def destroy_node(self) -> None:
         """Stop the engine's threads, close the backend, then destroy the node."""
         self._release()
         super().destroy_node()
-
-
-def _status(name: str, level: bytes, message: str, values: dict[str, Any]) -> DiagnosticStatus:
-    status = DiagnosticStatus(name=name, message=message, hardware_id='actial_ros', level=level)
-    status.values = [KeyValue(key=key, value=str(value)) for key, value in values.items()]
-    return status
 
 
 def _json_default(value: Any) -> Any:
