@@ -122,6 +122,9 @@ class Scale:
     curriculum_steps: tuple[int, int, int] = (0, 0, 0)
     """SFT steps of the curriculum's stages before ``max_steps`` on the orbits (:func:`curriculum`): fixed-reference
     shifted crops, shifted crops, anchored orbits; ``(0, 0, 0)``: none (SFT from random weights)."""
+    train_arc_deg: float = 360.0
+    """How far each training run goes round (degrees; held-out runs always go once round): less, with more runs,
+    spreads the same number of pairs over more scenes (the ``diverse`` scale)."""
 
 
 SCALES: dict[str, Scale] = {
@@ -132,6 +135,17 @@ SCALES: dict[str, Scale] = {
         heldout_pairs_per_run=60,
         max_steps=800,
         grpo_steps=30,
+    ),
+    # The same 19,200 training pairs and held-out set as 'full', spread over 400 scenes of a 120-degree arc each
+    # (48 pairs a scene instead of 240): does the model still find something scene-specific to fit?
+    'diverse': Scale(
+        train_runs=400,
+        heldout_runs=24,
+        pairs_per_run=48,
+        heldout_pairs_per_run=60,
+        max_steps=800,
+        grpo_steps=30,
+        train_arc_deg=120.0,
     ),
     'ci': Scale(train_runs=2, heldout_runs=2, pairs_per_run=32, heldout_pairs_per_run=20, max_steps=300, grpo_steps=0),
     # The held-out CI test: the first 16 training and 8 held-out orbits of 'full' (run_specs draws them in
@@ -153,7 +167,8 @@ class RunSpec:
     translation questions have the answer "no movement"). Mixed, they make each question type its own bit.
     Scene: ``backdrop`` and ``floor`` as ``actial-ros sim`` takes them (the scene's textures follow ``seed``),
     the backdrop turned by ``backdrop_yaw_deg`` and mirrored when ``backdrop_mirrored``; ``light``: the direction
-    towards the light (world x, y, z; ``None``: the simulator's default).
+    towards the light (world x, y, z; ``None``: the simulator's default). ``arc_deg``: how far the run goes round
+    (degrees; 360: once round).
     """
 
     name: str
@@ -171,6 +186,7 @@ class RunSpec:
     backdrop_yaw_deg: float = 0.0
     backdrop_mirrored: bool = False
     light: tuple[float, float, float] | None = None
+    arc_deg: float = 360.0
 
 
 MOTIONS: tuple[Literal['orbit', 'outward', 'turn'], ...] = ('orbit', 'outward', 'turn')
@@ -212,7 +228,12 @@ SCENES: dict[str, SceneKind] = {
 
 
 def run_specs(
-    objects: Sequence[str], count: int, seed: int, prefix: str, scene: SceneKind = SCENES['same']
+    objects: Sequence[str],
+    count: int,
+    seed: int,
+    prefix: str,
+    scene: SceneKind = SCENES['same'],
+    arc_deg: float = 360.0,
 ) -> list[RunSpec]:
     """``count`` runs cycling through ``objects``, with seeded radius, mount, direction and start, staged as
     ``scene`` says (the ``same`` scene draws exactly what it drew before scenes existed)."""
@@ -233,6 +254,7 @@ def run_specs(
             motion=scene.motions[i % len(scene.motions)],
             backdrop=scene.backdrop,
             floor=scene.floor,
+            arc_deg=arc_deg,
         )
         if scene.random_backdrop_yaw:
             spec = dataclasses.replace(spec, backdrop_yaw_deg=round(scene_rng.uniform(0.0, 360.0), 2))
@@ -264,8 +286,8 @@ def _cli(*args: str, log: Path | None = None) -> str:
 
 
 def sim_arguments(spec: RunSpec, scale: Scale) -> list[str]:
-    """The ``actial-ros sim --bag`` arguments (after ``--bag DIR``) that render ``spec`` once around."""
-    duration = 360.0 / abs(spec.speed_deg_s)
+    """The ``actial-ros sim --bag`` arguments (after ``--bag DIR``) that render ``spec`` (``arc_deg`` round)."""
+    duration = spec.arc_deg / abs(spec.speed_deg_s)
     args = [
         '--duration',
         f'{duration:.3f}',
@@ -347,7 +369,7 @@ def split_specs(scale: Scale, seed: int, scene: str = 'same') -> tuple[list[RunS
     ``random`` scene no held-out run shares a wall, a floor or a light with a training run."""
     kind = SCENES[scene]
     return (
-        run_specs(TRAIN_OBJECTS, scale.train_runs, seed + 1, 'train', kind),
+        run_specs(TRAIN_OBJECTS, scale.train_runs, seed + 1, 'train', kind, arc_deg=scale.train_arc_deg),
         run_specs(HELDOUT_OBJECTS, scale.heldout_runs, seed + 2, 'heldout', kind),
     )
 
