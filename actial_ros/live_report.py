@@ -96,6 +96,8 @@ class LiveReport:
             if held is not None:
                 held[2].append(row)
                 return
+            if self._evicted(pair.pair_id):  # a late answer of a pair already dropped: it stays dropped
+                return
             missing = [
                 (key, frame)
                 for key, frame in zip(keys, (pair.frame_1, pair.frame_2), strict=True)
@@ -108,6 +110,8 @@ class LiveReport:
             if held is not None:  # another worker added this pair meanwhile
                 held[2].append(row)
                 return
+            if self._evicted(pair.pair_id):
+                return
             self._thumbnails.update(encoded)
             for key, frame in zip(keys, (pair.frame_1, pair.frame_2), strict=True):
                 if key not in self._thumbnails:  # dropped with an older pair since the first look (rare)
@@ -119,6 +123,11 @@ class LiveReport:
             shown = {key for first, second, _ in self._pairs.values() for key in (first, second)}
             for key in [key for key in self._thumbnails if key not in shown]:
                 del self._thumbnails[key]
+
+    def _evicted(self, pair_id: int) -> bool:
+        """Whether ``pair_id`` (ids grow with time) is older than every held pair while the report is full, i.e.
+        was (or would at once be) dropped. Call with the lock held."""
+        return len(self._pairs) >= self._max_pairs and pair_id < min(self._pairs)
 
     def rows(self) -> list[dict[str, Any]]:
         """The held answer rows, oldest pair first (records plus ``image_1``/``image_2``, the frames' names)."""

@@ -12,27 +12,32 @@ runs; the run always writes its summary):
 2. ``train_7b_full``: the same, full fine-tuning, SFT only, with activation checkpointing: does it fit one GPU?
    (AdamW in fp32 holds about 16 bytes per parameter: a 7.6 B model wants about 120 GB, so on an 80 GB H100 an
    out-of-memory error is the expected answer, and is recorded as the figure.)
-3. ``serving_7b``: :mod:`benchmarks/serving.py`: ``vllm serve`` of the random 7B checkpoint asked real pair
+3. ``learning``: :mod:`benchmarks/learning.py`, the from-scratch recipe at its CI held-out scale in held-out
+   scenes (``--scale ci_heldout --scene random``, no controls): how much faster than on the 2-core CPU, and its
+   held-out accuracy (one draw: a speed figure, not a learning one).
+4. ``serving_7b``: :mod:`benchmarks/serving.py`: ``vllm serve`` of the random 7B checkpoint asked real pair
    questions of the bundled capture through the node's vLLM backend at 1, 4 and 16 in flight: answers/s and the
-   frame-to-answer latency p50/p95. Needs a ``vllm`` executable (``--vllm``); without one the step is skipped,
-   saying so.
-4. ``learning``: :mod:`benchmarks/learning.py`, the from-scratch recipe (held-out scenes) at GPU scale, in what
-   time is left: how much faster than the 2-core CPU's 35 minutes, and its held-out accuracy.
+   frame-to-answer latency p50/p95, in what time is left. Needs a ``vllm`` executable (``--vllm``); without one
+   the step is skipped, saying so.
 
 ``--dry-run`` runs the same four steps with tiny sizes on the CPU (the tiny random model, 64x48 images, one step;
-the tiny model served by the CPU vLLM of ``.venv-vllm``; the learning benchmark at its CI scale and 2 steps), so
+the learning benchmark at its CI scale and 2 steps; the tiny model served by the CPU vLLM of ``.venv-vllm``), so
 that the script and the benchmarks it drives cannot rot unseen: ``test/test_gpu_check.py`` runs it in CI (about
-3 minutes on 2 cores). Figures go to ``--out``: one JSON file per step and ``gpu_check.json`` (every step's
-status, exit code, duration and figures), also printed as a table.
+3 minutes on 2 cores; its budget is 1,000 s, not 540). A step that runs out of time is stopped with its whole
+process group (SIGINT first, so that it can clean up, then SIGKILL). Figures go to ``--out``: one JSON file per
+step (an earlier run's is removed first) and ``gpu_check.json`` (every step's status, exit code, duration and
+figures), also printed as a table.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -46,6 +51,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BUDGET_S = 540.0
 """The whole run's limit (seconds): 9 minutes of the GPU machine."""
+DRY_RUN_BUDGET_S = 1000.0
+"""The dry run's limit (seconds): its steps' own limits, with room (a loaded 2-core CI machine)."""
+STOP_GRACE_S = 20.0
+"""After SIGINT, how long a timed-out step may take to clean up (``serving.py`` stops its vLLM server in a
+``finally``) before its whole process group is killed."""
 
 
 @dataclass(frozen=True)
@@ -78,150 +88,50 @@ class Outcome:
 
 
 def steps(*, dry_run: bool, vllm: str) -> list[Step]:
-    """The four steps at GPU sizes, or tiny ones for ``dry_run``."""
-    throughput = str(HERE / 'train_throughput.py')
+    """The four steps at GPU sizes, or tiny ones for ``dry_run``. Serving goes last: it writes a 16.6 GB checkpoint
+    and starts a server, and takes what time is left."""
+    throughput, learning, serving = (str(HERE / name) for name in ('train_throughput.py', 'learning.py', 'serving.py'))
+    stages = ['--stages', 'render', 'build', 'model', 'sft', 'evaluate', '--no-controls']
     if dry_run:
-        tiny = ('--size', 'tiny', '--steps', '1', '--batch', '2', '--generations', '2', '--image-size', '64x48')
+        tiny = ['--size', 'tiny', '--steps', '1', '--batch', '2', '--generations', '2', '--image-size', '64x48']
+        lora = ['--completion-tokens', '8', '--modes', 'sft', 'grpo', '--finetuning', 'lora']
+        asks = ['--in-flight', '1', '--requests', '2', '--max-tokens', '4']
         return [
-            Step(
-                'train_7b_lora',
-                (
-                    throughput,
-                    *tiny,
-                    '--completion-tokens',
-                    '8',
-                    '--modes',
-                    'sft',
-                    'grpo',
-                    '--finetuning',
-                    'lora',
-                    '--out',
-                    '{out}/train_7b_lora.json',
-                ),
-                120,
-            ),
-            Step(
-                'train_7b_full',
-                (throughput, *tiny, '--modes', 'sft', '--finetuning', 'full', '--out', '{out}/train_7b_full.json'),
-                120,
-            ),
-            Step(
-                'serving_7b',
-                (
-                    str(HERE / 'serving.py'),
-                    '--vllm',
-                    vllm,
-                    '--in-flight',
-                    '1',
-                    '--requests',
-                    '2',
-                    '--max-tokens',
-                    '4',
-                    '--out',
-                    '{out}/serving_7b.json',
-                ),
-                300,
-                needs=vllm,
-            ),
-            Step(
-                'learning',
-                (
-                    str(HERE / 'learning.py'),
-                    '--scale',
-                    'ci',
-                    '--max-steps',
-                    '2',
-                    '--no-controls',
-                    '--stages',
-                    'render',
-                    'build',
-                    'model',
-                    'sft',
-                    'evaluate',
-                    '--out',
-                    '{out}/learning',
-                ),
-                300,
-            ),
+            Step('train_7b_lora', (throughput, *tiny, *lora, '--out', '{out}/train_7b_lora.json'), 120),
+            Step('train_7b_full', (throughput, *tiny, '--modes', 'sft', '--out', '{out}/train_7b_full.json'), 120),
+            Step('learning', (learning, '--scale', 'ci', '--max-steps', '2', *stages, '--out', '{out}/learning'), 300),
+            Step('serving_7b', (serving, '--vllm', vllm, *asks, '--out', '{out}/serving_7b.json'), 300, needs=vllm),
         ]
+    cores = str(os.cpu_count() or 1)
+    lora_7b = ['--size', '7b', '--modes', 'sft', 'grpo', '--finetuning', 'lora', '--steps', '3']
+    full_7b = ['--size', '7b', '--modes', 'sft', '--finetuning', 'full', '--steps', '2', '--gradient-checkpointing']
+    # The CI held-out scale (16 training and 8 held-out runs, 500 steps) in the random scene.
+    learning_gpu = ['--scale', 'ci_heldout', '--scene', 'random', '--threads', cores, '--workers', cores, *stages]
+    serve_7b = ['--dtype', 'bfloat16', '--no-enforce-eager', '--max-model-len', '8192']
+    asks_7b = ['--gpu-memory-utilization', '0.85', '--in-flight', '1,4,16', '--requests', '32']
     return [
         Step(
             'train_7b_lora',
-            (
-                throughput,
-                '--size',
-                '7b',
-                '--modes',
-                'sft',
-                'grpo',
-                '--finetuning',
-                'lora',
-                '--steps',
-                '3',
-                '--completion-tokens',
-                '128',
-                '--out',
-                '{out}/train_7b_lora.json',
-            ),
-            150,
+            (throughput, *lora_7b, '--completion-tokens', '128', '--out', '{out}/train_7b_lora.json'),
+            120,
         ),
-        Step(
-            'train_7b_full',
-            (
-                throughput,
-                '--size',
-                '7b',
-                '--modes',
-                'sft',
-                '--finetuning',
-                'full',
-                '--steps',
-                '2',
-                '--gradient-checkpointing',
-                '--out',
-                '{out}/train_7b_full.json',
-            ),
-            100,
-        ),
+        Step('train_7b_full', (throughput, *full_7b, '--out', '{out}/train_7b_full.json'), 80),
+        Step('learning', (learning, *learning_gpu, '--out', '{out}/learning'), 150),
         Step(
             'serving_7b',
             (
-                str(HERE / 'serving.py'),
+                serving,
                 '--write-7b',
                 '{out}/random-7b',
-                '--dtype',
-                'bfloat16',
-                '--no-enforce-eager',
                 '--vllm',
                 vllm,
-                '--max-model-len',
-                '8192',
-                '--gpu-memory-utilization',
-                '0.85',
-                '--in-flight',
-                '1,4,16',
-                '--requests',
-                '32',
+                *serve_7b,
+                *asks_7b,
                 '--out',
                 '{out}/serving_7b.json',
             ),
-            180,
-            needs=vllm,
-        ),
-        Step(
-            'learning',
-            (
-                str(HERE / 'learning.py'),
-                '--scale',
-                'full',
-                '--threads',
-                str(os.cpu_count() or 1),
-                '--workers',
-                str(os.cpu_count() or 1),
-                '--out',
-                '{out}/learning',
-            ),
             BUDGET_S,
+            needs=vllm,
         ),
     ]
 
@@ -234,21 +144,41 @@ def run_step(step: Step, out: Path, left_s: float) -> Outcome:
         return Outcome(step.name, 'skipped: no time left')
     command = [sys.executable, *(part.replace('{out}', str(out)) for part in step.command)]
     log = out / f'{step.name}.log'
+    figures = (out / f'{step.name}.json', out / step.name / 'results.json')
+    for stale in figures:  # a figure file of an earlier run in this folder is not this run's figure
+        stale.unlink(missing_ok=True)
     started = time.monotonic()
     with log.open('w') as sink:
+        # Its own process group: on a timeout the step and everything it started (sim renders, training ranks)
+        # stop, after SIGINT has let it clean up (serving.py stops its vLLM server, in a session of its own).
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            process = subprocess.run(
-                command, stdout=sink, stderr=subprocess.STDOUT, timeout=min(step.limit_s, left_s), check=False
-            )
-            status, returncode = ('ok' if process.returncode == 0 else 'failed'), process.returncode
+            returncode: int | None = process.wait(timeout=min(step.limit_s, left_s))
+            status = 'ok' if returncode == 0 else 'failed'
         except subprocess.TimeoutExpired:
             status, returncode = 'timed out', None
+            _stop_group(process)
     outcome = Outcome(step.name, status, returncode, round(time.monotonic() - started, 1), log=str(log))
-    for candidate in (out / f'{step.name}.json', out / step.name / 'results.json'):
+    for candidate in figures:
         if candidate.is_file():
-            outcome.figures = json.loads(candidate.read_text())
+            try:
+                outcome.figures = json.loads(candidate.read_text())
+            except ValueError as error:  # half written by a step that was stopped
+                outcome.figures = {'unreadable': f'{candidate}: {error}'}
             break
     return outcome
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT to the step's process group, then, after :data:`STOP_GRACE_S`, SIGKILL to whatever is left in it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_GRACE_S)
+    with contextlib.suppress(ProcessLookupError):  # the group outlives its leader while members remain
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10.0)
 
 
 def headline(outcome: Outcome) -> str:
@@ -272,14 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, required=True, help='folder for the figures and logs')
     parser.add_argument('--dry-run', action='store_true', help='tiny sizes on the CPU (what CI runs)')
-    parser.add_argument('--budget-s', type=float, default=BUDGET_S, help='the whole run (seconds)')
+    parser.add_argument(
+        '--budget-s',
+        type=float,
+        help=f'the whole run (seconds; default {BUDGET_S:g}, {DRY_RUN_BUDGET_S:g} with --dry-run)',
+    )
     parser.add_argument(
         '--vllm', help="the vllm executable (default: 'vllm' on PATH; .venv-vllm's CPU build with --dry-run)"
     )
     args = parser.parse_args(argv)
     vllm = args.vllm or (str(REPO / '.venv-vllm' / 'bin' / 'vllm') if args.dry_run else 'vllm')
     args.out.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + args.budget_s
+    budget_s = args.budget_s or (DRY_RUN_BUDGET_S if args.dry_run else BUDGET_S)
+    deadline = time.monotonic() + budget_s
     outcomes = []
     for step in steps(dry_run=args.dry_run, vllm=vllm):
         outcome = run_step(step, args.out, deadline - time.monotonic())
@@ -289,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         'date': time.strftime('%Y-%m-%d'),
         'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, {_gpu()}',
         'dry_run': args.dry_run,
-        'budget_s': args.budget_s,
+        'budget_s': budget_s,
         'steps': [asdict(outcome) for outcome in outcomes],
     }
     (args.out / 'gpu_check.json').write_text(json.dumps(summary, indent=1) + '\n')

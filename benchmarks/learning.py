@@ -242,7 +242,7 @@ def run_specs(
     specs = []
     for i in range(count):
         spec = RunSpec(
-            name=f'{prefix}_{i:03d}',
+            name=f'{prefix}_{i:03d}' if arc_deg == 360.0 else f'{prefix}_arc{arc_deg:g}_{i:03d}',  # cached by name
             obj=objects[i % len(objects)],
             seed=seed * 1000 + i,
             radius_m=rng.uniform(0.8, 1.6),

@@ -32,7 +32,7 @@ def test_the_gpu_check_runs_dry_on_the_cpu(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / 'gpu_check.json').read_text())
     assert summary['dry_run'] is True
     outcomes = {step['name']: step for step in summary['steps']}
-    assert list(outcomes) == ['train_7b_lora', 'train_7b_full', 'serving_7b', 'learning']
+    assert list(outcomes) == ['train_7b_lora', 'train_7b_full', 'learning', 'serving_7b']
     lora, full = outcomes['train_7b_lora'], outcomes['train_7b_full']
     assert lora['status'] == full['status'] == 'ok', result.stdout
     assert lora['figures']['sft']['samples_per_s'] > 0 and lora['figures']['grpo']['completions_per_s'] > 0
@@ -47,3 +47,40 @@ def test_the_gpu_check_runs_dry_on_the_cpu(tmp_path: Path) -> None:
     learning = outcomes['learning']
     assert learning['status'] == 'ok', Path(learning['log']).read_text()[-3000:]
     assert 'SFT' in learning['figures']['accuracy'] and (tmp_path / 'learning' / 'learning.png').is_file()
+
+
+def test_a_step_out_of_time_is_stopped_with_everything_it_started(tmp_path: Path) -> None:
+    """A step that runs past its limit is stopped with its whole process group (a vLLM server or a render it
+    started must not outlive it and starve the next step), and recorded as timed out."""
+    import importlib.util
+    import os
+    import time
+
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    spec = importlib.util.spec_from_file_location('gpu_check_under_test', REPO / 'benchmarks' / 'gpu_check.py')
+    assert spec is not None and spec.loader is not None
+    gpu_check = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = gpu_check
+    spec.loader.exec_module(gpu_check)
+
+    child = tmp_path / 'child.pid'
+    script = (
+        'import subprocess, sys, time; '
+        "p = subprocess.Popen(['sleep', '300']); "
+        f'open({str(child)!r}, "w").write(str(p.pid)); '
+        'time.sleep(300)'
+    )
+    (tmp_path / 'slow.json').write_text('{"from": "an earlier run"}')
+    outcome = gpu_check.run_step(gpu_check.Step('slow', ('-c', script), 3.0), tmp_path, left_s=100.0)
+    assert outcome.status == 'timed out' and outcome.returncode is None
+    assert outcome.figures == {}  # the earlier run's figures are not this run's
+    pid = int(child.read_text())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the step's child {pid} outlived it")

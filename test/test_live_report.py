@@ -96,3 +96,16 @@ def test_workers_adding_answers_at_once_lose_nothing() -> None:
 def test_a_report_keeps_at_least_one_pair() -> None:
     with pytest.raises(ValueError, match='at least 1'):
         LiveReport(max_pairs=0)
+
+
+def test_a_late_answer_of_a_dropped_pair_does_not_bring_it_back() -> None:
+    report = LiveReport(max_pairs=2)
+    frames = [_frame(k, (60, 80)) for k in range(4)]
+    pairs = [Pair(frame_1=frames[k], frame_2=frames[k + 1], relative=None, pair_id=k) for k in range(3)]
+    for pair in pairs:
+        report.add(pair, _record(pair, 'rotation'))
+    assert report.pairs_held == 2 and report.pairs_dropped == 1
+    report.add(pairs[0], _record(pairs[0], 'ego_translation'))  # a slow worker's answer of the dropped pair 0
+    assert report.pairs_held == 2 and report.pairs_dropped == 1
+    assert [row['pair_id'] for row in report.rows()] == [1, 2]
+    assert report.load_frame('front', frame_name(frames[0])) is None

@@ -335,7 +335,6 @@ def build_sft_dataset(
         selected = cot_source.select(cot_rows)
         parts.append(selected.map(to_cot, remove_columns=selected.column_names, features=features))
     merged = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
-    merged = merged.add_column('prompt_id', [f'p{index}' for index in range(len(merged))])
     return merged.shuffle(seed=seed).flatten_indices()
 
 

@@ -33,7 +33,7 @@ from actial_ros.errors import ConfigError
 
 # Relative: mypy checks training/ as the package 'training' and cannot see 'actial_ros.training' (setup.py's
 # package_dir), so an absolute import would make the base class Any to it.
-from .model_config import TrainingConfig, trl_arguments
+from .model_config import TrainingConfig, trl_config
 from .model_config import help_text as _h
 
 __all__ = [
@@ -203,8 +203,9 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
     batches = schedule(settings)
     dataset = _dataset(settings) if train_dataset is None else train_dataset
     prepared = prepare_model(settings, padding_side='left')
-    args = GRPOConfig(
-        **trl_arguments(settings, GRPOConfig),  # output_dir, optimiser, sampling, rewards, vLLM, saving... by name
+    args = trl_config(  # output_dir, optimiser, sampling, rewards, vLLM, saving... by name
+        GRPOConfig,
+        settings,
         max_steps=batches['max_steps'],
         gradient_accumulation_steps=batches['gradient_accumulation_steps'],
         steps_per_generation=batches['steps_per_generation'],
@@ -212,7 +213,6 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
         activation_checkpointing=prepared.activation_checkpointing,
         **prepared.precision,
         **prepared.distributed,
-        **settings.trl,
     )
     rewards = reward_functions()
     if settings.reward_trace:

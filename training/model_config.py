@@ -17,10 +17,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from actial_ros.errors import ConfigError
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT
 
-__all__ = ['LANGUAGE_LORA_TARGETS', 'NOT_FOR_TRL', 'ModelConfig', 'TrainingConfig', 'help_text', 'trl_arguments']
+__all__ = [
+    'LANGUAGE_LORA_TARGETS',
+    'NOT_FOR_TRL',
+    'ModelConfig',
+    'TrainingConfig',
+    'help_text',
+    'trl_arguments',
+    'trl_config',
+]
 
 LANGUAGE_LORA_TARGETS = r'.*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)'
 """Default LoRA target (a regular expression peft full-matches against module names): every attention and MLP
@@ -91,3 +100,18 @@ def trl_arguments(settings: Any, config_cls: type[Any]) -> dict[str, Any]:
         for f in dataclasses.fields(settings)
         if f.name in accepted and f.name not in NOT_FOR_TRL
     }
+
+
+def trl_config(config_cls: type[Any], settings: TrainingConfig, **computed: Any) -> Any:
+    """TRL's ``config_cls`` for a run: the settings it names too (:func:`trl_arguments`), then the run's extra
+    ``trl`` options (which win over a setting of the same name, e.g. ``trl: {use_vllm: true}``), then what the
+    run computes itself (``computed``: batch arithmetic, precision, processes).
+
+    Raises:
+        ConfigError: a ``trl`` option names one of ``computed`` (the run sets it: change the setting it comes
+            from instead).
+    """
+    clash = sorted(set(settings.trl) & set(computed))
+    if clash:
+        raise ConfigError(f'trl option(s) {clash} are computed by the run; set the settings they come from instead')
+    return config_cls(**{**trl_arguments(settings, config_cls), **settings.trl, **computed})

@@ -126,7 +126,10 @@ def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
     A run killed while saving (SIGKILL, a lost node) leaves its last folder without ``trainer_state.json``, which
     ``transformers.Trainer._save_checkpoint`` writes last (after the weights, optimizer, scheduler and RNG states);
     ``transformers.trainer_utils.get_last_checkpoint`` would pick that folder and the resume would fail on it, so
-    such folders are passed over (with a warning).
+    such folders are passed over (with a warning). Left open: with several processes, ``trainer_state.json`` is the
+    main process's last write, while the other ranks write their ``rng_state_<rank>.pth`` without waiting for it; a
+    kill in that window leaves a checkpoint that resumes with one rank's RNG state missing (transformers warns
+    and that rank's data-independent randomness, e.g. dropout, differs from an uninterrupted run).
     """
     import logging
 
@@ -227,7 +230,8 @@ def trace_rows(trainer: Any, folder: str | Path) -> None:
     """Record which rows each process trains on: wrap ``trainer.data_collator`` so that every batch it collates
     appends ``{"rank": R, "ids": [...]}`` to ``folder/rows_rank{R}.jsonl`` (the batch's ``id`` column; the trainer
     must keep that column: ``remove_unused_columns=False``). Made to check the sharding of rows across processes
-    (each rank a distinct part of the epoch); the data loader may collate one batch beyond ``max_steps``."""
+    (each rank a distinct part of the epoch); the data loader may collate one batch beyond ``max_steps``. The file
+    is appended to: give each run a folder of its own."""
     import json
 
     rank = int(trainer.accelerator.process_index)
@@ -248,6 +252,7 @@ def trace_rewards(functions: Sequence[Any], folder: str | Path) -> list[Any]:
     ``{"rank", "function", "step", "prompt_ids", "rewards"}`` (``step``: the trainer's global step when the
     rollout was scored; ``prompt_ids``: the dataset's ``prompt_id`` of each completion). Made to check GRPO across
     processes: a prompt's ``num_generations`` completions are scored as one group whichever rank generated them.
+    The file is appended to: give each run a folder of its own.
     The rank is torch.distributed's (``RANK``, 0 in one process); names are kept (TRL logs rewards by name)."""
     import functools
     import json

@@ -33,7 +33,7 @@ from actial_ros.training.prompts import DEFAULT_MC_TARGET
 
 # Relative: mypy checks training/ as the package 'training' and cannot see 'actial_ros.training' (setup.py's
 # package_dir), so an absolute import would make the base class Any to it.
-from .model_config import TrainingConfig, trl_arguments
+from .model_config import TrainingConfig, trl_config
 from .model_config import help_text as _h
 
 __all__ = ['SftResult', 'SftSettings', 'build_trainer', 'configure_parser', 'main', 'run', 'train']
@@ -121,15 +121,15 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
     dataset = _dataset(settings) if train_dataset is None else train_dataset
     prepared = prepare_model(settings)
     traced: dict[str, Any] = {'remove_unused_columns': False} if settings.row_trace else {}  # the trace reads ids
-    args = SFTConfig(
-        **trl_arguments(settings, SFTConfig),  # output_dir, epochs, steps, optimiser, logging, saving, seed... by name
+    args = trl_config(  # output_dir, epochs, steps, optimiser, logging, saving, seed... by name
+        SFTConfig,
+        settings,
         per_device_train_batch_size=settings.per_device_batch_size,
         gradient_accumulation_steps=gradient_accumulation(settings.global_batch_size, settings.per_device_batch_size),
         activation_checkpointing=prepared.activation_checkpointing,
         **traced,
         **prepared.precision,
         **prepared.distributed,
-        **settings.trl,
     )
     trainer = SFTTrainer(
         model=prepared.model,

@@ -340,7 +340,7 @@ class SpatialReasonerNode(LifecycleNode):
         if self._engine is not None:
             self._engine.stop()
             self._engine = None
-        if self._report is not None:  # after the engine: no answer comes in while it is written
+        if self._report is not None:  # after the engine stopped (it waits for its workers, 5 s at most)
             self._write_report(self._report)
             self._report = None
         if self._backend is not None:
@@ -439,8 +439,8 @@ class SpatialReasonerNode(LifecycleNode):
     def _write_report(self, report: LiveReport) -> None:
         try:
             path = report.write(self._report_path, title=f'actial_ros {self.get_fully_qualified_name()}')
-        except OSError as error:
-            self.get_logger().error(f'could not write the report {self._report_path}: {error}')
+        except Exception as error:  # never in the way of the node's clean-up (backend, publishers)
+            self.get_logger().error(f'could not write the report {self._report_path}: {error!r}')
             return
         self.get_logger().info(
             f'report of the latest {report.pairs_held} pairs ({report.pairs_dropped} older dropped) written to {path}'
