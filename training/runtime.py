@@ -33,6 +33,7 @@ __all__ = [
     'module_main',
     'precision_flags',
     'prepare_model',
+    'process_rank',
     'restore_weights_through_from_pretrained',
     'resume_argument',
     'run_command',
@@ -48,7 +49,12 @@ _LOG = logging.getLogger(__name__)
 
 def world_size() -> int:
     """Number of training processes (``WORLD_SIZE`` set by accelerate/torchrun; 1 when unset)."""
-    return max(1, int(os.environ.get('WORLD_SIZE', '1')))
+    return max(1, int(os.environ.get('WORLD_SIZE') or 1))
+
+
+def process_rank() -> int:
+    """This process's rank among them (``RANK`` set by accelerate/torchrun; 0 when unset)."""
+    return int(os.environ.get('RANK') or 0)
 
 
 def gradient_accumulation(global_batch: int, per_device: int, processes: int | None = None) -> int:
@@ -212,7 +218,7 @@ def distributed_on_cpu() -> dict[str, Any]:
     """
     import torch
 
-    if int(os.environ.get('WORLD_SIZE') or 1) <= 1 or torch.cuda.is_available():
+    if world_size() <= 1 or torch.cuda.is_available():
         return {}
     if os.environ.get('ACCELERATE_USE_DEEPSPEED', '').lower() == 'true':
         return {'ddp_backend': 'gloo'}
@@ -257,7 +263,7 @@ def trace_rewards(functions: Sequence[Any], folder: str | Path) -> list[Any]:
     import functools
     import json
 
-    rank = int(os.environ.get('RANK', '0'))
+    rank = process_rank()
     path = Path(folder) / f'rewards_rank{rank}.jsonl'
     path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -506,6 +512,6 @@ def run_command(train: Callable[[], _Result], summary: Callable[[_Result], str],
     except ConfigError as exc:
         logger.error('%s', exc)
         return 2
-    if int(os.environ.get('RANK', '0')) == 0:
+    if process_rank() == 0:
         print(summary(result))
     return 0
