@@ -66,7 +66,7 @@ lint: $(VENV)/.installed-dev $(VENV)/.installed-msgs
 	$(VENV)/bin/mypy --python-version 3.10
 	# The layers (pyproject.toml [tool.importlinter]): cli > commands > nodes > engine > backends, sources > bags > core;
 	# no rclpy or torch in the core.
-	$(VENV)/bin/lint-imports
+	bash scripts/lint_imports.sh $(VENV)
 	# The tests too, strict (conftest.py files one at a time: mypy would see several modules named conftest).
 	MYPYPATH=test:test/training:test/serving $(VENV)/bin/mypy --strict --ignore-missing-imports \
 		$$(git ls-files 'test/*.py' | grep -v conftest.py)

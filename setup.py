@@ -28,6 +28,7 @@ setup(
     packages=[
         *find_packages(include=[package_name, f'{package_name}.*']),
         f'{package_name}.training',
+        *(f'{package_name}.training.{sub}' for sub in find_packages('training')),
     ],
     package_dir={f'{package_name}.training': 'training'},
     data_files=[

@@ -10,7 +10,7 @@ its own object id), and measures, for ``--objects x --pairs x 3`` rows (21,000 b
    (``--no-images``), each in a fresh ``actial-ros-train build-viewpoint`` process with ``--workers``:
    wall time, rows per second, peak memory (the sum of the resident sizes of the build process and its
    workers, sampled every 50 ms) and the output size;
-2. the image stage of the builder (``build_shards.encode_views``, what a shard worker runs: the JPEG bytes a view
+2. the image stage of the builder (``shards.encode_views``, what a shard worker runs: the JPEG bytes a view
    gets in the dataset) against a plain full decode + resize + encode of the same files (read the file,
    ``cv2.imdecode`` at full size, ``resize_max``, ``cv2.imencode`` at quality 90; no colour conversion),
    in this process, on one core (OpenCV limited to one thread), best of ``--repeats`` (the two alternate
@@ -46,8 +46,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import psutil
-from actial_ros.training.build_config import BuildConfig
-from actial_ros.training.build_shards import encode_views
+from actial_ros.training.dataset.build_config import BuildConfig
+from actial_ros.training.dataset.shards import encode_views
 
 from actial_ros.imaging import decode_jpeg, encode_jpeg, resize_max
 from actial_ros.sources.image_files import read_image_file

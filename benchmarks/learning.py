@@ -15,7 +15,7 @@ Everything runs through the package's own commands, in stages (each skipped when
 2. ``build``: ``actial-ros-train build-viewpoint --source rosbag:BAG ...`` builds the training set and the
    held-out set (no flags about the mount: the bags say it).
 3. ``model``: a randomly initialised Qwen2.5-VL of the scale's size preset (``small``, 4.7 M parameters;
-   :func:`actial_ros.training.tiny_model.build_tiny_qwen25vl`; no weights can be downloaded here).
+   :func:`actial_ros.training.fine_tuning.tiny_model.build_tiny_qwen25vl`; no weights can be downloaded here).
 4. ``curriculum`` (only with ``--curriculum-steps``): three SFT stages with the same recipe, each from the previous
    checkpoint, whose tasks are first-order (:func:`curriculum`); each checkpoint's held-out figure goes to
    ``results.json`` (``curriculum``).
@@ -535,7 +535,7 @@ def build_model(out: Path, scale: Scale, seed: int) -> None:
     """A random Qwen2.5-VL of the scale's size preset, its image processor at ``scale.max_pixels``."""
     if (out / 'config.json').is_file():
         return
-    from actial_ros.training.tiny_model import build_tiny_qwen25vl
+    from actial_ros.training.fine_tuning.tiny_model import build_tiny_qwen25vl
 
     build_tiny_qwen25vl(out, size=scale.model_size, seed=seed, max_pixels=scale.max_pixels)
 
@@ -835,7 +835,7 @@ def geometry_accuracy(
     """Per question_type and 'overall': {'total', 'correct', 'abstained', 'accuracy'} of the geometry backend.
 
     Every row of the viewpoint dataset ``dataset`` (``DATASET/data/*.parquet``, all splits; read with
-    :func:`actial_ros.training.data.load_viewpoint`) is asked of
+    :func:`actial_ros.training.fine_tuning.data.load_viewpoint`) is asked of
     :class:`actial_ros.backends.two_view_geometry.GeometryBackend` (default settings: SIFT, essential matrix,
     ``recoverPose``) exactly as the node asks it: a :class:`~actial_ros.frame.Pair` of two
     :class:`~actial_ros.frame.Frame` (the row's decoded images, ``intrinsics_of(object_id)`` as their
@@ -862,7 +862,7 @@ def geometry_accuracy(
         actial_ros.errors.ConfigError: no parquet files, or not a viewpoint dataset.
         actial_ros.errors.ImageError: an undecodable image.
     """
-    from actial_ros.training.data import image_bytes, load_viewpoint
+    from actial_ros.training.fine_tuning.data import image_bytes, load_viewpoint
 
     from actial_ros.backends.two_view_geometry import GeometryBackend
     from actial_ros.enums import QuestionType, ViewpointLabel

@@ -63,8 +63,8 @@ def shift_rows(
     With ``fixed_reference`` the first window is always the centred one (shifts up to half the margin): the
     label is then a function of the second image alone, a first-order cue (docs/training.md)."""
     import pyarrow.parquet as pq
-    from actial_ros.training.schema import viewpoint_row
-    from actial_ros.training.viewpoint import RowQuestion
+    from actial_ros.training.dataset.schema import viewpoint_row
+    from actial_ros.training.dataset.viewpoint import RowQuestion
     from PIL import Image
 
     from actial_ros.enums import QuestionType, ViewpointLabel
@@ -125,7 +125,7 @@ def shift_rows(
 
 
 def _write(rows: list[dict[str, Any]], path: Path) -> None:
-    from actial_ros.training.schema import features
+    from actial_ros.training.dataset.schema import features
     from datasets import Dataset
 
     path.parent.mkdir(parents=True, exist_ok=True)

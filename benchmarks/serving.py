@@ -13,7 +13,7 @@ reply parsing) and server time (the HTTP round trip: queueing and generation on 
 
 Without ``--base-url`` it starts the server itself with :func:`actial_ros.serving.start_server`
 (``actial-ros serve``'s command) on a free loopback port, and stops it at the end. Without ``--model`` it
-builds the tiny random Qwen2.5-VL of ``training/tiny_model.py`` (needs transformers in this venv).
+builds the tiny random Qwen2.5-VL of ``training/fine_tuning/tiny_model.py`` (needs transformers in this venv).
 ``--write-7b DIR`` writes a random-weight checkpoint of the real Qwen2.5-VL-7B architecture there first
 (about 16.6 GB in bfloat16; for the GPU machine).
 """
@@ -194,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         if base_url is None:
             model = args.model
             if args.write_7b is not None:
-                from actial_ros.training.tiny_model import save_random_qwen25vl
+                from actial_ros.training.fine_tuning.tiny_model import save_random_qwen25vl
 
                 print(f'writing a random Qwen2.5-VL-7B checkpoint to {args.write_7b} ...', flush=True)
                 model = save_random_qwen25vl(args.write_7b, '7b', device='cuda' if _has_cuda() else 'cpu')
             if model is None:
-                from actial_ros.training.tiny_model import build_tiny_qwen25vl
+                from actial_ros.training.fine_tuning.tiny_model import build_tiny_qwen25vl
 
                 model = build_tiny_qwen25vl(Path(tempfile.mkdtemp(prefix='bench_tiny_')) / 'model')
             options = ServeOptions(

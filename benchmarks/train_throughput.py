@@ -1,7 +1,7 @@
 """Throughput of SFT and GRPO steps and of vLLM rollouts on the real Qwen2.5-VL architecture (random weights).
 
 The model is built from the published Qwen2.5-VL-7B (or 3B) configuration with random weights
-(:func:`actial_ros.training.tiny_model.save_random_qwen25vl`: no download), so step times, tokens/s and
+(:func:`actial_ros.training.fine_tuning.tiny_model.save_random_qwen25vl`: no download), so step times, tokens/s and
 memory hold for the real model; only the tokenizer is the tiny local one (so text is more tokens than with
 Qwen's vocabulary; image tokens, which dominate, are the same). The data are synthetic viewpoint samples:
 two images of ``--image-size`` (default 960x540, the paper's limit: resized to 952x532, 38x68 patches of 14
@@ -35,8 +35,8 @@ import numpy as np
 
 
 def _rows(count: int, width: int, height: int, seed: int = 0) -> list[dict[str, Any]]:
-    from actial_ros.training.schema import viewpoint_row
-    from actial_ros.training.viewpoint import RowQuestion
+    from actial_ros.training.dataset.schema import viewpoint_row
+    from actial_ros.training.dataset.viewpoint import RowQuestion
 
     from actial_ros.enums import QuestionType, ViewpointLabel
     from actial_ros.imaging import encode_jpeg
@@ -110,7 +110,7 @@ def _reset_peak() -> None:
 
 
 def bench_sft(model_dir: Path, data_dir: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from actial_ros.training.sft import SftSettings, build_trainer
+    from actial_ros.training.fine_tuning.sft import SftSettings, build_trainer
 
     settings = SftSettings(
         model=str(model_dir),
@@ -151,7 +151,7 @@ def bench_sft(model_dir: Path, data_dir: Path, args: argparse.Namespace, work: P
 
 
 def bench_grpo(model_dir: Path, sat_dir: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from actial_ros.training.grpo import GrpoSettings, build_trainer
+    from actial_ros.training.fine_tuning.grpo import GrpoSettings, build_trainer
 
     prompts = max(1, args.batch // args.generations)
     settings = GrpoSettings(
@@ -189,8 +189,8 @@ def bench_grpo(model_dir: Path, sat_dir: Path, args: argparse.Namespace, work: P
 
 
 def bench_vllm(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from actial_ros.training.modeling import load_processor
-    from actial_ros.training.prompts import structured_messages
+    from actial_ros.training.fine_tuning.modeling import load_processor
+    from actial_ros.training.fine_tuning.prompts import structured_messages
     from PIL import Image
     from vllm import LLM, SamplingParams
 
@@ -244,7 +244,7 @@ def main() -> int:
     args.image_width, args.image_height = (int(v) for v in args.image_size.lower().split('x'))
 
     import torch
-    from actial_ros.training.tiny_model import build_tiny_qwen25vl, save_random_qwen25vl
+    from actial_ros.training.fine_tuning.tiny_model import build_tiny_qwen25vl, save_random_qwen25vl
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix='actial_bench_'))
     work.mkdir(parents=True, exist_ok=True)
@@ -255,7 +255,7 @@ def main() -> int:
         else:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
             save_random_qwen25vl(model_dir, args.size, dtype=torch.bfloat16, device=device)
-    from actial_ros.training.schema import features
+    from actial_ros.training.dataset.schema import features
     from datasets import Dataset, Features, Image, List, Value
 
     rows = _rows(max(args.batch, 8), args.image_width, args.image_height)

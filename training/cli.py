@@ -1,6 +1,6 @@
 """The ``actial-ros-train`` command: dataset building, SFT, GRPO, evaluation, export.
 
-Each subcommand lives in its own module of :mod:`actial_ros.training`, which provides
+Each subcommand lives in its own module of :mod:`actial_ros.training` (its stage's subpackage), which provides
 ``configure_parser(parser: argparse.ArgumentParser) -> None`` and ``run(args: argparse.Namespace) -> int``.
 Modules are imported only when their subcommand runs, so ``--help`` works without torch.
 """
@@ -17,11 +17,11 @@ __all__ = ['SUBCOMMANDS', 'main']
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under actial_ros.training, one-line help)
-    'build-viewpoint': ('build', 'build the Viewpoint-100K dataset from captures, COLMAP models and rosbags'),
-    'sft': ('sft', 'supervised fine-tuning (knowledge injection, hybrid cold start)'),
-    'grpo': ('grpo', 'GRPO reinforcement learning (generalisation)'),
-    'evaluate': ('evaluate', 'evaluate a model on the viewpoint test split and spatial benchmarks'),
-    'export': ('export', 'merge LoRA adapters and export a directory vllm serve loads'),
+    'build-viewpoint': ('dataset.build', 'build the Viewpoint-100K dataset from captures, COLMAP models and rosbags'),
+    'sft': ('fine_tuning.sft', 'supervised fine-tuning (knowledge injection, hybrid cold start)'),
+    'grpo': ('fine_tuning.grpo', 'GRPO reinforcement learning (generalisation)'),
+    'evaluate': ('evaluation.evaluate', 'evaluate a model on the viewpoint test split and spatial benchmarks'),
+    'export': ('fine_tuning.export', 'merge LoRA adapters and export a directory vllm serve loads'),
 }
 
 

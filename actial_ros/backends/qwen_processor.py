@@ -8,7 +8,7 @@ explicitly: the full ``Qwen2_5_VLProcessor`` when torchvision is importable, els
 
 transformers is imported on first use, never when this module is imported, so the core stays torch-free.
 Used by :class:`actial_ros.backends.transformers_backend.TransformersBackend` and by
-:mod:`actial_ros.training.modeling` (SFT, GRPO, evaluation, export).
+:mod:`actial_ros.training.fine_tuning.modeling` (SFT, GRPO, evaluation, export).
 """
 
 from __future__ import annotations

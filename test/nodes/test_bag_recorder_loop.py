@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from actial_ros.training.build import build
-from actial_ros.training.build_config import BuildConfig
-from actial_ros.training.pair_selection import PairConfig, object_scale
+from actial_ros.training.dataset.build import build
+from actial_ros.training.dataset.build_config import BuildConfig
+from actial_ros.training.dataset.pair_selection import PairConfig, object_scale
 from captures import SHARED_CAPTURE, needs_shared_capture
 
 from actial_ros.geometry import relative_pose

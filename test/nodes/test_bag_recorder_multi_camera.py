@@ -66,9 +66,9 @@ def expected_keyframes(capture: LlffPosedCapture, indices: range) -> list[int]:
 def test_recorder_records_two_cameras_and_the_builder_reads_them(
     sample_capture: Path, ros_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from actial_ros.training.build import build
-    from actial_ros.training.build_config import BuildConfig
-    from actial_ros.training.pair_selection import PairConfig, object_scale
+    from actial_ros.training.dataset.build import build
+    from actial_ros.training.dataset.build_config import BuildConfig
+    from actial_ros.training.dataset.pair_selection import PairConfig, object_scale
 
     capture = LlffPosedCapture.open(sample_capture)
     session = tmp_path / 'recordings' / 'rig'

@@ -28,9 +28,9 @@ def _require_vllm() -> None:
 
 @pytest.fixture(scope='session')
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny random Qwen2.5-VL of training/tiny_model.py, built once per session (about 2 s)."""
+    """The tiny random Qwen2.5-VL of training/fine_tuning/tiny_model.py, built once per session (about 2 s)."""
     pytest.importorskip('transformers')
-    from actial_ros.training.tiny_model import build_tiny_qwen25vl
+    from actial_ros.training.fine_tuning.tiny_model import build_tiny_qwen25vl
 
     return Path(build_tiny_qwen25vl(tmp_path_factory.mktemp('serving_tiny') / 'model', seed=0))
 

@@ -225,8 +225,8 @@ def base_pose(t: float) -> np.ndarray:
 def test_synchronised_rig_gives_pairs_within_and_across_cameras(tmp_path: Path) -> None:
     """Two cameras at the same stamps (and 2 ms apart on odd frames), odometry at 50 Hz; built with the CLI
     flags. Same-stamp cross-camera pairs are 60 deg apart; every label equals the one of the true poses."""
-    from actial_ros.training.build import build, configure_parser
-    from actial_ros.training.build_config import config_from_args
+    from actial_ros.training.dataset.build import build, configure_parser
+    from actial_ros.training.dataset.build_config import config_from_args
 
     k_info = CameraIntrinsics(fx=50.0, fy=50.0, cx=16.0, cy=12.0, width=32, height=24)
     truth: dict[str, np.ndarray] = {}
@@ -289,9 +289,9 @@ def test_build_labels_match_the_capture_split_by_object_deterministic_and_resuma
 ) -> None:
     """Two multi-camera recordings (an objects: source, cameras from recording.json) built into a dataset:
     every row carries the capture's pose and label; objects are split; a resumed build is byte-identical."""
-    from actial_ros.training.build import build
-    from actial_ros.training.build_config import BuildConfig
-    from actial_ros.training.pair_selection import PairConfig, object_scale
+    from actial_ros.training.dataset.build import build
+    from actial_ros.training.dataset.build_config import BuildConfig
+    from actial_ros.training.dataset.pair_selection import PairConfig, object_scale
 
     recordings = tmp_path / 'recordings'
     index_of = write_rig(recordings / 'rig_a', capture, recording_json=True)

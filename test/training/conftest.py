@@ -1,6 +1,6 @@
 """Fixtures of the training tests: the tiny local Qwen2.5-VL (built once per session) and tiny data files.
 
-Everything is made here: no hub access. The viewpoint parquet files follow training/schema.py exactly
+Everything is made here: no hub access. The viewpoint parquet files follow training/dataset/schema.py exactly
 (``schema.features()``), as the dataset builder writes them.
 """
 
@@ -22,7 +22,7 @@ os.environ.setdefault('WANDB_DISABLED', 'true')
 @pytest.fixture(scope='session')
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2.5-VL checkpoint directory (built once per test session)."""
-    from actial_ros.training.tiny_model import build_tiny_qwen25vl
+    from actial_ros.training.fine_tuning.tiny_model import build_tiny_qwen25vl
 
     return Path(build_tiny_qwen25vl(tmp_path_factory.mktemp('tiny_qwen25vl') / 'model', seed=0))
 
@@ -39,7 +39,7 @@ def viewpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope='session')
 def sft_full(tiny_model: Path, viewpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A full fine-tuning SFT run that overfits the tiny train split (the GRPO warm start too)."""
-    from actial_ros.training.sft import train
+    from actial_ros.training.fine_tuning.sft import train
 
     out = tmp_path_factory.mktemp('sft_full') / 'run'
     return train(sft_settings(tiny_model, viewpoint_dir, out))
@@ -48,7 +48,7 @@ def sft_full(tiny_model: Path, viewpoint_dir: Path, tmp_path_factory: pytest.Tem
 @pytest.fixture(scope='session')
 def sft_lora(tiny_model: Path, viewpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A short LoRA SFT run (its output directory is a peft adapter)."""
-    from actial_ros.training.sft import train
+    from actial_ros.training.fine_tuning.sft import train
 
     out = tmp_path_factory.mktemp('sft_lora') / 'run'
     return train(

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from actial_ros.training.cot import pseudo_cot
-from actial_ros.training.pair_selection import yaw_bin_edges
-from actial_ros.training.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
-from actial_ros.training.viewpoint import YAW_BIN_QUESTION, make_row_question, preamble
+from actial_ros.training.dataset.cot import pseudo_cot
+from actial_ros.training.dataset.pair_selection import yaw_bin_edges
+from actial_ros.training.dataset.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
+from actial_ros.training.dataset.viewpoint import YAW_BIN_QUESTION, make_row_question, preamble
 from captures import SHARED_CAPTURE
 from fake_openai_server import FakeOpenAIServer
 from scipy.spatial.transform import Rotation

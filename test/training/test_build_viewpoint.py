@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from actial_ros.training.build import build
-from actial_ros.training.build_config import BuildConfig
-from actial_ros.training.build_plan import ShardTask
-from actial_ros.training.build_shards import ShardWriter
 from actial_ros.training.cli import main as train_main
-from actial_ros.training.pair_selection import PairConfig, object_scale
-from actial_ros.training.schema import COLUMNS
-from actial_ros.training.teacher import TeacherConfig
+from actial_ros.training.dataset.build import build
+from actial_ros.training.dataset.build_config import BuildConfig
+from actial_ros.training.dataset.pair_selection import PairConfig, object_scale
+from actial_ros.training.dataset.plan import ShardTask
+from actial_ros.training.dataset.schema import COLUMNS
+from actial_ros.training.dataset.shards import ShardWriter
+from actial_ros.training.dataset.teacher import TeacherConfig
 from captures import SHARED_CAPTURE, needs_shared_capture
 from fake_openai_server import FakeOpenAIServer
 
@@ -495,8 +495,8 @@ def test_settings_come_from_yaml_then_flags(tmp_path: Path) -> None:
     the defaults are those of the pair policy, the bag options and the build (their one home each)."""
     import argparse
 
-    from actial_ros.training.build import configure_parser
-    from actial_ros.training.build_config import config_from_args
+    from actial_ros.training.dataset.build import configure_parser
+    from actial_ros.training.dataset.build_config import config_from_args
 
     from actial_ros.pairing import DEFAULT_MAX_YAW_DEG, DEFAULT_MIN_YAW_DEG
     from actial_ros.sources.base import SourceOptions

@@ -10,7 +10,8 @@ import pytest
 
 pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
 pytest.importorskip('PIL')
-from actial_ros.training.benchmarks import (
+from actial_ros.training.cli import main as cli_main
+from actial_ros.training.evaluation.benchmarks import (
     PAPER_RESULTS,
     EvalItem,
     load_blink,
@@ -18,8 +19,7 @@ from actial_ros.training.benchmarks import (
     load_viewpoint_items,
     load_vlmeval_tsv,
 )
-from actial_ros.training.cli import main as cli_main
-from actial_ros.training.evaluate import EndpointGenerator, evaluate, render_table, score, summarize
+from actial_ros.training.evaluation.evaluate import EndpointGenerator, evaluate, render_table, score, summarize
 from fake_openai_server import FakeOpenAIServer
 from tiny_data import jpeg
 
@@ -248,7 +248,7 @@ def test_settings_come_from_yaml_then_flags(tmp_path: Path) -> None:
     import argparse
 
     from actial_ros.training import config as settings_io
-    from actial_ros.training.evaluate import EvaluateSettings, configure_parser
+    from actial_ros.training.evaluation.evaluate import EvaluateSettings, configure_parser
 
     settings = tmp_path / 'eval.yaml'
     settings.write_text('base_url: http://127.0.0.1:8000/v1\nserved_model: actial-7b\nmax_new_tokens: 64\n')

@@ -12,9 +12,9 @@ pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
 pytest.importorskip('PIL')
 import torch
 from actial_ros.training.cli import main as cli_main
-from actial_ros.training.export import export_model
-from actial_ros.training.modeling import load_model, load_processor
-from actial_ros.training.prompts import structured_messages
+from actial_ros.training.fine_tuning.export import export_model
+from actial_ros.training.fine_tuning.modeling import load_model, load_processor
+from actial_ros.training.fine_tuning.prompts import structured_messages
 
 
 def _inputs(model_dir: Path) -> Any:

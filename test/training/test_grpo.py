@@ -11,7 +11,7 @@ pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
 pytest.importorskip('PIL')
 import torch
 from actial_ros.training.cli import main as cli_main
-from actial_ros.training.grpo import GrpoSettings, schedule, train
+from actial_ros.training.fine_tuning.grpo import GrpoSettings, schedule, train
 from safetensors.torch import load_file
 from tiny_data import write_sat_array
 

@@ -1,13 +1,14 @@
-"""The settings SFT and GRPO share (training/model_config.py): declared once, handed to TRL's configs by name."""
+"""The settings SFT and GRPO share (training/fine_tuning/model_config.py): declared once, handed to TRL's
+configs by name."""
 
 from __future__ import annotations
 
 import pytest
 
 pytest.importorskip('trl')
-from actial_ros.training.grpo import GrpoSettings
-from actial_ros.training.model_config import NOT_FOR_TRL, TrainingConfig, trl_arguments, trl_config
-from actial_ros.training.sft import SftSettings
+from actial_ros.training.fine_tuning.grpo import GrpoSettings
+from actial_ros.training.fine_tuning.model_config import NOT_FOR_TRL, TrainingConfig, trl_arguments, trl_config
+from actial_ros.training.fine_tuning.sft import SftSettings
 from trl import GRPOConfig, SFTConfig  # type: ignore[attr-defined]
 
 from actial_ros.errors import ConfigError

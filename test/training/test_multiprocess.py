@@ -1,7 +1,7 @@
 """Training with two processes on the CPU (issue 21): ``accelerate launch`` with the shipped
-config/accelerate/cpu_2proc.yaml runs ``actial_ros.training.sft`` as two ranks over gloo. Each rank trains on its
-own half of every optimizer step's rows, together exactly the rows one process takes for that step, and the
-loss curve matches a one-process run of the same global batch; only the main process writes the run's files.
+config/accelerate/cpu_2proc.yaml runs ``actial_ros.training.fine_tuning.sft`` as two ranks over gloo. Each rank
+trains on its own half of every optimizer step's rows, together exactly the rows one process takes for that step,
+and the loss curve matches a one-process run of the same global batch; only the main process writes the run's files.
 A two-process run killed after a checkpoint (the whole job, SIGKILL) resumes from it and ends like the run that
 was never killed: the same rows per rank and step from there, every row once per epoch, the same losses."""
 
@@ -39,7 +39,16 @@ batch from step 1 on: the loss of step 2 then differs by several per cent."""
 
 def _sft(out: Path, model: Path, data: Path, per_device: int, trace: Path, save_steps: int = 1000) -> list[str]:
     return [
-        *('-m', 'actial_ros.training.sft', '--model', str(model), '--data', str(data), '--output-dir', str(out)),
+        *(
+            '-m',
+            'actial_ros.training.fine_tuning.sft',
+            '--model',
+            str(model),
+            '--data',
+            str(data),
+            '--output-dir',
+            str(out),
+        ),
         *('--global-batch-size', str(GLOBAL_BATCH), '--per-device-batch-size', str(per_device)),
         *('--num-train-epochs', '100', '--max-steps', str(STEPS), '--logging-steps', '1', '--learning-rate', '1e-3'),
         *('--lr-scheduler-type', 'constant', '--warmup-steps', '0', '--save-steps', str(save_steps)),
@@ -137,7 +146,7 @@ SAVE_STEPS = 4
 
 @pytest.mark.timeout(900)
 def test_a_killed_two_process_run_resumes_from_its_checkpoint(runs: Runs, tmp_path: Path) -> None:
-    from actial_ros.training.runtime import last_complete_checkpoint
+    from actial_ros.training.fine_tuning.runtime import last_complete_checkpoint
 
     out, log = tmp_path / 'killed', tmp_path / 'killed.log'
     command = _sft(out, runs.model, runs.data, GLOBAL_BATCH // 2, tmp_path / 'trace_killed', save_steps=SAVE_STEPS)
@@ -201,7 +210,7 @@ WEIGHTS = (0.5, 0.5)  # format, accuracy: GrpoSettings' default reward weights
 def _grpo(out: Path, model: Path, data: Path, per_device: int, trace: Path, *decoding: str) -> list[str]:
     """One prompt a step, its GENERATIONS completions in one optimizer step (per_device x processes of them)."""
     return [
-        *('-m', 'actial_ros.training.grpo', '--model', str(model), '--viewpoint-data', str(data)),
+        *('-m', 'actial_ros.training.fine_tuning.grpo', '--model', str(model), '--viewpoint-data', str(data)),
         *('--output-dir', str(out), '--reward-trace', str(trace), '--per-device-batch-size', str(per_device)),
         *('--num-generations', str(GENERATIONS), '--rollout-batch-prompts', '1', '--mini-batch-prompts', '1'),
         *('--rollout-steps', str(GRPO_STEPS), '--max-completion-length', '16', '--learning-rate', '1e-3'),
@@ -276,7 +285,14 @@ def test_evaluation_with_two_processes_scores_every_item_once(
 ) -> None:
     """Greedy decoding, one item per generate call: two processes write what one process writes."""
     evaluate = [
-        *('-m', 'actial_ros.training.evaluate', '--model', str(sft_full.output_dir), '--viewpoint', str(viewpoint_dir)),
+        *(
+            '-m',
+            'actial_ros.training.evaluation.evaluate',
+            '--model',
+            str(sft_full.output_dir),
+            '--viewpoint',
+            str(viewpoint_dir),
+        ),
         *('--viewpoint-split', 'train', '--batch-size', '1', '--max-new-tokens', '24', '--no-progress'),
     ]
     one, two = tmp_path / 'one', tmp_path / 'two'

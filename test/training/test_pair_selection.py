@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from actial_ros.training.pair_selection import (
+from actial_ros.training.dataset.pair_selection import (
     PairConfig,
     label_thresholds,
     object_scale,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from actial_ros.training.runtime import last_complete_checkpoint, resume_argument
+from actial_ros.training.fine_tuning.runtime import last_complete_checkpoint, resume_argument
 
 from actial_ros.errors import ConfigError
 

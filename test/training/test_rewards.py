@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from actial_ros.training.rewards import (
+from actial_ros.training.fine_tuning.rewards import (
     DEFAULT_REWARD_WEIGHTS,
     accuracy_reward,
     completion_text,

@@ -12,7 +12,7 @@ pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
 pytest.importorskip('PIL')
 import torch
 from actial_ros.training.cli import main as cli_main
-from actial_ros.training.sft import build_trainer, train
+from actial_ros.training.fine_tuning.sft import build_trainer, train
 from tiny_data import sft_settings
 
 

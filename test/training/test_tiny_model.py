@@ -10,8 +10,12 @@ import pytest
 pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
 pytest.importorskip('PIL')
 import torch
-from actial_ros.training.modeling import load_model, load_processor
-from actial_ros.training.tiny_model import QWEN25_VL_CHAT_TEMPLATE, QWEN25_VL_SPECIAL_TOKENS, qwen25vl_config
+from actial_ros.training.fine_tuning.modeling import load_model, load_processor
+from actial_ros.training.fine_tuning.tiny_model import (
+    QWEN25_VL_CHAT_TEMPLATE,
+    QWEN25_VL_SPECIAL_TOKENS,
+    qwen25vl_config,
+)
 
 
 def test_tiny_checkpoint_is_complete_and_consistent(tiny_model: Path) -> None:
@@ -51,7 +55,7 @@ def test_tiny_checkpoint_is_complete_and_consistent(tiny_model: Path) -> None:
 
 
 def test_tiny_model_answers_two_images(tiny_model: Path) -> None:
-    from actial_ros.training.prompts import structured_messages
+    from actial_ros.training.fine_tuning.prompts import structured_messages
     from PIL import Image
 
     processor = load_processor(tiny_model)
@@ -122,7 +126,7 @@ def test_small_model_positions_tell_image_tokens_apart() -> None:
 def _attention_logit_spread(size: str) -> float:
     """Standard deviation of layer 0's attention logits (q . k / sqrt(head_dim), RoPE left out) of a random
     ``size`` language model over 64 random unit-RMS token states (what the layer's RMSNorm hands it)."""
-    from actial_ros.training.tiny_model import random_qwen25vl_from_config
+    from actial_ros.training.fine_tuning.tiny_model import random_qwen25vl_from_config
 
     names = ('bos_token_id', 'eos_token_id', 'pad_token_id', 'vision_start_token_id', 'vision_end_token_id')
     token_ids = {name: i for i, name in enumerate((*names, 'image_token_id', 'video_token_id'))}

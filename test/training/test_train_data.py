@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip('trl')  # the train extra (torch, transformers, trl, peft)
 pytest.importorskip('PIL')
 from actial_ros.training import config as settings_io
-from actial_ros.training.data import (
+from actial_ros.training.fine_tuning.data import (
     build_grpo_dataset,
     build_sft_dataset,
     detect_sat_layout,
@@ -22,8 +22,8 @@ from actial_ros.training.data import (
     load_viewpoint,
     mix_indices,
 )
-from actial_ros.training.prompts import DEFAULT_MC_TARGET, multiple_choice_text
-from actial_ros.training.sft import SftSettings
+from actial_ros.training.fine_tuning.prompts import DEFAULT_MC_TARGET, multiple_choice_text
+from actial_ros.training.fine_tuning.sft import SftSettings
 from tiny_data import jpeg, viewpoint_rows, write_sat_array, write_viewpoint
 
 from actial_ros.answers import matches_output_format
@@ -222,7 +222,7 @@ def test_settings_yaml_then_flags(tmp_path: Path) -> None:
 
 def test_shipped_yaml_hold_the_paper_defaults() -> None:
     import yaml
-    from actial_ros.training.grpo import GrpoSettings, schedule
+    from actial_ros.training.fine_tuning.grpo import GrpoSettings, schedule
 
     root = Path(__file__).resolve().parents[2] / 'config' / 'training'
     sft: dict[str, Any] = yaml.safe_load((root / 'sft.yaml').read_text())
@@ -284,8 +284,8 @@ def test_viewpoint_row_has_the_schema_columns_and_round_trips(tmp_path: Path) ->
     import random
 
     import datasets
-    from actial_ros.training.schema import COLUMNS, viewpoint_row
-    from actial_ros.training.viewpoint import RowQuestion
+    from actial_ros.training.dataset.schema import COLUMNS, viewpoint_row
+    from actial_ros.training.dataset.viewpoint import RowQuestion
 
     from actial_ros.enums import QuestionType, ViewpointLabel
     from actial_ros.questions import make_question

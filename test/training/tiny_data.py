@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from actial_ros.training.schema import viewpoint_row
-from actial_ros.training.viewpoint import RowQuestion
+from actial_ros.training.dataset.schema import viewpoint_row
+from actial_ros.training.dataset.viewpoint import RowQuestion
 
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.imaging import encode_jpeg
@@ -67,7 +67,7 @@ def viewpoint_rows(count: int, *, split: str = 'train', cot_every: int = 2, seed
 
 def write_viewpoint(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     """Write ``rows`` as one parquet shard with the schema's features; returns ``path``."""
-    from actial_ros.training.schema import features
+    from actial_ros.training.dataset.schema import features
     from datasets import Dataset
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ def write_viewpoint(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 
 def sft_settings(model: Path, data: Path, out: Path, **overrides: Any) -> Any:
     """SFT settings for a fast CPU run on the tiny model (constant high learning rate, no warm-up)."""
-    from actial_ros.training.sft import SftSettings
+    from actial_ros.training.fine_tuning.sft import SftSettings
 
     values: dict[str, Any] = {
         'model': str(model),

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from actial_ros.training.viewpoint import RowQuestion
+    from actial_ros.training.dataset.viewpoint import RowQuestion
 
 __all__ = ['COLUMNS', 'features', 'viewpoint_row']
 

@@ -1,13 +1,13 @@
 """Settings of ``actial-ros-train build-viewpoint``: the flags and YAML keys (:class:`BuildSettings`), and the
 structured build definition the builder runs on (:class:`BuildConfig`).
 
-:class:`BuildSettings` is flat, like :class:`~actial_ros.training.sft.SftSettings`: one field per flag
+:class:`BuildSettings` is flat, like :class:`~actial_ros.training.fine_tuning.sft.SftSettings`: one field per flag
 (``min_yaw`` -> ``--min-yaw``), each with its help, defaults < YAML file (``--config``) < flags given
 (:mod:`actial_ros.training.config`). :meth:`BuildSettings.to_config` groups it into :class:`BuildConfig`
 (pair policy, source options, teacher) and validates it. Defaults are taken from their homes: the pair
-policy's from :class:`~actial_ros.training.pair_selection.PairConfig` (whose yaw range is the core's), the bag
+policy's from :class:`~actial_ros.training.dataset.pair_selection.PairConfig` (whose yaw range is the core's), the bag
 reading's from :class:`~actial_ros.sources.base.SourceOptions`, the teacher's from
-:class:`~actial_ros.training.teacher.TeacherConfig`, the build's from :class:`BuildConfig`.
+:class:`~actial_ros.training.dataset.teacher.TeacherConfig`, the build's from :class:`BuildConfig`.
 
 This module holds settings only: it imports no part of the builder.
 """
@@ -22,9 +22,9 @@ from typing import Any
 
 from actial_ros.training import config as settings_io
 from actial_ros.training.config import field_default, setting
-from actial_ros.training.pair_selection import PairConfig
-from actial_ros.training.teacher import TeacherConfig
-from actial_ros.training.viewpoint import YAW_BIN_QUESTION
+from actial_ros.training.dataset.pair_selection import PairConfig
+from actial_ros.training.dataset.teacher import TeacherConfig
+from actial_ros.training.dataset.viewpoint import YAW_BIN_QUESTION
 
 from actial_ros.bags.camera_specs import bag_cameras_from_args
 from actial_ros.enums import QuestionType
@@ -60,7 +60,7 @@ class BuildConfig:
         max_width, max_height: images are downscaled to fit (pixels; paper: 960x540).
         jpeg_quality: JPEG quality of the embedded images that are re-encoded (JPEG files already within
             the limits are embedded as they are).
-        cot: ``'none'``, ``'template'`` (:func:`actial_ros.training.cot.pseudo_cot`) or ``'teacher'``.
+        cot: ``'none'``, ``'template'`` (:func:`actial_ros.training.dataset.cot.pseudo_cot`) or ``'teacher'``.
         cot_fraction: share of rows that get a CoT (seeded per row; hybrid cold start: 0.1).
         teacher: the teacher endpoint (required for ``cot='teacher'``).
         source_options: topics, extrinsic and odometry matching of bags.

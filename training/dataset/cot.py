@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 
-from actial_ros.training.viewpoint import YAW_BIN_QUESTION, RowQuestion
+from actial_ros.training.dataset.viewpoint import YAW_BIN_QUESTION, RowQuestion
 
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.geometry import LabelThresholds, RelativePose, mirror_label, viewpoint_label
@@ -173,7 +173,7 @@ def pseudo_cot(
     """A five-step chain of thought for one question, from the true relative pose, in the output format.
 
     Args:
-        question: the row's question with its truth (:class:`~actial_ros.training.viewpoint.RowQuestion`).
+        question: the row's question with its truth (:class:`~actial_ros.training.dataset.viewpoint.RowQuestion`).
         pose: the pair's exact relative pose (frame 1 -> frame 2).
         thresholds: the label thresholds the question's truth was computed with.
         rng: the row's seeded RNG (wording choices).

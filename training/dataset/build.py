@@ -5,7 +5,7 @@ Pipeline (docs/dataset.md):
 
 1. **Discover** the objects of every ``--source KIND:PATH`` (:func:`actial_ros.sources.discovery.discover`).
 2. **Plan** (parallel over objects, poses only): open each capture, estimate its scale, choose its pairs
-   (:func:`actial_ros.training.pair_selection.select_pairs`: ``|yaw|`` in range, balanced left/right and across
+   (:func:`actial_ros.training.dataset.pair_selection.select_pairs`: ``|yaw|`` in range, balanced left/right and across
    six yaw bins, capped per object, deterministic for the seed). Objects that cannot be opened are
    skipped and listed in the report.
 3. **Split by object**: objects in a seeded order go to ``test`` until it holds ``test_size`` pairs
@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from actial_ros.training import config as settings_io
-from actial_ros.training.build_config import BuildConfig, BuildSettings, config_from_args
-from actial_ros.training.build_plan import ObjectPlan, ShardTask, assign_splits, make_shards, plan_object
-from actial_ros.training.build_report import (
+from actial_ros.training.dataset.build_config import BuildConfig, BuildSettings, config_from_args
+from actial_ros.training.dataset.plan import ObjectPlan, ShardTask, assign_splits, make_shards, plan_object
+from actial_ros.training.dataset.report import (
     CARD_FILENAME,
     DATA_DIRNAME,
     REPORT_FILENAME,
@@ -64,7 +64,7 @@ from actial_ros.training.build_report import (
     make_report,
     summary,
 )
-from actial_ros.training.build_shards import IMAGE_CODING, clear_worker_cache, write_shard
+from actial_ros.training.dataset.shards import IMAGE_CODING, clear_worker_cache, write_shard
 
 from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.sources.base import CaptureRef
@@ -276,7 +276,7 @@ def build(config: BuildConfig, *, on_shard: Callable[[ShardTask], None] | None =
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``build-viewpoint``: one per :class:`~actial_ros.training.build_config.BuildSettings` field,
+    """Flags of ``build-viewpoint``: one per :class:`~actial_ros.training.dataset.build_config.BuildSettings` field,
     plus ``--config`` (a YAML file of the same keys; flags override it)."""
     parser.description = 'Build the Viewpoint-100K dataset (parquet shards + dataset card).'
     settings_io.add_arguments(parser, BuildSettings)

@@ -3,7 +3,7 @@
 Layouts (assumptions checked against the public dataset cards and loaders where possible; see
 docs/training.md):
 
-* Viewpoint test split: the viewpoint dataset's parquet files (:mod:`actial_ros.training.schema`), rows of
+* Viewpoint test split: the viewpoint dataset's parquet files (:mod:`actial_ros.training.dataset.schema`), rows of
   split ``test``; category = ``question_type``; the question text already ends with the options.
 * CV-Bench (``nyu-visionx/CV-Bench``, ``test.parquet`` or ``test-*.parquet``): ``idx``, ``type`` (2D/3D),
   ``task`` (Count, Relation, Depth, Distance), ``image``, ``question``, ``choices``, ``answer`` (``(A)``),
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actial_ros.training.data import image_bytes, load_parquet, load_viewpoint, resolve_files
-from actial_ros.training.prompts import multiple_choice_text
+from actial_ros.training.fine_tuning.data import image_bytes, load_parquet, load_viewpoint, resolve_files
+from actial_ros.training.fine_tuning.prompts import multiple_choice_text
 
 from actial_ros.errors import ConfigError
 
@@ -138,7 +138,7 @@ def load_viewpoint_items(
     """Items of the viewpoint dataset's ``split`` (first ``limit`` rows).
 
     Raises:
-        ConfigError: see :func:`actial_ros.training.data.load_viewpoint`.
+        ConfigError: see :func:`actial_ros.training.fine_tuning.data.load_viewpoint`.
     """
     dataset = load_viewpoint(paths, split=split)
     if limit is not None:

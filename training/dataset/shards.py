@@ -1,4 +1,4 @@
-"""Writing one shard of a viewpoint build (step 5 of :mod:`actial_ros.training.build`; runs in worker
+"""Writing one shard of a viewpoint build (step 5 of :mod:`actial_ros.training.dataset.build`; runs in worker
 processes): the views a shard's pairs use are read and stored as JPEG (:func:`encode_views`), each pair is
 recomputed and asked its questions (optionally with a CoT), and the rows are streamed to a parquet file in
 row groups that is renamed into place only when complete (:class:`ShardWriter`, :func:`write_shard`).
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actial_ros.training.build_config import BuildConfig
-from actial_ros.training.build_plan import ObjectPlan, ShardTask, capture_digest
-from actial_ros.training.pair_selection import yaw_bin_index
-from actial_ros.training.schema import viewpoint_row
-from actial_ros.training.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
-from actial_ros.training.viewpoint import RowQuestion, make_row_question
+from actial_ros.training.dataset.build_config import BuildConfig
+from actial_ros.training.dataset.pair_selection import yaw_bin_index
+from actial_ros.training.dataset.plan import ObjectPlan, ShardTask, capture_digest
+from actial_ros.training.dataset.schema import viewpoint_row
+from actial_ros.training.dataset.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
+from actial_ros.training.dataset.viewpoint import RowQuestion, make_row_question
 
 from actial_ros.errors import CaptureError, ImageError
 from actial_ros.geometry import RelativePose, relative_pose
@@ -89,7 +89,7 @@ class ShardWriter:
 
     def __init__(self, final: Path, config: BuildConfig, stats: Counter[str]) -> None:
         import pyarrow.parquet as pq
-        from actial_ros.training.schema import COLUMNS, features
+        from actial_ros.training.dataset.schema import COLUMNS, features
 
         self._schema = features().arrow_schema
         self._columns = COLUMNS
@@ -172,7 +172,7 @@ def _pair_rows(
     images: dict[int, bytes],
     stats: Counter[str],
 ) -> Iterator[_PendingRow]:
-    from actial_ros.training.cot import pseudo_cot
+    from actial_ros.training.dataset.cot import pseudo_cot
 
     object_id = plan.ref.object_id
     types: Sequence[str] = config.question_types

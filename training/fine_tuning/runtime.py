@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from actial_ros.training.model_config import LANGUAGE_LORA_TARGETS, TrainingConfig
+from actial_ros.training.fine_tuning.model_config import LANGUAGE_LORA_TARGETS, TrainingConfig
 
 from actial_ros.errors import ConfigError
 from actial_ros.recipe import RECIPE_FILE, CheckpointRecipe, write_recipe
@@ -302,7 +302,7 @@ def prepare_model(settings: TrainingConfig, *, padding_side: str | None = None) 
     import random
 
     import torch
-    from actial_ros.training.modeling import load_model, load_processor, resolve_dtype
+    from actial_ros.training.fine_tuning.modeling import load_model, load_processor, resolve_dtype
 
     if settings.finetuning not in ('full', 'lora'):
         raise ConfigError(f"finetuning must be 'full' or 'lora', got {settings.finetuning!r}")
@@ -349,7 +349,7 @@ def train_and_save(trainer: Any, settings: TrainingConfig, settings_record: dict
     Raises:
         ConfigError: a resume path that does not exist.
     """
-    from actial_ros.training.modeling import save_processor
+    from actial_ros.training.fine_tuning.modeling import save_processor
 
     resume = resume_argument(settings.resume_from_checkpoint, settings.output_dir)
     if resume is not None:

@@ -1,8 +1,8 @@
 """``actial-ros-train grpo``: generalisation by GRPO from the SFT checkpoint.
 
-TRL's ``GRPOTrainer`` with the paper's two rewards (:mod:`actial_ros.training.rewards`: format and accuracy,
+TRL's ``GRPOTrainer`` with the paper's two rewards (:mod:`actial_ros.training.fine_tuning.rewards`: format and accuracy,
 weighted 0.5 / 0.5 through ``reward_weights``) on SAT read from local parquet files (``array/SAT`` or the
-verl layout of ``INno0o/SAT``, see :mod:`actial_ros.training.data`), optionally mixed with viewpoint
+verl layout of ``INno0o/SAT``, see :mod:`actial_ros.training.fine_tuning.data`), optionally mixed with viewpoint
 questions at ``viewpoint_ratio``; or, without SAT, on viewpoint questions alone (``--viewpoint-data``: a
 robot owner's own bags built with ``build-viewpoint``).
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from actial_ros.training import config as settings_io
-from actial_ros.training.rewards import DEFAULT_REWARD_WEIGHTS
+from actial_ros.training.fine_tuning.rewards import DEFAULT_REWARD_WEIGHTS
 
 from actial_ros.errors import ConfigError
 
@@ -53,8 +53,8 @@ _LOG = logging.getLogger(__name__)
 @dataclass
 class GrpoSettings(TrainingConfig):
     """Settings of a GRPO run (YAML keys = field names; flags ``--field-name``). Defaults: the paper's. The model
-    and run settings are :class:`~actial_ros.training.model_config.TrainingConfig`'s (GRPO restates the defaults
-    that differ from SFT's); GRPO's own follow."""
+    and run settings are :class:`~actial_ros.training.fine_tuning.model_config.TrainingConfig`'s (GRPO restates
+    the defaults that differ from SFT's); GRPO's own follow."""
 
     model: str = field(metadata=_h('SFT checkpoint: local directory or hub id'))
     freeze_vision: bool = field(default=False, metadata=_h('freeze the vision tower (full fine-tuning)'))
@@ -132,7 +132,7 @@ def schedule(settings: GrpoSettings, processes: int | None = None) -> dict[str, 
     Raises:
         ConfigError: the sizes do not divide.
     """
-    from actial_ros.training.runtime import gradient_accumulation
+    from actial_ros.training.fine_tuning.runtime import gradient_accumulation
 
     if settings.num_generations < 2:
         raise ConfigError(f'num_generations must be >= 2, got {settings.num_generations}')
@@ -153,7 +153,7 @@ def schedule(settings: GrpoSettings, processes: int | None = None) -> dict[str, 
 
 
 def _dataset(settings: GrpoSettings) -> Any:
-    from actial_ros.training.data import build_grpo_dataset, load_sat, load_viewpoint
+    from actial_ros.training.fine_tuning.data import build_grpo_dataset, load_sat, load_viewpoint
 
     if not settings.sat_data and not settings.viewpoint_data:
         raise ConfigError(
@@ -192,8 +192,8 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
     Raises:
         ConfigError: invalid settings.
     """
-    from actial_ros.training.rewards import reward_functions
-    from actial_ros.training.runtime import prepare_model
+    from actial_ros.training.fine_tuning.rewards import reward_functions
+    from actial_ros.training.fine_tuning.runtime import prepare_model
     from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
     if settings.vllm_mode not in ('colocate', 'server'):
@@ -216,7 +216,7 @@ def build_trainer(settings: GrpoSettings, train_dataset: Any | None = None) -> A
     )
     rewards = reward_functions()
     if settings.reward_trace:
-        from actial_ros.training.runtime import trace_rewards
+        from actial_ros.training.fine_tuning.runtime import trace_rewards
 
         rewards = trace_rewards(rewards, settings.reward_trace)
     return GRPOTrainer(
@@ -239,7 +239,7 @@ def train(settings: GrpoSettings, train_dataset: Any | None = None) -> GrpoResul
     Raises:
         ConfigError: see :func:`build_trainer`.
     """
-    from actial_ros.training.runtime import train_and_save
+    from actial_ros.training.fine_tuning.runtime import train_and_save
 
     trainer = build_trainer(settings, train_dataset)
     out = train_and_save(trainer, settings, settings_io.describe(settings), 'grpo')
@@ -258,7 +258,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``actial-ros-train grpo``; returns the exit status (2 on a settings error)."""
-    from actial_ros.training.runtime import run_command
+    from actial_ros.training.fine_tuning.runtime import run_command
 
     return int(run_command(lambda: train(settings_io.resolve(GrpoSettings, args)), _summary, _LOG))
 
@@ -272,10 +272,10 @@ def _summary(result: GrpoResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m actial_ros.training.grpo`` (e.g. under ``accelerate launch``)."""
-    from actial_ros.training.runtime import module_main
+    """``python -m actial_ros.training.fine_tuning.grpo`` (e.g. under ``accelerate launch``)."""
+    from actial_ros.training.fine_tuning.runtime import module_main
 
-    return int(module_main(configure_parser, run, 'actial_ros.training.grpo', argv))
+    return int(module_main(configure_parser, run, 'actial_ros.training.fine_tuning.grpo', argv))
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@ TRL's ``SFTTrainer`` on a Qwen2.5-VL checkpoint (local path or hub id), conversa
 (TRL's ``assistant_only_loss`` with the Qwen2.5-VL training template's ``{% generation %}`` markers), full
 fine-tuning or LoRA (peft). The training set is the hybrid cold start of the paper
 (../shared/notes/ACTIAL.md): the viewpoint dataset's multiple-choice rows mixed with its CoT rows at
-``cot_ratio`` (0.1, i.e. 0.9 : 0.1), see :func:`actial_ros.training.data.build_sft_dataset`.
+``cot_ratio`` (0.1, i.e. 0.9 : 0.1), see :func:`actial_ros.training.fine_tuning.data.build_sft_dataset`.
 
 Defaults are the paper's (``config/training/sft.yaml``): 2 epochs, learning rate 5e-6, global batch 128
 reached through gradient accumulation (``global_batch_size / (per_device_batch_size * processes)``), 50
@@ -16,7 +16,7 @@ Examples::
 
     actial-ros-train sft --config config/training/sft.yaml --model Qwen/Qwen2.5-VL-7B-Instruct \\
         --data data/viewpoint --output-dir runs/sft
-    accelerate launch --config_file config/accelerate/multi_gpu_zero3.yaml -m actial_ros.training.sft \\
+    accelerate launch --config_file config/accelerate/multi_gpu_zero3.yaml -m actial_ros.training.fine_tuning.sft \\
         --config config/training/sft.yaml --model /models/Qwen2.5-VL-7B-Instruct --data data/viewpoint
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from actial_ros.training import config as settings_io
-from actial_ros.training.prompts import DEFAULT_MC_TARGET
+from actial_ros.training.fine_tuning.prompts import DEFAULT_MC_TARGET
 
 # Relative: mypy checks training/ as the package 'training' and cannot see 'actial_ros.training' (setup.py's
 # package_dir), so an absolute import would make the base class Any to it.
@@ -44,7 +44,7 @@ _LOG = logging.getLogger(__name__)
 @dataclass
 class SftSettings(TrainingConfig):
     """Settings of an SFT run (YAML keys = field names; flags ``--field-name``). Defaults: the paper's. The model
-    and run settings are :class:`~actial_ros.training.model_config.TrainingConfig`'s; SFT's own follow."""
+    and run settings are :class:`~actial_ros.training.fine_tuning.model_config.TrainingConfig`'s; SFT's own follow."""
 
     model: str = field(metadata=_h('base checkpoint: local directory or hub id'))
     output_dir: str = field(default='runs/sft', metadata=_h('where checkpoints and the final model go'))
@@ -87,7 +87,7 @@ class SftResult:
 
 
 def _dataset(settings: SftSettings) -> Any:
-    from actial_ros.training.data import build_sft_dataset, load_viewpoint
+    from actial_ros.training.fine_tuning.data import build_sft_dataset, load_viewpoint
 
     if not settings.data:
         from actial_ros.errors import ConfigError
@@ -115,7 +115,7 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
     Raises:
         actial_ros.errors.ConfigError: invalid settings (batch arithmetic, fine-tuning mode, missing data).
     """
-    from actial_ros.training.runtime import gradient_accumulation, prepare_model
+    from actial_ros.training.fine_tuning.runtime import gradient_accumulation, prepare_model
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     dataset = _dataset(settings) if train_dataset is None else train_dataset
@@ -139,7 +139,7 @@ def build_trainer(settings: SftSettings, train_dataset: Any | None = None) -> An
         peft_config=prepared.peft_config,
     )
     if settings.row_trace:
-        from actial_ros.training.runtime import trace_rows
+        from actial_ros.training.fine_tuning.runtime import trace_rows
 
         trace_rows(trainer, settings.row_trace)
     return trainer
@@ -155,7 +155,7 @@ def train(settings: SftSettings, train_dataset: Any | None = None) -> SftResult:
     Raises:
         actial_ros.errors.ConfigError: see :func:`build_trainer`; a resume path that does not exist.
     """
-    from actial_ros.training.runtime import train_and_save
+    from actial_ros.training.fine_tuning.runtime import train_and_save
 
     trainer = build_trainer(settings, train_dataset)
     out = train_and_save(trainer, settings, settings_io.describe(settings), 'sft')
@@ -177,7 +177,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``actial-ros-train sft``; returns the exit status (2 on a settings error)."""
-    from actial_ros.training.runtime import run_command
+    from actial_ros.training.fine_tuning.runtime import run_command
 
     return int(run_command(lambda: train(settings_io.resolve(SftSettings, args)), _summary, _LOG))
 
@@ -192,10 +192,10 @@ def _summary(result: SftResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m actial_ros.training.sft`` (e.g. under ``accelerate launch``)."""
-    from actial_ros.training.runtime import module_main
+    """``python -m actial_ros.training.fine_tuning.sft`` (e.g. under ``accelerate launch``)."""
+    from actial_ros.training.fine_tuning.runtime import module_main
 
-    return int(module_main(configure_parser, run, 'actial_ros.training.sft', argv))
+    return int(module_main(configure_parser, run, 'actial_ros.training.fine_tuning.sft', argv))
 
 
 if __name__ == '__main__':

@@ -3,10 +3,11 @@ trainers, with one shared ``ModelConfig``).
 
 :class:`ModelConfig` is the model and how it is fine-tuned; :class:`TrainingConfig` adds what every run has
 (output folder, optimiser basics, logging, checkpoints, resume, seed, extra TRL options). ``SftSettings``
-(:mod:`actial_ros.training.sft`) and ``GrpoSettings`` (:mod:`actial_ros.training.grpo`) extend it with their own
-settings and restate only the defaults that differ (a redeclared field keeps its place). Every field is a flag
-and a YAML key (:mod:`actial_ros.training.config`: defaults < ``--config`` YAML < flags). The fields whose names
-TRL's configs also have go to them by name (:func:`trl_arguments`), not copied by hand.
+(:mod:`actial_ros.training.fine_tuning.sft`) and ``GrpoSettings`` (:mod:`actial_ros.training.fine_tuning.grpo`)
+extend it with their own settings and restate only the defaults that differ (a redeclared field keeps its
+place). Every field is a flag and a YAML key (:mod:`actial_ros.training.config`: defaults < ``--config`` YAML <
+flags). The fields whose names TRL's configs also have go to them by name (:func:`trl_arguments`), not copied by
+hand.
 
 Defaults are the paper's SFT (../shared/notes/ACTIAL.md); GRPO restates its own.
 """
@@ -38,7 +39,8 @@ projection of the language model, none of the vision tower (whose MLP uses the s
 NOT_FOR_TRL = frozenset({'gradient_checkpointing', 'resume_from_checkpoint', 'trl'})
 """Settings named like a TRL option that must not reach it by name: ``gradient_checkpointing`` is resolved first
 (``None``: on with CUDA) and given as ``activation_checkpointing``; ``resume_from_checkpoint`` goes to
-``Trainer.train`` after :func:`actial_ros.training.runtime.resume_argument`; ``trl`` is the extra options themselves."""
+``Trainer.train`` after :func:`actial_ros.training.fine_tuning.runtime.resume_argument`; ``trl`` is the extra
+options themselves."""
 
 
 def help_text(text: str) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Inputs are local parquet files only (no hub access):
 
 * The viewpoint dataset written by ``actial-ros-train build-viewpoint`` (columns of
-  :mod:`actial_ros.training.schema`; one row = one multiple-choice question about an image pair; ``cot`` holds
+  :mod:`actial_ros.training.dataset.schema`; one row = one multiple-choice question about an image pair; ``cot`` holds
   the pseudo chain-of-thought where there is one).
 * SAT in one of three layouts, detected from the columns (``layout='auto'``):
 
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from actial_ros.training.prompts import conversation, mc_target, multiple_choice_text
+from actial_ros.training.fine_tuning.prompts import conversation, mc_target, multiple_choice_text
 
 from actial_ros.answers import extract_answer_block, matches_output_format
 from actial_ros.errors import ConfigError
@@ -258,7 +258,7 @@ def build_sft_dataset(
     Rows of ``cot`` (default: ``mc``) are usable as CoT when their ``cot`` is in the output format and its
     answer block equals the row's ``answer``; others are skipped (logged). Multiple-choice targets are
     ``mc_target_template`` filled with the row's letter, option text and label
-    (:data:`actial_ros.training.prompts.DEFAULT_MC_TARGET`); CoT targets are the row's ``cot``.
+    (:data:`actial_ros.training.fine_tuning.prompts.DEFAULT_MC_TARGET`); CoT targets are the row's ``cot``.
 
     Args:
         mc: viewpoint rows for the multiple-choice part (:func:`load_viewpoint`).

@@ -1,8 +1,8 @@
 """Qwen2.5-VL checkpoints built locally: a tiny random one for tests, and random 3B/7B ones for benchmarks.
 
 Nothing here downloads anything. :func:`build_tiny_qwen25vl` writes a complete checkpoint directory that
-``Qwen2_5_VLForConditionalGeneration.from_pretrained`` (and :func:`actial_ros.training.modeling.load_processor`)
-and a ``vllm serve`` process can load:
+``Qwen2_5_VLForConditionalGeneration.from_pretrained`` (and
+:func:`actial_ros.training.fine_tuning.modeling.load_processor`) and a ``vllm serve`` process can load:
 
 * ``config.json`` + ``model.safetensors``: a :class:`~transformers.Qwen2_5_VLConfig` with tiny sizes and
   random weights (seeded). The text attention head dimension is 32 (hidden 128, 4 heads), one of the sizes

@@ -1,4 +1,4 @@
-"""What a viewpoint build reports (step 6 of :mod:`actial_ros.training.build`): :class:`BuildReport`
+"""What a viewpoint build reports (step 6 of :mod:`actial_ros.training.dataset.build`): :class:`BuildReport`
 (``build_report.json``: counted skips by reason, splits, counts, warnings), the dataset card
 (:func:`dataset_card`, the ``README.md`` that ``datasets.load_dataset(OUT)`` reads) and the terminal
 :func:`summary`; and the layout of a build's output folder (``data/``, ``.build/``, the two files).
@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from actial_ros.training.build_config import BuildConfig
-from actial_ros.training.build_plan import ObjectPlan, ShardTask
-from actial_ros.training.teacher import TeacherStatus
-from actial_ros.training.viewpoint import YAW_BIN_QUESTION
+from actial_ros.training.dataset.build_config import BuildConfig
+from actial_ros.training.dataset.plan import ObjectPlan, ShardTask
+from actial_ros.training.dataset.teacher import TeacherStatus
+from actial_ros.training.dataset.viewpoint import YAW_BIN_QUESTION
 
 __all__ = [
     'CARD_FILENAME',
@@ -89,7 +89,7 @@ def make_report(
     complete: bool,
 ) -> BuildReport:
     """The report of a build from its plans, split, shards and the summed counters of its written shards
-    (:func:`actial_ros.training.build_shards.write_shard`)."""
+    (:func:`actial_ros.training.dataset.shards.write_shard`)."""
     report = BuildReport(complete=complete, out=str(config.out), shards_total=len(tasks))
     report.warnings = list(warnings)
     failed = [p for p in plans if p.error is not None]

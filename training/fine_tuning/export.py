@@ -2,7 +2,7 @@
 
 The output holds ``config.json``, ``generation_config.json``, ``model*.safetensors`` (the merged weights, in
 ``--dtype``), the tokenizer files, ``chat_template.jinja`` and ``preprocessor_config.json`` naming
-``Qwen2VLImageProcessor``/``Qwen2_5_VLProcessor`` (:func:`actial_ros.training.modeling.save_processor`), so
+``Qwen2VLImageProcessor``/``Qwen2_5_VLProcessor`` (:func:`actial_ros.training.fine_tuning.modeling.save_processor`), so
 ``vllm serve OUT --served-model-name actial-7b`` serves it and the robot's ``vllm`` backend can use it.
 A full (non-LoRA) checkpoint is re-saved the same way (dtype conversion, processor files).
 
@@ -53,7 +53,7 @@ def export_model(
     Raises:
         ConfigError: the checkpoint is missing, or an adapter without a known base model.
     """
-    from actial_ros.training.modeling import load_model, load_processor, resolve_dtype, save_processor
+    from actial_ros.training.fine_tuning.modeling import load_model, load_processor, resolve_dtype, save_processor
 
     source = Path(checkpoint)
     if not source.is_dir():
@@ -109,10 +109,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m actial_ros.training.export``."""
-    from actial_ros.training.runtime import module_main
+    """``python -m actial_ros.training.fine_tuning.export``."""
+    from actial_ros.training.fine_tuning.runtime import module_main
 
-    return int(module_main(configure_parser, run, 'actial_ros.training.export', argv))
+    return int(module_main(configure_parser, run, 'actial_ros.training.fine_tuning.export', argv))
 
 
 if __name__ == '__main__':

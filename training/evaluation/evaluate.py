@@ -11,7 +11,7 @@ the share of replies that pass :func:`actial_ros.answers.matches_output_format` 
 Aggregates: ``overall`` = all items of a benchmark (micro average); CV-Bench ``avg`` = the dataset card's
 score, the mean of the 2D accuracy (mean of its ADE20K and COCO accuracies) and the 3D accuracy (Omni3D),
 falling back to the mean of the 2D and 3D accuracies without ``source``; BLINK ``avg`` = the mean over the
-evaluated subtasks. Printed as a table next to :data:`~actial_ros.training.benchmarks.PAPER_RESULTS`; saved
+evaluated subtasks. Printed as a table next to :data:`~actial_ros.training.evaluation.benchmarks.PAPER_RESULTS`; saved
 as ``results.json`` (summary) and ``predictions.jsonl`` (one record per item) in ``--out``.
 """
 
@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from actial_ros.training import config as settings_io
-from actial_ros.training.benchmarks import (
+from actial_ros.training.config import setting
+from actial_ros.training.evaluation.benchmarks import (
     BLINK_SPATIAL_SUBTASKS,
     PAPER_MODELS,
     PAPER_RESULTS,
@@ -41,8 +42,7 @@ from actial_ros.training.benchmarks import (
     load_viewpoint_items,
     load_vlmeval_tsv,
 )
-from actial_ros.training.config import setting
-from actial_ros.training.runtime import Shard
+from actial_ros.training.fine_tuning.runtime import Shard
 
 from actial_ros.answers import parse_answer
 from actial_ros.errors import BackendError, ConfigError
@@ -251,7 +251,7 @@ class TransformersGenerator:
         system_prompt: system message ('' for none).
         max_new_tokens: generation limit per reply.
         batch_size: items per ``generate`` call.
-        dtype: see :func:`actial_ros.training.modeling.resolve_dtype`.
+        dtype: see :func:`actial_ros.training.fine_tuning.modeling.resolve_dtype`.
         max_pixels: image processor ``max_pixels`` override.
         device: ``'cpu'``, ``'cuda'``... (default: CUDA when available).
     """
@@ -268,7 +268,7 @@ class TransformersGenerator:
         device: str | None = None,
     ) -> None:
         import torch
-        from actial_ros.training.modeling import load_model, load_processor
+        from actial_ros.training.fine_tuning.modeling import load_model, load_processor
 
         self.processor = load_processor(model_path, max_pixels=max_pixels, padding_side='left')
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -286,8 +286,8 @@ class TransformersGenerator:
 
     def _batch(self, items: Sequence[EvalItem]) -> list[str]:
         import torch
-        from actial_ros.training.data import fit_image_bytes
-        from actial_ros.training.prompts import structured_messages
+        from actial_ros.training.fine_tuning.data import fit_image_bytes
+        from actial_ros.training.fine_tuning.prompts import structured_messages
         from PIL import Image
 
         texts = [
@@ -298,7 +298,7 @@ class TransformersGenerator:
             )
             for item in items
         ]
-        # Downscaled to fit 960x540 as in training (actial_ros.training.data.fit_image_bytes), so that a
+        # Downscaled to fit 960x540 as in training (actial_ros.training.fine_tuning.data.fit_image_bytes), so that a
         # large max_pixels sees the same pixels at evaluation as in SFT and GRPO.
         images = [
             [Image.open(io.BytesIO(fit_image_bytes(data))).convert('RGB') for data in item.images] for item in items
@@ -583,10 +583,10 @@ def run(namespace: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m actial_ros.training.evaluate``."""
-    from actial_ros.training.runtime import module_main
+    """``python -m actial_ros.training.evaluation.evaluate``."""
+    from actial_ros.training.fine_tuning.runtime import module_main
 
-    return int(module_main(configure_parser, run, 'actial_ros.training.evaluate', argv))
+    return int(module_main(configure_parser, run, 'actial_ros.training.evaluation.evaluate', argv))
 
 
 if __name__ == '__main__':

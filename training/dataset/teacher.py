@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from actial_ros.training.viewpoint import RowQuestion
+from actial_ros.training.dataset.viewpoint import RowQuestion
 
 from actial_ros.answers import matches_output_format, parse_answer
 from actial_ros.chat import chat_messages, image_url_part

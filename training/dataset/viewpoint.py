@@ -3,7 +3,7 @@ optional yaw-bin probe, in one row-ready form.
 
 The yaw-bin probe ("direction plus one of six rotation-angle bins", ACTIAL.md) asks in which direction
 and by how much the camera turned. Its options are all 12 combinations of direction (left, right) and
-bin (:func:`actial_ros.training.pair_selection.yaw_bin_edges`: six equal bins over the pair range),
+bin (:func:`actial_ros.training.dataset.pair_selection.yaw_bin_edges`: six equal bins over the pair range),
 shuffled by the row's seeded RNG, lettered ``A`` to ``L``; the labels are ``left_1`` .. ``left_6`` and ``right_1`` ..
 ``right_6`` (bin numbers 1-based, 1 = smallest angle). Its prompt starts with the same statement as
 the core questions (the object did not move) and ends by asking for the letter only.
@@ -93,7 +93,7 @@ def yaw_bin_label(yaw_deg: float, edges: tuple[float, ...]) -> str:
     Raises:
         ValueError: ``|yaw|`` outside the bins, or zero.
     """
-    from actial_ros.training.pair_selection import yaw_bin_index
+    from actial_ros.training.dataset.pair_selection import yaw_bin_index
 
     index = yaw_bin_index(abs(yaw_deg), edges)
     if index is None or yaw_deg == 0.0:

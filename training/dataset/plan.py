@@ -1,4 +1,4 @@
-"""Planning a viewpoint build (steps 2 to 4 of :mod:`actial_ros.training.build`): the pairs of each object
+"""Planning a viewpoint build (steps 2 to 4 of :mod:`actial_ros.training.dataset.build`): the pairs of each object
 (:func:`plan_object`), the split by object (:func:`assign_splits`) and the shards (:func:`make_shards`).
 Poses only: no image is read here.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from actial_ros.training.pair_selection import PairConfig, label_thresholds, object_scale, select_pairs
+from actial_ros.training.dataset.pair_selection import PairConfig, label_thresholds, object_scale, select_pairs
 
 from actial_ros.errors import ActialError
 from actial_ros.geometry import LabelThresholds
