@@ -20,7 +20,6 @@ inside each training process, sharing the GPU: ``vllm_gpu_memory_utilization``) 
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from actial_ros.errors import ConfigError
 # package_dir), so an absolute import would make the base class Any to it.
 from .model_config import TrainingConfig, trl_config
 from .model_config import help_text as _h
+from .runtime import SettingsCommand
 
 __all__ = [
     'GrpoResult',
@@ -178,11 +178,7 @@ def _dataset(settings: GrpoSettings) -> Any:
         sat,
         viewpoint,
         viewpoint_ratio=settings.viewpoint_ratio,
-        system_prompt=settings.system_prompt,
-        total=settings.num_samples,
-        seed=settings.seed,
-        max_image_width=settings.max_image_width,
-        max_image_height=settings.max_image_height,
+        **settings.row_options(),
     )
 
 
@@ -251,18 +247,6 @@ def train(settings: GrpoSettings, train_dataset: Any | None = None) -> GrpoResul
     )
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``actial-ros-train grpo`` (one per :class:`GrpoSettings` field, plus ``--config``)."""
-    settings_io.add_arguments(parser, GrpoSettings)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Entry point of ``actial-ros-train grpo``; returns the exit status (2 on a settings error)."""
-    from actial_ros.training.fine_tuning.runtime import run_command
-
-    return int(run_command(lambda: train(settings_io.resolve(GrpoSettings, args)), _summary, _LOG))
-
-
 def _summary(result: GrpoResult) -> str:
     rewards = [r['reward'] for r in result.log_history if 'reward' in r]
     reward = f'mean reward first/last {rewards[0]:.3f}/{rewards[-1]:.3f}' if rewards else 'no reward logged'
@@ -271,11 +255,9 @@ def _summary(result: GrpoResult) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m actial_ros.training.fine_tuning.grpo`` (e.g. under ``accelerate launch``)."""
-    from actial_ros.training.fine_tuning.runtime import module_main
-
-    return int(module_main(configure_parser, run, 'actial_ros.training.fine_tuning.grpo', argv))
+_COMMAND = SettingsCommand(GrpoSettings, train, _summary, 'actial_ros.training.fine_tuning.grpo', _LOG)
+# actial-ros-train grpo (configure_parser, run) and python -m (main): SettingsCommand's methods
+configure_parser, run, main = _COMMAND.configure_parser, _COMMAND.run, _COMMAND.main
 
 
 if __name__ == '__main__':

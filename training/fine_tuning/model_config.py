@@ -91,6 +91,18 @@ class TrainingConfig(ModelConfig):
     seed: int = field(default=42, metadata=help_text('seed of mixing, shuffling and initialisation'))
     trl: dict[str, Any] = field(default_factory=dict, metadata=help_text('extra TRL config options'))
 
+    def row_options(self) -> dict[str, Any]:
+        """What every training set is built with (keyword arguments of
+        :func:`~actial_ros.training.fine_tuning.data.build_sft_dataset` and ``build_grpo_dataset``): the system
+        prompt, the set's size (``total``), the mixing seed and the image limits (pixels)."""
+        return {
+            'system_prompt': self.system_prompt,
+            'total': self.num_samples,
+            'seed': self.seed,
+            'max_image_width': self.max_image_width,
+            'max_image_height': self.max_image_height,
+        }
+
 
 def trl_arguments(settings: Any, config_cls: type[Any]) -> dict[str, Any]:
     """The settings that TRL's ``config_cls`` (``SFTConfig``, ``GRPOConfig``) names too, by name and with the

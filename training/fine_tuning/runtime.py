@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
+from actial_ros.training import config as settings_io
 from actial_ros.training.fine_tuning.model_config import LANGUAGE_LORA_TARGETS, TrainingConfig
 
 from actial_ros.errors import ConfigError
@@ -25,6 +26,7 @@ from actial_ros.recipe import RECIPE_FILE, CheckpointRecipe, write_recipe
 __all__ = [
     'LANGUAGE_LORA_TARGETS',
     'PreparedModel',
+    'SettingsCommand',
     'Shard',
     'freeze_vision_tower',
     'gradient_accumulation',
@@ -515,3 +517,39 @@ def run_command(train: Callable[[], _Result], summary: Callable[[_Result], str],
     if process_rank() == 0:
         print(summary(result))
     return 0
+
+
+_Settings = TypeVar('_Settings')
+
+
+@dataclass(frozen=True)
+class SettingsCommand(Generic[_Settings, _Result]):
+    """The wiring of a training command whose flags are one settings dataclass (``sft``, ``grpo``): the flags, the
+    run and ``python -m`` (also under ``accelerate launch -m``). :mod:`actial_ros.training.cli` calls the module's
+    ``configure_parser`` and ``run``, which are this object's methods.
+
+    Attributes:
+        settings: the settings dataclass: one flag per field, plus ``--config`` (defaults < YAML < flags).
+        train: runs the command on the resolved settings.
+        summary: the line printed after a run (by the main process only, see :func:`run_command`).
+        module: the module's dotted name (the ``python -m`` program name).
+        logger: where a settings error is logged.
+    """
+
+    settings: type[_Settings]
+    train: Callable[[_Settings], _Result]
+    summary: Callable[[_Result], str]
+    module: str
+    logger: logging.Logger
+
+    def configure_parser(self, parser: argparse.ArgumentParser) -> None:
+        """Adds one flag per settings field, plus ``--config``."""
+        settings_io.add_arguments(parser, self.settings)
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Runs the command on parsed flags; returns the exit status (2 on a settings error)."""
+        return run_command(lambda: self.train(settings_io.resolve(self.settings, args)), self.summary, self.logger)
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """``python -m MODULE`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+        return module_main(self.configure_parser, self.run, self.module, argv)

@@ -22,7 +22,6 @@ Examples::
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from actial_ros.training.fine_tuning.prompts import DEFAULT_MC_TARGET
 # package_dir), so an absolute import would make the base class Any to it.
 from .model_config import TrainingConfig, trl_config
 from .model_config import help_text as _h
+from .runtime import SettingsCommand
 
 __all__ = ['SftResult', 'SftSettings', 'build_trainer', 'configure_parser', 'main', 'run', 'train']
 
@@ -100,12 +100,8 @@ def _dataset(settings: SftSettings) -> Any:
         mc,
         cot,
         cot_ratio=settings.cot_ratio,
-        system_prompt=settings.system_prompt,
         mc_target_template=settings.mc_target_template,
-        total=settings.num_samples,
-        seed=settings.seed,
-        max_image_width=settings.max_image_width,
-        max_image_height=settings.max_image_height,
+        **settings.row_options(),
     )
 
 
@@ -170,18 +166,6 @@ def train(settings: SftSettings, train_dataset: Any | None = None) -> SftResult:
     )
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``actial-ros-train sft`` (one per :class:`SftSettings` field, plus ``--config``)."""
-    settings_io.add_arguments(parser, SftSettings)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Entry point of ``actial-ros-train sft``; returns the exit status (2 on a settings error)."""
-    from actial_ros.training.fine_tuning.runtime import run_command
-
-    return int(run_command(lambda: train(settings_io.resolve(SftSettings, args)), _summary, _LOG))
-
-
 def _summary(result: SftResult) -> str:
     losses = [r['loss'] for r in result.log_history if 'loss' in r]
     loss = f'first/last loss {losses[0]:.4f}/{losses[-1]:.4f}' if losses else 'no loss logged'
@@ -191,11 +175,9 @@ def _summary(result: SftResult) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m actial_ros.training.fine_tuning.sft`` (e.g. under ``accelerate launch``)."""
-    from actial_ros.training.fine_tuning.runtime import module_main
-
-    return int(module_main(configure_parser, run, 'actial_ros.training.fine_tuning.sft', argv))
+_COMMAND = SettingsCommand(SftSettings, train, _summary, 'actial_ros.training.fine_tuning.sft', _LOG)
+# actial-ros-train sft (configure_parser, run) and python -m (main): SettingsCommand's methods
+configure_parser, run, main = _COMMAND.configure_parser, _COMMAND.run, _COMMAND.main
 
 
 if __name__ == '__main__':
