@@ -20,7 +20,7 @@ import queue
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,6 +185,8 @@ class SpatialReasoner:
             limits=config.limits,
         )
         self.scores = ScoreBoard()
+        self._drops = DropCounter()
+        """The drops the engine and its caller cause (the buffer counts its own): see :meth:`drops`."""
         self.warnings = DropCounter()
         """Counts of handled irregularities that lost nothing, by name (see :class:`ReasonerStats`)."""
         self._rng = random.Random(config.seed)
@@ -237,7 +239,7 @@ class SpatialReasoner:
             self._requests.clear()
             self._cond.notify_all()
         if dropped:
-            self.buffer.drops.add(DropReason.SHUTDOWN, dropped)
+            self.count_drop(DropReason.SHUTDOWN, dropped)
         with contextlib.suppress(queue.Full):
             self._ingest.put_nowait(None)
         deadline = time.monotonic() + timeout_s
@@ -267,7 +269,7 @@ class SpatialReasoner:
                 image = decode()
                 fitted = self._fit_intrinsics(intrinsics, image)
                 if fitted is _MISMATCH:
-                    self.buffer.drops.add(DropReason.CAMERA_INFO_SIZE_MISMATCH)
+                    self.count_drop(DropReason.CAMERA_INFO_SIZE_MISMATCH)
                     _LOG.warning(
                         'dropped an image from %s at %d: %dx%d, CameraInfo says %s (camera_info_size_policy=%s)',
                         camera_id,
@@ -281,7 +283,7 @@ class SpatialReasoner:
                 assert not isinstance(fitted, _Mismatch)
                 frame = Frame(image=image, stamp_ns=stamp_ns, intrinsics=fitted, camera_id=camera_id, name=name)
             except (ActialError, ValueError) as error:
-                self.buffer.drops.add(DropReason.BAD_IMAGE)
+                self.count_drop(DropReason.BAD_IMAGE)
                 _LOG.warning('dropped an image from %s at %d: %s', camera_id, stamp_ns, error)
                 return
             self._enqueue_pairs(self.buffer.add_frame(frame))
@@ -297,7 +299,7 @@ class SpatialReasoner:
             try:
                 pose = decode()
             except (ActialError, ValueError) as error:
-                self.buffer.drops.add(DropReason.BAD_ODOMETRY)
+                self.count_drop(DropReason.BAD_ODOMETRY)
                 _LOG.warning('dropped odometry at %d: %s', stamp_ns, error)
                 return
             self._enqueue_pairs(self.buffer.add_odometry(stamp_ns, pose))
@@ -363,11 +365,24 @@ class SpatialReasoner:
             questions_queued=queued,
             in_flight=in_flight,
             requests_done=done,
-            drops=self.buffer.drops.snapshot(),
+            drops=self.drops(),
             buffer=self.buffer.counts(),
             last_error=last_error,
             warnings=self.warnings.snapshot(),
         )
+
+    def count_drop(self, reason: DropReason, count: int = 1) -> None:
+        """Count ``count`` drops under ``reason`` that happened outside the pairing buffer: in the engine
+        (stale, queue full, backend error, ...) or in its caller before submission (the node: a bad stamp,
+        no extrinsic, no CameraInfo)."""
+        self._drops.add(reason, count)
+
+    def drops(self) -> dict[str, int]:
+        """All drops so far by reason (only reasons seen): the pairing buffer's and :meth:`count_drop`'s
+        together. The one reading of drop counts (:attr:`ReasonerStats.drops` is this)."""
+        merged = Counter(self.buffer.drops.snapshot())
+        merged.update(self._drops.snapshot())
+        return dict(merged)
 
     def idle(self) -> bool:
         """True when nothing is waiting to be ingested, queued or running."""
@@ -398,7 +413,7 @@ class SpatialReasoner:
         try:
             self._ingest.put_nowait(job)
         except queue.Full:
-            self.buffer.drops.add(DropReason.INGEST_QUEUE_FULL)
+            self.count_drop(DropReason.INGEST_QUEUE_FULL)
             return False
         return True
 
@@ -410,7 +425,7 @@ class SpatialReasoner:
                     return
                 job()
             except Exception:  # a bug must not kill ingestion: counted, logged with its traceback
-                self.buffer.drops.add(DropReason.INTERNAL_ERROR)
+                self.count_drop(DropReason.INTERNAL_ERROR)
                 _LOG.exception('ingest job failed')
             finally:
                 self._ingest.task_done()
@@ -435,7 +450,7 @@ class SpatialReasoner:
 
     def _drop_request(self, request: _Request, reason: DropReason) -> None:
         """Count a dropped request; a free-form ask still gets its (error) answer."""
-        self.buffer.drops.add(reason)
+        self.count_drop(reason)
         if request.ask_id is not None:
             self._emit(
                 ask_record(
@@ -460,7 +475,7 @@ class SpatialReasoner:
                     request.on_stage('asking')
                 self._run(request)
             except Exception as exc:  # never let a worker die: counted, logged with its traceback
-                self.buffer.drops.add(DropReason.INTERNAL_ERROR)
+                self.count_drop(DropReason.INTERNAL_ERROR)
                 _LOG.exception('request failed unexpectedly')
                 if request.ask_id is not None:  # every ask is answered, also this one (its waiter is told why)
                     self._emit(
@@ -509,7 +524,7 @@ class SpatialReasoner:
             error = None
         except ActialError as exc:
             reply, error = None, str(exc)
-            self.buffer.drops.add(DropReason.BACKEND_ERROR)
+            self.count_drop(DropReason.BACKEND_ERROR)
             self._note_error(error)
         record = answer_record(
             request.pair,

@@ -476,7 +476,7 @@ class SpatialReasonerNode(LifecycleNode):
 
     def _drop(self, reason: DropReason, count: int = 1) -> None:
         if self._engine is not None:
-            self._engine.buffer.drops.add(reason, count)
+            self._engine.count_drop(reason, count)
 
     def _warn(self, key: str, count: int = 1) -> None:
         self._warnings[key] = self._warnings.get(key, 0) + count
@@ -485,7 +485,7 @@ class SpatialReasonerNode(LifecycleNode):
         try:
             return stamp_to_ns(msg.header.stamp)
         except ValueError:
-            self.engine.buffer.drops.add(DropReason.BAD_IMAGE)
+            self.engine.count_drop(DropReason.BAD_IMAGE)
             return None
 
     def _submit(self, camera_id: str, msg: Any, decode: Any) -> None:
@@ -495,13 +495,13 @@ class SpatialReasonerNode(LifecycleNode):
             return
         if self._tf is not None and camera_id not in self._tf_extrinsics:
             self._camera_frames.setdefault(camera_id, str(msg.header.frame_id))
-            self.engine.buffer.drops.add(DropReason.NO_EXTRINSIC)
+            self.engine.count_drop(DropReason.NO_EXTRINSIC)
             return
         intrinsics = self._intrinsics[camera_id]
         if intrinsics is None:
             self._warn('no_camera_info')
             if self._require_camera_info:
-                self.engine.buffer.drops.add(DropReason.NO_CAMERA_INFO)
+                self.engine.count_drop(DropReason.NO_CAMERA_INFO)
                 return
         self.engine.submit_image(
             camera_id=camera_id, stamp_ns=stamp_ns, decode=lambda: decode(msg), intrinsics=intrinsics
@@ -535,14 +535,14 @@ class SpatialReasonerNode(LifecycleNode):
         try:
             self._intrinsics[camera_id] = camera_info_to_intrinsics(msg)
         except ActialError as error:
-            self.engine.buffer.drops.add(DropReason.BAD_CAMERA_INFO)
+            self.engine.count_drop(DropReason.BAD_CAMERA_INFO)
             self.get_logger().warning(f'ignored CameraInfo: {error}', throttle_duration_sec=5.0)
 
     def _on_odometry(self, msg: Odometry) -> None:
         try:
             stamp_ns = stamp_to_ns(msg.header.stamp)
         except ValueError:
-            self.engine.buffer.drops.add(DropReason.BAD_ODOMETRY)
+            self.engine.count_drop(DropReason.BAD_ODOMETRY)
             return
         self._odometry_frame_id = str(msg.header.frame_id)
         self.engine.submit_odometry(stamp_ns=stamp_ns, decode=lambda: odometry_to_transform(msg))
