@@ -23,7 +23,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -138,16 +138,28 @@ class ReasonerStats:
     warnings: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Request:
-    pair: Pair | None
-    question: Question | None
+@dataclass(frozen=True, slots=True)
+class _ViewpointRequest:
+    """A viewpoint question about a pair (``created``: :func:`time.monotonic` when queued)."""
+
+    pair: Pair
+    question: Question
     created: float
-    ask_id: str | None = None
-    prompt: str = ''
-    frames: list[Frame] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _AskRequest:
+    """A free-form question about ``frames`` (see :meth:`SpatialReasoner.submit_ask`); always answered."""
+
+    ask_id: str
+    prompt: str
+    frames: list[Frame]
+    created: float
     on_stage: Callable[[str], None] | None = None
     on_text: Callable[[str], None] | None = None
+
+
+_Request: TypeAlias = _ViewpointRequest | _AskRequest
 
 
 class SpatialReasoner:
@@ -337,13 +349,11 @@ class SpatialReasoner:
                 self._emit(ask_record(ask_id, prompt, [], None, self._backend.name, 'no frames received yet'))
                 return
             self._push(
-                _Request(
-                    pair=pair,
-                    question=None,
-                    created=time.monotonic(),
+                _AskRequest(
                     ask_id=ask_id,
                     prompt=prompt,
                     frames=frames,
+                    created=time.monotonic(),
                     on_stage=on_stage,
                     on_text=on_text,
                 )
@@ -436,7 +446,7 @@ class SpatialReasoner:
             for kind in config.question_types:
                 truth = None if pair.relative is None else viewpoint_label(kind, pair.relative, config.thresholds)
                 question = make_question(kind, truth, self._rng)
-                self._push(_Request(pair=pair, question=question, created=time.monotonic()))
+                self._push(_ViewpointRequest(pair=pair, question=question, created=time.monotonic()))
 
     def _push(self, request: _Request) -> None:
         with self._cond:
@@ -451,12 +461,12 @@ class SpatialReasoner:
     def _drop_request(self, request: _Request, reason: DropReason) -> None:
         """Count a dropped request; a free-form ask still gets its (error) answer."""
         self.count_drop(reason)
-        if request.ask_id is not None:
-            self._emit(
-                ask_record(
-                    request.ask_id, request.prompt, request.frames, None, self._backend.name, f'dropped: {reason.value}'
-                )
-            )
+        if isinstance(request, _AskRequest):
+            self._emit_ask_error(request, f'dropped: {reason.value}')
+
+    def _emit_ask_error(self, request: _AskRequest, reason: str) -> None:
+        """Answer ``request`` with an error (its waiter is told ``reason``)."""
+        self._emit(ask_record(request.ask_id, request.prompt, request.frames, None, self._backend.name, reason))
 
     def _worker_loop(self) -> None:
         while True:
@@ -471,56 +481,51 @@ class SpatialReasoner:
                     continue
                 self._in_flight += 1
             try:
-                if request.on_stage is not None:
-                    request.on_stage('asking')
-                self._run(request)
+                if isinstance(request, _AskRequest):
+                    self._run_ask(request)
+                else:
+                    self._run_viewpoint(request)
             except Exception as exc:  # never let a worker die: counted, logged with its traceback
                 self.count_drop(DropReason.INTERNAL_ERROR)
                 _LOG.exception('request failed unexpectedly')
-                if request.ask_id is not None:  # every ask is answered, also this one (its waiter is told why)
-                    self._emit(
-                        ask_record(
-                            request.ask_id,
-                            request.prompt,
-                            request.frames,
-                            None,
-                            self._backend.name,
-                            internal_error_reason(exc),
-                        )
-                    )
+                if isinstance(request, _AskRequest):  # every ask is answered, also this one (its waiter is told why)
+                    self._emit_ask_error(request, internal_error_reason(exc))
             finally:
                 with self._cond:
                     self._in_flight -= 1
                     self._done += 1
 
-    def _run(self, request: _Request) -> None:
+    def _run_ask(self, request: _AskRequest) -> None:
+        if request.on_stage is not None:
+            request.on_stage('asking')
         backend = self._backend
         started = time.monotonic()
-        if request.question is None:
-            try:
-                if request.on_text is not None and backend.streams:
-                    reply: BackendAnswer | None = backend.ask(request.frames, request.prompt, on_text=request.on_text)  # type: ignore[call-arg]
-                else:
-                    reply = backend.ask(request.frames, request.prompt)
-                error = None
-            except ActialError as exc:
-                reply, error = None, str(exc)
-                self._note_error(error)
-            self._emit(
-                ask_record(
-                    request.ask_id or '',
-                    request.prompt,
-                    request.frames,
-                    reply,
-                    backend.name,
-                    error,
-                    time.monotonic() - started,
-                )
-            )
-            return
-        assert request.pair is not None
         try:
-            reply = backend.answer(request.pair, request.question)
+            if request.on_text is not None and backend.streams:
+                reply: BackendAnswer | None = backend.ask(request.frames, request.prompt, on_text=request.on_text)  # type: ignore[call-arg]
+            else:
+                reply = backend.ask(request.frames, request.prompt)
+            error = None
+        except ActialError as exc:
+            reply, error = None, str(exc)
+            self._note_error(error)
+        self._emit(
+            ask_record(
+                request.ask_id,
+                request.prompt,
+                request.frames,
+                reply,
+                backend.name,
+                error,
+                time.monotonic() - started,
+            )
+        )
+
+    def _run_viewpoint(self, request: _ViewpointRequest) -> None:
+        backend = self._backend
+        started = time.monotonic()
+        try:
+            reply: BackendAnswer | None = backend.answer(request.pair, request.question)
             error = None
         except ActialError as exc:
             reply, error = None, str(exc)
