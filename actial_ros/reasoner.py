@@ -20,10 +20,10 @@ import queue
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -138,16 +138,28 @@ class ReasonerStats:
     warnings: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Request:
-    pair: Pair | None
-    question: Question | None
+@dataclass(frozen=True, slots=True)
+class _ViewpointRequest:
+    """A viewpoint question about a pair (``created``: :func:`time.monotonic` when queued)."""
+
+    pair: Pair
+    question: Question
     created: float
-    ask_id: str | None = None
-    prompt: str = ''
-    frames: list[Frame] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _AskRequest:
+    """A free-form question about ``frames`` (see :meth:`SpatialReasoner.submit_ask`); always answered."""
+
+    ask_id: str
+    prompt: str
+    frames: list[Frame]
+    created: float
     on_stage: Callable[[str], None] | None = None
     on_text: Callable[[str], None] | None = None
+
+
+_Request: TypeAlias = _ViewpointRequest | _AskRequest
 
 
 class SpatialReasoner:
@@ -185,6 +197,8 @@ class SpatialReasoner:
             limits=config.limits,
         )
         self.scores = ScoreBoard()
+        self._drops = DropCounter()
+        """The drops the engine and its caller cause (the buffer counts its own): see :meth:`drops`."""
         self.warnings = DropCounter()
         """Counts of handled irregularities that lost nothing, by name (see :class:`ReasonerStats`)."""
         self._rng = random.Random(config.seed)
@@ -237,7 +251,7 @@ class SpatialReasoner:
             self._requests.clear()
             self._cond.notify_all()
         if dropped:
-            self.buffer.drops.add(DropReason.SHUTDOWN, dropped)
+            self.count_drop(DropReason.SHUTDOWN, dropped)
         with contextlib.suppress(queue.Full):
             self._ingest.put_nowait(None)
         deadline = time.monotonic() + timeout_s
@@ -267,7 +281,7 @@ class SpatialReasoner:
                 image = decode()
                 fitted = self._fit_intrinsics(intrinsics, image)
                 if fitted is _MISMATCH:
-                    self.buffer.drops.add(DropReason.CAMERA_INFO_SIZE_MISMATCH)
+                    self.count_drop(DropReason.CAMERA_INFO_SIZE_MISMATCH)
                     _LOG.warning(
                         'dropped an image from %s at %d: %dx%d, CameraInfo says %s (camera_info_size_policy=%s)',
                         camera_id,
@@ -281,7 +295,7 @@ class SpatialReasoner:
                 assert not isinstance(fitted, _Mismatch)
                 frame = Frame(image=image, stamp_ns=stamp_ns, intrinsics=fitted, camera_id=camera_id, name=name)
             except (ActialError, ValueError) as error:
-                self.buffer.drops.add(DropReason.BAD_IMAGE)
+                self.count_drop(DropReason.BAD_IMAGE)
                 _LOG.warning('dropped an image from %s at %d: %s', camera_id, stamp_ns, error)
                 return
             self._enqueue_pairs(self.buffer.add_frame(frame))
@@ -297,7 +311,7 @@ class SpatialReasoner:
             try:
                 pose = decode()
             except (ActialError, ValueError) as error:
-                self.buffer.drops.add(DropReason.BAD_ODOMETRY)
+                self.count_drop(DropReason.BAD_ODOMETRY)
                 _LOG.warning('dropped odometry at %d: %s', stamp_ns, error)
                 return
             self._enqueue_pairs(self.buffer.add_odometry(stamp_ns, pose))
@@ -335,13 +349,11 @@ class SpatialReasoner:
                 self._emit(ask_record(ask_id, prompt, [], None, self._backend.name, 'no frames received yet'))
                 return
             self._push(
-                _Request(
-                    pair=pair,
-                    question=None,
-                    created=time.monotonic(),
+                _AskRequest(
                     ask_id=ask_id,
                     prompt=prompt,
                     frames=frames,
+                    created=time.monotonic(),
                     on_stage=on_stage,
                     on_text=on_text,
                 )
@@ -363,11 +375,24 @@ class SpatialReasoner:
             questions_queued=queued,
             in_flight=in_flight,
             requests_done=done,
-            drops=self.buffer.drops.snapshot(),
+            drops=self.drops(),
             buffer=self.buffer.counts(),
             last_error=last_error,
             warnings=self.warnings.snapshot(),
         )
+
+    def count_drop(self, reason: DropReason, count: int = 1) -> None:
+        """Count ``count`` drops under ``reason`` that happened outside the pairing buffer: in the engine
+        (stale, queue full, backend error, ...) or in its caller before submission (the node: a bad stamp,
+        no extrinsic, no CameraInfo)."""
+        self._drops.add(reason, count)
+
+    def drops(self) -> dict[str, int]:
+        """All drops so far by reason (only reasons seen): the pairing buffer's and :meth:`count_drop`'s
+        together. The one reading of drop counts (:attr:`ReasonerStats.drops` is this)."""
+        merged = Counter(self.buffer.drops.snapshot())
+        merged.update(self._drops.snapshot())
+        return dict(merged)
 
     def idle(self) -> bool:
         """True when nothing is waiting to be ingested, queued or running."""
@@ -398,7 +423,7 @@ class SpatialReasoner:
         try:
             self._ingest.put_nowait(job)
         except queue.Full:
-            self.buffer.drops.add(DropReason.INGEST_QUEUE_FULL)
+            self.count_drop(DropReason.INGEST_QUEUE_FULL)
             return False
         return True
 
@@ -410,7 +435,7 @@ class SpatialReasoner:
                     return
                 job()
             except Exception:  # a bug must not kill ingestion: counted, logged with its traceback
-                self.buffer.drops.add(DropReason.INTERNAL_ERROR)
+                self.count_drop(DropReason.INTERNAL_ERROR)
                 _LOG.exception('ingest job failed')
             finally:
                 self._ingest.task_done()
@@ -421,7 +446,7 @@ class SpatialReasoner:
             for kind in config.question_types:
                 truth = None if pair.relative is None else viewpoint_label(kind, pair.relative, config.thresholds)
                 question = make_question(kind, truth, self._rng)
-                self._push(_Request(pair=pair, question=question, created=time.monotonic()))
+                self._push(_ViewpointRequest(pair=pair, question=question, created=time.monotonic()))
 
     def _push(self, request: _Request) -> None:
         with self._cond:
@@ -435,13 +460,13 @@ class SpatialReasoner:
 
     def _drop_request(self, request: _Request, reason: DropReason) -> None:
         """Count a dropped request; a free-form ask still gets its (error) answer."""
-        self.buffer.drops.add(reason)
-        if request.ask_id is not None:
-            self._emit(
-                ask_record(
-                    request.ask_id, request.prompt, request.frames, None, self._backend.name, f'dropped: {reason.value}'
-                )
-            )
+        self.count_drop(reason)
+        if isinstance(request, _AskRequest):
+            self._emit_ask_error(request, f'dropped: {reason.value}')
+
+    def _emit_ask_error(self, request: _AskRequest, reason: str) -> None:
+        """Answer ``request`` with an error (its waiter is told ``reason``)."""
+        self._emit(ask_record(request.ask_id, request.prompt, request.frames, None, self._backend.name, reason))
 
     def _worker_loop(self) -> None:
         while True:
@@ -456,60 +481,55 @@ class SpatialReasoner:
                     continue
                 self._in_flight += 1
             try:
-                if request.on_stage is not None:
-                    request.on_stage('asking')
-                self._run(request)
+                if isinstance(request, _AskRequest):
+                    self._run_ask(request)
+                else:
+                    self._run_viewpoint(request)
             except Exception as exc:  # never let a worker die: counted, logged with its traceback
-                self.buffer.drops.add(DropReason.INTERNAL_ERROR)
+                self.count_drop(DropReason.INTERNAL_ERROR)
                 _LOG.exception('request failed unexpectedly')
-                if request.ask_id is not None:  # every ask is answered, also this one (its waiter is told why)
-                    self._emit(
-                        ask_record(
-                            request.ask_id,
-                            request.prompt,
-                            request.frames,
-                            None,
-                            self._backend.name,
-                            internal_error_reason(exc),
-                        )
-                    )
+                if isinstance(request, _AskRequest):  # every ask is answered, also this one (its waiter is told why)
+                    self._emit_ask_error(request, internal_error_reason(exc))
             finally:
                 with self._cond:
                     self._in_flight -= 1
                     self._done += 1
 
-    def _run(self, request: _Request) -> None:
+    def _run_ask(self, request: _AskRequest) -> None:
+        if request.on_stage is not None:
+            request.on_stage('asking')
         backend = self._backend
         started = time.monotonic()
-        if request.question is None:
-            try:
-                if request.on_text is not None and backend.streams:
-                    reply: BackendAnswer | None = backend.ask(request.frames, request.prompt, on_text=request.on_text)  # type: ignore[call-arg]
-                else:
-                    reply = backend.ask(request.frames, request.prompt)
-                error = None
-            except ActialError as exc:
-                reply, error = None, str(exc)
-                self._note_error(error)
-            self._emit(
-                ask_record(
-                    request.ask_id or '',
-                    request.prompt,
-                    request.frames,
-                    reply,
-                    backend.name,
-                    error,
-                    time.monotonic() - started,
-                )
-            )
-            return
-        assert request.pair is not None
         try:
-            reply = backend.answer(request.pair, request.question)
+            if request.on_text is not None and backend.streams:
+                reply: BackendAnswer | None = backend.ask(request.frames, request.prompt, on_text=request.on_text)  # type: ignore[call-arg]
+            else:
+                reply = backend.ask(request.frames, request.prompt)
             error = None
         except ActialError as exc:
             reply, error = None, str(exc)
-            self.buffer.drops.add(DropReason.BACKEND_ERROR)
+            self._note_error(error)
+        self._emit(
+            ask_record(
+                request.ask_id,
+                request.prompt,
+                request.frames,
+                reply,
+                backend.name,
+                error,
+                time.monotonic() - started,
+            )
+        )
+
+    def _run_viewpoint(self, request: _ViewpointRequest) -> None:
+        backend = self._backend
+        started = time.monotonic()
+        try:
+            reply: BackendAnswer | None = backend.answer(request.pair, request.question)
+            error = None
+        except ActialError as exc:
+            reply, error = None, str(exc)
+            self.count_drop(DropReason.BACKEND_ERROR)
             self._note_error(error)
         record = answer_record(
             request.pair,

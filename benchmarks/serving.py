@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from machine import cpu_model  # benchmarks/machine.py (this script's folder is on sys.path)
 
-from actial_ros.backends.vllm import RequestTiming, VllmBackend
+from actial_ros.backends.vllm import RequestTiming, VllmBackend, VllmOptions
 from actial_ros.enums import QuestionType
 from actial_ros.frame import Pair
 from actial_ros.questions import make_question
@@ -229,12 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for in_flight in levels:
             backend = VllmBackend(
-                base_url=base_url,
-                model=args.served_model_name,
-                api_key_env=KEY_ENV,
-                max_in_flight=in_flight,
-                max_tokens=args.max_tokens,
-                timeout_s=300.0,
+                options=VllmOptions(
+                    base_url=base_url,
+                    model=args.served_model_name,
+                    api_key_env=KEY_ENV,
+                    max_in_flight=in_flight,
+                    max_tokens=args.max_tokens,
+                    timeout_s=300.0,
+                )
             )
             try:
                 run_level(backend, work[: max(2, in_flight)], in_flight)  # warm-up

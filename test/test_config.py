@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_yaml_lists_every_parameter_with_its_default() -> None:
     pytest.importorskip('rclpy')
-    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, reasoner_config_from_values
+    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, SpatialReasonerSettings
 
     document = yaml.safe_load((REPO / 'config' / 'spatial_reasoner.yaml').read_text())
     values = document['spatial_reasoner']['ros__parameters']
@@ -23,7 +23,24 @@ def test_yaml_lists_every_parameter_with_its_default() -> None:
     for param in PARAMETERS:
         assert values[param.name] == param.default, param.name
         assert type(values[param.name]) is type(param.default), f'{param.name}: YAML type differs from the default'
-    reasoner_config_from_values(values)  # the defaults form a valid configuration
+    SpatialReasonerSettings.from_values(values).reasoner_config()  # the defaults form a valid configuration
+
+
+def test_settings_have_one_field_per_parameter_typed_as_its_default() -> None:
+    """The table is the one declaration: the typed settings follow it, name by name and type by type."""
+    import dataclasses
+    import typing
+
+    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, SpatialReasonerSettings
+
+    hints = typing.get_type_hints(SpatialReasonerSettings)
+    assert [field.name for field in dataclasses.fields(SpatialReasonerSettings)] == [p.name for p in PARAMETERS]
+    for param in PARAMETERS:
+        default = param.default
+        expected = tuple[type(default[0]), ...] if isinstance(default, list) else type(default)  # type: ignore[misc]
+        assert hints[param.name] == expected, param.name
+    settings = SpatialReasonerSettings.from_values({param.name: param.default for param in PARAMETERS})
+    assert settings.extrinsic_translation == (0.0, 0.0, 0.0) and settings.qos_depth == 10
 
 
 def test_node_starts_from_the_yaml(rclpy_context: Any) -> None:
@@ -145,10 +162,10 @@ def test_node_defaults_are_the_core_defaults() -> None:
     import dataclasses
 
     pytest.importorskip('rclpy')
-    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, reasoner_config_from_values
+    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, SpatialReasonerSettings
 
     values = {param.name: param.default for param in PARAMETERS}
-    config = reasoner_config_from_values(values)
+    config = SpatialReasonerSettings.from_values(values).reasoner_config()
     default = type(config)()
     # Everything but the node's own question-rate bound (min_pair_interval_s) is the core's default.
     assert dataclasses.replace(config.pair_policy, min_pair_interval_s=0.0) == type(config.pair_policy)()

@@ -143,12 +143,12 @@ class NodeLikeFeeder:
             try:
                 self.intrinsics = camera_info_to_intrinsics(msg)
             except ActialError:
-                engine.buffer.drops.add(DropReason.BAD_CAMERA_INFO)
+                engine.count_drop(DropReason.BAD_CAMERA_INFO)
             return
         try:
             stamp_ns = stamp_to_ns(msg.header.stamp)
         except ValueError:
-            engine.buffer.drops.add(DropReason.BAD_ODOMETRY if kind == 'odometry' else DropReason.BAD_IMAGE)
+            engine.count_drop(DropReason.BAD_ODOMETRY if kind == 'odometry' else DropReason.BAD_IMAGE)
             return
         if kind == 'odometry':
             engine.submit_odometry(stamp_ns=stamp_ns, decode=lambda: odometry_to_transform(msg))
@@ -184,7 +184,7 @@ def test_no_message_reaches_the_last_resort_handler(engine: SpatialReasoner, mes
     for kind, msg in messages:
         feeder.feed(kind, msg)  # raises nothing: the node's callbacks would not need their guard
     wait_idle(engine)
-    assert DropReason.INTERNAL_ERROR.value not in engine.buffer.drops.snapshot()
+    assert DropReason.INTERNAL_ERROR.value not in engine.drops()
     assert all(thread.is_alive() for thread in engine._threads)
 
 
@@ -215,4 +215,4 @@ def test_the_engine_still_pairs_after_the_fuzz(engine: SpatialReasoner) -> None:
         )
     wait_idle(engine)
     assert engine.buffer.pairs_made > before
-    assert DropReason.INTERNAL_ERROR.value not in engine.buffer.drops.snapshot()
+    assert DropReason.INTERNAL_ERROR.value not in engine.drops()

@@ -2,9 +2,9 @@
 backend and the classical two-view geometry baseline (:mod:`~actial_ros.backends.two_view_geometry`, the
 ``geometry`` backend; not the core's :mod:`actial_ros.geometry`, the pose conventions).
 
-:func:`create_backend` builds one by name. :class:`VllmBackend` and :class:`TransformersBackend` are
-imported lazily (on first use), so the geometry baseline works without loading the ``openai`` client,
-and nothing here imports torch until a transformers backend is created.
+:func:`create_backend` builds one by name. :class:`VllmBackend` (and its :class:`VllmOptions`) and
+:class:`TransformersBackend` are imported lazily (on first use), so the geometry baseline works without
+loading the ``openai`` client, and nothing here imports torch until a transformers backend is created.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from actial_ros.errors import ConfigError
 
 if TYPE_CHECKING:
     from actial_ros.backends.transformers_backend import TransformersBackend
-    from actial_ros.backends.vllm import VllmBackend
+    from actial_ros.backends.vllm import VllmBackend, VllmOptions
 
 __all__ = [
     'BACKEND_NAMES',
@@ -28,6 +28,7 @@ __all__ = [
     'PoseEstimate',
     'TransformersBackend',
     'VllmBackend',
+    'VllmOptions',
     'create_backend',
     'relative_pose_from_recover_pose',
 ]
@@ -37,15 +38,22 @@ BACKEND_NAMES: tuple[str, ...] = ('geometry', 'transformers', 'vllm')
 
 
 def __getattr__(name: str) -> Any:
-    if name == 'VllmBackend':
-        from actial_ros.backends.vllm import VllmBackend
+    if name in ('VllmBackend', 'VllmOptions'):
+        from actial_ros.backends import vllm
 
-        return VllmBackend
+        return getattr(vllm, name)
     if name == 'TransformersBackend':
         from actial_ros.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def _vllm_backend(**settings: Any) -> Backend:
+    """A :class:`VllmBackend` with the :class:`~actial_ros.backends.vllm.VllmOptions` of these fields."""
+    from actial_ros.backends.vllm import VllmBackend, VllmOptions
+
+    return VllmBackend(options=VllmOptions(**settings))
 
 
 def create_backend(name: str, **options: Any) -> Backend:
@@ -55,7 +63,8 @@ def create_backend(name: str, **options: Any) -> Backend:
         name: ``'vllm'`` (:class:`VllmBackend`; needs at least ``model=``, the served name),
             ``'transformers'`` (:class:`TransformersBackend`; needs ``model=``, a checkpoint directory or hub
             id; loads it) or ``'geometry'`` (:class:`GeometryBackend`); case and surrounding spaces are ignored.
-        **options: keyword arguments of that backend's constructor.
+        **options: keyword arguments of that backend's constructor; for ``'vllm'``, the fields of
+            :class:`~actial_ros.backends.vllm.VllmOptions`.
 
     Raises:
         ConfigError: unknown name (the message lists the known ones), an unknown option, or an invalid
@@ -65,9 +74,7 @@ def create_backend(name: str, **options: Any) -> Backend:
     if key == 'geometry':
         factory: Any = GeometryBackend
     elif key == 'vllm':
-        from actial_ros.backends.vllm import VllmBackend
-
-        factory = VllmBackend
+        factory = _vllm_backend
     elif key == 'transformers':
         from actial_ros.backends.transformers_backend import TransformersBackend
 

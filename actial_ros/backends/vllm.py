@@ -65,6 +65,7 @@ __all__ = [
     'EndpointHealth',
     'RequestTiming',
     'VllmBackend',
+    'VllmOptions',
     'parse_base_urls',
 ]
 
@@ -105,8 +106,55 @@ class RequestTiming:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VllmOptions:
+    """The settings of a :class:`VllmBackend` (checked when the backend is built: it raises
+    :class:`~actial_ros.errors.ConfigError` for an invalid value, in the order of the fields; the key itself
+    is never checked or shown).
+
+    Attributes:
+        model: the served model name (``vllm serve ... --served-model-name``); a wrong name gives 404.
+        base_url: the server's OpenAI API root, e.g. ``http://robot-gpu:8000/v1``, or several (a list, or
+            one string with comma- or space-separated URLs) serving the same model. A URL without a path
+            gets ``/v1`` appended.
+        api_key_env: name of the environment variable with the API key; ``'EMPTY'`` when unset.
+        timeout_s: limit of one HTTP attempt, and of the wait for an in-flight slot (seconds, > 0).
+        max_retries: extra attempts after a retryable failure (>= 0).
+        retry_backoff_s: base of the exponential backoff (seconds, >= 0).
+        max_backoff_s: cap of one backoff (cool-down) (seconds, >= 0).
+        retry_on_timeout: also retry attempts that timed out (default False).
+        probe_interval_s: period of the background health probe (seconds); 0 (default) starts none.
+        max_in_flight: concurrent requests this backend sends, all endpoints together (>= 1).
+        system_prompt: the system message; '' sends none. Use the prompt the checkpoint was trained with.
+        max_tokens: generation limit per reply (tokens, >= 1); thinking models need room for ``<think>``.
+        temperature: sampling temperature (default 0: greedy, as in the paper's evaluation).
+        top_p: nucleus sampling parameter in (0, 1] (default 1.0; the paper used 0.95).
+        jpeg_quality: JPEG quality of the images sent (1 to 100).
+        max_image_width: images are downscaled to fit this width (pixels).
+        max_image_height: images are downscaled to fit this height (pixels).
+    """
+
+    model: str
+    base_url: str | Sequence[str] = DEFAULT_BASE_URL
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    retry_backoff_s: float = 0.5
+    max_backoff_s: float = 8.0
+    retry_on_timeout: bool = False
+    probe_interval_s: float = 0.0
+    max_in_flight: int = 4
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float = 1.0
+    jpeg_quality: int = 90
+    max_image_width: int = MAX_MODEL_WIDTH
+    max_image_height: int = MAX_MODEL_HEIGHT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _ChatSettings:
-    """What each chat completion asks for (the :class:`VllmBackend` parameters of the same names).
+    """What each chat completion asks for (the :class:`VllmOptions` fields of the same names).
 
     Raises:
         ConfigError: an invalid value (checked in the order of the fields).
@@ -162,25 +210,8 @@ class VllmBackend(Backend):
     is guarded by the endpoint pool's condition variable, the calls' (health, timings) by a lock of its own.
 
     Args:
-        base_url: the server's OpenAI API root, e.g. ``http://robot-gpu:8000/v1``, or several (a list, or
-            one string with comma- or space-separated URLs) serving the same model. A URL without a path
-            gets ``/v1`` appended.
-        model: the served model name (``vllm serve ... --served-model-name``); a wrong name gives 404.
-        api_key_env: name of the environment variable with the API key; ``'EMPTY'`` when unset.
-        timeout_s: limit of one HTTP attempt, and of the wait for an in-flight slot (seconds, > 0).
-        max_retries: extra attempts after a retryable failure (>= 0).
-        retry_backoff_s: base of the exponential backoff (seconds, >= 0).
-        max_backoff_s: cap of one backoff (cool-down) (seconds, >= 0).
-        retry_on_timeout: also retry attempts that timed out (default False).
-        max_in_flight: concurrent requests this backend sends, all endpoints together (>= 1).
-        system_prompt: the system message; '' sends none. Use the prompt the checkpoint was trained with.
-        max_tokens: generation limit per reply (>= 1); thinking models need room for ``<think>``.
-        temperature: sampling temperature (default 0: greedy, as in the paper's evaluation).
-        top_p: nucleus sampling parameter in (0, 1] (default 1.0; the paper used 0.95).
-        jpeg_quality: JPEG quality of the images sent (1 to 100).
-        max_image_width: images are downscaled to fit this width (pixels).
-        max_image_height: images are downscaled to fit this height (pixels).
-        probe_interval_s: period of the background health probe (seconds); 0 (default) starts none.
+        options: the settings (:class:`VllmOptions`: endpoints, model, key, time and retries, concurrency,
+            prompt, sampling, images).
 
     Raises:
         ConfigError: an invalid value (the key itself is never checked or shown).
@@ -189,52 +220,34 @@ class VllmBackend(Backend):
     name = 'vllm'
     streams = True
 
-    def __init__(
-        self,
-        *,
-        base_url: str | Sequence[str] = DEFAULT_BASE_URL,
-        model: str,
-        api_key_env: str = DEFAULT_API_KEY_ENV,
-        timeout_s: float = 60.0,
-        max_retries: int = 2,
-        retry_backoff_s: float = 0.5,
-        max_backoff_s: float = 8.0,
-        retry_on_timeout: bool = False,
-        max_in_flight: int = 4,
-        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
-        max_tokens: int = 1024,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        jpeg_quality: int = 90,
-        max_image_width: int = MAX_MODEL_WIDTH,
-        max_image_height: int = MAX_MODEL_HEIGHT,
-        probe_interval_s: float = 0.0,
-    ) -> None:
+    def __init__(self, *, options: VllmOptions) -> None:
         # Everything is checked (in this order) before any client or thread exists.
-        urls = parse_base_urls(base_url)
+        urls = parse_base_urls(options.base_url)
+        model, api_key_env = options.model, options.api_key_env
         if not isinstance(model, str) or not model.strip():
             raise ConfigError('model (the served model name) must be a non-empty string')
         if not api_key_env or not api_key_env.replace('_', '').isalnum():
             raise ConfigError(f'api_key_env must be an environment variable name, got {api_key_env!r}')
         policy = RetryPolicy(
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            retry_backoff_s=retry_backoff_s,
-            max_backoff_s=max_backoff_s,
-            retry_on_timeout=retry_on_timeout,
+            timeout_s=options.timeout_s,
+            max_retries=options.max_retries,
+            retry_backoff_s=options.retry_backoff_s,
+            max_backoff_s=options.max_backoff_s,
+            retry_on_timeout=options.retry_on_timeout,
         )
+        probe_interval_s, max_in_flight = options.probe_interval_s, options.max_in_flight
         if not (probe_interval_s >= 0 and math.isfinite(probe_interval_s)):
             raise ConfigError(f'probe_interval_s must be finite and >= 0, got {probe_interval_s}')
         if max_in_flight < 1:
             raise ConfigError(f'max_in_flight must be >= 1, got {max_in_flight}')
         self._chat = _ChatSettings(
-            system_prompt=system_prompt,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            jpeg_quality=jpeg_quality,
-            max_image_width=max_image_width,
-            max_image_height=max_image_height,
+            system_prompt=options.system_prompt,
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            jpeg_quality=options.jpeg_quality,
+            max_image_width=options.max_image_width,
+            max_image_height=options.max_image_height,
         )
         self._model = model.strip()
         self._api_key_env = api_key_env

@@ -68,7 +68,7 @@ from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.pair_visuals import PairVisuals
 from actial_ros.nodes.qos import qos_profile
 from actial_ros.nodes.reasoner_diagnostics import CameraReport, ReasonerDiagnostics
-from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, backend_from_values, reasoner_config_from_values
+from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, SpatialReasonerSettings
 from actial_ros.parameter_spec import check_choices
 from actial_ros.reasoner import SpatialReasoner
 from actial_ros_msgs.msg import ViewpointAnswer
@@ -137,7 +137,7 @@ class SpatialReasonerNode(LifecycleNode):
         self._reset_scores: Any = None
         self._odometry_frame_id = ''
         self._cameras: list[CameraSpec] = []
-        self._values_in_force: dict[str, Any] = {}
+        self._settings_in_force: SpatialReasonerSettings | None = None
         self._json_interface = False
         self._require_camera_info = False
         self._tf: Any = None
@@ -214,24 +214,25 @@ class SpatialReasonerNode(LifecycleNode):
         if self._camera_error is not None:
             raise self._camera_error
         values = self._values()
-        config = reasoner_config_from_values(values)
+        settings = SpatialReasonerSettings.from_values(values)
+        config = settings.reasoner_config()
         primary = CameraSpec(
-            camera_id=str(values['camera_id']),
-            image_topic=str(values['image_topic']),
-            image_transport=str(values['image_transport']),
-            camera_info_topic=str(values['camera_info_topic']),
-            extrinsic=self._extrinsic(values),
+            camera_id=settings.camera_id,
+            image_topic=settings.image_topic,
+            image_transport=settings.image_transport,
+            camera_info_topic=settings.camera_info_topic,
+            extrinsic=self._extrinsic(settings),
         )
         self._cameras = [primary, *self._additional]
         check_choices(PARAMETERS, values)  # transports and QoS names (the additional cameras' at declaration)
-        self._values_in_force = values
-        self._require_camera_info = bool(values['require_camera_info'])
-        self._json_interface = bool(values['json_interface'])
-        self._backend = self._given_backend if self._given_backend is not None else backend_from_values(values)
+        self._settings_in_force = settings
+        self._require_camera_info = settings.require_camera_info
+        self._json_interface = settings.json_interface
+        self._backend = self._given_backend if self._given_backend is not None else settings.create_backend()
         try:
             self._backend.probe()
         except BackendError as error:
-            if bool(values['require_model_server']):
+            if settings.require_model_server:
                 raise ConfigError(f'the {self._backend.name} backend is not usable: {error}') from error
             self.get_logger().warning(
                 f'configured DEGRADED: the {self._backend.name} backend is not usable now ({error}); its answers are '
@@ -252,9 +253,9 @@ class SpatialReasonerNode(LifecycleNode):
             odometry_frame=lambda: self._odometry_frame_id,
         )
         hooks = [self._guarded('pair_visuals', visuals.on_pair_answer)]
-        self._report_path = str(values['report_path'])
+        self._report_path = settings.report_path
         if self._report_path:
-            self._report = LiveReport(max_pairs=int(values['report_max_pairs']))
+            self._report = LiveReport(max_pairs=settings.report_max_pairs)
             hooks.append(self._guarded('report', self._report.add))
 
         def on_pair_answer(pair: Any, record: dict[str, Any]) -> None:
@@ -268,14 +269,14 @@ class SpatialReasonerNode(LifecycleNode):
             extrinsics={camera.camera_id: camera.extrinsic for camera in self._cameras},
             on_pair_answer=on_pair_answer,
         )
-        if bool(values['extrinsics_from_tf']):
-            self._start_tf(str(values['base_frame']))
+        if settings.extrinsics_from_tf:
+            self._start_tf(settings.base_frame)
         self._engine.start()
         self._reset_scores = self.create_service(Trigger, '~/reset_scores', self._on_reset_scores)
         self._ask_action = AskActionServer(
             node=self,
             engine=self._engine,
-            default_timeout_s=float(values['max_request_age_s']),
+            default_timeout_s=settings.max_request_age_s,
             now_ns=lambda: self.get_clock().now().nanoseconds,
             is_active=lambda: self._active,
             on_bad_request=lambda: self._warn('bad_ask'),
@@ -285,19 +286,21 @@ class SpatialReasonerNode(LifecycleNode):
             f'configured: asking {[t.value for t in config.question_types]} about pairs with '
             f'{config.pair_policy.min_yaw_deg:g} <= |yaw| <= {config.pair_policy.max_yaw_deg:g} deg from '
             f'{", ".join(f"{c.image_topic} ({c.image_transport})" for c in self._cameras)} + '
-            f'{values["odometry_topic"]} with the {self._backend.name} backend'
+            f'{settings.odometry_topic} with the {self._backend.name} backend'
         )
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        values = self._values_in_force
-        image_qos = qos_profile(str(values['image_qos']), int(values['qos_depth']))
-        odom_qos = qos_profile(str(values['odometry_qos']), int(values['qos_depth']))
+        settings = self._settings_in_force
+        if settings is None:  # the lifecycle activates only a configured node
+            raise ConfigError('spatial_reasoner is not configured')
+        image_qos = qos_profile(settings.image_qos, settings.qos_depth)
+        odom_qos = qos_profile(settings.odometry_qos, settings.qos_depth)
         for camera in self._cameras:
             self._subscribe_camera(camera, image_qos)
-        self._subscribe(Odometry, str(values['odometry_topic']), 'odometry', self._on_odometry, odom_qos)
+        self._subscribe(Odometry, settings.odometry_topic, 'odometry', self._on_odometry, odom_qos)
         if self._json_interface:
             self._subscribe(String, '~/ask_json', 'ask', self._on_ask, 10)
-        period_s = float(values['diagnostics_period_s'])
+        period_s = settings.diagnostics_period_s
         self._timers_live.append(self.create_timer(period_s, self._guarded('diagnostics', self._publish_diagnostics)))
         if self._tf is not None:
             self._timers_live.append(self.create_timer(0.5, self._guarded('tf_lookup', self._lookup_extrinsics)))
@@ -416,22 +419,22 @@ class SpatialReasonerNode(LifecycleNode):
         return values
 
     @staticmethod
-    def _extrinsic(values: dict[str, Any]) -> Any:
+    def _extrinsic(settings: SpatialReasonerSettings) -> Any:
         return extrinsic_from_values(
-            values['extrinsic_translation'], values['extrinsic_rotation_xyzw'], name='camera extrinsic'
+            settings.extrinsic_translation, settings.extrinsic_rotation_xyzw, name='camera extrinsic'
         )
 
     def _on_set_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
-        values = self._values(parameters)
+        settings = SpatialReasonerSettings.from_values(self._values(parameters))
         try:
-            config = reasoner_config_from_values(values)
-            extrinsic = self._extrinsic(values)
+            config = settings.reasoner_config()
+            extrinsic = self._extrinsic(settings)
         except ConfigError as error:
             return SetParametersResult(successful=False, reason=str(error))
         if self._engine is not None:  # configured: applied live; else at the next configure
             self._engine.reconfigure(config)
             self._engine.buffer.set_extrinsic(self._cameras[0].camera_id, extrinsic)
-        self._require_camera_info = bool(values['require_camera_info'])
+        self._require_camera_info = settings.require_camera_info
         return SetParametersResult(successful=True)
 
     # -- callbacks (store and return) ----------------------------------------------------------
@@ -476,7 +479,7 @@ class SpatialReasonerNode(LifecycleNode):
 
     def _drop(self, reason: DropReason, count: int = 1) -> None:
         if self._engine is not None:
-            self._engine.buffer.drops.add(reason, count)
+            self._engine.count_drop(reason, count)
 
     def _warn(self, key: str, count: int = 1) -> None:
         self._warnings[key] = self._warnings.get(key, 0) + count
@@ -485,7 +488,7 @@ class SpatialReasonerNode(LifecycleNode):
         try:
             return stamp_to_ns(msg.header.stamp)
         except ValueError:
-            self.engine.buffer.drops.add(DropReason.BAD_IMAGE)
+            self.engine.count_drop(DropReason.BAD_IMAGE)
             return None
 
     def _submit(self, camera_id: str, msg: Any, decode: Any) -> None:
@@ -495,13 +498,13 @@ class SpatialReasonerNode(LifecycleNode):
             return
         if self._tf is not None and camera_id not in self._tf_extrinsics:
             self._camera_frames.setdefault(camera_id, str(msg.header.frame_id))
-            self.engine.buffer.drops.add(DropReason.NO_EXTRINSIC)
+            self.engine.count_drop(DropReason.NO_EXTRINSIC)
             return
         intrinsics = self._intrinsics[camera_id]
         if intrinsics is None:
             self._warn('no_camera_info')
             if self._require_camera_info:
-                self.engine.buffer.drops.add(DropReason.NO_CAMERA_INFO)
+                self.engine.count_drop(DropReason.NO_CAMERA_INFO)
                 return
         self.engine.submit_image(
             camera_id=camera_id, stamp_ns=stamp_ns, decode=lambda: decode(msg), intrinsics=intrinsics
@@ -535,14 +538,14 @@ class SpatialReasonerNode(LifecycleNode):
         try:
             self._intrinsics[camera_id] = camera_info_to_intrinsics(msg)
         except ActialError as error:
-            self.engine.buffer.drops.add(DropReason.BAD_CAMERA_INFO)
+            self.engine.count_drop(DropReason.BAD_CAMERA_INFO)
             self.get_logger().warning(f'ignored CameraInfo: {error}', throttle_duration_sec=5.0)
 
     def _on_odometry(self, msg: Odometry) -> None:
         try:
             stamp_ns = stamp_to_ns(msg.header.stamp)
         except ValueError:
-            self.engine.buffer.drops.add(DropReason.BAD_ODOMETRY)
+            self.engine.count_drop(DropReason.BAD_ODOMETRY)
             return
         self._odometry_frame_id = str(msg.header.frame_id)
         self.engine.submit_odometry(stamp_ns=stamp_ns, decode=lambda: odometry_to_transform(msg))

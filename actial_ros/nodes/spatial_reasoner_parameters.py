@@ -1,6 +1,8 @@
 """The parameters of the ``spatial_reasoner`` node (ROS-free): the table (:data:`PARAMETERS`, the one source
-of ``config/spatial_reasoner.yaml`` and of the README's parameter table) and their translation into the
-engine's configuration (:func:`reasoner_config_from_values`) and the backend (:func:`backend_from_values`).
+of ``config/spatial_reasoner.yaml`` and of the README's parameter table), their values typed once
+(:class:`SpatialReasonerSettings`, one field per parameter) and their translation into the engine's
+configuration (:meth:`SpatialReasonerSettings.reasoner_config`) and the backend
+(:meth:`SpatialReasonerSettings.create_backend`).
 
 Defaults that are the core's come from its dataclasses (``_core``: the rule's own home); the node's own are
 the topics, QoS, backend options, and ``min_pair_interval_s`` (0.5 s here: a question-rate bound for a live
@@ -9,6 +11,8 @@ robot; the core pairs every frame).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from actial_ros.backends import create_backend
@@ -22,7 +26,7 @@ from actial_ros.parameter_spec import ParameterSpec
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, parse_question_types
 from actial_ros.reasoner import ReasonerConfig
 
-__all__ = ['PARAMETERS', 'backend_from_values', 'reasoner_config_from_values']
+__all__ = ['PARAMETERS', 'SpatialReasonerSettings']
 
 _MB = 1024 * 1024
 
@@ -325,92 +329,167 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 
-def reasoner_config_from_values(values: dict[str, Any]) -> ReasonerConfig:
-    """Build a :class:`ReasonerConfig` from parameter values (name -> value).
-
-    Raises:
-        ConfigError: an invalid value or combination (e.g. ``min_yaw_deg > max_yaw_deg``).
-    """
-    try:
-        strategy = PairStrategy(str(values['pair_strategy']))
-    except ValueError:
-        raise ConfigError(f'pair_strategy must be one of {[s.value for s in PairStrategy]}') from None
-    try:
-        return ReasonerConfig(
-            question_types=parse_question_types(list(values['question_types'])),
-            thresholds=LabelThresholds(
-                translation_m=float(values['translation_threshold_m']), yaw_deg=float(values['yaw_threshold_deg'])
-            ),
-            pair_policy=PairPolicy(
-                min_yaw_deg=float(values['min_yaw_deg']),
-                max_yaw_deg=float(values['max_yaw_deg']),
-                min_pair_interval_s=float(values['min_pair_interval_s']),
-                max_pair_span_s=float(values['max_pair_span_s']),
-                max_frame_uses=int(values['max_frame_uses']),
-                strategy=strategy,
-                seed=int(values['seed']),
-                cross_camera=bool(values['cross_camera_pairs']),
-            ),
-            match_policy=OdometryMatchPolicy(
-                max_interpolation_gap_s=float(values['odometry_max_interpolation_gap_s']),
-                max_extrapolation_s=float(values['odometry_max_extrapolation_s']),
-                pending_timeout_s=float(values['odometry_pending_timeout_s']),
-                time_reset_s=float(values['time_reset_s']),
-                time_jump_confirmations=int(values['time_jump_confirmations']),
-            ),
-            limits=BufferLimits(
-                max_frames=int(values['max_buffer_frames']),
-                max_bytes=int(float(values['max_buffer_mb']) * _MB),
-                max_pending=int(values['max_pending_frames']),
-            ),
-            max_in_flight=int(values['max_in_flight']),
-            max_queue=int(values['max_queue']),
-            max_request_age_s=float(values['max_request_age_s']),
-            seed=int(values['seed']),
-            camera_info_size_policy=str(values['camera_info_size_policy']),
-        )
-    except ActialError as error:
-        raise ConfigError(str(error)) from error
+def _typed(spec: ParameterSpec, value: Any) -> Any:
+    """``value`` as the type of ``spec``'s default (a list as a tuple of its first element's type)."""
+    default = spec.default
+    if isinstance(default, list):
+        return tuple(type(default[0])(item) for item in value)
+    return type(default)(value)
 
 
-def backend_from_values(values: dict[str, Any]) -> Backend:
-    """Create the backend named by the ``backend`` parameter.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpatialReasonerSettings:
+    """The node's parameter values, typed once (:meth:`from_values`); one field per entry of
+    :data:`PARAMETERS`, of the same name, whose type is its default's (lists as tuples). Meanings, units and
+    defaults are the table's (the one declaration; test/test_config.py checks that the two agree)."""
 
-    Raises:
-        ConfigError: unknown backend or invalid options.
-    """
-    name = str(values['backend'])
-    if name == 'vllm':
-        return create_backend(
-            'vllm',
-            base_url=str(values['vllm_base_url']),
-            model=str(values['vllm_model']),
-            api_key_env=str(values['vllm_api_key_env']),
-            timeout_s=float(values['vllm_timeout_s']),
-            max_retries=int(values['vllm_max_retries']),
-            max_in_flight=int(values['max_in_flight']),
-            system_prompt=str(values['system_prompt']) or DEFAULT_SYSTEM_PROMPT,
-            max_tokens=int(values['max_tokens']),
-            top_p=float(values['top_p']),
-            jpeg_quality=int(values['jpeg_quality']),
-            probe_interval_s=float(values['vllm_probe_interval_s']),
-        )
-    if name == 'transformers':
-        if not str(values['transformers_model']).strip():
-            raise ConfigError('backend transformers needs the transformers_model parameter (checkpoint or hub id)')
+    image_topic: str
+    image_transport: str
+    camera_info_topic: str
+    odometry_topic: str
+    camera_id: str
+    image_qos: str
+    odometry_qos: str
+    qos_depth: int
+    extrinsic_translation: tuple[float, ...]
+    extrinsic_rotation_xyzw: tuple[float, ...]
+    require_camera_info: bool
+    camera_info_size_policy: str
+    extrinsics_from_tf: bool
+    base_frame: str
+    translation_threshold_m: float
+    yaw_threshold_deg: float
+    min_yaw_deg: float
+    max_yaw_deg: float
+    min_pair_interval_s: float
+    max_pair_span_s: float
+    max_frame_uses: int
+    cross_camera_pairs: bool
+    pair_strategy: str
+    seed: int
+    max_buffer_frames: int
+    max_buffer_mb: float
+    max_pending_frames: int
+    odometry_max_interpolation_gap_s: float
+    odometry_max_extrapolation_s: float
+    odometry_pending_timeout_s: float
+    time_reset_s: float
+    time_jump_confirmations: int
+    question_types: tuple[str, ...]
+    backend: str
+    vllm_base_url: str
+    vllm_model: str
+    vllm_api_key_env: str
+    vllm_timeout_s: float
+    vllm_max_retries: int
+    vllm_probe_interval_s: float
+    transformers_model: str
+    transformers_device: str
+    transformers_dtype: str
+    system_prompt: str
+    max_tokens: int
+    top_p: float
+    jpeg_quality: int
+    geometry_min_inliers: int
+    max_in_flight: int
+    max_queue: int
+    max_request_age_s: float
+    diagnostics_period_s: float
+    autostart: bool
+    require_model_server: bool
+    json_interface: bool
+    report_path: str
+    report_max_pairs: int
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> SpatialReasonerSettings:
+        """The settings of parameter values (name -> value, every name of :data:`PARAMETERS`), each cast to
+        its default's type."""
+        return cls(**{spec.name: _typed(spec, values[spec.name]) for spec in PARAMETERS})
+
+    def reasoner_config(self) -> ReasonerConfig:
+        """The engine's configuration.
+
+        Raises:
+            ConfigError: an invalid value or combination (e.g. ``min_yaw_deg > max_yaw_deg``).
+        """
         try:
-            return create_backend(
-                'transformers',
-                model=str(values['transformers_model']),
-                device=str(values['transformers_device']),
-                dtype=str(values['transformers_dtype']),
-                system_prompt=str(values['system_prompt']) or None,  # None: the checkpoint's recipe
-                max_tokens=int(values['max_tokens']),
+            strategy = PairStrategy(self.pair_strategy)
+        except ValueError:
+            raise ConfigError(f'pair_strategy must be one of {[s.value for s in PairStrategy]}') from None
+        try:
+            return ReasonerConfig(
+                question_types=parse_question_types(list(self.question_types)),
+                thresholds=LabelThresholds(translation_m=self.translation_threshold_m, yaw_deg=self.yaw_threshold_deg),
+                pair_policy=PairPolicy(
+                    min_yaw_deg=self.min_yaw_deg,
+                    max_yaw_deg=self.max_yaw_deg,
+                    min_pair_interval_s=self.min_pair_interval_s,
+                    max_pair_span_s=self.max_pair_span_s,
+                    max_frame_uses=self.max_frame_uses,
+                    strategy=strategy,
+                    seed=self.seed,
+                    cross_camera=self.cross_camera_pairs,
+                ),
+                match_policy=OdometryMatchPolicy(
+                    max_interpolation_gap_s=self.odometry_max_interpolation_gap_s,
+                    max_extrapolation_s=self.odometry_max_extrapolation_s,
+                    pending_timeout_s=self.odometry_pending_timeout_s,
+                    time_reset_s=self.time_reset_s,
+                    time_jump_confirmations=self.time_jump_confirmations,
+                ),
+                limits=BufferLimits(
+                    max_frames=self.max_buffer_frames,
+                    max_bytes=int(self.max_buffer_mb * _MB),
+                    max_pending=self.max_pending_frames,
+                ),
+                max_in_flight=self.max_in_flight,
+                max_queue=self.max_queue,
+                max_request_age_s=self.max_request_age_s,
+                seed=self.seed,
+                camera_info_size_policy=self.camera_info_size_policy,
             )
-        except ConfigError:
-            raise
-        except ActialError as error:  # the checkpoint could not be loaded
+        except ActialError as error:
             raise ConfigError(str(error)) from error
-    if name == 'geometry':
-        return create_backend('geometry', min_inliers=int(values['geometry_min_inliers']))
-    return create_backend(name)
+
+    def create_backend(self) -> Backend:
+        """Create the backend named by the ``backend`` parameter.
+
+        Raises:
+            ConfigError: unknown backend or invalid options.
+        """
+        name = self.backend
+        if name == 'vllm':
+            return create_backend(
+                'vllm',
+                base_url=self.vllm_base_url,
+                model=self.vllm_model,
+                api_key_env=self.vllm_api_key_env,
+                timeout_s=self.vllm_timeout_s,
+                max_retries=self.vllm_max_retries,
+                max_in_flight=self.max_in_flight,
+                system_prompt=self.system_prompt or DEFAULT_SYSTEM_PROMPT,
+                max_tokens=self.max_tokens,
+                top_p=self.top_p,
+                jpeg_quality=self.jpeg_quality,
+                probe_interval_s=self.vllm_probe_interval_s,
+            )
+        if name == 'transformers':
+            if not self.transformers_model.strip():
+                raise ConfigError('backend transformers needs the transformers_model parameter (checkpoint or hub id)')
+            try:
+                return create_backend(
+                    'transformers',
+                    model=self.transformers_model,
+                    device=self.transformers_device,
+                    dtype=self.transformers_dtype,
+                    system_prompt=self.system_prompt or None,  # None: the checkpoint's recipe
+                    max_tokens=self.max_tokens,
+                )
+            except ConfigError:
+                raise
+            except ActialError as error:  # the checkpoint could not be loaded
+                raise ConfigError(str(error)) from error
+        if name == 'geometry':
+            return create_backend('geometry', min_inliers=self.geometry_min_inliers)
+        return create_backend(name)

@@ -129,21 +129,21 @@ def test_core_stays_torch_free() -> None:
 
 def test_node_parameters_select_it(tiny_checkpoint: Path) -> None:
     pytest.importorskip('rclpy')
-    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, backend_from_values
+    from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, SpatialReasonerSettings
 
     values = {param.name: param.default for param in PARAMETERS}
     values.update(backend='transformers', transformers_model=str(tiny_checkpoint), max_tokens=4)
-    created = backend_from_values(values)
+    created = SpatialReasonerSettings.from_values(values).create_backend()
     try:
         assert isinstance(created, TransformersBackend) and created.model_source == str(tiny_checkpoint)
     finally:
         created.close()
     values['transformers_model'] = ''
     with pytest.raises(ConfigError, match='transformers_model'):
-        backend_from_values(values)
+        SpatialReasonerSettings.from_values(values).create_backend()
     values['transformers_model'] = '/nonexistent/checkpoint'
     with pytest.raises(ConfigError, match='cannot load'):
-        backend_from_values(values)
+        SpatialReasonerSettings.from_values(values).create_backend()
 
 
 def test_node_end_to_end_with_the_in_process_model(

@@ -335,18 +335,20 @@ class EndpointGenerator:
         timeout_s: float = 300.0,
         api_key_env: str = 'ACTIAL_API_KEY',
     ) -> None:
-        from actial_ros.backends.vllm import VllmBackend
+        from actial_ros.backends.vllm import VllmBackend, VllmOptions
 
         self.backend = VllmBackend(
-            base_url=base_url,
-            model=served_model,
-            api_key_env=api_key_env,
-            timeout_s=timeout_s,
-            max_in_flight=concurrency,
-            system_prompt=system_prompt,
-            max_tokens=max_new_tokens,
-            temperature=0.0,
-            top_p=top_p,
+            options=VllmOptions(
+                base_url=base_url,
+                model=served_model,
+                api_key_env=api_key_env,
+                timeout_s=timeout_s,
+                max_in_flight=concurrency,
+                system_prompt=system_prompt,
+                max_tokens=max_new_tokens,
+                temperature=0.0,
+                top_p=top_p,
+            )
         )
         self.concurrency = max(1, int(concurrency))
         self.errors: dict[str, str] = {}
