@@ -17,4 +17,4 @@ repo=$(pwd)
 case $venv in /*) ;; *) venv="$repo/$venv" ;; esac
 # From the stage: import-linter puts the working directory first on sys.path.
 cd "$stage"
-PYTHONPATH="$stage" "$venv/bin/lint-imports" --no-cache --config "$repo/pyproject.toml"
+PYTHONPATH="$stage" "$venv/bin/lint-imports" --no-cache "$repo/pyproject.toml"
