@@ -28,6 +28,7 @@ build on it, and ``detection`` and ``discovery`` sit above them. Image files are
 from __future__ import annotations
 
 import math
+import operator
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -101,13 +102,32 @@ class SourceOptions:
             and ``extrinsic``.
     """
 
-    image_topic: str = ''
-    camera_info_topic: str = ''
-    odometry_topic: str = ''
+    # The fields with a help are also flags and YAML keys of the dataset builder (``actial-ros-train
+    # build-viewpoint``: ``key`` names them; actial_ros.training.config reads this metadata, plain data here).
+    image_topic: str = field(
+        default='', metadata={'help': 'image topic (default: the only Image/CompressedImage)', 'key': 'bag_image_topic'}
+    )
+    camera_info_topic: str = field(
+        default='', metadata={'help': 'CameraInfo topic (default: the only one)', 'key': 'bag_camera_info_topic'}
+    )
+    odometry_topic: str = field(
+        default='', metadata={'help': 'Odometry topic (default: the only one)', 'key': 'bag_odometry_topic'}
+    )
     extrinsic: tuple[float, ...] | None = None
-    require_camera_info: bool = True
-    max_interpolation_gap_s: float = 0.5
-    max_extrapolation_s: float = 0.05
+    require_camera_info: bool = field(
+        default=True,
+        metadata={'help': 'accept bags without CameraInfo', 'key': 'bag_no_camera_info_ok', 'parse': operator.not_},
+    )
+    max_interpolation_gap_s: float = field(
+        default=0.5, metadata={'help': 'largest odometry gap interpolated, s', 'key': 'odometry_max_gap_s'}
+    )
+    max_extrapolation_s: float = field(
+        default=0.05,
+        metadata={
+            'help': 'largest distance to an odometry sample held without a bracket, s',
+            'key': 'odometry_max_extrapolation_s',
+        },
+    )
     time_reset_s: float = 1.0
     cameras: tuple[BagCamera, ...] = ()
 

@@ -51,8 +51,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from actial_ros.training import config as settings_io
-from actial_ros.training.dataset.build_config import BuildConfig, BuildSettings, config_from_args
+from actial_ros.training.dataset.build_config import BuildConfig, add_arguments, config_from_args
 from actial_ros.training.dataset.plan import ObjectPlan, ShardTask, assign_splits, make_shards, plan_object
 from actial_ros.training.dataset.report import (
     CARD_FILENAME,
@@ -276,10 +275,11 @@ def build(config: BuildConfig, *, on_shard: Callable[[ShardTask], None] | None =
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``build-viewpoint``: one per :class:`~actial_ros.training.dataset.build_config.BuildSettings` field,
-    plus ``--config`` (a YAML file of the same keys; flags override it)."""
+    """Flags of ``build-viewpoint``: one per setting of :class:`~actial_ros.training.dataset.build_config.BuildConfig`
+    and its parts, and :class:`~actial_ros.training.dataset.build_config.BuildInputs`, plus ``--config`` (a YAML
+    file of the same keys; flags override it)."""
     parser.description = 'Build the Viewpoint-100K dataset (parquet shards + dataset card).'
-    settings_io.add_arguments(parser, BuildSettings)
+    add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

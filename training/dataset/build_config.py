@@ -1,13 +1,14 @@
-"""Settings of ``actial-ros-train build-viewpoint``: the flags and YAML keys (:class:`BuildSettings`), and the
-structured build definition the builder runs on (:class:`BuildConfig`).
+"""Settings of ``actial-ros-train build-viewpoint``: :class:`BuildConfig`, the structured build definition the
+builder runs on, is also the one declaration of the command's flags and YAML keys.
 
-:class:`BuildSettings` is flat, like :class:`~actial_ros.training.fine_tuning.sft.SftSettings`: one field per flag
-(``min_yaw`` -> ``--min-yaw``), each with its help, defaults < YAML file (``--config``) < flags given
-(:mod:`actial_ros.training.config`). :meth:`BuildSettings.to_config` groups it into :class:`BuildConfig`
-(pair policy, source options, teacher) and validates it. Defaults are taken from their homes: the pair
-policy's from :class:`~actial_ros.training.dataset.pair_selection.PairConfig` (whose yaw range is the core's), the bag
-reading's from :class:`~actial_ros.sources.base.SourceOptions`, the teacher's from
-:class:`~actial_ros.training.dataset.teacher.TeacherConfig`, the build's from :class:`BuildConfig`.
+Each setting is declared once, where it is used: the build's own fields here, the pair policy's on
+:class:`~actial_ros.training.dataset.pair_selection.PairConfig` (whose yaw range is the core's), the bag reading's
+on :class:`~actial_ros.sources.base.SourceOptions`, the teacher's on
+:class:`~actial_ros.training.dataset.teacher.TeacherConfig`; each field's metadata names its flag and YAML key
+(``PairConfig.min_yaw_deg`` is ``--min-yaw`` / ``min_yaw``) and how a flag's value becomes the field's
+(:mod:`actial_ros.training.config`: defaults < YAML file (``--config``) < flags given). The few flags that are not
+one field (the yaw-bin probe, the single camera's extrinsic, several cameras) are :class:`BuildInputs`, combined
+by :func:`config_from_args`.
 
 This module holds settings only: it imports no part of the builder.
 """
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from actial_ros.training import config as settings_io
-from actial_ros.training.config import field_default, setting
+from actial_ros.training.config import field_default, part, setting
 from actial_ros.training.dataset.pair_selection import PairConfig
 from actial_ros.training.dataset.teacher import TeacherConfig
 from actial_ros.training.dataset.viewpoint import YAW_BIN_QUESTION
@@ -33,13 +35,55 @@ from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
 from actial_ros.sources.base import SourceOptions
 
-__all__ = ['DEFAULT_QUESTION_TYPES', 'QUESTION_TYPES', 'BuildConfig', 'BuildSettings', 'config_from_args']
+__all__ = [
+    'COT_KINDS',
+    'DEFAULT_QUESTION_TYPES',
+    'PER_PAIR',
+    'QUESTION_TYPES',
+    'BuildConfig',
+    'BuildInputs',
+    'add_arguments',
+    'config_from_args',
+]
 
 QUESTION_TYPES: tuple[str, ...] = (*(t.value for t in QuestionType), YAW_BIN_QUESTION)
 """Every question type the builder writes (``yaw_bin`` is the optional probe)."""
 
 DEFAULT_QUESTION_TYPES: tuple[str, ...] = tuple(t.value for t in QuestionType)
 """The three Actial question types."""
+
+
+PER_PAIR: tuple[str, ...] = ('all', 'one')
+"""Rows per pair: one per question type, or one seeded type."""
+
+COT_KINDS: tuple[str, ...] = ('none', 'template', 'teacher')
+"""Where chains of thought come from: none, the true pose (template) or a teacher model."""
+
+# The help sections of build-viewpoint's flags.
+_PAIRS = 'pairs and questions'
+_OUTPUT = 'output'
+_COT = 'chain of thought'
+_BAGS = 'rosbag sources'
+_RUN = 'execution'
+_EXTRINSIC_HELP = 'T_base_camera_optical %s (default: recording.json, else %s)'
+_XYZ = ('X', 'Y', 'Z')
+_XYZW = ('X', 'Y', 'Z', 'W')
+_CAMERA_HELP = (
+    'read several cameras of one bag (repeatable); views are named NAME@STAMP and pair within and across cameras; '
+    'CameraInfo default: recording.json, else <namespace>/camera_info'
+)
+_CAMERA_METAVAR = 'NAME:IMAGE_TOPIC[:CAMERA_INFO_TOPIC]'
+_NAMED_EXTRINSIC_HELP = (
+    "a camera's T_base_camera_optical (m, base_link; quaternion x,y,z,w); without --camera it overrides that camera "
+    'of each recording.json (repeatable)'
+)
+_NAMED_EXTRINSIC = 'NAME:TX,TY,TZ,QX,QY,QZ,QW'
+
+
+def _question_types(texts: Sequence[str] | str) -> tuple[str, ...]:
+    """Question types given as several values and/or comma-separated (``--question-types a,b c``)."""
+    given = [texts] if isinstance(texts, str) else texts
+    return tuple(t.strip() for text in given for t in str(text).split(',') if t.strip())
 
 
 @dataclass(frozen=True)
@@ -70,27 +114,56 @@ class BuildConfig:
         stop_after_shards: stop after writing this many shards (chunked runs, tests); ``None``: all.
     """
 
-    sources: tuple[str, ...]
-    out: Path
-    seed: int = 0
-    pairs: PairConfig = field(default_factory=PairConfig)
-    question_types: tuple[str, ...] = DEFAULT_QUESTION_TYPES
-    per_pair: str = 'all'
-    test_size: int = 1000
-    rows_per_shard: int = 1000
-    row_group_rows: int = 128
-    images: bool = True
-    max_width: int = MAX_MODEL_WIDTH
-    max_height: int = MAX_MODEL_HEIGHT
-    jpeg_quality: int = 90
-    cot: str = 'none'
-    cot_fraction: float = 0.1
-    teacher: TeacherConfig | None = None
-    source_options: SourceOptions = field(default_factory=SourceOptions)
-    workers: int = 1
-    progress: bool = False
-    overwrite: bool = False
-    stop_after_shards: int | None = None
+    sources: tuple[str, ...] = field(
+        metadata=setting(
+            'llff:DIR, colmap:DIR, transforms:DIR, rosbag:PATH or objects:DIR (repeatable)',
+            key='source',
+            repeat=True,
+            metavar='KIND:PATH',
+            parse=tuple,
+        )
+    )
+    out: Path = field(metadata=setting('output folder', parse=Path))
+    seed: int = field(default=0, metadata=setting('seed of every random choice'))
+    pairs: PairConfig = field(default_factory=PairConfig, metadata=part(group=_PAIRS))
+    question_types: tuple[str, ...] = field(
+        default=DEFAULT_QUESTION_TYPES,
+        metadata=setting(
+            f'question types (several, or comma-separated), from {", ".join(QUESTION_TYPES)}',
+            group=_PAIRS,
+            parse=_question_types,
+        ),
+    )
+    per_pair: str = field(
+        default='all',
+        metadata=setting('rows per pair: every question type, or one seeded type', group=_PAIRS, choices=PER_PAIR),
+    )
+    test_size: int = field(default=1000, metadata=setting('pairs in the test split, by object', group=_PAIRS))
+    rows_per_shard: int = field(default=1000, metadata=setting('rows per parquet shard', group=_OUTPUT))
+    row_group_rows: int = field(default=128, metadata=setting('rows per parquet row group', group=_OUTPUT))
+    images: bool = field(default=True, metadata=setting('embed the images (--no-images: metadata only)', group=_OUTPUT))
+    max_width: int = field(default=MAX_MODEL_WIDTH, metadata=setting('image width limit, pixels', group=_OUTPUT))
+    max_height: int = field(default=MAX_MODEL_HEIGHT, metadata=setting('image height limit, pixels', group=_OUTPUT))
+    jpeg_quality: int = field(default=90, metadata=setting('JPEG quality', group=_OUTPUT))
+    cot: str = field(
+        default='none',
+        metadata=setting(
+            'pseudo-CoT from the true pose (template) or from a teacher model', group=_COT, choices=COT_KINDS
+        ),
+    )
+    cot_fraction: float = field(default=0.1, metadata=setting('share of rows with a CoT', group=_COT))
+    teacher: TeacherConfig | None = field(default=None, metadata=part(group=_COT))
+    source_options: SourceOptions = field(default_factory=SourceOptions, metadata=part(group=_BAGS))
+    workers: int = field(
+        default=1,
+        metadata=setting('processes (default: the CPU count)', group=_RUN, command_default=lambda: os.cpu_count() or 1),
+    )
+    progress: bool = field(default=False, metadata=setting('progress bars on stderr', group=_RUN, command_default=True))
+    overwrite: bool = field(default=False, metadata=setting('replace an existing build in --out', group=_RUN))
+    stop_after_shards: int | None = field(
+        default=None,
+        metadata=setting('stop after writing this many shards (resume later with the same command)', group=_RUN),
+    )
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -100,13 +173,13 @@ class BuildConfig:
             raise ConfigError(f'unknown question types {unknown}; known: {", ".join(QUESTION_TYPES)}')
         if len(set(self.question_types)) != len(self.question_types):
             raise ConfigError(f'question types repeat: {self.question_types}')
-        if self.per_pair not in ('all', 'one'):
+        if self.per_pair not in PER_PAIR:
             raise ConfigError(f"per_pair must be 'all' or 'one', got {self.per_pair!r}")
         if self.test_size < 0 or self.rows_per_shard < 1 or self.row_group_rows < 1 or self.workers < 1:
             raise ConfigError('test_size >= 0, rows_per_shard >= 1, row_group_rows >= 1 and workers >= 1 are required')
         if self.max_width < 1 or self.max_height < 1 or not 1 <= self.jpeg_quality <= 100:
             raise ConfigError('image limits must be positive and jpeg_quality in [1, 100]')
-        if self.cot not in ('none', 'template', 'teacher'):
+        if self.cot not in COT_KINDS:
             raise ConfigError(f"cot must be 'none', 'template' or 'teacher', got {self.cot!r}")
         if not (0.0 <= self.cot_fraction <= 1.0):
             raise ConfigError(f'cot_fraction must be in [0, 1], got {self.cot_fraction}')
@@ -146,175 +219,31 @@ class BuildConfig:
         return fields
 
 
-_PAIRS = 'pairs and questions'
-_OUTPUT = 'output'
-_COT = 'chain of thought'
-_BAGS = 'rosbag sources'
-_RUN = 'execution'
-
-
 @dataclass
-class BuildSettings:
-    """The flags and YAML keys of ``build-viewpoint`` (field ``min_yaw`` = key ``min_yaw`` = ``--min-yaw``).
-
-    :meth:`to_config` turns them into a :class:`BuildConfig`; units are in each field's help.
+class BuildInputs:
+    """The ``build-viewpoint`` flags that are not one field of :class:`BuildConfig` or its parts: they combine
+    into its question types and bag options (:func:`config_from_args`). Every other flag and YAML key is declared
+    by :class:`BuildConfig`, :class:`~actial_ros.training.dataset.pair_selection.PairConfig`,
+    :class:`~actial_ros.sources.base.SourceOptions` and :class:`~actial_ros.training.dataset.teacher.TeacherConfig`.
     """
 
-    source: list[str] = field(
-        metadata=setting(
-            'llff:DIR, colmap:DIR, transforms:DIR, rosbag:PATH or objects:DIR (repeatable)',
-            repeat=True,
-            metavar='KIND:PATH',
-        )
-    )
-    out: str = field(metadata=setting('output folder'))
-    seed: int = field(default=field_default(BuildConfig, 'seed'), metadata=setting('seed of every random choice'))
-    min_yaw: float = field(
-        default=field_default(PairConfig, 'min_yaw_deg'),
-        metadata=setting('smallest |yaw| of a pair, degrees', group=_PAIRS),
-    )
-    max_yaw: float = field(
-        default=field_default(PairConfig, 'max_yaw_deg'),
-        metadata=setting('largest |yaw| of a pair, degrees', group=_PAIRS),
-    )
-    max_pairs_per_object: int = field(
-        default=field_default(PairConfig, 'max_pairs'), metadata=setting('cap per object; 0: no cap', group=_PAIRS)
-    )
-    question_types: list[str] = field(
-        default_factory=lambda: list(DEFAULT_QUESTION_TYPES),
-        metadata=setting(
-            f'question types (several, or comma-separated), from {", ".join(QUESTION_TYPES)}', group=_PAIRS
-        ),
-    )
     yaw_bin_probe: bool = field(
         default=False, metadata=setting('also ask the yaw-bin probe (direction + bin)', group=_PAIRS)
     )
-    per_pair: str = field(
-        default=field_default(BuildConfig, 'per_pair'),
-        metadata=setting(
-            'rows per pair: every question type, or one seeded type', group=_PAIRS, choices=('all', 'one')
-        ),
-    )
-    test_size: int = field(
-        default=field_default(BuildConfig, 'test_size'),
-        metadata=setting('pairs in the test split, by object', group=_PAIRS),
-    )
-    translation_threshold_rel: float = field(
-        default=field_default(PairConfig, 'translation_threshold_rel'),
-        metadata=setting('"no movement" below this x object scale, captures', group=_PAIRS),
-    )
-    translation_threshold_m: float = field(
-        default=field_default(PairConfig, 'translation_threshold_m'),
-        metadata=setting('"no movement" below this, metres, bags', group=_PAIRS),
-    )
-    yaw_threshold_deg: float = field(
-        default=field_default(PairConfig, 'yaw_threshold_deg'),
-        metadata=setting('"no rotation" below this', group=_PAIRS),
-    )
-    ambiguity_factor: float = field(
-        default=field_default(PairConfig, 'ambiguity_factor'),
-        metadata=setting('leave out pairs within this factor of a threshold; 1 disables', group=_PAIRS),
-    )
-    rows_per_shard: int = field(
-        default=field_default(BuildConfig, 'rows_per_shard'), metadata=setting('rows per parquet shard', group=_OUTPUT)
-    )
-    row_group_rows: int = field(
-        default=field_default(BuildConfig, 'row_group_rows'),
-        metadata=setting('rows per parquet row group', group=_OUTPUT),
-    )
-    images: bool = field(
-        default=field_default(BuildConfig, 'images'),
-        metadata=setting('embed the images (--no-images: metadata only)', group=_OUTPUT),
-    )
-    max_width: int = field(
-        default=field_default(BuildConfig, 'max_width'), metadata=setting('image width limit, pixels', group=_OUTPUT)
-    )
-    max_height: int = field(
-        default=field_default(BuildConfig, 'max_height'), metadata=setting('image height limit, pixels', group=_OUTPUT)
-    )
-    jpeg_quality: int = field(
-        default=field_default(BuildConfig, 'jpeg_quality'), metadata=setting('JPEG quality', group=_OUTPUT)
-    )
-    cot: str = field(
-        default=field_default(BuildConfig, 'cot'),
-        metadata=setting(
-            'pseudo-CoT from the true pose (template) or from a teacher model',
-            group=_COT,
-            choices=('none', 'template', 'teacher'),
-        ),
-    )
-    cot_fraction: float = field(
-        default=field_default(BuildConfig, 'cot_fraction'), metadata=setting('share of rows with a CoT', group=_COT)
-    )
-    teacher_url: str = field(default='', metadata=setting('OpenAI-compatible base URL of the teacher', group=_COT))
-    teacher_model: str = field(default='', metadata=setting('teacher model name', group=_COT))
-    teacher_api_key_env: str = field(
-        default=field_default(TeacherConfig, 'api_key_env'),
-        metadata=setting('environment variable holding the teacher API key', group=_COT),
-    )
-    teacher_timeout: float = field(
-        default=field_default(TeacherConfig, 'timeout_s'), metadata=setting('seconds per teacher request', group=_COT)
-    )
-    teacher_concurrency: int = field(
-        default=field_default(TeacherConfig, 'concurrency'),
-        metadata=setting('teacher requests in flight per worker', group=_COT),
-    )
-    teacher_max_tokens: int = field(
-        default=field_default(TeacherConfig, 'max_tokens'), metadata=setting('teacher completion limit', group=_COT)
-    )
-    bag_image_topic: str = field(
-        default=field_default(SourceOptions, 'image_topic'),
-        metadata=setting('image topic (default: the only Image/CompressedImage)', group=_BAGS),
-    )
-    bag_camera_info_topic: str = field(
-        default=field_default(SourceOptions, 'camera_info_topic'),
-        metadata=setting('CameraInfo topic (default: the only one)', group=_BAGS),
-    )
-    bag_odometry_topic: str = field(
-        default=field_default(SourceOptions, 'odometry_topic'),
-        metadata=setting('Odometry topic (default: the only one)', group=_BAGS),
-    )
-    bag_no_camera_info_ok: bool = field(
-        default=not field_default(SourceOptions, 'require_camera_info'),
-        metadata=setting('accept bags without CameraInfo', group=_BAGS),
-    )
     extrinsic_translation: list[float] | None = field(
         default=None,
-        metadata=setting(
-            'T_base_camera_optical translation, m (default: recording.json, else 0 0 0)',
-            group=_BAGS,
-            nargs=3,
-            metavar=('X', 'Y', 'Z'),
-        ),
+        metadata=setting(_EXTRINSIC_HELP % ('translation, m', '0 0 0'), group=_BAGS, nargs=3, metavar=_XYZ),
     )
     extrinsic_rotation_xyzw: list[float] | None = field(
         default=None,
-        metadata=setting(
-            'T_base_camera_optical rotation (default: recording.json, else forward-looking)',
-            group=_BAGS,
-            nargs=4,
-            metavar=('X', 'Y', 'Z', 'W'),
-        ),
+        metadata=setting(_EXTRINSIC_HELP % ('rotation', 'forward-looking'), group=_BAGS, nargs=4, metavar=_XYZW),
     )
     camera: list[str] = field(
-        default_factory=list,
-        metadata=setting(
-            'read several cameras of one bag (repeatable); views are named NAME@STAMP and pair within and '
-            'across cameras; CameraInfo default: recording.json, else <namespace>/camera_info',
-            group=_BAGS,
-            repeat=True,
-            metavar='NAME:IMAGE_TOPIC[:CAMERA_INFO_TOPIC]',
-        ),
+        default_factory=list, metadata=setting(_CAMERA_HELP, group=_BAGS, repeat=True, metavar=_CAMERA_METAVAR)
     )
     extrinsic: list[str] = field(
         default_factory=list,
-        metadata=setting(
-            "a camera's T_base_camera_optical (m, base_link; quaternion x,y,z,w); without --camera it "
-            'overrides that camera of each recording.json (repeatable)',
-            group=_BAGS,
-            repeat=True,
-            metavar='NAME:TX,TY,TZ,QX,QY,QZ,QW',
-        ),
+        metadata=setting(_NAMED_EXTRINSIC_HELP, group=_BAGS, repeat=True, metavar=_NAMED_EXTRINSIC),
     )
     camera_file: str | None = field(
         default=None,
@@ -324,100 +253,29 @@ class BuildSettings:
             group=_BAGS,
         ),
     )
-    odometry_max_gap_s: float = field(
-        default=field_default(SourceOptions, 'max_interpolation_gap_s'),
-        metadata=setting('largest odometry gap interpolated, s', group=_BAGS),
-    )
-    odometry_max_extrapolation_s: float = field(
-        default=field_default(SourceOptions, 'max_extrapolation_s'),
-        metadata=setting('largest distance to an odometry sample held without a bracket, s', group=_BAGS),
-    )
-    workers: int = field(
-        default_factory=lambda: os.cpu_count() or 1, metadata=setting('processes (default: the CPU count)', group=_RUN)
-    )
-    progress: bool = field(default=True, metadata=setting('progress bars on stderr', group=_RUN))
-    overwrite: bool = field(default=False, metadata=setting('replace an existing build in --out', group=_RUN))
-    stop_after_shards: int | None = field(
-        default=None,
-        metadata=setting('stop after writing this many shards (resume later with the same command)', group=_RUN),
-    )
 
-    def to_config(self) -> BuildConfig:
-        """The :class:`BuildConfig` these settings define.
+    def extrinsic_matrix(self) -> tuple[float, ...] | None:
+        """The single camera's ``T_base_camera_optical`` as 16 row-major floats, ``None`` when neither part is given.
 
         Raises:
-            ConfigError: invalid values or combinations.
+            ConfigError: an invalid translation or rotation.
         """
-        types = [t.strip() for text in self.question_types for t in str(text).split(',') if t.strip()]
-        if self.yaw_bin_probe and YAW_BIN_QUESTION not in types:
-            types.append(YAW_BIN_QUESTION)
-        extrinsic: tuple[float, ...] | None = None
-        if self.extrinsic_translation is not None or self.extrinsic_rotation_xyzw is not None:
-            try:
-                matrix = base_to_optical_extrinsic(
-                    self.extrinsic_translation or (0.0, 0.0, 0.0),
-                    self.extrinsic_rotation_xyzw or BASE_TO_OPTICAL_QUATERNION_XYZW,
-                )
-            except ActialError as error:
-                raise ConfigError(f'invalid extrinsic: {error}') from error
-            extrinsic = tuple(float(v) for v in matrix.reshape(-1))
-        teacher = None
-        if self.cot == 'teacher':
-            teacher = TeacherConfig(
-                base_url=self.teacher_url,
-                model=self.teacher_model,
-                api_key_env=self.teacher_api_key_env,
-                timeout_s=self.teacher_timeout,
-                concurrency=self.teacher_concurrency,
-                max_tokens=self.teacher_max_tokens,
-            )
+        if self.extrinsic_translation is None and self.extrinsic_rotation_xyzw is None:
+            return None
         try:
-            pair_config = PairConfig(
-                min_yaw_deg=self.min_yaw,
-                max_yaw_deg=self.max_yaw,
-                max_pairs=self.max_pairs_per_object or None,
-                translation_threshold_rel=self.translation_threshold_rel,
-                translation_threshold_m=self.translation_threshold_m,
-                yaw_threshold_deg=self.yaw_threshold_deg,
-                ambiguity_factor=self.ambiguity_factor,
-            )
-            options = SourceOptions(
-                image_topic=self.bag_image_topic,
-                camera_info_topic=self.bag_camera_info_topic,
-                odometry_topic=self.bag_odometry_topic,
-                extrinsic=extrinsic,
-                require_camera_info=not self.bag_no_camera_info_ok,
-                max_interpolation_gap_s=self.odometry_max_gap_s,
-                max_extrapolation_s=self.odometry_max_extrapolation_s,
-                cameras=bag_cameras_from_args(
-                    self.camera, self.extrinsic, None if self.camera_file is None else Path(self.camera_file)
-                ),
+            matrix = base_to_optical_extrinsic(
+                self.extrinsic_translation or (0.0, 0.0, 0.0),
+                self.extrinsic_rotation_xyzw or BASE_TO_OPTICAL_QUATERNION_XYZW,
             )
         except ActialError as error:
-            raise ConfigError(str(error)) from error
-        return BuildConfig(
-            sources=tuple(self.source),
-            out=Path(self.out),
-            seed=self.seed,
-            pairs=pair_config,
-            question_types=tuple(types),
-            per_pair=self.per_pair,
-            test_size=self.test_size,
-            rows_per_shard=self.rows_per_shard,
-            row_group_rows=self.row_group_rows,
-            images=self.images,
-            max_width=self.max_width,
-            max_height=self.max_height,
-            jpeg_quality=self.jpeg_quality,
-            cot=self.cot,
-            cot_fraction=self.cot_fraction,
-            teacher=teacher,
-            source_options=options,
-            workers=self.workers,
-            progress=self.progress,
-            overwrite=self.overwrite,
-            stop_after_shards=self.stop_after_shards,
-        )
+            raise ConfigError(f'invalid extrinsic: {error}') from error
+        return tuple(float(v) for v in matrix.reshape(-1))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and the flags of ``build-viewpoint``: :class:`BuildConfig`'s settings (its parts' included),
+    then :class:`BuildInputs`."""
+    settings_io.add_arguments(parser, BuildConfig, BuildInputs)
 
 
 def config_from_args(args: argparse.Namespace) -> BuildConfig:
@@ -427,5 +285,23 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         ConfigError: an unreadable or unknown YAML key, a missing ``source``/``out``, invalid values or
             combinations.
     """
-    settings: BuildSettings = settings_io.resolve(BuildSettings, args)
-    return settings.to_config()
+    values = settings_io.resolve_values(args, BuildConfig, BuildInputs)
+    inputs: BuildInputs = settings_io.construct(BuildInputs, values)
+    extrinsic = inputs.extrinsic_matrix()
+    teacher = None
+    if values.get('cot', field_default(BuildConfig, 'cot')) == 'teacher':
+        teacher = settings_io.construct(TeacherConfig, values)
+    try:
+        cameras = bag_cameras_from_args(
+            inputs.camera, inputs.extrinsic, None if inputs.camera_file is None else Path(inputs.camera_file)
+        )
+        options = settings_io.construct(SourceOptions, values, extrinsic=extrinsic, cameras=cameras)
+        pairs = settings_io.construct(PairConfig, values)
+    except ActialError as error:
+        raise ConfigError(str(error)) from error
+    config: BuildConfig = settings_io.construct(
+        BuildConfig, values, pairs=pairs, teacher=teacher, source_options=options
+    )
+    if inputs.yaw_bin_probe and YAW_BIN_QUESTION not in config.question_types:
+        config = replace(config, question_types=(*config.question_types, YAW_BIN_QUESTION))
+    return config

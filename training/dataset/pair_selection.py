@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from actial_ros.training.config import setting
 
 from actial_ros.errors import ConfigError
 from actial_ros.geometry import LabelThresholds, yaw_deg_from_forward
@@ -80,13 +81,25 @@ class PairConfig:
         ambiguity_factor: candidates within this factor of a threshold are left out (>= 1; 1 disables).
     """
 
-    min_yaw_deg: float = DEFAULT_MIN_YAW_DEG
-    max_yaw_deg: float = DEFAULT_MAX_YAW_DEG
-    max_pairs: int | None = 10
-    translation_threshold_rel: float = 0.02
-    translation_threshold_m: float = 0.01
-    yaw_threshold_deg: float = 2.0
-    ambiguity_factor: float = 2.0
+    # Each field is also a build-viewpoint flag and YAML key (``key``; actial_ros.training.config).
+    min_yaw_deg: float = field(
+        default=DEFAULT_MIN_YAW_DEG, metadata=setting('smallest |yaw| of a pair, degrees', key='min_yaw')
+    )
+    max_yaw_deg: float = field(
+        default=DEFAULT_MAX_YAW_DEG, metadata=setting('largest |yaw| of a pair, degrees', key='max_yaw')
+    )
+    max_pairs: int | None = field(
+        default=10,
+        metadata=setting('cap per object; 0: no cap', key='max_pairs_per_object', parse=lambda cap: cap or None),
+    )
+    translation_threshold_rel: float = field(
+        default=0.02, metadata=setting('"no movement" below this x object scale, captures')
+    )
+    translation_threshold_m: float = field(default=0.01, metadata=setting('"no movement" below this, metres, bags'))
+    yaw_threshold_deg: float = field(default=2.0, metadata=setting('"no rotation" below this'))
+    ambiguity_factor: float = field(
+        default=2.0, metadata=setting('leave out pairs within this factor of a threshold; 1 disables')
+    )
 
     def __post_init__(self) -> None:
         validate_yaw_range(self.min_yaw_deg, self.max_yaw_deg)  # the node's rule (actial_ros.pairing)

@@ -17,9 +17,10 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from actial_ros.training.config import setting
 from actial_ros.training.dataset.viewpoint import RowQuestion
 
 from actial_ros.answers import matches_output_format, parse_answer
@@ -77,14 +78,22 @@ class TeacherConfig:
         system_prompt: the teacher's instructions.
     """
 
-    base_url: str
-    model: str
-    api_key_env: str = 'ACTIAL_TEACHER_API_KEY'
-    timeout_s: float = 120.0
+    # The fields with a help are also build-viewpoint flags and YAML keys (``key``; actial_ros.training.config).
+    base_url: str = field(
+        metadata=setting('OpenAI-compatible base URL of the teacher', key='teacher_url', command_default='')
+    )
+    model: str = field(metadata=setting('teacher model name', key='teacher_model', command_default=''))
+    api_key_env: str = field(
+        default='ACTIAL_TEACHER_API_KEY',
+        metadata=setting('environment variable holding the teacher API key', key='teacher_api_key_env'),
+    )
+    timeout_s: float = field(default=120.0, metadata=setting('seconds per teacher request', key='teacher_timeout'))
     max_retries: int = 2
-    max_tokens: int = 1024
+    max_tokens: int = field(default=1024, metadata=setting('teacher completion limit', key='teacher_max_tokens'))
     temperature: float = 0.0
-    concurrency: int = 4
+    concurrency: int = field(
+        default=4, metadata=setting('teacher requests in flight per worker', key='teacher_concurrency')
+    )
     system_prompt: str = TEACHER_SYSTEM_PROMPT
 
     def __post_init__(self) -> None:
