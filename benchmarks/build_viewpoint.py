@@ -40,13 +40,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
 import psutil
 from actial_ros.training.dataset.build_config import BuildConfig
+from actial_ros.training.dataset.shard_stats import ShardStats
 from actial_ros.training.dataset.shards import encode_views
 
 from actial_ros.imaging import decode_jpeg, encode_jpeg, resize_max
@@ -172,7 +172,7 @@ def image_stage(capture: LlffPosedCapture, repeats: int) -> dict[str, float]:
         return [plain_file(path) for path in paths]
 
     def builder() -> list[bytes]:
-        encoded, bad = encode_views(capture, range(len(paths)), config, Counter())
+        encoded, bad = encode_views(capture, range(len(paths)), config, ShardStats())
         assert not bad
         return [encoded[index] for index in range(len(paths))]
 

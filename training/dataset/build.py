@@ -46,7 +46,6 @@ import multiprocessing
 import os
 import shutil
 import sys
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +62,7 @@ from actial_ros.training.dataset.report import (
     make_report,
     summary,
 )
+from actial_ros.training.dataset.shard_stats import ShardStats
 from actial_ros.training.dataset.shards import IMAGE_CODING, clear_worker_cache, write_shard
 
 from actial_ros.errors import CaptureError, ConfigError
@@ -226,9 +226,9 @@ def build(config: BuildConfig, *, on_shard: Callable[[ShardTask], None] | None =
         written = 0
         try:
 
-            def finished(task: ShardTask, stats: dict[str, int]) -> None:
+            def finished(task: ShardTask, stats: ShardStats) -> None:
                 nonlocal written
-                _atomic_write(_done_record(state, task), json.dumps(stats, sort_keys=True) + '\n')
+                _atomic_write(_done_record(state, task), json.dumps(stats.to_record(), sort_keys=True) + '\n')
                 written += 1
                 bar.update(task.pairs * config.rows_per_pair)
                 if on_shard is not None:
@@ -258,11 +258,11 @@ def build(config: BuildConfig, *, on_shard: Callable[[ShardTask], None] | None =
         clear_worker_cache()
 
     complete = all(_is_done(state, data, task) for task in tasks)
-    stats: Counter[str] = Counter()
+    stats = ShardStats()
     for task in tasks:
         record = _done_record(state, task)
         if record.is_file():
-            stats.update(json.loads(record.read_text()))
+            stats.merge(ShardStats.from_record(json.loads(record.read_text())))
     report = make_report(config, plans, rejected, train, test, tasks, stats, warnings, complete)
     report.shards_written = written
     report.shards_resumed = resumed

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from actial_ros.training.dataset.build_config import BuildConfig
 from actial_ros.training.dataset.plan import ObjectPlan, ShardTask
+from actial_ros.training.dataset.shard_stats import ShardStats, SplitCounts
 from actial_ros.training.dataset.teacher import TeacherStatus
 from actial_ros.training.dataset.viewpoint import YAW_BIN_QUESTION
 
@@ -84,7 +85,7 @@ def make_report(
     train: list[tuple[int, int]],
     test: list[tuple[int, int]],
     tasks: Sequence[ShardTask],
-    stats: Mapping[str, int],
+    stats: ShardStats,
     warnings: list[str],
     complete: bool,
 ) -> BuildReport:
@@ -114,29 +115,22 @@ def make_report(
     skips: Counter[str] = Counter({f'view_{k[len("skipped_") :]}': v for k, v in views.items() if k != 'usable'})
     for key in ('ambiguous_translation', 'ambiguous_yaw'):
         skips[f'pair_{key}'] += pairs.get(key, 0)
-    counts: dict[str, dict[str, int]] = {}
-    for key, value in sorted(stats.items()):
-        head, _, rest = key.partition('|')
-        if head == 'skip':
-            skips[rest] += value
-        elif head == 'teacher':
-            report.teacher[rest] = value
-        elif head == 'cot':
-            report.cot[rest] = value
-        else:
-            kind, _, name = rest.partition('|')
-            counts.setdefault(f'{head}|{kind}', {})[name or 'total'] = value
+    for reason, count in stats.skips.items():
+        skips[reason.value] += count
+    report.teacher = {status.value: n for status, n in sorted(stats.teacher.items()) if n}
+    report.cot = {kind.value: n for kind, n in sorted(stats.cot.items()) if n}
     report.views = dict(sorted(views.items()))
     report.pairs = dict(sorted(pairs.items()))
     report.skips = {k: v for k, v in sorted(skips.items()) if v}
-    report.counts = counts
+    report.counts = _counts(stats)
     for split, items in (('train', train), ('test', test)):
         split_tasks = [t for t in tasks if t.split == split]
+        written = stats.splits.get(split, SplitCounts())
         report.splits[split] = {
             'objects': len(items),
             'pairs_planned': sum(used for _, used in items),
-            'pairs': stats.get(f'{split}|pairs', 0),
-            'rows': stats.get(f'{split}|rows', 0),
+            'pairs': written.pairs,
+            'rows': written.rows,
             'shards': len(split_tasks),
         }
     if report.failed_objects:
@@ -146,6 +140,27 @@ def make_report(
         if rejected_count:
             report.warnings.append(f'{rejected_count} teacher CoTs were rejected or failed (see teacher)')
     return report
+
+
+def _counts(stats: ShardStats) -> dict[str, dict[str, int]]:
+    """The report's ``counts``: ``{'SPLIT|KIND': {NAME: rows}}`` for the kinds ``type``, ``label`` (names
+    ``TYPE|LABEL``), ``yaw_bin`` and ``source``, and ``{'SPLIT|rows': {'total': n}}``, the same for ``pairs``;
+    non-zero counts only."""
+    counts: dict[str, dict[str, int]] = {}
+    for split, values in sorted(stats.splits.items()):
+        kinds: dict[str, dict[str, int]] = {
+            'label': {f'{t}|{label}': n for (t, label), n in values.labels.items()},
+            'pairs': {'total': values.pairs},
+            'rows': {'total': values.rows},
+            'source': dict(values.sources),
+            'type': dict(values.types),
+            'yaw_bin': {str(b): n for b, n in values.yaw_bins.items()},
+        }
+        for kind, named in kinds.items():
+            named = {name: n for name, n in sorted(named.items()) if n}
+            if named:
+                counts[f'{split}|{kind}'] = named
+    return counts
 
 
 def _table(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from actial_ros.training.dataset.build_config import BuildConfig
 from actial_ros.training.dataset.pair_selection import yaw_bin_index
 from actial_ros.training.dataset.plan import ObjectPlan, ShardTask, capture_digest
 from actial_ros.training.dataset.schema import viewpoint_row
+from actial_ros.training.dataset.shard_stats import CotKind, ShardStats, SkipReason
 from actial_ros.training.dataset.teacher import Teacher, TeacherConfig, TeacherRequest, TeacherStatus, ground_truth_hint
 from actial_ros.training.dataset.viewpoint import RowQuestion, make_row_question
 
@@ -87,7 +87,7 @@ class ShardWriter:
     """Streams rows of one shard to a temporary parquet file in row groups; :meth:`commit` renames it into
     place, :meth:`abort` removes it."""
 
-    def __init__(self, final: Path, config: BuildConfig, stats: Counter[str]) -> None:
+    def __init__(self, final: Path, config: BuildConfig, stats: ShardStats) -> None:
         import pyarrow.parquet as pq
         from actial_ros.training.dataset.schema import COLUMNS, features
 
@@ -115,10 +115,10 @@ class ShardWriter:
         if requests and self._config.teacher is not None:
             results = _teacher(self._config.teacher).ask_many([request for _, request in requests])
             for (k, _), result in zip(requests, results, strict=True):
-                self._stats[f'teacher|{result.status.value}'] += 1
+                self._stats.teacher[result.status] += 1
                 if result.status is TeacherStatus.ACCEPTED:
                     self._pending[k].row['cot'] = result.text
-                    self._stats['cot|teacher'] += 1
+                    self._stats.cot[CotKind.TEACHER] += 1
         table = pa.Table.from_pydict(
             {name: [p.row[name] for p in self._pending] for name in self._columns}, schema=self._schema
         )
@@ -139,14 +139,14 @@ class ShardWriter:
 
 
 def encode_views(
-    capture: PosedCapture, indices: Iterable[int], config: BuildConfig, stats: Counter[str]
+    capture: PosedCapture, indices: Iterable[int], config: BuildConfig, stats: ShardStats
 ) -> tuple[dict[int, bytes], set[int]]:
     """The dataset images of views ``indices``: ``(JPEG bytes by index, indices whose image is unusable)``.
 
     Through :meth:`actial_ros.sources.base.PosedCapture.iter_jpeg`: at most ``config.max_width`` x
     ``config.max_height`` pixels; a JPEG file within the limits is stored as it is, a larger one decoded
     at reduced scale and encoded at ``config.jpeg_quality``. Each unusable image (unreadable, corrupt,
-    another size than its intrinsics) counts once under ``skip|bad_image`` in ``stats``.
+    another size than its intrinsics) counts once under :attr:`SkipReason.BAD_IMAGE` in ``stats``.
     """
     encoded: dict[int, bytes] = {}
     bad: set[int] = set()
@@ -154,7 +154,7 @@ def encode_views(
         indices, max_width=config.max_width, max_height=config.max_height, quality=config.jpeg_quality
     ):
         if isinstance(data, ImageError):
-            stats['skip|bad_image'] += 1
+            stats.skips[SkipReason.BAD_IMAGE] += 1
             bad.add(index)
         else:
             encoded[index] = data
@@ -170,7 +170,7 @@ def _pair_rows(
     split: str,
     config: BuildConfig,
     images: dict[int, bytes],
-    stats: Counter[str],
+    stats: ShardStats,
 ) -> Iterator[_PendingRow]:
     from actial_ros.training.dataset.cot import pseudo_cot
 
@@ -193,7 +193,7 @@ def _pair_rows(
         )
         if wants_cot and config.cot == 'template':
             cot = pseudo_cot(question, pose, plan.thresholds, rng, unit=unit)
-            stats['cot|template'] += 1
+            stats.cot[CotKind.TEMPLATE] += 1
         elif wants_cot and config.cot == 'teacher':
             teacher = TeacherRequest(images[i], images[j], question, ground_truth_hint(question, pose, unit))
         row = viewpoint_row(
@@ -212,22 +212,18 @@ def _pair_rows(
             t12=pose.translation,
             cot=cot,
         )
-        stats[f'{split}|rows'] += 1
-        stats[f'{split}|type|{question.question_type}'] += 1
-        stats[f'{split}|label|{question.question_type}|{question.answer_label}'] += 1
-        stats[f'{split}|yaw_bin|{bin_number}'] += 1
-        stats[f'{split}|source|{plan.ref.source}'] += 1
+        stats.split(split).add_row(question.question_type, question.answer_label, bin_number, plan.ref.source)
         yield _PendingRow(row, teacher)
 
 
-def write_shard(task: ShardTask, plans: dict[int, ObjectPlan], config: BuildConfig, data_dir: str) -> dict[str, int]:
+def write_shard(task: ShardTask, plans: dict[int, ObjectPlan], config: BuildConfig, data_dir: str) -> ShardStats:
     """Write one shard atomically (``data_dir/task.name``; a hidden temporary file renamed into place, removed
-    on any error) and return its counters (``split|rows``, ``skip|reason``, ``teacher|status``, ...).
+    on any error) and return its counters (rows, pairs and their counts per split, skips, teacher answers, CoTs).
 
     Raises:
         CaptureError: a capture changed since it was planned.
     """
-    stats: Counter[str] = Counter()
+    stats = ShardStats()
     writer = ShardWriter(Path(data_dir) / task.name, config, stats)
     try:
         for plan_index, start, stop in task.segments:
@@ -244,17 +240,17 @@ def write_shard(task: ShardTask, plans: dict[int, ObjectPlan], config: BuildConf
             edges = config.pairs.edges
             for i, j in ((int(a), int(b)) for a, b in pairs):
                 if i in bad or j in bad:
-                    stats['skip|pair_bad_image'] += 1
+                    stats.skips[SkipReason.PAIR_BAD_IMAGE] += 1
                     continue
                 pose = relative_pose(capture.views[i].t_world_camera, capture.views[j].t_world_camera)
                 if yaw_bin_index(abs(pose.yaw_deg), edges) is None:
-                    stats['skip|pair_out_of_range'] += 1
+                    stats.skips[SkipReason.PAIR_OUT_OF_RANGE] += 1
                     continue
-                stats[f'{task.split}|pairs'] += 1
+                stats.split(task.split).pairs += 1
                 for pending in _pair_rows(plan, capture, i, j, pose, task.split, config, images, stats):
                     writer.add(pending)
         writer.commit()
     except BaseException:
         writer.abort()
         raise
-    return dict(stats)
+    return stats
