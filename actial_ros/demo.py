@@ -9,10 +9,10 @@ For a bag, the node's cameras are the bag's (:func:`actial_ros.sources.bag_layou
 cameras of ``recording.json``, or ``--camera``/``--extrinsic``/``--camera-file``, or the one image topic
 found by type), with their topics, transports and extrinsics, and the bag's odometry topic.
 
-Each JSONL row carries ``image_1``, ``image_2`` (capture file names; ``CAMERA@STAMP_NS`` for bags, with
-the bag's own header stamps even when re-stamped), ``stamp_1``, ``stamp_2`` (ns, as published),
-``question_type``, ``truth``, ``answer`` (label or null), ``correct``, ``yaw_deg``, ``latency_s``,
-``backend``, plus the rest of the node's answer record (question, options, raw text, status, ...).
+Each JSONL row (:meth:`actial_ros.records.AnswerRow.to_json_dict`) carries ``image_1``, ``image_2`` (capture file
+names; ``CAMERA@STAMP_NS`` for bags, with the bag's own header stamps even when re-stamped), ``stamp_1``, ``stamp_2``
+(ns, as published), ``question_type``, ``truth``, ``answer`` (label or null), ``correct``, ``yaw_deg``,
+``latency_s``, ``backend``, plus the rest of the node's answer record (question, options, raw text, status, ...).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from actial_ros.bags.reading import image_message_counts
 from actial_ros.dds import local_ros_environment
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.messages import pose_fields
+from actial_ros.records import AnswerRecord, AnswerRow, Record
 from actial_ros.report import write_report
 from actial_ros.scoring import ScoreBoard
 from actial_ros.sources.bag_layout import read_bag_layout, view_name
@@ -112,13 +113,13 @@ class DemoResult:
     """Outcome of a demo run.
 
     Attributes:
-        rows: the JSONL rows written (viewpoint answers only).
+        rows: the rows written as JSON lines (viewpoint answers only).
         frames_published: frames the replay published.
         scores: per question type tallies of ``rows``.
         diagnostics: the last ``/diagnostics`` values of the node, status name -> key -> value.
     """
 
-    rows: list[dict[str, Any]]
+    rows: list[AnswerRow]
     frames_published: int
     scores: ScoreBoard
     diagnostics: dict[str, dict[str, str]]
@@ -277,7 +278,7 @@ def _run(options: DemoOptions, console: Console, workdir: Path, plan: _Plan) -> 
     from actial_ros.nodes.answer_msgs import answer_msg_to_record
     from actial_ros_msgs.msg import ViewpointAnswer
 
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     diagnostics: dict[str, dict[str, str]] = {}
     rclpy.init()
     collector = Node('actial_demo_collector')
@@ -323,23 +324,23 @@ def _run(options: DemoOptions, console: Console, workdir: Path, plan: _Plan) -> 
         rclpy.try_shutdown()
 
     names = plan.names()
-    rows = [_row(record, names) for record in records if record.get('kind') == 'viewpoint']
+    rows = [_row(record, names) for record in records if isinstance(record, AnswerRecord)]
     options.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = options.out.with_name(options.out.name + '.tmp')
     with tmp.open('w') as handle:
         for row in rows:
-            handle.write(json.dumps(row) + '\n')
+            handle.write(json.dumps(row.to_json_dict()) + '\n')
     tmp.replace(options.out)
     if options.report is not None:
         write_report(options.report, rows, load_frame=_frame_loader(options), title='actial_ros demo')
     scores = ScoreBoard()
-    scores.extend(rows)
+    scores.extend(row.record for row in rows)
     return DemoResult(rows=rows, frames_published=len(names), scores=scores, diagnostics=diagnostics)
 
 
 def _wait(
     collector: Any,
-    records: list[dict[str, Any]],
+    records: list[Record],
     diagnostics: dict[str, dict[str, str]],
     node_proc: subprocess.Popen[bytes],
     replay_proc: subprocess.Popen[bytes],
@@ -461,22 +462,13 @@ def _read_manifest(path: Path) -> dict[tuple[int, str], str]:
     return names
 
 
-def _row(record: dict[str, Any], names: dict[tuple[int, str], str]) -> dict[str, Any]:
-    row = {
-        'image_1': names.get((int(record['stamp_1']), str(record.get('camera_1'))), record.get('frame_1', '')),
-        'image_2': names.get((int(record['stamp_2']), str(record.get('camera_2'))), record.get('frame_2', '')),
-        'stamp_1': record['stamp_1'],
-        'stamp_2': record['stamp_2'],
-        'question_type': record['question_type'],
-        'truth': record['truth'],
-        'answer': record['answer'],
-        'correct': record['correct'],
-        'yaw_deg': record['yaw_deg'],
-        'latency_s': record['latency_s'],
-        'backend': record['backend'],
-    }
-    row.update({key: value for key, value in record.items() if key not in row})
-    return row
+def _row(record: AnswerRecord, names: dict[tuple[int, str], str]) -> AnswerRow:
+    """The record with its frames' names (the replay's, else the node's)."""
+    return AnswerRow(
+        record,
+        image_1=names.get((record.stamp_1, record.camera_1), record.frame_1),
+        image_2=names.get((record.stamp_2, record.camera_2), record.frame_2),
+    )
 
 
 def summary_table(result: DemoResult) -> Table:
@@ -508,7 +500,7 @@ def summary_table(result: DemoResult) -> Table:
         '-' if accuracy is None else f'{100 * accuracy:.1f} % ({total.correct}/{total.scored})',
     )
     p50, p95 = result.scores.latency_percentiles(50, 95)
-    pairs = len({row['pair_id'] for row in result.rows})
+    pairs = len({row.record.pair_id for row in result.rows})
     table.caption = (
         f'frames published {result.frames_published}, pairs {pairs}, questions {total.asked}; latency p50 '
         + ('-' if p50 is None else f'{1000 * p50:.1f} ms')

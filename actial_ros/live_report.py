@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from actial_ros.frame import Frame, Pair
 from actial_ros.imaging import decode_jpeg, encode_jpeg, resize_max
+from actial_ros.records import AnswerRecord, AnswerRow
 from actial_ros.report import THUMBNAIL_WIDTH, write_report
 
 __all__ = ['THUMBNAIL_HEIGHT', 'THUMBNAIL_QUALITY', 'LiveReport', 'frame_name']
@@ -61,7 +60,7 @@ class LiveReport:
             raise ValueError(f'max_pairs must be at least 1, got {max_pairs}')
         self._max_pairs = max_pairs
         self._lock = threading.Lock()
-        self._pairs: OrderedDict[int, tuple[tuple[str, str], tuple[str, str], list[dict[str, Any]]]] = OrderedDict()
+        self._pairs: OrderedDict[int, tuple[tuple[str, str], tuple[str, str], list[AnswerRow]]] = OrderedDict()
         self._thumbnails: dict[tuple[str, str], bytes] = {}
         self._dropped = 0
 
@@ -83,14 +82,14 @@ class LiveReport:
         with self._lock:
             return sum(len(data) for data in self._thumbnails.values())
 
-    def add(self, pair: Pair, record: Mapping[str, Any]) -> None:
+    def add(self, pair: Pair, record: AnswerRecord) -> None:
         """Keep one viewpoint answer of ``pair`` (and, on the pair's first answer, both frames' thumbnails).
 
         Raises:
             ImageError: a frame's image cannot be encoded (not ``(H, W, 3)`` uint8).
         """
         keys = ((pair.frame_1.camera_id, frame_name(pair.frame_1)), (pair.frame_2.camera_id, frame_name(pair.frame_2)))
-        row = {**record, 'image_1': keys[0][1], 'image_2': keys[1][1]}
+        row = AnswerRow(record, image_1=keys[0][1], image_2=keys[1][1])
         with self._lock:
             held = self._pairs.get(pair.pair_id)
             if held is not None:
@@ -129,10 +128,10 @@ class LiveReport:
         was (or would at once be) dropped. Call with the lock held."""
         return len(self._pairs) >= self._max_pairs and pair_id < min(self._pairs)
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The held answer rows, oldest pair first (records plus ``image_1``/``image_2``, the frames' names)."""
+    def rows(self) -> list[AnswerRow]:
+        """The held answer rows, oldest pair first (records with ``image_1``/``image_2``, the frames' names)."""
         with self._lock:
-            return [dict(row) for _, _, rows in self._pairs.values() for row in rows]
+            return [row for _, _, rows in self._pairs.values() for row in rows]
 
     def load_frame(self, camera: str, name: str) -> npt.NDArray[np.uint8] | None:
         """A held frame's thumbnail as ``(H, W, 3)`` uint8 RGB, or ``None`` when it is not held."""

@@ -9,14 +9,12 @@ glance: :data:`CORRECT_RGB`, :data:`WRONG_RGB`, or :data:`UNSCORED_RGB` (abstain
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from actial_ros.errors import ImageError
+from actial_ros.records import AnswerRecord
 
 __all__ = [
     'CORRECT_RGB',
@@ -41,9 +39,9 @@ WRONG_RGB = (200, 40, 40)
 UNSCORED_RGB = (128, 128, 128)
 
 
-def verdict_colour(record: Mapping[str, Any]) -> tuple[int, int, int]:
+def verdict_colour(record: AnswerRecord) -> tuple[int, int, int]:
     """:data:`CORRECT_RGB`, :data:`WRONG_RGB` or :data:`UNSCORED_RGB` for an answer record's ``correct``."""
-    correct = record.get('correct')
+    correct = record.correct
     if correct is None:
         return UNSCORED_RGB
     return CORRECT_RGB if correct else WRONG_RGB
@@ -58,26 +56,22 @@ def _panel(image: RgbImage) -> RgbImage:
     return np.ascontiguousarray(cv2.resize(image, (new_width, PANEL_HEIGHT), interpolation=interpolation))
 
 
-def _lines(record: Mapping[str, Any]) -> list[str]:
-    question = str(record.get('question') or '')
-    kind = str(record.get('question_type') or record.get('kind') or '')
-    answer = record.get('answer')
-    letter = record.get('answer_letter')
-    status = str(record.get('status') or '')
-    answered = f'{letter} ({answer})' if answer else status
-    truth = record.get('truth')
-    correct = record.get('correct')
+def _lines(record: AnswerRecord) -> list[str]:
+    answer, letter = record.answer, record.answer_letter
+    answered = f'{letter} ({answer.value})' if answer else record.status.value
+    truth = record.truth
+    correct = record.correct
     verdict = 'not scored' if correct is None else ('CORRECT' if correct else 'WRONG')
-    yaw = record.get('yaw_deg')
+    yaw = record.yaw_deg
     yaw_text = '' if yaw is None else f'   yaw {float(yaw):+.1f} deg'
     return [
-        f'{kind}: {question[:110]}',
-        f'answer: {answered}   truth: {truth or "-"}{yaw_text}',
-        f'{verdict}   backend: {record.get("backend") or "-"}',
+        f'{record.question_type.value}: {record.question[:110]}',
+        f'answer: {answered}   truth: {"-" if truth is None else truth.value}{yaw_text}',
+        f'{verdict}   backend: {record.backend or "-"}',
     ]
 
 
-def render_pair_view(image_1: RgbImage, image_2: RgbImage, record: Mapping[str, Any]) -> RgbImage:
+def render_pair_view(image_1: RgbImage, image_2: RgbImage, record: AnswerRecord) -> RgbImage:
     """Draw a pair with its question, answer, truth and verdict.
 
     Args:

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ __all__ = [
     'DEFAULT_MAX_YAW_DEG',
     'DEFAULT_MIN_YAW_DEG',
     'BufferLimits',
+    'CameraStats',
     'DropCounter',
     'OdometryHistory',
     'OdometryMatchPolicy',
@@ -295,6 +296,26 @@ class OdometryHistory:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """One camera's share of the buffer (:meth:`PairingBuffer.camera_stats`; the node's per-camera diagnostics).
+
+    Attributes:
+        frames: posed frames buffered.
+        pending: frames waiting for odometry.
+        posed: frames posed so far.
+        pairs: pairs completed by its frames so far.
+        drops: its frames dropped so far, by reason (:class:`~actial_ros.enums.DropReason` values; only reasons
+            seen).
+    """
+
+    frames: int = 0
+    pending: int = 0
+    posed: int = 0
+    pairs: int = 0
+    drops: Mapping[str, int] = field(default_factory=dict)
+
+
 @dataclass
 class _CameraState:
     extrinsic: FloatArray
@@ -416,17 +437,17 @@ class PairingBuffer:
                 'odometry': len(self._odometry),
             }
 
-    def camera_stats(self) -> dict[str, dict[str, object]]:
-        """Per camera: frames buffered, pending, posed, pairs completed by its frames, drops by reason."""
+    def camera_stats(self) -> dict[str, CameraStats]:
+        """Camera id -> its frames buffered, pending, posed, pairs completed by its frames, drops by reason."""
         with self._lock:
             return {
-                camera_id: {
-                    'frames': len(state.frames),
-                    'pending': len(state.pending),
-                    'posed': state.posed,
-                    'pairs': state.pairs,
-                    'drops': state.drops.snapshot(),
-                }
+                camera_id: CameraStats(
+                    frames=len(state.frames),
+                    pending=len(state.pending),
+                    posed=state.posed,
+                    pairs=state.pairs,
+                    drops=state.drops.snapshot(),
+                )
                 for camera_id, state in self._cameras.items()
             }
 

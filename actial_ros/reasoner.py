@@ -9,7 +9,8 @@ messages and publishes what it emits. Threading model:
   questions on the bounded request queue (oldest dropped when full: ``queue_full``).
 * ``max_in_flight`` worker threads call the backend. Requests older than ``max_request_age_s`` when a
   worker picks them up are dropped (``stale``). A failing backend only produces ``error`` records.
-* Every answer record (a JSON-ready dict) goes to the ``on_answer`` callback from a worker thread.
+* Every answer record (:class:`~actial_ros.records.AnswerRecord` or :class:`~actial_ros.records.AskRecord`) goes to
+  the ``on_answer`` callback from a worker thread.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from actial_ros.frame import CameraIntrinsics, Frame, Pair
 from actial_ros.geometry import LabelThresholds, viewpoint_label
 from actial_ros.pairing import BufferLimits, DropCounter, OdometryMatchPolicy, PairingBuffer, PairPolicy
 from actial_ros.questions import Question, make_question
-from actial_ros.records import answer_record, ask_record, internal_error_reason
+from actial_ros.records import AnswerRecord, Record, answer_record, ask_record, internal_error_reason
 from actial_ros.scoring import ScoreBoard
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-AnswerCallback = Callable[[dict[str, Any]], None]
+AnswerCallback = Callable[[Record], None]
 
 CAMERA_INFO_SIZE_POLICIES = ('rescale', 'refuse')
 """Values of :attr:`ReasonerConfig.camera_info_size_policy`."""
@@ -184,7 +185,7 @@ class SpatialReasoner:
         config: ReasonerConfig,
         on_answer: AnswerCallback,
         extrinsics: Any = None,
-        on_pair_answer: Callable[[Pair, dict[str, Any]], None] | None = None,
+        on_pair_answer: Callable[[Pair, AnswerRecord], None] | None = None,
     ) -> None:
         self._backend = backend
         self._config = config
@@ -551,7 +552,7 @@ class SpatialReasoner:
         with self._cond:
             self._last_error = message
 
-    def _emit(self, record: dict[str, Any]) -> None:
+    def _emit(self, record: Record) -> None:
         try:
             self._on_answer(record)
         except Exception:

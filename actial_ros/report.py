@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from actial_ros.imaging import jpeg_data_url, resize_max
+from actial_ros.records import AnswerRecord, AnswerRow
 from actial_ros.scoring import ScoreBoard
 
 __all__ = ['THUMBNAIL_WIDTH', 'footprint_svg', 'frame_label', 'render_report', 'write_report']
@@ -48,11 +49,11 @@ def _e(value: Any) -> str:
     return html.escape('' if value is None else str(value))
 
 
-def _verdict(row: Mapping[str, Any]) -> tuple[str, str]:
+def _verdict(record: AnswerRecord) -> tuple[str, str]:
     """The verdict's CSS class and text; the text carries a symbol too, readable without colour."""
-    correct = row.get('correct')
+    correct = record.correct
     if correct is None:
-        return 'unscored', f'&#8211; not scored ({_e(row.get("status"))})'
+        return 'unscored', f'&#8211; not scored ({_e(record.status.value)})'
     return ('correct', '&#10003; correct') if correct else ('wrong', '&#10007; wrong')
 
 
@@ -90,7 +91,7 @@ def _wedge(x: float, y: float, heading_rad: float, css: str) -> str:
     return f'<polygon class="{css}" points="{text}"/>'
 
 
-def footprint_svg(row: Mapping[str, Any]) -> str:
+def footprint_svg(record: AnswerRecord) -> str:
     """Both cameras seen from above, as inline SVG, or ``''`` without a relative pose.
 
     Frame 1's camera sits at the centre facing up (its optical z axis; its x axis to the right); frame 2's
@@ -99,8 +100,8 @@ def footprint_svg(row: Mapping[str, Any]) -> str:
     (positive: to the right, ``CONVENTIONS.md``). Classes ``camera-1`` and ``camera-2``; each polygon's first
     point is its camera's position.
     """
-    yaw, t12 = row.get('yaw_deg'), row.get('t12')
-    if yaw is None or t12 is None or len(t12) != 3:
+    yaw, t12 = record.yaw_deg, record.t12
+    if yaw is None or t12 is None:
         return ''
     x, z = float(t12[0]), float(t12[2])
     centre = _VIEW / 2.0
@@ -137,40 +138,42 @@ def _accuracy_table(scores: ScoreBoard) -> str:
 
 
 def render_report(
-    rows: Sequence[Mapping[str, Any]], *, load_frame: FrameLoader | None = None, title: str = 'actial_ros report'
+    rows: Sequence[AnswerRow], *, load_frame: FrameLoader | None = None, title: str = 'actial_ros report'
 ) -> str:
     """The report's HTML.
 
     Args:
-        rows: viewpoint answer rows (the demo's JSONL rows: answer records plus ``image_1``/``image_2``, the
-            frames' names).
+        rows: viewpoint answers with their frames' names (the demo's answers file, the node's live report).
         load_frame: loads a frame to show; ``None``: no thumbnails.
         title: the page title.
     """
     scores = ScoreBoard()
-    scores.extend([dict(row) for row in rows])
-    pairs: dict[Any, list[Mapping[str, Any]]] = {}
+    scores.extend(row.record for row in rows)
+    pairs: dict[int, list[AnswerRow]] = {}
     for row in rows:
-        pairs.setdefault(row.get('pair_id'), []).append(row)
+        pairs.setdefault(row.record.pair_id, []).append(row)
     cards = []
     for pair_id, questions in pairs.items():
         first = questions[0]
         frames = []
-        for which in ('1', '2'):
-            name = str(first.get(f'image_{which}') or first.get(f'frame_{which}') or '')
-            camera = str(first.get(f'camera_{which}') or '')
+        for which, image_name, frame_name, camera in (
+            ('1', first.image_1, first.record.frame_1, first.record.camera_1),
+            ('2', first.image_2, first.record.frame_2, first.record.camera_2),
+        ):
+            name = image_name or frame_name
             image = load_frame(camera, name) if load_frame is not None and name else None
             frames.append(_thumbnail(image, f'frame {which}: {frame_label(camera, name)}'))
-        frames.append(footprint_svg(first))
+        frames.append(footprint_svg(first.record))
         lines = []
         for row in questions:
-            css, verdict = _verdict(row)
-            yaw = row.get('yaw_deg')
+            record = row.record
+            css, verdict = _verdict(record)
+            yaw = record.yaw_deg
             lines.append(
-                f'<tr class="question" data-type="{_e(row.get("question_type"))}" data-verdict="{css}">'
-                f'<td>{_e(row.get("question_type"))}</td><td class="question-text">{_e(row.get("question"))}</td>'
-                f'<td class="answer">{_e(row.get("answer_letter"))} {_e(row.get("answer"))}</td>'
-                f'<td class="truth">{_e(row.get("truth"))}</td>'
+                f'<tr class="question" data-type="{_e(record.question_type.value)}" data-verdict="{css}">'
+                f'<td>{_e(record.question_type.value)}</td><td class="question-text">{_e(record.question)}</td>'
+                f'<td class="answer">{_e(record.answer_letter)} {_e(record.answer)}</td>'
+                f'<td class="truth">{_e(record.truth)}</td>'
                 f'<td>{"" if yaw is None else f"{float(yaw):+.1f}"}</td>'
                 f'<td class="{css}">{verdict}</td></tr>'
             )
@@ -180,8 +183,8 @@ def render_report(
         )
         cards.append(
             f'<div class="pair" id="pair-{_e(pair_id)}"><h3>pair {_e(pair_id)}: '
-            f'{_e(frame_label(first.get("camera_1"), first.get("image_1")))} &rarr; '
-            f'{_e(frame_label(first.get("camera_2"), first.get("image_2")))}</h3>'
+            f'{_e(frame_label(first.record.camera_1, first.image_1))} &rarr; '
+            f'{_e(frame_label(first.record.camera_2, first.image_2))}</h3>'
             f'<div class="frames">{"".join(frames)}</div><table>{head}{"".join(lines)}</table></div>'
         )
     return (
@@ -193,7 +196,7 @@ def render_report(
     )
 
 
-def write_report(path: str | Path, rows: Sequence[Mapping[str, Any]], **options: Any) -> Path:
+def write_report(path: str | Path, rows: Sequence[AnswerRow], **options: Any) -> Path:
     """Write :func:`render_report` to ``path`` (atomically: a temporary file, then a rename)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

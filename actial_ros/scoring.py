@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from actial_ros.enums import AnswerStatus
+from actial_ros.records import AnswerRecord, Record
 
 __all__ = ['ScoreBoard', 'TypeScore']
 
@@ -43,8 +43,8 @@ class TypeScore:
         """
         return None if self.scored == 0 else self.correct / self.scored
 
-    def plus(self, record: Mapping[str, Any]) -> TypeScore:
-        """These tallies with one more answer record (keys ``status``, ``truth``, ``correct``)."""
+    def plus(self, record: AnswerRecord) -> TypeScore:
+        """These tallies with one more answer record (its ``status``, ``truth`` and ``correct``)."""
         return _tally(self, record)
 
 
@@ -61,20 +61,20 @@ class ScoreBoard:
         self._by_camera: dict[str, TypeScore] = {}
         self._latencies: deque[float] = deque(maxlen=latency_window)
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        """Count one answer record (keys ``question_type``, ``status``, ``truth``, ``correct``,
-        ``latency_s``). Records without a ``question_type`` (free-form) only add their latency."""
-        latency = record.get('latency_s')
+    def add(self, record: Record) -> None:
+        """Count one answer record (its ``question_type``, ``status``, ``truth``, ``correct``, ``latency_s``).
+        Free-form asks only add their latency."""
+        latency = record.latency_s
         with self._lock:
-            if isinstance(latency, (int, float)) and record.get('status') != AnswerStatus.ERROR:
+            if latency is not None and record.status != AnswerStatus.ERROR:
                 self._latencies.append(float(latency))
-            kind = record.get('question_type')
-            if not kind:
+            if not isinstance(record, AnswerRecord):
                 return
+            kind = record.question_type.value
             self._scores[kind] = _tally(self._scores.get(kind, TypeScore()), record)
-            cameras = {record.get('camera_1'), record.get('camera_2')} - {None, ''}
+            cameras = {record.camera_1, record.camera_2} - {''}
             for camera in cameras:
-                self._by_camera[str(camera)] = _tally(self._by_camera.get(str(camera), TypeScore()), record)
+                self._by_camera[camera] = _tally(self._by_camera.get(camera, TypeScore()), record)
 
     def reset(self) -> int:
         """Forget every tally and latency (a new evaluation starts); returns how many questions had been
@@ -86,7 +86,7 @@ class ScoreBoard:
             self._latencies.clear()
         return asked
 
-    def extend(self, records: Iterable[Mapping[str, Any]]) -> None:
+    def extend(self, records: Iterable[Record]) -> None:
         """Count several records."""
         for record in records:
             self.add(record)
@@ -120,9 +120,9 @@ class ScoreBoard:
         return [float(np.percentile(values, q)) for q in quantiles]
 
 
-def _tally(score: TypeScore, record: Mapping[str, Any]) -> TypeScore:
-    status = record.get('status')
-    scored = status in (AnswerStatus.ANSWERED, AnswerStatus.UNPARSED) and record.get('truth') is not None
+def _tally(score: TypeScore, record: AnswerRecord) -> TypeScore:
+    status = record.status
+    scored = status in (AnswerStatus.ANSWERED, AnswerStatus.UNPARSED) and record.truth is not None
     return TypeScore(
         asked=score.asked + 1,
         answered=score.answered + (status == AnswerStatus.ANSWERED),
@@ -130,5 +130,5 @@ def _tally(score: TypeScore, record: Mapping[str, Any]) -> TypeScore:
         abstained=score.abstained + (status == AnswerStatus.ABSTAINED),
         errors=score.errors + (status == AnswerStatus.ERROR),
         scored=score.scored + scored,
-        correct=score.correct + (scored and bool(record.get('correct'))),
+        correct=score.correct + (scored and bool(record.correct)),
     )

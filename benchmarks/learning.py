@@ -81,6 +81,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from actial_ros.backends.two_view_geometry import GeometryBackend
     from actial_ros.frame import CameraIntrinsics
+    from actial_ros.records import AnswerRecord
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ('render', 'build', 'model', 'curriculum', 'sft', 'grpo', 'evaluate', 'flywheel')
@@ -1014,7 +1015,9 @@ def flywheel(out: Path, heldout_specs: Sequence[RunSpec], model: Path) -> dict[s
     folder.mkdir(parents=True, exist_ok=True)
     turning = [spec for spec in heldout_specs if spec.speed_deg_s > 0][: FLYWHEEL_BAGS // 2]
     turning += [spec for spec in heldout_specs if spec.speed_deg_s < 0][: FLYWHEEL_BAGS - len(turning)]
-    answers: list[dict[str, Any]] = []
+    from actial_ros.records import AnswerRow
+
+    answers: list[AnswerRecord] = []
     for spec in turning:
         answers_file = folder / f'{spec.name}.jsonl'
         if not answers_file.is_file():
@@ -1034,19 +1037,20 @@ def flywheel(out: Path, heldout_specs: Sequence[RunSpec], model: Path) -> dict[s
                 '--no-progress',
                 log=folder / f'{spec.name}.log',
             )
-        answers += [json.loads(line) for line in answers_file.read_text().splitlines() if line.strip()]
-    scored = [a for a in answers if a.get('kind', 'viewpoint') == 'viewpoint' and a.get('truth') is not None]
-    groups: dict[str, list[dict[str, Any]]] = {}
+        lines = answers_file.read_text().splitlines()
+        answers += [AnswerRow.from_json_dict(json.loads(line)).record for line in lines if line.strip()]
+    scored = [a for a in answers if a.truth is not None]
+    groups: dict[str, list[AnswerRecord]] = {}
     for answer in scored:
-        groups.setdefault(str(answer['question_type']), []).append(answer)
+        groups.setdefault(answer.question_type.value, []).append(answer)
     groups['overall'] = scored
     result: dict[str, Any] = {'bags': [spec.name for spec in turning], 'per_type': {}}
     for name, group in groups.items():
-        labels = [str(a['truth']) for a in group]
+        labels = [str(a.truth) for a in group]
         majority = max(labels.count(label) for label in set(labels)) / len(labels) if labels else 0.0
         result['per_type'][name] = {
             'questions': len(group),
-            'accuracy': sum(bool(a.get('correct')) for a in group) / max(1, len(group)),
+            'accuracy': sum(bool(a.correct) for a in group) / max(1, len(group)),
             'majority': majority,
             'never_none': 0.5 * sum(label != 'none' for label in labels) / max(1, len(labels)),
         }

@@ -63,8 +63,8 @@ class Checker:
     Attributes:
         records: every answer published on ``<reasoner>/answers`` (actial_ros_msgs/ViewpointAnswer; ``reasoner``
             is the node's fully qualified name, ``/spatial_reasoner`` by default),
-            as the record it carries (:func:`actial_ros.nodes.answer_msgs.answer_msg_to_record`), in
-            arrival order.
+            as the JSON form of the record it carries (:func:`actial_ros.nodes.answer_msgs.answer_msg_to_record`,
+            then ``to_json_dict``: what a consumer of ``~/answers_json`` reads), in arrival order.
         diagnostics: the latest key/value pairs per diagnostic status name; levels: its latest level;
             messages: its latest message.
         history: ``(monotonic time, diagnostics, levels)`` copies after every DiagnosticArray received.
@@ -89,7 +89,10 @@ class Checker:
         self.diagnostic_stamps: list[int] = []
         self.clock: list[int] = []
         self.node.create_subscription(
-            ViewpointAnswer, f'{reasoner}/answers', lambda m: self.records.append(answer_msg_to_record(m)), 1000
+            ViewpointAnswer,
+            f'{reasoner}/answers',
+            lambda m: self.records.append(answer_msg_to_record(m).to_json_dict()),
+            1000,
         )
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
         if clock:

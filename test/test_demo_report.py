@@ -9,33 +9,35 @@ from typing import Any
 
 import cv2
 import numpy as np
+from answer_records import viewpoint
 from browser import Dom, chromium, needs_chromium
 
+from actial_ros.enums import AnswerStatus, QuestionType, ViewpointLabel
+from actial_ros.records import AnswerRow
 from actial_ros.report import write_report
 
 MAGENTA = (255, 0, 255)
 CYAN = (0, 255, 255)
 
 
-def _row(pair_id: int, kind: str, answer: str | None, truth: str, correct: bool | None) -> dict[str, Any]:
-    return {
-        'pair_id': pair_id,
-        'camera_1': 'camera',
-        'camera_2': 'camera',
-        'image_1': f'a{pair_id}.jpg',
-        'image_2': f'b{pair_id}.jpg',
-        'question_type': kind,
-        'question': f'Did the camera {kind}? <b>not bold</b>',
-        'answer_letter': None if answer is None else 'A',
-        'answer': answer,
-        'status': 'answered' if answer else 'abstained',
-        'truth': truth,
-        'correct': correct,
-        'yaw_deg': -30.0,
-        't12': [0.3, -0.05, 0.4],  # to the right and ahead (camera 1 optical frame: x right, z forward)
-        'latency_s': 0.1,
-        'backend': 'geometry',
-    }
+def _row(pair_id: int, kind: str, answer: str | None, truth: str, correct: bool | None) -> AnswerRow:
+    record = viewpoint(
+        pair_id=pair_id,
+        camera_1='camera',
+        camera_2='camera',
+        question_type=QuestionType(kind),
+        question=f'Did the camera {kind}? <b>not bold</b>',
+        answer_letter=None if answer is None else 'A',
+        answer=None if answer is None else ViewpointLabel(answer),
+        status=AnswerStatus.ANSWERED if answer else AnswerStatus.ABSTAINED,
+        truth=ViewpointLabel(truth),
+        correct=correct,
+        yaw_deg=-30.0,
+        t12=(0.3, -0.05, 0.4),  # to the right and ahead (camera 1 optical frame: x right, z forward)
+        latency_s=0.1,
+        backend='geometry',
+    )
+    return AnswerRow(record, image_1=f'a{pair_id}.jpg', image_2=f'b{pair_id}.jpg')
 
 
 ROWS = [

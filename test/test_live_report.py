@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from answer_records import viewpoint
 from browser import report_dom
 
+from actial_ros.enums import AnswerStatus, QuestionType, ViewpointLabel
 from actial_ros.frame import Frame, Pair
 from actial_ros.live_report import LiveReport, frame_name
+from actial_ros.records import AnswerRecord
 
 
 def _frame(k: int, size: tuple[int, int] = (480, 640)) -> Frame:
@@ -19,25 +21,25 @@ def _frame(k: int, size: tuple[int, int] = (480, 640)) -> Frame:
     return Frame(image=image, stamp_ns=1_000_000_000 + k * 250_000_000, camera_id='front')
 
 
-def _record(pair: Pair, kind: str) -> dict[str, Any]:
-    return {
-        'kind': 'viewpoint',
-        'pair_id': pair.pair_id,
-        'camera_1': pair.frame_1.camera_id,
-        'camera_2': pair.frame_2.camera_id,
-        'stamp_1': pair.frame_1.stamp_ns,
-        'stamp_2': pair.frame_2.stamp_ns,
-        'frame_1': pair.frame_1.name,
-        'frame_2': pair.frame_2.name,
-        'question_type': kind,
-        'question': f'{kind}?',
-        'status': 'answered',
-        'answer': 'left',
-        'truth': 'left',
-        'correct': True,
-        'yaw_deg': -30.0,
-        't12': [0.2, 0.0, 0.1],
-    }
+def _record(pair: Pair, kind: str) -> AnswerRecord:
+    return viewpoint(
+        id=f'{pair.pair_id}:{kind}',
+        pair_id=pair.pair_id,
+        camera_1=pair.frame_1.camera_id,
+        camera_2=pair.frame_2.camera_id,
+        stamp_1=pair.frame_1.stamp_ns,
+        stamp_2=pair.frame_2.stamp_ns,
+        frame_1=pair.frame_1.name,
+        frame_2=pair.frame_2.name,
+        question_type=QuestionType(kind),
+        question=f'{kind}?',
+        status=AnswerStatus.ANSWERED,
+        answer=ViewpointLabel.LEFT,
+        truth=ViewpointLabel.LEFT,
+        correct=True,
+        yaw_deg=-30.0,
+        t12=(0.2, 0.0, 0.1),
+    )
 
 
 def test_frames_are_named_by_camera_and_stamp_unless_they_have_a_name() -> None:
@@ -56,8 +58,8 @@ def test_the_latest_pairs_are_kept_with_their_frames_and_older_ones_dropped(tmp_
 
     assert report.pairs_held == 3 and report.pairs_dropped == 4
     rows = report.rows()
-    assert [row['pair_id'] for row in rows] == [4, 4, 5, 5, 6, 6]
-    assert rows[0]['image_1'] == 'front@2000000000' and rows[-1]['image_2'] == 'front@2750000000'
+    assert [row.record.pair_id for row in rows] == [4, 4, 5, 5, 6, 6]
+    assert rows[0].image_1 == 'front@2000000000' and rows[-1].image_2 == 'front@2750000000'
     # Only the kept pairs' frames are held (4 distinct frames for pairs 4-6), each a thumbnail of 320x240.
     for k in range(8):
         image = report.load_frame('front', frame_name(frames[k]))
@@ -107,5 +109,5 @@ def test_a_late_answer_of_a_dropped_pair_does_not_bring_it_back() -> None:
     assert report.pairs_held == 2 and report.pairs_dropped == 1
     report.add(pairs[0], _record(pairs[0], 'ego_translation'))  # a slow worker's answer of the dropped pair 0
     assert report.pairs_held == 2 and report.pairs_dropped == 1
-    assert [row['pair_id'] for row in report.rows()] == [1, 2]
+    assert [row.record.pair_id for row in report.rows()] == [1, 2]
     assert report.load_frame('front', frame_name(frames[0])) is None

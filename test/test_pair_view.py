@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from answer_records import viewpoint
 
+from actial_ros.enums import AnswerStatus, QuestionType, ViewpointLabel
 from actial_ros.errors import ImageError
 from actial_ros.pair_view import CORRECT_RGB, GAP, PANEL_HEIGHT, UNSCORED_RGB, WRONG_RGB, render_pair_view
 
-RECORD: dict[str, Any] = {
-    'question_type': 'rotation',
-    'question': 'Did the camera rotate left or right?',
-    'answer_letter': 'A',
-    'answer': 'left',
-    'status': 'answered',
-    'truth': 'left',
-    'correct': True,
-    'yaw_deg': -34.0,
-    'backend': 'vllm',
-}
+RECORD = viewpoint(
+    question_type=QuestionType.ROTATION,
+    question='Did the camera rotate left or right?',
+    answer_letter='A',
+    answer=ViewpointLabel.LEFT,
+    status=AnswerStatus.ANSWERED,
+    truth=ViewpointLabel.LEFT,
+    correct=True,
+    yaw_deg=-34.0,
+    backend='vllm',
+)
 
 
 def test_layout_and_pixels() -> None:
@@ -38,7 +40,7 @@ def test_layout_and_pixels() -> None:
 @pytest.mark.parametrize(('correct', 'colour'), [(True, CORRECT_RGB), (False, WRONG_RGB), (None, UNSCORED_RGB)])
 def test_verdict_colours(correct: bool | None, colour: tuple[int, int, int]) -> None:
     frame = np.zeros((24, 32, 3), np.uint8)
-    view = render_pair_view(frame, frame, {**RECORD, 'correct': correct})
+    view = render_pair_view(frame, frame, replace(RECORD, correct=correct))
     assert tuple(view[-1, 0]) == colour
 
 

@@ -284,7 +284,7 @@ def test_synchronised_cameras_pair_across_cameras_at_the_same_stamp() -> None:
     assert pair.relative is not None and pair.relative.yaw_deg == pytest.approx(-60.0)
     assert viewpoint_label(QuestionType.ROTATION, pair.relative) is ViewpointLabel.LEFT
     stats = buf.camera_stats()
-    assert stats['left']['pairs'] == 1 and stats['front']['posed'] == 1
+    assert stats['left'].pairs == 1 and stats['front'].posed == 1
 
 
 def test_cross_camera_pairs_can_be_disabled() -> None:

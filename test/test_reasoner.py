@@ -26,6 +26,7 @@ from actial_ros.geometry import base_to_optical_extrinsic, invert_transform
 from actial_ros.pairing import PairPolicy
 from actial_ros.questions import Question
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
+from actial_ros.records import Record
 from actial_ros.sources.llff import LlffCapture
 
 _T = TypeVar('_T')
@@ -105,9 +106,9 @@ def run_engine(backend: Backend, **config: Any) -> tuple[SpatialReasoner, list[d
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
 
-    def on_answer(record: dict[str, Any]) -> None:
+    def on_answer(record: Record) -> None:
         with lock:
-            records.append(record)
+            records.append(record.to_json_dict())
 
     engine = SpatialReasoner(backend=backend, config=ReasonerConfig(**config), on_answer=on_answer)
     engine.start()

@@ -6,26 +6,38 @@ import threading
 from typing import Any
 
 import pytest
+from answer_records import ask, viewpoint
 
-from actial_ros.enums import AnswerStatus
+from actial_ros.enums import AnswerStatus, QuestionType, ViewpointLabel
+from actial_ros.records import AnswerRecord, Record
 from actial_ros.scoring import ScoreBoard, TypeScore
 
 
-def record(
-    kind: str | None, status: str, *, correct: bool = False, truth: str | None = 'left', **extra: Any
-) -> dict[str, Any]:
-    return {'question_type': kind, 'status': status, 'truth': truth, 'correct': correct, **extra}
+def answer(
+    kind: str, status: AnswerStatus, *, correct: bool = False, truth: str | None = 'left', **extra: Any
+) -> AnswerRecord:
+    """A viewpoint answer of question type ``kind`` (no cameras, no latency unless in ``extra``)."""
+    label = None if truth is None else ViewpointLabel(truth)
+    fields = {'camera_1': '', 'camera_2': '', 'latency_s': None, **extra}
+    return viewpoint(question_type=QuestionType(kind), status=status, truth=label, correct=correct, **fields)
+
+
+def record(kind: str | None, status: AnswerStatus, **extra: Any) -> Record:
+    """:func:`answer`, or a free-form ask for ``kind=None``."""
+    if kind is None:
+        return ask(**{'status': status, 'latency_s': None, **extra})
+    return answer(kind, status, **extra)
 
 
 def test_type_score_counts_unparsed_as_wrong_and_excludes_abstentions_and_errors() -> None:
     score = TypeScore()
     for item in (
-        record('rotation', AnswerStatus.ANSWERED, correct=True),
-        record('rotation', AnswerStatus.ANSWERED, correct=False),
-        record('rotation', AnswerStatus.UNPARSED),
-        record('rotation', AnswerStatus.ABSTAINED),
-        record('rotation', AnswerStatus.ERROR),
-        record('rotation', AnswerStatus.ANSWERED, correct=True, truth=None),  # no odometry: not scored
+        answer('rotation', AnswerStatus.ANSWERED, correct=True),
+        answer('rotation', AnswerStatus.ANSWERED, correct=False),
+        answer('rotation', AnswerStatus.UNPARSED),
+        answer('rotation', AnswerStatus.ABSTAINED),
+        answer('rotation', AnswerStatus.ERROR),
+        answer('rotation', AnswerStatus.ANSWERED, correct=True, truth=None),  # no odometry: not scored
     ):
         score = score.plus(item)
     assert score == TypeScore(asked=6, answered=3, unparsed=1, abstained=1, errors=1, scored=3, correct=1)

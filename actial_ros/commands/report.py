@@ -13,7 +13,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from actial_ros.records import AnswerRow
 
 __all__ = ['configure_parser', 'run']
 
@@ -37,13 +40,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--title', default='actial_ros report', help='page title')
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
+def _rows(path: Path) -> list[AnswerRow]:
     """The viewpoint answer rows of a JSON-lines file (ask answers and blank lines skipped).
 
     Raises:
-        ConfigError: unreadable, or a line that is not a JSON object.
+        ConfigError: unreadable, or a line that is not a JSON object or not an answer row.
     """
     from actial_ros.errors import ConfigError
+    from actial_ros.records import AnswerRow
 
     try:
         lines = path.read_text(encoding='utf-8').splitlines()
@@ -60,7 +64,10 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         if not isinstance(row, dict):
             raise ConfigError(f'{path}:{number}: an answer is a JSON object')
         if row.get('kind', 'viewpoint') == 'viewpoint':
-            rows.append(row)
+            try:
+                rows.append(AnswerRow.from_json_dict(row))
+            except ValueError as exc:
+                raise ConfigError(f'{path}:{number}: {exc}') from None
     return rows
 
 

@@ -37,7 +37,7 @@ from rclpy.node import Node
 from actial_ros.ask import ASK_TARGETS, MAX_QUESTION_CHARS
 from actial_ros.nodes.answer_msgs import record_to_answer_msg
 from actial_ros.reasoner import SpatialReasoner
-from actial_ros.records import internal_error_reason
+from actial_ros.records import AskRecord, Record, ask_record, internal_error_reason
 from actial_ros_msgs.action import AskSpatial
 from actial_ros_msgs.msg import ViewpointAnswer
 
@@ -49,7 +49,7 @@ _POLL_S = 0.05
 class _Waiting:
     def __init__(self) -> None:
         self.done = threading.Event()
-        self.record: dict[str, Any] | None = None
+        self.record: AskRecord | None = None
         self.stage = 'queued'
         self.partial_text = ''
 
@@ -113,12 +113,12 @@ class AskActionServer:
             while not self._stop.is_set() and self._helper.context.ok():
                 self._executor.spin_once(timeout_sec=_POLL_S)
 
-    def deliver(self, record: dict[str, Any]) -> None:
-        """Hand an ``ask`` answer record to the goal waiting for it (called for every answer record)."""
-        if record.get('kind') != 'ask':
+    def deliver(self, record: Record) -> None:
+        """Hand an ask's answer record to the goal waiting for it (called for every answer record)."""
+        if not isinstance(record, AskRecord):
             return
         with self._lock:
-            waiting = self._waiting.get(str(record.get('id')))
+            waiting = self._waiting.get(record.id)
         if waiting is not None:
             waiting.record = record
             waiting.done.set()
@@ -131,22 +131,15 @@ class AskActionServer:
         self._executor.shutdown(timeout_sec=2.0)
         self._helper.destroy_node()
 
-    def _result(self, record: dict[str, Any]) -> AskSpatial.Result:
+    def _result(self, record: AskRecord) -> AskSpatial.Result:
         result = AskSpatial.Result()
         result.answer = record_to_answer_msg(record, stamp_ns=self._now_ns())
         result.status = result.answer.status
         result.reason = result.answer.reason
         return result
 
-    def _error(self, goal_id: str, question: str, reason: str) -> dict[str, Any]:
-        return {
-            'kind': 'ask',
-            'id': goal_id,
-            'question': question,
-            'status': ViewpointAnswer.STATUS_ERROR,
-            'reason': reason,
-            'backend': '',
-        }
+    def _error(self, goal_id: str, question: str, reason: str) -> AskRecord:
+        return ask_record(goal_id, question, [], None, '', reason)
 
     def _on_goal(self, goal: Any) -> GoalResponse:
         try:
@@ -228,7 +221,7 @@ class AskActionServer:
                     goal_handle.abort()
                     return self._result(self._error(goal_id, question, f'timed out after {timeout_s:g} s'))
             assert waiting.record is not None
-            if waiting.record.get('status') == ViewpointAnswer.STATUS_ERROR:
+            if waiting.record.status == ViewpointAnswer.STATUS_ERROR:
                 goal_handle.abort()
             else:
                 goal_handle.succeed()

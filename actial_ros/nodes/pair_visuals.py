@@ -33,6 +33,7 @@ from actial_ros.frame import Pair
 from actial_ros.imaging import rgb_to_image_fields
 from actial_ros.messages import ns_to_stamp
 from actial_ros.pair_view import CORRECT_RGB, UNSCORED_RGB, WRONG_RGB, render_pair_view
+from actial_ros.records import AnswerRecord
 
 __all__ = ['MARKER_NAMESPACE', 'RECENT_PAIRS', 'PairVisuals', 'marker_pose']
 
@@ -90,7 +91,7 @@ class PairVisuals:
         with self._lock:
             return dict(self._published)
 
-    def on_pair_answer(self, pair: Pair, record: dict[str, Any]) -> None:
+    def on_pair_answer(self, pair: Pair, record: AnswerRecord) -> None:
         """Render and publish for one viewpoint answer (worker thread); nothing when nobody subscribes."""
         if self._image_publisher.get_subscription_count() > 0:
             self._image_publisher.publish(self._image(pair, record))
@@ -98,7 +99,7 @@ class PairVisuals:
                 self._published['pair_images_published'] += 1
         with self._lock:
             entry = self._recent.pop(pair.pair_id, (pair, []))
-            entry[1].append(record.get('correct'))
+            entry[1].append(record.correct)
             self._recent[pair.pair_id] = entry
             while len(self._recent) > RECENT_PAIRS:
                 self._recent.popitem(last=False)
@@ -109,7 +110,7 @@ class PairVisuals:
                 self._published['marker_arrays_published'] += 1
 
     @staticmethod
-    def _image(pair: Pair, record: dict[str, Any]) -> Image:
+    def _image(pair: Pair, record: AnswerRecord) -> Image:
         view = render_pair_view(pair.frame_1.image, pair.frame_2.image, record)
         fields = rgb_to_image_fields(view, 'rgb8')
         msg = Image()

@@ -28,6 +28,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from actial_ros.backends.base import Backend
 from actial_ros.enums import DropReason
+from actial_ros.pairing import CameraStats
 from actial_ros.reasoner import SpatialReasoner
 
 __all__ = ['CameraReport', 'ReasonerDiagnostics', 'diagnostic_status']
@@ -173,9 +174,8 @@ class ReasonerDiagnostics:
             camera_id = camera.camera_id
             rate = (camera.received - self._last_received.get(camera_id, 0)) / period
             self._last_received[camera_id] = camera.received
-            stats = per_camera.get(camera_id, {'frames': 0, 'pending': 0, 'posed': 0, 'pairs': 0, 'drops': {}})
-            drops = stats['drops']
-            assert isinstance(drops, dict)
+            stats = per_camera.get(camera_id, CameraStats())
+            drops = dict(stats.drops)
             score = scores.get(camera_id)
             accuracy = None if score is None else score.accuracy
             values: dict[str, Any] = {
@@ -183,10 +183,10 @@ class ReasonerDiagnostics:
                 'images_received': camera.received,
                 'image_rate_hz': f'{rate:.2f}',
                 'has_camera_info': camera.has_camera_info,
-                'frames_posed': stats['posed'],
-                'buffer_frames': stats['frames'],
-                'buffer_pending': stats['pending'],
-                'pairs_completed': stats['pairs'],
+                'frames_posed': stats.posed,
+                'buffer_frames': stats.frames,
+                'buffer_pending': stats.pending,
+                'pairs_completed': stats.pairs,
                 'questions': 0 if score is None else score.asked,
                 'accuracy': '' if accuracy is None else f'{accuracy:.4f}',
             }

@@ -7,8 +7,8 @@ Subscribes:
     with ``json_interface:=true``).
 Publishes:
     ``~/answers`` (actial_ros_msgs/ViewpointAnswer, one per answer: viewpoint questions and asks),
-    ``~/answers_json`` (std_msgs/String, the same as JSON records, :func:`actial_ros.records.answer_record`;
-    only with ``json_interface:=true``), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray),
+    ``~/answers_json`` (std_msgs/String, the same records in their JSON form, ``to_json_dict`` of
+    :mod:`actial_ros.records`; only with ``json_interface:=true``), ``/diagnostics`` (diagnostic_msgs/DiagnosticArray),
     ``~/pair_image`` (sensor_msgs/Image) and ``~/markers`` (visualization_msgs/MarkerArray), rendered only
     while subscribed (:mod:`actial_ros.nodes.pair_visuals`).
 Action server:
@@ -53,9 +53,9 @@ from visualization_msgs.msg import MarkerArray
 
 from actial_ros.ask import AskRequestError, loose_ask_id, parse_ask_request
 from actial_ros.backends.base import Backend
-from actial_ros.enums import AnswerStatus, DropReason
+from actial_ros.enums import DropReason
 from actial_ros.errors import ActialError, BackendError, ConfigError
-from actial_ros.frame import CameraIntrinsics
+from actial_ros.frame import CameraIntrinsics, Pair
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
 from actial_ros.live_report import LiveReport
 from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
@@ -71,6 +71,7 @@ from actial_ros.nodes.reasoner_diagnostics import CameraReport, ReasonerDiagnost
 from actial_ros.nodes.spatial_reasoner_parameters import PARAMETERS, SpatialReasonerSettings
 from actial_ros.parameter_spec import check_choices
 from actial_ros.reasoner import SpatialReasoner
+from actial_ros.records import AnswerRecord, Record, ask_record
 from actial_ros_msgs.msg import ViewpointAnswer
 
 __all__ = ['SpatialReasonerNode', 'main']
@@ -258,7 +259,7 @@ class SpatialReasonerNode(LifecycleNode):
             self._report = LiveReport(max_pairs=settings.report_max_pairs)
             hooks.append(self._guarded('report', self._report.add))
 
-        def on_pair_answer(pair: Any, record: dict[str, Any]) -> None:
+        def on_pair_answer(pair: Pair, record: AnswerRecord) -> None:
             for hook in hooks:
                 hook(pair, record)
 
@@ -556,14 +557,7 @@ class SpatialReasonerNode(LifecycleNode):
         except AskRequestError as error:
             self._warn('bad_ask')
             self.get_logger().warning(f'ignored ~/ask_json request: {error}', throttle_duration_sec=5.0)
-            self._publish_answer(
-                {
-                    'kind': 'ask',
-                    'id': loose_ask_id(msg.data),
-                    'status': AnswerStatus.ERROR,
-                    'reason': f'bad request: {error}',
-                }
-            )
+            self._publish_answer(ask_record(loose_ask_id(msg.data), '', [], None, '', f'bad request: {error}'))
             return
         self.engine.submit_ask(ask_id=request.ask_id, prompt=request.question, target=request.target)
 
@@ -580,7 +574,7 @@ class SpatialReasonerNode(LifecycleNode):
 
     # -- output --------------------------------------------------------------------------------
 
-    def _publish_answer(self, record: dict[str, Any]) -> None:
+    def _publish_answer(self, record: Record) -> None:
         if self._ask_action is not None:
             self._ask_action.deliver(record)
         if not self.context.ok():
@@ -588,7 +582,8 @@ class SpatialReasonerNode(LifecycleNode):
         try:
             self._answers.publish(record_to_answer_msg(record, stamp_ns=self.get_clock().now().nanoseconds))
             if self._answers_json is not None:
-                self._answers_json.publish(String(data=json.dumps(record, allow_nan=False, default=_json_default)))
+                data = json.dumps(record.to_json_dict(), allow_nan=False, default=_json_default)
+                self._answers_json.publish(String(data=data))
         except Exception:
             if self.context.ok():
                 raise  # a real failure; the engine logs it and keeps going

@@ -9,13 +9,14 @@ and must agree.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from actial_ros.geometry import LabelThresholds, relative_pose, viewpoint_label
+from actial_ros.records import AnswerRecord, Record
 from actial_ros.scoring import TypeScore
 from actial_ros.simulation.record import PoseRecord
 
@@ -26,18 +27,18 @@ YAW_BINS: tuple[tuple[float, float], ...] = ((20.0, 40.0), (40.0, 60.0), (60.0, 
 
 
 def check_answers(
-    answers: Iterable[Mapping[str, Any]],
+    answers: Iterable[Record],
     record: PoseRecord,
     thresholds: LabelThresholds | None = None,
     *,
     yaw_tol_deg: float = 1e-6,
     translation_tol: float = 1e-6,
 ) -> list[str]:
-    """Compare viewpoint answer records (the node's ``~/answers`` as dicts, as
-    :func:`actial_ros.nodes.answer_msgs.answer_msg_to_record` gives them, or the JSON mirror) with the pose
-    record.
+    """Compare viewpoint answer records (the node's ``~/answers``, as
+    :func:`actial_ros.nodes.answer_msgs.answer_msg_to_record` gives them, or the JSON mirror read with
+    :func:`actial_ros.records.record_from_json_dict`) with the pose record.
 
-    For each record with ``kind == 'viewpoint'``: both stamps must be frames of the record, and the
+    For each viewpoint answer (asks are skipped): both stamps must be frames of the record, and the
     answer's ``yaw_deg``, ``t12`` and ``truth`` must equal those computed from the recorded camera poses
     (same thresholds as the node's).
 
@@ -48,22 +49,24 @@ def check_answers(
     frames = record.by_stamp()
     problems: list[str] = []
     for answer in answers:
-        if answer.get('kind') != 'viewpoint':
+        if not isinstance(answer, AnswerRecord):
             continue
-        ident = answer.get('id')
-        first, second = frames.get(int(answer['stamp_1'])), frames.get(int(answer['stamp_2']))
+        ident = answer.id
+        first, second = frames.get(answer.stamp_1), frames.get(answer.stamp_2)
         if first is None or second is None:
-            problems.append(f'{ident}: stamps {answer["stamp_1"]}, {answer["stamp_2"]} are not frames of the record')
+            problems.append(f'{ident}: stamps {answer.stamp_1}, {answer.stamp_2} are not frames of the record')
             continue
         expected = relative_pose(first.t_world_camera, second.t_world_camera)
-        label = viewpoint_label(answer['question_type'], expected, limits).value
-        if answer.get('yaw_deg') is None or not math.isclose(answer['yaw_deg'], expected.yaw_deg, abs_tol=yaw_tol_deg):
-            problems.append(f'{ident}: yaw {answer.get("yaw_deg")} != {expected.yaw_deg} from the record')
-        t12 = answer.get('t12')
+        label = viewpoint_label(answer.question_type, expected, limits).value
+        yaw = answer.yaw_deg
+        if yaw is None or not math.isclose(yaw, expected.yaw_deg, abs_tol=yaw_tol_deg):
+            problems.append(f'{ident}: yaw {yaw} != {expected.yaw_deg} from the record')
+        t12 = None if answer.t12 is None else list(answer.t12)
         if t12 is None or not np.allclose(t12, expected.translation, atol=translation_tol, rtol=0.0):
             problems.append(f'{ident}: t12 {t12} != {expected.translation.tolist()} from the record')
-        if answer.get('truth') != label:
-            problems.append(f'{ident}: truth {answer.get("truth")!r} != {label!r} from the record')
+        truth = None if answer.truth is None else answer.truth.value
+        if truth != label:
+            problems.append(f'{ident}: truth {truth!r} != {label!r} from the record')
     return problems
 
 
@@ -133,23 +136,23 @@ class YawBinStats:
 
 
 def accuracy_by_yaw_bin(
-    answers: Iterable[Mapping[str, Any]],
+    answers: Iterable[Record],
     bins: Sequence[tuple[float, float]] = YAW_BINS,
     *,
     question_type: str | None = None,
 ) -> list[YawBinStats]:
     """Accuracy and abstention per ``|yaw|`` bin of viewpoint answer records (optionally one question type).
 
-    Records are the node's answers as dicts (``kind``, ``yaw_deg``, ``status``, ``truth``, ``correct``); those
-    outside every bin are ignored.
+    Tallied by their ``yaw_deg``, ``status``, ``truth`` and ``correct``; asks, answers without a relative pose
+    and those outside every bin are ignored.
     """
     scores = [TypeScore() for _ in bins]
     for answer in answers:
-        if answer.get('kind') != 'viewpoint' or answer.get('yaw_deg') is None:
+        if not isinstance(answer, AnswerRecord) or answer.yaw_deg is None:
             continue
-        if question_type is not None and answer.get('question_type') != question_type:
+        if question_type is not None and answer.question_type != question_type:
             continue
-        yaw = abs(float(answer['yaw_deg']))
+        yaw = abs(answer.yaw_deg)
         for index, (low, high) in enumerate(bins):
             last = index == len(bins) - 1
             if low <= yaw < high or (last and yaw == high):

@@ -22,6 +22,7 @@ from actial_ros.backends.two_view_geometry import GeometryBackend  # noqa: E402
 from actial_ros.nodes.ask_action import AskActionServer  # noqa: E402
 from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode  # noqa: E402
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner  # noqa: E402
+from actial_ros.records import Record  # noqa: E402
 from actial_ros_msgs.action import AskSpatial  # noqa: E402
 from actial_ros_msgs.msg import ViewpointAnswer  # noqa: E402
 
@@ -65,7 +66,7 @@ def test_an_exception_in_the_ask_action_aborts_the_goal_with_the_reason(rclpy_co
     checker = Checker(rclpy_context, name='guard_client')
     servers: list[AskActionServer] = []
 
-    def on_answer(record: dict[str, Any]) -> None:  # what the node wires
+    def on_answer(record: Record) -> None:  # what the node wires
         for each in servers:
             each.deliver(record)
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from actial_ros.errors import ConfigError
+from actial_ros.records import AnswerRecord
 from actial_ros.simulation.mount import camera_mount, mount_parameters
 from actial_ros.simulation.record import PoseRecord, read_pose_record
 from actial_ros.simulation.truth import accuracy_by_yaw_bin, check_answers
@@ -147,8 +148,9 @@ def test_rig_reasoner_and_checker_in_simulated_time(ros_env: dict[str, str], che
 
     # Every answer's truth agrees with the rig's own pose record (exact ground truth).
     viewpoint = [a for a in checker.records if a.get('kind') == 'viewpoint']
+    typed = [AnswerRecord.from_json_dict(a) for a in viewpoint]
     assert len(viewpoint) == 3 * pairs
-    assert check_answers(viewpoint, record) == []
+    assert check_answers(typed, record) == []
     assert all(20.0 <= abs(a['yaw_deg']) <= 100.0 for a in viewpoint)
     # CONVENTIONS.md: on a counter-clockwise orbit the camera moves right and turns left on every pair.
     assert {a['truth'] for a in viewpoint if a['question_type'] == 'ego_translation'} == {'right'}
@@ -178,9 +180,9 @@ def test_rig_reasoner_and_checker_in_simulated_time(ros_env: dict[str, str], che
         'backend': 'geometry',
         'frames': frames,
         'pairs': pairs,
-        'all': [s.as_dict() for s in accuracy_by_yaw_bin(viewpoint)],
+        'all': [s.as_dict() for s in accuracy_by_yaw_bin(typed)],
         'by_question_type': {
-            kind: [s.as_dict() for s in accuracy_by_yaw_bin(viewpoint, question_type=kind)]
+            kind: [s.as_dict() for s in accuracy_by_yaw_bin(typed, question_type=kind)]
             for kind in ('ego_translation', 'object_translation', 'rotation')
         },
     }
@@ -189,7 +191,7 @@ def test_rig_reasoner_and_checker_in_simulated_time(ros_env: dict[str, str], che
     if os.environ.get('ACTIAL_SIM_REPORT'):
         Path(os.environ['ACTIAL_SIM_REPORT']).write_text(text)
     print('\ngeometry backend on the simulated orbit, per |yaw| bin:')
-    for stats in accuracy_by_yaw_bin(viewpoint):
+    for stats in accuracy_by_yaw_bin(typed):
         accuracy = '-' if stats.accuracy is None else f'{stats.accuracy:.2f}'
         abstention = '-' if stats.abstention_rate is None else f'{stats.abstention_rate:.2f}'
         print(

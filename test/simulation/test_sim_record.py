@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from answer_records import ask, viewpoint
 
+from actial_ros.enums import AnswerStatus, QuestionType, ViewpointLabel
 from actial_ros.errors import ConfigError, PoseError
 from actial_ros.geometry import LabelThresholds, base_to_optical_extrinsic, camera_pose_from_odometry, relative_pose
 from actial_ros.geometry import viewpoint_label as label_of
+from actial_ros.records import AnswerRecord, Record
 from actial_ros.simulation.record import PoseRecord, PoseRecordWriter, read_pose_record
 from actial_ros.simulation.trajectory import OrbitTrajectory
 from actial_ros.simulation.truth import YAW_BINS, accuracy_by_yaw_bin, check_answers
@@ -63,54 +66,54 @@ def test_record_round_trip_and_partial_reads(tmp_path: Path) -> None:
 
 def _answer(
     record: PoseRecord, i: int, j: int, kind: str, *, status: str = 'answered', answer: str | None = None
-) -> dict[str, Any]:
+) -> AnswerRecord:
     frames = record.frames
     pose = relative_pose(frames[i].t_world_camera, frames[j].t_world_camera)
-    truth = label_of(kind, pose, LabelThresholds()).value
-    return {
-        'kind': 'viewpoint',
-        'id': f'{i}-{j}:{kind}',
-        'stamp_1': frames[i].stamp_ns,
-        'stamp_2': frames[j].stamp_ns,
-        'question_type': kind,
-        'yaw_deg': pose.yaw_deg,
-        't12': pose.translation.tolist(),
-        'truth': truth,
-        'status': status,
-        'answer': truth if answer is None else answer,
-    }
+    truth = label_of(kind, pose, LabelThresholds())
+    x, y, z = pose.translation.tolist()
+    return viewpoint(
+        id=f'{i}-{j}:{kind}',
+        stamp_1=frames[i].stamp_ns,
+        stamp_2=frames[j].stamp_ns,
+        question_type=QuestionType(kind),
+        yaw_deg=pose.yaw_deg,
+        t12=(x, y, z),
+        truth=truth,
+        status=AnswerStatus(status),
+        answer=truth if answer is None else ViewpointLabel(answer),
+    )
 
 
 def test_answers_are_checked_against_the_record(tmp_path: Path) -> None:
     _write(tmp_path / 'r.jsonl')
     record = read_pose_record(tmp_path / 'r.jsonl')
-    good = [
+    good: list[Record] = [
         _answer(record, 0, 2, 'rotation'),
         _answer(record, 1, 5, 'ego_translation'),
         _answer(record, 3, 4, 'object_translation'),
-        {'kind': 'ask', 'id': 'q'},
+        ask(id='q'),
     ]
     assert check_answers(good, record) == []
-    wrong_truth = dict(good[0], truth='right')
-    wrong_yaw = dict(good[1], yaw_deg=float(good[1]['yaw_deg']) + 0.01)
-    wrong_t12 = dict(good[2], t12=[0.0, 0.0, 0.0])
-    unknown = dict(good[0], stamp_2=123)
+    first, second, third = (answer for answer in good if isinstance(answer, AnswerRecord))
+    wrong_truth = replace(first, truth=ViewpointLabel.RIGHT)
+    wrong_yaw = replace(second, yaw_deg=float(second.yaw_deg or 0.0) + 0.01)
+    wrong_t12 = replace(third, t12=(0.0, 0.0, 0.0))
+    unknown = replace(first, stamp_2=123)
     problems = check_answers([wrong_truth, wrong_yaw, wrong_t12, unknown], record)
     assert len(problems) == 4
     assert 'truth' in problems[0] and 'yaw' in problems[1] and 't12' in problems[2] and 'not frames' in problems[3]
 
 
 def test_accuracy_per_yaw_bin() -> None:
-    def answer(yaw: float, status: str, correct: bool = True) -> dict[str, object]:
-        return {
-            'kind': 'viewpoint',
-            'yaw_deg': yaw,
-            'status': status,
-            'truth': 'left',
-            'answer': ('left' if correct else 'right') if status == 'answered' else None,
-            'correct': status == 'answered' and correct,
-            'question_type': 'rotation',
-        }
+    def answer(yaw: float, status: str, correct: bool = True) -> AnswerRecord:
+        return viewpoint(
+            yaw_deg=yaw,
+            status=AnswerStatus(status),
+            truth=ViewpointLabel.LEFT,
+            answer=(ViewpointLabel.LEFT if correct else ViewpointLabel.RIGHT) if status == 'answered' else None,
+            correct=status == 'answered' and correct,
+            question_type=QuestionType.ROTATION,
+        )
 
     answers = [
         answer(-25, 'answered'),
