@@ -61,7 +61,7 @@ from actial_ros.bags.cdr import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_T
 from actial_ros.bags.reading import default_typestore
 from actial_ros.bags.recording import RECORDING_FILENAME
 from actial_ros.bags.writer import SplitBagWriter
-from actial_ros.enums import BAG_STORAGES, IMAGE_TRANSPORTS, QOS_NAMES
+from actial_ros.enums import BAG_STORAGES, IMAGE_TRANSPORTS, QOS_CHOICES, QOS_NAMES
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
@@ -101,8 +101,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('camera_id', 'camera', 'Name of the primary camera (in recording.json; views NAME@STAMP).'),
     ParameterSpec('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
     ParameterSpec('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).'),
-    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort).", choices=QOS_NAMES),
-    ParameterSpec('odometry_qos', 'reliable', "'reliable' or 'sensor_data' (best effort).", choices=QOS_NAMES),
+    ParameterSpec('image_qos', 'reliable', f'{QOS_CHOICES}.', choices=QOS_NAMES),
+    ParameterSpec('odometry_qos', 'reliable', f'{QOS_CHOICES}.', choices=QOS_NAMES),
     ParameterSpec('qos_depth', 50, 'Subscription queue depth.', 1, 10000),
     ParameterSpec(
         'keyframe_min_rotation_deg', 5.0, 'Keep an image once the camera turned this much (deg).', 0.0, 180.0
