@@ -71,7 +71,13 @@ from actial_ros.nodes.delivery_events import DeliveryMonitor, with_message_info
 from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
-from actial_ros.pairing import OdometryMatchPolicy
+from actial_ros.pairing import (
+    DEFAULT_MAX_EXTRAPOLATION_S,
+    DEFAULT_MAX_INTERPOLATION_GAP_S,
+    DEFAULT_PENDING_TIMEOUT_S,
+    DEFAULT_TIME_RESET_S,
+    OdometryMatchPolicy,
+)
 from actial_ros.parameter_spec import ParameterSpec, check_choices
 from actial_ros.timeline import Jump, TimelineGuard
 
@@ -118,14 +124,30 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         list(BASE_TO_OPTICAL_QUATERNION_XYZW),
         'T_base_camera_optical rotation (x, y, z, w); default: forward-looking camera.',
     ),
-    ParameterSpec('odometry_max_interpolation_gap_s', 0.5, 'Largest odometry gap interpolated over (s).', 0.0, 60.0),
-    ParameterSpec('odometry_max_extrapolation_s', 0.05, 'Largest distance to an odometry sample held (s).', 0.0, 10.0),
     ParameterSpec(
-        'odometry_pending_timeout_s', 1.0, 'How long an image waits for later odometry (s of stamp time).', 0.0, 600.0
+        'odometry_max_interpolation_gap_s',
+        DEFAULT_MAX_INTERPOLATION_GAP_S,
+        'Largest odometry gap interpolated over (s).',
+        0.0,
+        60.0,
+    ),
+    ParameterSpec(
+        'odometry_max_extrapolation_s',
+        DEFAULT_MAX_EXTRAPOLATION_S,
+        'Largest distance to an odometry sample held (s).',
+        0.0,
+        10.0,
+    ),
+    ParameterSpec(
+        'odometry_pending_timeout_s',
+        DEFAULT_PENDING_TIMEOUT_S,
+        'How long an image waits for later odometry (s of stamp time).',
+        0.0,
+        600.0,
     ),
     ParameterSpec(
         'time_reset_s',
-        1.0,
+        DEFAULT_TIME_RESET_S,
         'Odometry stamps jumping back by more than this (confirmed) start a new session (s).',
         0.0,
         3600.0,

@@ -42,6 +42,7 @@ from actial_ros.enums import StrEnum
 from actial_ros.errors import ActialError, CaptureError, ConfigError, ImageError
 from actial_ros.frame import CameraIntrinsics, Frame
 from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, encode_jpeg, resize_max
+from actial_ros.pairing import DEFAULT_MAX_EXTRAPOLATION_S, DEFAULT_MAX_INTERPOLATION_GAP_S, DEFAULT_TIME_RESET_S
 from actial_ros.sources.image_files import check_fit_arguments, fit_image_file, read_image_file
 
 __all__ = [
@@ -106,9 +107,9 @@ class SourceOptions:
     odometry_topic: str = ''
     extrinsic: tuple[float, ...] | None = None
     require_camera_info: bool = True
-    max_interpolation_gap_s: float = 0.5
-    max_extrapolation_s: float = 0.05
-    time_reset_s: float = 1.0
+    max_interpolation_gap_s: float = DEFAULT_MAX_INTERPOLATION_GAP_S
+    max_extrapolation_s: float = DEFAULT_MAX_EXTRAPOLATION_S
+    time_reset_s: float = DEFAULT_TIME_RESET_S
     cameras: tuple[BagCamera, ...] = ()
 
     def __post_init__(self) -> None:
