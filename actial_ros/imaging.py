@@ -39,6 +39,7 @@ __all__ = [
     'compressed_msg_to_rgb',
     'decode_jpeg',
     'encode_jpeg',
+    'encoded_jpeg_data_url',
     'fit_size',
     'image_msg_to_rgb',
     'jpeg_data_url',
@@ -607,5 +608,9 @@ def jpeg_data_url(
     Raises:
         ImageError: see :func:`resize_max` and :func:`encode_jpeg`.
     """
-    data = encode_jpeg(resize_max(image, max_width, max_height), quality)
+    return encoded_jpeg_data_url(encode_jpeg(resize_max(image, max_width, max_height), quality))
+
+
+def encoded_jpeg_data_url(data: bytes) -> str:
+    """``data:image/jpeg;base64,...`` URL of JPEG bytes as they are (no decoding, resizing or re-encoding)."""
     return 'data:image/jpeg;base64,' + base64.b64encode(data).decode('ascii')
