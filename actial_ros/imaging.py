@@ -43,7 +43,6 @@ __all__ = [
     'fit_size',
     'image_msg_to_rgb',
     'jpeg_data_url',
-    'jpeg_reduction',
     'load_image_file',
     'resize_max',
     'rgb_to_compressed',
@@ -575,23 +574,6 @@ def fit_size(
     if scale >= 1.0:
         return width, height
     return max(1, min(max_width, round(width * scale))), max(1, min(max_height, round(height * scale)))
-
-
-def jpeg_reduction(width: int, height: int, target_width: int, target_height: int) -> int:
-    """The largest JPEG DCT-scaling reduction (8, 4, 2 or 1) that decodes a ``width`` x ``height`` JPEG to at
-    least ``target_width`` x ``target_height`` pixels.
-
-    libjpeg decodes at ``1/r`` scale to ``ceil(width / r)`` x ``ceil(height / r)`` pixels (OpenCV's
-    ``IMREAD_REDUCED_COLOR_r``, PIL's ``Image.draft``), at a fraction of the cost of a full decode; a
-    final area resize to the target then gives nearly the pixels of a full decode + area resize.
-
-    Returns:
-        1 when no reduction keeps both sides at or above the target (the target is not smaller).
-    """
-    for reduction in (8, 4, 2):
-        if -(-width // reduction) >= target_width and -(-height // reduction) >= target_height:
-            return reduction
-    return 1
 
 
 def jpeg_data_url(
