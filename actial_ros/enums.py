@@ -8,6 +8,7 @@ from enum import Enum
 __all__ = [
     'BAG_STORAGES',
     'IMAGE_TRANSPORTS',
+    'QOS_CHOICES',
     'QOS_NAMES',
     'AnswerStatus',
     'DropReason',
@@ -22,6 +23,8 @@ IMAGE_TRANSPORTS: tuple[str, ...] = ('raw', 'compressed')
 QOS_NAMES: tuple[str, ...] = ('sensor_data', 'reliable')
 """QoS profile names of the nodes' ``*_qos`` parameters: ``sensor_data`` (best effort, volatile, keep last) and
 ``reliable`` (:func:`actial_ros.nodes.qos.qos_profile` builds them)."""
+QOS_CHOICES: str = f'{QOS_NAMES[0]!r} (best effort) or {QOS_NAMES[1]!r}'
+""":data:`QOS_NAMES` as the ``*_qos`` parameters' descriptions name them."""
 BAG_STORAGES: tuple[str, ...] = ('mcap', 'sqlite3')
 """rosbag2 storage plugins the bag recorder writes."""
 

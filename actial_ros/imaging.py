@@ -39,10 +39,10 @@ __all__ = [
     'compressed_msg_to_rgb',
     'decode_jpeg',
     'encode_jpeg',
+    'encoded_jpeg_data_url',
     'fit_size',
     'image_msg_to_rgb',
     'jpeg_data_url',
-    'jpeg_reduction',
     'load_image_file',
     'resize_max',
     'rgb_to_compressed',
@@ -576,23 +576,6 @@ def fit_size(
     return max(1, min(max_width, round(width * scale))), max(1, min(max_height, round(height * scale)))
 
 
-def jpeg_reduction(width: int, height: int, target_width: int, target_height: int) -> int:
-    """The largest JPEG DCT-scaling reduction (8, 4, 2 or 1) that decodes a ``width`` x ``height`` JPEG to at
-    least ``target_width`` x ``target_height`` pixels.
-
-    libjpeg decodes at ``1/r`` scale to ``ceil(width / r)`` x ``ceil(height / r)`` pixels (OpenCV's
-    ``IMREAD_REDUCED_COLOR_r``, PIL's ``Image.draft``), at a fraction of the cost of a full decode; a
-    final area resize to the target then gives nearly the pixels of a full decode + area resize.
-
-    Returns:
-        1 when no reduction keeps both sides at or above the target (the target is not smaller).
-    """
-    for reduction in (8, 4, 2):
-        if -(-width // reduction) >= target_width and -(-height // reduction) >= target_height:
-            return reduction
-    return 1
-
-
 def jpeg_data_url(
     image: RgbImage,
     *,
@@ -607,5 +590,9 @@ def jpeg_data_url(
     Raises:
         ImageError: see :func:`resize_max` and :func:`encode_jpeg`.
     """
-    data = encode_jpeg(resize_max(image, max_width, max_height), quality)
+    return encoded_jpeg_data_url(encode_jpeg(resize_max(image, max_width, max_height), quality))
+
+
+def encoded_jpeg_data_url(data: bytes) -> str:
+    """``data:image/jpeg;base64,...`` URL of JPEG bytes as they are (no decoding, resizing or re-encoding)."""
     return 'data:image/jpeg;base64,' + base64.b64encode(data).decode('ascii')

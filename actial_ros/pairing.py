@@ -43,8 +43,12 @@ from actial_ros.geometry import (
 from actial_ros.timeline import Jump, TimelineGuard
 
 __all__ = [
+    'DEFAULT_MAX_EXTRAPOLATION_S',
+    'DEFAULT_MAX_INTERPOLATION_GAP_S',
     'DEFAULT_MAX_YAW_DEG',
     'DEFAULT_MIN_YAW_DEG',
+    'DEFAULT_PENDING_TIMEOUT_S',
+    'DEFAULT_TIME_RESET_S',
     'BufferLimits',
     'CameraStats',
     'DropCounter',
@@ -58,6 +62,16 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 _NS = 1_000_000_000
+
+# The odometry-matching defaults (seconds), one home for the live node, the recorder and the bag sources.
+DEFAULT_MAX_INTERPOLATION_GAP_S = 0.5
+"""Largest gap between two odometry samples interpolated over (:attr:`OdometryMatchPolicy.max_interpolation_gap_s`)."""
+DEFAULT_MAX_EXTRAPOLATION_S = 0.05
+"""Farthest an odometry sample's pose is held (:attr:`OdometryMatchPolicy.max_extrapolation_s`)."""
+DEFAULT_PENDING_TIMEOUT_S = 1.0
+"""Longest an image waits for later odometry, in stamp time (:attr:`OdometryMatchPolicy.pending_timeout_s`)."""
+DEFAULT_TIME_RESET_S = 1.0
+"""A stamp jump that makes a stream's stamp a suspect (:attr:`OdometryMatchPolicy.time_reset_s`)."""
 
 
 class PairStrategy(StrEnum):
@@ -123,10 +137,10 @@ class OdometryMatchPolicy:
             on other topics: they are dropped (``old_timeline``) instead of triggering another reset.
     """
 
-    max_interpolation_gap_s: float = 0.5
-    max_extrapolation_s: float = 0.05
-    pending_timeout_s: float = 1.0
-    time_reset_s: float = 1.0
+    max_interpolation_gap_s: float = DEFAULT_MAX_INTERPOLATION_GAP_S
+    max_extrapolation_s: float = DEFAULT_MAX_EXTRAPOLATION_S
+    pending_timeout_s: float = DEFAULT_PENDING_TIMEOUT_S
+    time_reset_s: float = DEFAULT_TIME_RESET_S
     time_jump_confirmations: int = 3
     history: int = 4000
     reset_grace_s: float = 2.0

@@ -11,6 +11,11 @@ The processor is built explicitly by :func:`actial_ros.backends.qwen_processor.l
 (transformers' Qwen2.5-VL processor wants a video processor that needs torchvision; without torchvision an
 image-only processor subclass is used), the same loader training uses.
 
+The prompt and the generation are module functions, :func:`chat_batch` (prompts and their images in the
+one chat layout, through the processor) and :func:`generate_greedy` (greedy decoding of a batch), the one
+implementation of "prompt + images -> greedy text" for Qwen2.5-VL: the backend runs them on one question at a
+time, in-process evaluation (``actial-ros-train evaluate --model``) on its batches.
+
 torch and transformers are imported when a backend is created, never when this module is imported, so
 the rest of the package stays torch-free. Generation is serialised by a lock (one ``generate`` at a time;
 a second caller waits), which makes the backend thread-safe; the engine's other workers simply queue.
@@ -36,7 +41,14 @@ from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, resize_max
 from actial_ros.questions import OPTION_LETTERS, Question
 from actial_ros.recipe import resolve_system_prompt
 
-__all__ = ['TransformersBackend', 'load_qwen25vl_processor', 'resolve_device', 'resolve_dtype']
+__all__ = [
+    'TransformersBackend',
+    'chat_batch',
+    'generate_greedy',
+    'load_qwen25vl_processor',
+    'resolve_device',
+    'resolve_dtype',
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -177,9 +189,7 @@ class TransformersBackend(Backend):
                 f'cannot load a Qwen2.5-VL checkpoint from {self._source!r}: {type(exc).__name__}: '
                 + ' '.join(str(exc).split())[:400]
             ) from None
-        tokenizer = self._processor.tokenizer
-        self._eos_ids = _eos_ids(self._model, tokenizer)
-        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
+        self._eos_ids, self._pad_id = _stop_tokens(self._model, self._processor.tokenizer)
         self.load_s = time.perf_counter() - started
         _LOG.info('loaded %s on %s (%s) in %.1f s', self._source, self._device, self._dtype, self.load_s)
 
@@ -256,14 +266,19 @@ class TransformersBackend(Backend):
         images = [
             Image.fromarray(resize_max(frame.image, self._max_image_width, self._max_image_height)) for frame in frames
         ]
-        messages = chat_messages(text, system_prompt=self._system_prompt, images=[IMAGE_PLACEHOLDER] * len(images))
         try:
-            prompt = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            inputs = self._processor(text=[prompt], images=images or None, return_tensors='pt')
+            inputs = chat_batch(self._processor, [text], [images], system_prompt=self._system_prompt)
             with self._lock:
                 if self._closed or self._model is None:
                     raise BackendError('the transformers backend is closed')
-                raw_text, prompt_tokens, completion_tokens = self._run(inputs)
+                ((raw_text, prompt_tokens, completion_tokens),) = generate_greedy(
+                    self._model,
+                    self._processor,
+                    inputs,
+                    max_new_tokens=self._max_tokens,
+                    eos_ids=self._eos_ids,
+                    pad_id=self._pad_id,
+                )
         except BackendError as exc:
             self._record(str(exc))
             raise
@@ -284,30 +299,6 @@ class TransformersBackend(Backend):
             reason = None if letter is not None else 'unparsed'
         return BackendAnswer(self.name, raw_text, letter, time.perf_counter() - start, reason=reason, usage=usage)
 
-    def _run(self, inputs: Any) -> tuple[str, int, int]:
-        """Greedy generation under the lock; returns the decoded reply and the token counts."""
-        import torch
-
-        batch = inputs.to(self._device)
-        if 'pixel_values' in batch and batch['pixel_values'] is not None:
-            batch['pixel_values'] = batch['pixel_values'].to(self._dtype)
-        prompt_tokens = int(batch['input_ids'].shape[1])
-        with torch.inference_mode():
-            output = self._model.generate(
-                **batch,
-                max_new_tokens=self._max_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                eos_token_id=self._eos_ids,
-                pad_token_id=self._pad_id,
-            )
-        new_tokens = output[0, prompt_tokens:]
-        completion_tokens = int(new_tokens.shape[0])
-        text = self._processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return str(text), prompt_tokens, completion_tokens
-
     def _record(self, error: str | None) -> None:
         with self._state:
             if error is None:
@@ -317,6 +308,90 @@ class TransformersBackend(Backend):
                 self._last_ok = False
                 self._consecutive_failures += 1
                 self._last_error = error
+
+
+def chat_batch(processor: Any, prompts: Sequence[str], images: Sequence[Sequence[Any]], *, system_prompt: str) -> Any:
+    """The processor's tensors for ``prompts``, each with its images, as one padded batch.
+
+    Each prompt is laid out as every prompt of the project (:func:`actial_ros.chat.chat_messages`: the system
+    prompt, then the images, then the text) and rendered with the checkpoint's chat template, ready for the
+    reply (``add_generation_prompt``); padded on the processor's padding side (left for a batch to generate).
+
+    Args:
+        processor: a Qwen2.5-VL processor (:func:`load_qwen25vl_processor`).
+        prompts: the user texts.
+        images: each prompt's images (PIL, already fitted to the model's size), in order.
+        system_prompt: the system message; '' sends none.
+    """
+    texts = [
+        processor.apply_chat_template(
+            chat_messages(prompt, system_prompt=system_prompt, images=[IMAGE_PLACEHOLDER] * len(pictures)),
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        for prompt, pictures in zip(prompts, images, strict=True)
+    ]
+    pixels = [list(pictures) for pictures in images]
+    return processor(text=texts, images=pixels if any(pixels) else None, padding=True, return_tensors='pt')
+
+
+def generate_greedy(
+    model: Any,
+    processor: Any,
+    inputs: Any,
+    *,
+    max_new_tokens: int,
+    eos_ids: Sequence[int] | None = None,
+    pad_id: int | None = None,
+) -> list[tuple[str, int, int]]:
+    """Greedy decoding (temperature 0) of a :func:`chat_batch` on the model's device.
+
+    Args:
+        model: a ``Qwen2_5_VLForConditionalGeneration``.
+        processor: its processor (the tokenizer decodes the replies).
+        inputs: the batch.
+        max_new_tokens: generation limit per reply.
+        eos_ids, pad_id: the stop and padding tokens; ``None``: the checkpoint's (:func:`_stop_tokens`).
+
+    Returns:
+        Per prompt: the decoded reply (special tokens skipped), the prompt tokens and the generated tokens
+        (padded lengths when the batch holds several prompts).
+    """
+    import torch
+
+    if eos_ids is None or pad_id is None:
+        found_eos, found_pad = _stop_tokens(model, processor.tokenizer)
+        eos_ids = found_eos if eos_ids is None else eos_ids
+        pad_id = found_pad if pad_id is None else pad_id
+    batch = inputs.to(model.device)
+    if 'pixel_values' in batch and batch['pixel_values'] is not None:
+        batch['pixel_values'] = batch['pixel_values'].to(model.dtype)
+    prompt_tokens = int(batch['input_ids'].shape[1])
+    with torch.inference_mode():
+        output = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            eos_token_id=list(eos_ids),
+            pad_token_id=pad_id,
+        )
+    new_tokens = output[:, prompt_tokens:]
+    texts = processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return [(str(text), prompt_tokens, int(new_tokens.shape[1])) for text in texts]
+
+
+def _stop_tokens(model: Any, tokenizer: Any) -> tuple[list[int], int]:
+    """The end-of-sequence ids (:func:`_eos_ids`) and the padding id (the tokenizer's, else the first eos).
+
+    Raises:
+        BackendError: the checkpoint defines no end-of-sequence token.
+    """
+    eos_ids = _eos_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
+    return eos_ids, int(pad_id)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -56,7 +56,7 @@ from actial_ros.backends.retry_policy import RetryPolicy
 from actial_ros.chat import chat_messages, image_url_part
 from actial_ros.errors import BackendError, ConfigError
 from actial_ros.frame import Frame, Pair
-from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, jpeg_data_url
+from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, encoded_jpeg_data_url, jpeg_data_url
 from actial_ros.questions import DEFAULT_SYSTEM_PROMPT, OPTION_LETTERS, Question
 
 __all__ = [
@@ -186,11 +186,15 @@ class _ChatSettings:
         object.__setattr__(self, 'max_image_width', int(self.max_image_width))
         object.__setattr__(self, 'max_image_height', int(self.max_image_height))
 
-    def messages(self, frames: Sequence[Frame], text: str) -> list[dict[str, Any]]:
-        """The chat messages: the system prompt (unless ''), then the frames as JPEG data URLs and ``text``."""
+    def messages(self, frames: Sequence[Frame | bytes], text: str) -> list[dict[str, Any]]:
+        """The chat messages: the system prompt (unless ''), then the frames as JPEG data URLs and ``text``.
+
+        A frame is encoded to fit the image limits; JPEG bytes go as they are."""
         images = [
             image_url_part(
-                jpeg_data_url(
+                encoded_jpeg_data_url(frame)
+                if isinstance(frame, bytes)
+                else jpeg_data_url(
                     frame.image,
                     quality=self.jpeg_quality,
                     max_width=self.max_image_width,
@@ -334,6 +338,15 @@ class VllmBackend(Backend):
         """
         return self._complete(list(frames), prompt, None, on_text=on_text)
 
+    def ask_jpegs(self, images: Sequence[bytes], prompt: str) -> BackendAnswer:
+        """:meth:`ask` about images already encoded as JPEG (e.g. a dataset's stored images), sent as they are:
+        not decoded, resized or re-encoded; ``letter`` is ``None``.
+
+        Raises:
+            BackendError: as :meth:`answer`.
+        """
+        return self._complete(list(images), prompt, None)
+
     def health(self) -> BackendHealth:
         """Ok while at least one endpoint is (or none was tried yet); the message names the others.
 
@@ -414,7 +427,7 @@ class VllmBackend(Backend):
 
     def _complete(
         self,
-        frames: Sequence[Frame],
+        frames: Sequence[Frame | bytes],
         text: str,
         letters: str | None,
         *,

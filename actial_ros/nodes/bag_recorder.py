@@ -61,7 +61,7 @@ from actial_ros.bags.cdr import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_T
 from actial_ros.bags.reading import default_typestore
 from actial_ros.bags.recording import RECORDING_FILENAME
 from actial_ros.bags.writer import SplitBagWriter
-from actial_ros.enums import BAG_STORAGES, IMAGE_TRANSPORTS, QOS_NAMES
+from actial_ros.enums import BAG_STORAGES, IMAGE_TRANSPORTS, QOS_CHOICES, QOS_NAMES
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
@@ -71,7 +71,13 @@ from actial_ros.nodes.delivery_events import DeliveryMonitor, with_message_info
 from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
-from actial_ros.pairing import OdometryMatchPolicy
+from actial_ros.pairing import (
+    DEFAULT_MAX_EXTRAPOLATION_S,
+    DEFAULT_MAX_INTERPOLATION_GAP_S,
+    DEFAULT_PENDING_TIMEOUT_S,
+    DEFAULT_TIME_RESET_S,
+    OdometryMatchPolicy,
+)
 from actial_ros.parameter_spec import ParameterSpec, check_choices
 from actial_ros.timeline import Jump, TimelineGuard
 
@@ -101,8 +107,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('camera_id', 'camera', 'Name of the primary camera (in recording.json; views NAME@STAMP).'),
     ParameterSpec('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.'),
     ParameterSpec('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).'),
-    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data' (best effort).", choices=QOS_NAMES),
-    ParameterSpec('odometry_qos', 'reliable', "'reliable' or 'sensor_data' (best effort).", choices=QOS_NAMES),
+    ParameterSpec('image_qos', 'reliable', f'{QOS_CHOICES}.', choices=QOS_NAMES),
+    ParameterSpec('odometry_qos', 'reliable', f'{QOS_CHOICES}.', choices=QOS_NAMES),
     ParameterSpec('qos_depth', 50, 'Subscription queue depth.', 1, 10000),
     ParameterSpec(
         'keyframe_min_rotation_deg', 5.0, 'Keep an image once the camera turned this much (deg).', 0.0, 180.0
@@ -118,14 +124,30 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         list(BASE_TO_OPTICAL_QUATERNION_XYZW),
         'T_base_camera_optical rotation (x, y, z, w); default: forward-looking camera.',
     ),
-    ParameterSpec('odometry_max_interpolation_gap_s', 0.5, 'Largest odometry gap interpolated over (s).', 0.0, 60.0),
-    ParameterSpec('odometry_max_extrapolation_s', 0.05, 'Largest distance to an odometry sample held (s).', 0.0, 10.0),
     ParameterSpec(
-        'odometry_pending_timeout_s', 1.0, 'How long an image waits for later odometry (s of stamp time).', 0.0, 600.0
+        'odometry_max_interpolation_gap_s',
+        DEFAULT_MAX_INTERPOLATION_GAP_S,
+        'Largest odometry gap interpolated over (s).',
+        0.0,
+        60.0,
+    ),
+    ParameterSpec(
+        'odometry_max_extrapolation_s',
+        DEFAULT_MAX_EXTRAPOLATION_S,
+        'Largest distance to an odometry sample held (s).',
+        0.0,
+        10.0,
+    ),
+    ParameterSpec(
+        'odometry_pending_timeout_s',
+        DEFAULT_PENDING_TIMEOUT_S,
+        'How long an image waits for later odometry (s of stamp time).',
+        0.0,
+        600.0,
     ),
     ParameterSpec(
         'time_reset_s',
-        1.0,
+        DEFAULT_TIME_RESET_S,
         'Odometry stamps jumping back by more than this (confirmed) start a new session (s).',
         0.0,
         3600.0,

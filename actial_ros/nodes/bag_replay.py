@@ -60,11 +60,12 @@ from actial_ros.bags.cdr import (
 )
 from actial_ros.bags.files import bag_parts
 from actial_ros.bags.reading import SalvageReport, default_typestore, open_part
+from actial_ros.enums import QOS_CHOICES, QOS_NAMES
 from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile
-from actial_ros.parameter_spec import ParameterSpec
+from actial_ros.parameter_spec import ParameterSpec, check_choices
 
 __all__ = ['PARAMETERS', 'BagReplayNode', 'main', 'message_class']
 
@@ -75,7 +76,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('bag', '', 'rosbag2 folder, .mcap file or split recording (required).'),
     ParameterSpec('rate', 1.0, 'Playback speed factor (2: twice as fast).'),
     ParameterSpec('restamp', False, 'Shift header stamps by one offset so that the first message is stamped now.'),
-    ParameterSpec('qos', 'reliable', "Publisher reliability: 'reliable' or 'sensor_data' (best effort)."),
+    ParameterSpec('qos', 'reliable', f'Publisher reliability: {QOS_CHOICES}.', choices=QOS_NAMES),
     ParameterSpec('qos_depth', 100, 'Publisher queue depth.'),
     ParameterSpec(
         'wait_for_subscribers_s', 10.0, 'Wait up to this long for subscribers of wait_topics before playing (s).'
@@ -132,8 +133,7 @@ class BagReplayNode(Node):
         if not self._rate > 0:
             raise ConfigError(f'rate must be > 0, got {self._rate}')
         qos_name = str(self._value('qos'))
-        if qos_name not in ('reliable', 'sensor_data'):
-            raise ConfigError(f"qos must be 'reliable' or 'sensor_data', got {qos_name!r}")
+        check_choices(PARAMETERS, {'qos': qos_name})
         depth = int(self._value('qos_depth'))
         if depth < 1:
             raise ConfigError(f'qos_depth must be >= 1, got {depth}')

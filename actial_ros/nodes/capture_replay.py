@@ -32,7 +32,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from actial_ros.enums import IMAGE_TRANSPORTS, QOS_NAMES
+from actial_ros.enums import IMAGE_TRANSPORTS, QOS_CHOICES, QOS_NAMES
 from actial_ros.errors import ConfigError
 from actial_ros.frame import Frame
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, invert_transform
@@ -68,7 +68,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         'extrinsic_rotation_xyzw', list(BASE_TO_OPTICAL_QUATERNION_XYZW), 'T_base_camera_optical rotation (x, y, z, w).'
     ),
     ParameterSpec('jpeg_quality', 90, 'JPEG quality of compressed images.'),
-    ParameterSpec('image_qos', 'reliable', "'reliable' or 'sensor_data'.", choices=QOS_NAMES),
+    ParameterSpec('image_qos', 'reliable', f'{QOS_CHOICES}.', choices=QOS_NAMES),
     ParameterSpec('wait_for_subscribers_s', 10.0, 'Wait up to this long for an image subscriber before starting (s).'),
     ParameterSpec('settle_s', 1.0, 'Extra wait after a subscriber appears, so that both sides finish matching (s).'),
     ParameterSpec('manifest', '', 'If set, write a JSON-lines manifest (stamp_ns, name, index) to this path.'),

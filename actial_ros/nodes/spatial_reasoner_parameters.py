@@ -18,7 +18,7 @@ from typing import Any
 from actial_ros.backends import create_backend
 from actial_ros.backends.base import Backend
 from actial_ros.backends.defaults import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MODEL
-from actial_ros.enums import IMAGE_TRANSPORTS, QOS_NAMES
+from actial_ros.enums import IMAGE_TRANSPORTS, QOS_CHOICES, QOS_NAMES
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, LabelThresholds
 from actial_ros.pairing import BufferLimits, OdometryMatchPolicy, PairPolicy, PairStrategy
@@ -54,12 +54,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('camera_info_topic', '/camera/camera_info', 'sensor_msgs/CameraInfo topic.', read_only=True),
     ParameterSpec('odometry_topic', '/odom', 'nav_msgs/Odometry topic (T_odom_base).', read_only=True),
     ParameterSpec('camera_id', 'camera', 'Name of the camera in answers and diagnostics.', read_only=True),
-    ParameterSpec(
-        'image_qos', 'sensor_data', "'sensor_data' (best effort) or 'reliable'.", read_only=True, choices=QOS_NAMES
-    ),
-    ParameterSpec(
-        'odometry_qos', 'reliable', "'sensor_data' (best effort) or 'reliable'.", read_only=True, choices=QOS_NAMES
-    ),
+    ParameterSpec('image_qos', 'sensor_data', f'{QOS_CHOICES}.', read_only=True, choices=QOS_NAMES),
+    ParameterSpec('odometry_qos', 'reliable', f'{QOS_CHOICES}.', read_only=True, choices=QOS_NAMES),
     ParameterSpec('qos_depth', 10, 'Subscription queue depth.', read_only=True, low=1, high=1000),
     ParameterSpec('extrinsic_translation', [0.0, 0.0, 0.0], 'T_base_camera_optical translation (m), base_link frame.'),
     ParameterSpec(

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from actial_ros.enums import QOS_NAMES
+from actial_ros.enums import QOS_CHOICES, QOS_NAMES
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
 from actial_ros.parameter_spec import ParameterSpec, check_choices
@@ -47,7 +47,7 @@ RIG_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         'image_qos',
         'reliable',
-        "'reliable' or 'sensor_data' (best effort) for images and camera_info.",
+        f'{QOS_CHOICES} for images and camera_info.',
         choices=QOS_NAMES,
     ),
     ParameterSpec('qos_depth', 10, 'Publisher queue depth.', 1, 1000),

@@ -42,8 +42,9 @@ from actial_ros.bags.camera_specs import BagCamera
 from actial_ros.enums import StrEnum
 from actial_ros.errors import ActialError, CaptureError, ConfigError, ImageError
 from actial_ros.frame import CameraIntrinsics, Frame
-from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, encode_jpeg, resize_max
-from actial_ros.sources.image_files import check_fit_arguments, fit_image_file, read_image_file
+from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH
+from actial_ros.pairing import DEFAULT_MAX_EXTRAPOLATION_S, DEFAULT_MAX_INTERPOLATION_GAP_S, DEFAULT_TIME_RESET_S
+from actial_ros.sources.image_files import check_fit_arguments, fit_image, fit_image_file, read_image_file
 
 __all__ = [
     'DEFAULT_SOURCE_OPTIONS',
@@ -119,16 +120,17 @@ class SourceOptions:
         metadata={'help': 'accept bags without CameraInfo', 'key': 'bag_no_camera_info_ok', 'parse': operator.not_},
     )
     max_interpolation_gap_s: float = field(
-        default=0.5, metadata={'help': 'largest odometry gap interpolated, s', 'key': 'odometry_max_gap_s'}
+        default=DEFAULT_MAX_INTERPOLATION_GAP_S,
+        metadata={'help': 'largest odometry gap interpolated, s', 'key': 'odometry_max_gap_s'},
     )
     max_extrapolation_s: float = field(
-        default=0.05,
+        default=DEFAULT_MAX_EXTRAPOLATION_S,
         metadata={
             'help': 'largest distance to an odometry sample held without a bracket, s',
             'key': 'odometry_max_extrapolation_s',
         },
     )
-    time_reset_s: float = 1.0
+    time_reset_s: float = DEFAULT_TIME_RESET_S
     cameras: tuple[BagCamera, ...] = ()
 
     def __post_init__(self) -> None:
@@ -255,8 +257,8 @@ class PosedCapture(ABC):
 
         Views with an :meth:`image_path` go through :func:`fit_image_file` with the size their intrinsics
         expect (a JPEG within the limits passes through as its file's bytes, a larger one is decoded at
-        reduced scale); the others are decoded by :meth:`iter_images`, resized with
-        :func:`actial_ros.imaging.resize_max` and encoded at ``quality``. The stored size is the size of
+        reduced scale); the others are decoded by :meth:`iter_images` and go through :func:`fit_image` (resized
+        with :func:`actial_ros.imaging.resize_max`, encoded at ``quality``). The stored size is the size of
         :func:`actial_ros.imaging.fit_size` either way, so intrinsics scale to it as for any resized image
         (:meth:`actial_ros.frame.CameraIntrinsics.scaled`).
 
@@ -295,7 +297,7 @@ class PosedCapture(ABC):
                 yield index, image
                 continue
             try:
-                yield index, encode_jpeg(resize_max(image, max_width, max_height), quality)
+                yield index, fit_image(image, max_width=max_width, max_height=max_height, quality=quality)
             except ImageError as error:
                 yield index, error
 

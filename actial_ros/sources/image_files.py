@@ -5,6 +5,13 @@ COLMAP, ``transforms.json``): :func:`read_image_bytes` (the bytes, refusing empt
 :func:`decode_image_file` (``(H, W, 3)`` uint8 RGB on the stored pixel grid), :func:`read_image_file`,
 :func:`fit_image_file` (JPEG bytes within a size limit: passed through when already within it, decoded at
 reduced scale when larger), :func:`image_file_size` (from the JPEG/PNG header, no decoding).
+
+It is also the one home of the dataset builder's image fitting
+(:meth:`actial_ros.sources.base.PosedCapture.iter_jpeg`): files through :func:`fit_image_file`, decoded
+pixels (bag messages, an image file that needs a full decode) through :func:`fit_image`, the reduced-scale
+decode through :func:`jpeg_reduction`; :mod:`actial_ros.imaging` gives them its primitives (the target size
+:func:`~actial_ros.imaging.fit_size`, :func:`~actial_ros.imaging.resize_max`,
+:func:`~actial_ros.imaging.encode_jpeg`).
 """
 
 from __future__ import annotations
@@ -18,15 +25,17 @@ import numpy as np
 import numpy.typing as npt
 
 from actial_ros.errors import CaptureError, ImageError
-from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, encode_jpeg, fit_size, jpeg_reduction, resize_max
+from actial_ros.imaging import MAX_MODEL_HEIGHT, MAX_MODEL_WIDTH, encode_jpeg, fit_size, resize_max
 
 RgbImage = npt.NDArray[np.uint8]
 
 __all__ = [
     'check_fit_arguments',
     'decode_image_file',
+    'fit_image',
     'fit_image_file',
     'image_file_size',
+    'jpeg_reduction',
     'read_image_bytes',
     'read_image_file',
 ]
@@ -107,7 +116,7 @@ def fit_image_file(
       refer to the stored grid). It is still decoded at 1/8 scale, which parses every segment and all
       of the entropy-coded data, so that an undecodable file is refused as before.
     * A larger JPEG is decoded at reduced scale (libjpeg DCT scaling by the largest factor 2, 4 or 8 of
-      :func:`actial_ros.imaging.jpeg_reduction` that keeps it at least the target size), area-resized to
+      :func:`jpeg_reduction` that keeps it at least the target size), area-resized to
       exactly :func:`actial_ros.imaging.fit_size` of its stored size (the size a full decode +
       :func:`actial_ros.imaging.resize_max` gives, with the same pixel alignment) and encoded at
       ``quality``; the pixels differ from a full decode + resize by about half a grey level on average.
@@ -174,6 +183,43 @@ def fit_image_file(
     return encode_jpeg(image, quality, channel_order='bgr')
 
 
+def fit_image(
+    image: RgbImage,
+    *,
+    max_width: int = MAX_MODEL_WIDTH,
+    max_height: int = MAX_MODEL_HEIGHT,
+    quality: int = 90,
+    channel_order: Literal['rgb', 'bgr'] = 'rgb',
+) -> bytes:
+    """JPEG bytes of decoded pixels that fit in ``max_width`` x ``max_height`` pixels: downscaled with
+    :func:`actial_ros.imaging.resize_max` where larger (aspect kept, never upscaled), encoded at ``quality``.
+
+    Args:
+        image: ``(H, W, 3)`` uint8, in ``channel_order`` (resizing does not care; the encoder is told).
+
+    Raises:
+        ImageError: see :func:`actial_ros.imaging.resize_max` and :func:`actial_ros.imaging.encode_jpeg`.
+    """
+    return encode_jpeg(resize_max(image, max_width, max_height), quality, channel_order=channel_order)
+
+
+def jpeg_reduction(width: int, height: int, target_width: int, target_height: int) -> int:
+    """The largest JPEG DCT-scaling reduction (8, 4, 2 or 1) that decodes a ``width`` x ``height`` JPEG to at
+    least ``target_width`` x ``target_height`` pixels.
+
+    libjpeg decodes at ``1/r`` scale to ``ceil(width / r)`` x ``ceil(height / r)`` pixels (OpenCV's
+    ``IMREAD_REDUCED_COLOR_r``, PIL's ``Image.draft``), at a fraction of the cost of a full decode; a
+    final area resize to the target then gives nearly the pixels of a full decode + area resize.
+
+    Returns:
+        1 when no reduction keeps both sides at or above the target (the target is not smaller).
+    """
+    for reduction in (8, 4, 2):
+        if -(-width // reduction) >= target_width and -(-height // reduction) >= target_height:
+            return reduction
+    return 1
+
+
 def check_fit_arguments(max_width: int, max_height: int, quality: int) -> None:
     fit_size(1, 1, max_width, max_height)
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
@@ -206,7 +252,7 @@ def _encode_decoded(
     of ``encode_jpeg(resize_max(read_image_file(path)), quality)``)."""
     image = _decode_bgr(data, path)
     _check_size(path, (int(image.shape[1]), int(image.shape[0])), expected_size)
-    return encode_jpeg(resize_max(image, max_width, max_height), quality, channel_order='bgr')
+    return fit_image(image, max_width=max_width, max_height=max_height, quality=quality, channel_order='bgr')
 
 
 def image_file_size(path: str | Path) -> tuple[int, int]:

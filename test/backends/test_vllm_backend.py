@@ -164,6 +164,18 @@ def test_free_form_ask_sends_every_frame(fake: FakeOpenAIServer, key_env: str) -
     assert answer.letter is None and answer.raw_text == 'The mug is left of the laptop.' and answer.reason is None
 
 
+def test_ask_jpegs_sends_the_bytes_as_they_are(fake: FakeOpenAIServer, key_env: str) -> None:
+    """Already encoded JPEGs (a dataset's images, the teacher's) are neither resized nor re-encoded."""
+    fake.reply = 'Both show a mug.'
+    jpegs = [b'\xff\xd8first\xff\xd9', b'\xff\xd8second\xff\xd9']
+    answer = _backend(fake, max_image_width=8, max_image_height=8).ask_jpegs(jpegs, 'What do they show?')
+    parts = fake.requests[0]['messages'][1]['content']
+    urls = [part['image_url']['url'] for part in parts[:2]]
+    assert [base64.b64decode(url.split(',', 1)[1]) for url in urls] == jpegs
+    assert all(url.startswith('data:image/jpeg;base64,') for url in urls)
+    assert parts[2]['text'] == 'What do they show?' and answer.raw_text == fake.reply and answer.letter is None
+
+
 def test_free_form_ask_streams_the_reply_as_it_comes(fake: FakeOpenAIServer, key_env: str) -> None:
     """With on_text the request is streamed (server-sent events); the reply so far arrives chunk by chunk."""
     fake.reply = 'The mug is left of the laptop.'

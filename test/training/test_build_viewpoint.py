@@ -28,8 +28,8 @@ from actial_ros.bags.export import write_capture_bag
 from actial_ros.enums import QuestionType
 from actial_ros.errors import CaptureError, ConfigError, ImageError
 from actial_ros.geometry import LabelThresholds, relative_pose, viewpoint_label
-from actial_ros.imaging import decode_jpeg, encode_jpeg, fit_size, jpeg_reduction, resize_max
-from actial_ros.sources.image_files import fit_image_file, read_image_file
+from actial_ros.imaging import decode_jpeg, encode_jpeg, fit_size, resize_max
+from actial_ros.sources.image_files import fit_image_file, jpeg_reduction, read_image_file
 from actial_ros.sources.llff import LlffPosedCapture
 
 datasets = pytest.importorskip('datasets')

@@ -8,26 +8,31 @@ A teacher text is accepted only when the whole output matches the paper's format
 (``rejected_format``, ``rejected_wrong_answer``); transport errors count as ``error``. Rejected rows keep
 no CoT (never a CoT whose conclusion contradicts the label). Results are deterministic only when the
 endpoint is (temperature 0 by default).
+
+The requests go through the core's vLLM client (:class:`actial_ros.backends.vllm.VllmBackend`, its
+:meth:`~actial_ros.backends.vllm.VllmBackend.ask_jpegs`: the stored JPEGs sent as they are), with its retries
+(connection errors, HTTP 408, 409, 429, 5xx and timeouts, exponential backoff from 0.5 s up to 8 s) and its
+bound of ``concurrency`` requests in flight.
 """
 
 from __future__ import annotations
 
-import base64
 import math
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from actial_ros.training.config import setting
 from actial_ros.training.dataset.viewpoint import RowQuestion
 
 from actial_ros.answers import matches_output_format, parse_answer
-from actial_ros.chat import chat_messages, image_url_part
 from actial_ros.enums import StrEnum
-from actial_ros.errors import ConfigError
+from actial_ros.errors import BackendError, ConfigError
 from actial_ros.geometry import RelativePose
+
+if TYPE_CHECKING:
+    from actial_ros.backends.vllm import VllmBackend
 
 __all__ = [
     'TEACHER_SYSTEM_PROMPT',
@@ -71,7 +76,7 @@ class TeacherConfig:
         api_key_env: environment variable holding the API key (never logged; ``EMPTY`` when unset, which
             vLLM without ``--api-key`` accepts).
         timeout_s: per-request timeout (seconds).
-        max_retries: client retries of failed requests.
+        max_retries: retries of failed requests (timeouts included).
         max_tokens: completion length limit.
         temperature: sampling temperature (0: deterministic endpoints give deterministic datasets).
         concurrency: requests in flight at once per build process.
@@ -136,49 +141,43 @@ def ground_truth_hint(question: RowQuestion, pose: RelativePose, unit: str) -> s
     )
 
 
-def _data_url(jpeg: bytes) -> str:
-    return 'data:image/jpeg;base64,' + base64.b64encode(jpeg).decode('ascii')
-
-
 class Teacher:
     """Client of the teacher endpoint (thread-safe; one per process).
 
     Args:
         config: endpoint and limits.
-        client: an ``openai.OpenAI``-like client to use instead of creating one (tests).
+
+    Raises:
+        ConfigError: ``api_key_env`` is not an environment variable name.
     """
 
-    def __init__(self, config: TeacherConfig, client: Any = None) -> None:
-        self.config = config
-        if client is None:
-            from openai import OpenAI
+    def __init__(self, config: TeacherConfig) -> None:
+        from actial_ros.backends.vllm import VllmBackend, VllmOptions  # the openai client, only when asked
 
-            client = OpenAI(
+        self.config = config
+        self._backend: VllmBackend = VllmBackend(
+            options=VllmOptions(
+                model=config.model,
                 base_url=config.base_url,
-                api_key=os.environ.get(config.api_key_env) or 'EMPTY',
-                timeout=config.timeout_s,
+                api_key_env=config.api_key_env,
+                timeout_s=config.timeout_s,
                 max_retries=config.max_retries,
+                retry_on_timeout=True,  # a teacher waits for its (slow, long) replies
+                max_in_flight=config.concurrency,
+                system_prompt=config.system_prompt,
+                max_tokens=config.max_tokens,
+                temperature=config.temperature,
             )
-        self._client = client
+        )
 
     def ask(self, request: TeacherRequest) -> TeacherResult:
         """Ask for one chain of thought and check it (see the module docstring). Never raises for
         transport or server errors: they give status ``error``."""
         question = request.question
-        messages = chat_messages(
-            f'{question.text}\n\n{request.hint}',
-            system_prompt=self.config.system_prompt,
-            images=[image_url_part(_data_url(request.image_1)), image_url_part(_data_url(request.image_2))],
-        )
+        prompt = f'{question.text}\n\n{request.hint}'
         try:
-            response = self._client.chat.completions.create(
-                model=self.config.model,
-                messages=messages,
-                max_tokens=self.config.max_tokens,
-                temperature=self.config.temperature,
-            )
-            text = response.choices[0].message.content or ''
-        except Exception as error:  # openai raises many types (APIError, timeouts, connection errors)
+            text = self._backend.ask_jpegs([request.image_1, request.image_2], prompt).raw_text
+        except BackendError as error:  # the client's every transport or server failure, retried as it says
             return TeacherResult(TeacherStatus.ERROR, None, f'{type(error).__name__}: {error}')
         text = text.strip()
         if not matches_output_format(text):
@@ -201,6 +200,4 @@ class Teacher:
 
     def close(self) -> None:
         """Close the HTTP client."""
-        close = getattr(self._client, 'close', None)
-        if callable(close):
-            close()
+        self._backend.close()

@@ -244,7 +244,9 @@ def render_table(summary: dict[str, dict[str, CategoryScore]], label: str = 'thi
 
 
 class TransformersGenerator:
-    """Greedy generation in-process with transformers (temperature 0), batched with left padding.
+    """Greedy generation in-process with transformers (temperature 0), batched with left padding, by the
+    transformers backend's generation (:func:`~actial_ros.backends.transformers_backend.chat_batch`,
+    :func:`~actial_ros.backends.transformers_backend.generate_greedy`).
 
     Args:
         model_path: checkpoint directory or hub id.
@@ -285,35 +287,19 @@ class TransformersGenerator:
         return replies
 
     def _batch(self, items: Sequence[EvalItem]) -> list[str]:
-        import torch
         from actial_ros.training.fine_tuning.data import fit_image_bytes
-        from actial_ros.training.fine_tuning.prompts import structured_messages
         from PIL import Image
 
-        texts = [
-            self.processor.apply_chat_template(
-                structured_messages(item.question, system_prompt=self.system_prompt, num_images=len(item.images)),
-                add_generation_prompt=True,
-                tokenize=False,
-            )
-            for item in items
-        ]
+        from actial_ros.backends.transformers_backend import chat_batch, generate_greedy
+
         # Downscaled to fit 960x540 as in training (actial_ros.training.fine_tuning.data.fit_image_bytes), so that a
         # large max_pixels sees the same pixels at evaluation as in SFT and GRPO.
         images = [
             [Image.open(io.BytesIO(fit_image_bytes(data))).convert('RGB') for data in item.images] for item in items
         ]
-        inputs = self.processor(text=texts, images=images, padding=True, return_tensors='pt').to(self.device)
-        tokenizer = self.processor.tokenizer
-        with torch.inference_mode():
-            output = self.model.generate(
-                **inputs,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        generated = output[:, inputs['input_ids'].shape[1] :]
-        return [str(t) for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+        inputs = chat_batch(self.processor, [item.question for item in items], images, system_prompt=self.system_prompt)
+        replies = generate_greedy(self.model, self.processor, inputs, max_new_tokens=self.max_new_tokens)
+        return [text for text, _, _ in replies]
 
 
 class EndpointGenerator:
