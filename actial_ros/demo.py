@@ -38,7 +38,7 @@ from actial_ros.bags.camera_specs import BagCamera, default_camera_info_topic
 from actial_ros.bags.reading import image_message_counts
 from actial_ros.dds import local_ros_environment
 from actial_ros.errors import ActialError, ConfigError
-from actial_ros.messages import pose_fields
+from actial_ros.message_fields import pose_fields
 from actial_ros.records import AnswerRecord, AnswerRow, Record
 from actial_ros.report import write_report
 from actial_ros.scoring import ScoreBoard

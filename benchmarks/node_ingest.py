@@ -52,7 +52,7 @@ def bench_costs(repeats: int = 200) -> None:
 
     from actial_ros.frame import CameraIntrinsics, Frame
     from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb, jpeg_data_url, rgb_to_compressed
-    from actial_ros.messages import odometry_to_transform
+    from actial_ros.message_fields import odometry_to_transform
     from actial_ros.nodes.spatial_reasoner import SpatialReasonerNode
     from actial_ros.pairing import PairingBuffer, PairPolicy
 

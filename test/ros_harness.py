@@ -25,7 +25,7 @@ from rclpy.node import Node  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from actial_ros.messages import stamp_to_ns  # noqa: E402
+from actial_ros.message_fields import stamp_to_ns  # noqa: E402
 from actial_ros.nodes.answer_msgs import answer_msg_to_record  # noqa: E402
 from actial_ros_msgs.msg import ViewpointAnswer  # noqa: E402
 

@@ -5,7 +5,7 @@ never raise out of a callback's work and never reach the engine's last-resort ha
 
 Messages are duck-typed stand-ins (``SimpleNamespace``) with the field types ROS messages carry (ints
 of the field's width, any float including NaN and inf, any string, any bytes), which is what the
-conversion functions in :mod:`actial_ros.imaging` and :mod:`actial_ros.messages` read.
+conversion functions in :mod:`actial_ros.imaging` and :mod:`actial_ros.message_fields` read.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from actial_ros.enums import DropReason
 from actial_ros.errors import ActialError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.imaging import IMAGE_ENCODINGS, compressed_msg_to_rgb, encode_jpeg, image_msg_to_rgb
-from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns
+from actial_ros.message_fields import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns
 from actial_ros.pairing import PairPolicy
 from actial_ros.reasoner import ReasonerConfig, SpatialReasoner
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.imaging import ImageFields, rgb_to_image_fields
-from actial_ros.messages import camera_info_fields, ns_to_stamp, pose_fields
+from actial_ros.message_fields import camera_info_fields, ns_to_stamp, pose_fields
 
 if TYPE_CHECKING:
     from rosbags.typesys.store import Typestore
@@ -133,7 +133,7 @@ def camera_info_cdr(
     typestore: Typestore, stamp_ns: int, intrinsics: CameraIntrinsics, *, frame_id: str = 'camera_optical_frame'
 ) -> bytes:
     """CDR bytes of a ``sensor_msgs/CameraInfo`` for pinhole ``intrinsics`` (plumb_bob, zero distortion;
-    :func:`actial_ros.messages.camera_info_fields`)."""
+    :func:`actial_ros.message_fields.camera_info_fields`)."""
     types = typestore.types
     fields = camera_info_fields(intrinsics)
     roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)

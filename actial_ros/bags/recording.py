@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from actial_ros.bags.camera_specs import BagCamera, camera_from_mapping, extrinsic_tuple
 from actial_ros.errors import CaptureError, ConfigError
-from actial_ros.messages import pose_fields
+from actial_ros.message_fields import pose_fields
 
 __all__ = ['RECORDING_FILENAME', 'RecordingFile', 'recording_camera_entry', 'write_recording_json']
 

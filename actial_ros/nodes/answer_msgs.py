@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actial_ros.enums import AnswerStatus, QuestionType, ViewpointLabel
-from actial_ros.messages import ns_to_stamp, stamp_to_ns
+from actial_ros.message_fields import ns_to_stamp, stamp_to_ns
 from actial_ros.records import AnswerRecord, AskRecord, Record
 from actial_ros_msgs.msg import ViewpointAnswer
 

@@ -65,7 +65,7 @@ from actial_ros.enums import BAG_STORAGES, IMAGE_TRANSPORTS, QOS_CHOICES, QOS_NA
 from actial_ros.errors import ActialError, ConfigError
 from actial_ros.geometry import BASE_TO_OPTICAL_QUATERNION_XYZW, base_to_optical_extrinsic
 from actial_ros.keyframes import KeyframeDecision, KeyframePolicy, KeyframeSelector
-from actial_ros.messages import odometry_to_transform, pose_fields
+from actial_ros.message_fields import odometry_to_transform, pose_fields
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras
 from actial_ros.nodes.delivery_events import DeliveryMonitor, with_message_info
 from actial_ros.nodes.descriptors import declare_parameters

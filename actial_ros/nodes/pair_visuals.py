@@ -31,7 +31,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from actial_ros.frame import Pair
 from actial_ros.imaging import rgb_to_image_fields
-from actial_ros.messages import ns_to_stamp
+from actial_ros.message_fields import ns_to_stamp
 from actial_ros.pair_view import CORRECT_RGB, UNSCORED_RGB, WRONG_RGB, render_pair_view
 from actial_ros.records import AnswerRecord
 

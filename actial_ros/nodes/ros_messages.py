@@ -1,7 +1,7 @@
 """rclpy messages the package's publishers build: Header, Image, CameraInfo, Odometry.
 
 The field values come from the ROS-free core (:func:`actial_ros.imaging.rgb_to_image_fields`,
-:func:`actial_ros.messages.camera_info_fields`, :func:`actial_ros.messages.pose_fields`); the rosbag
+:func:`actial_ros.message_fields.camera_info_fields`, :func:`actial_ros.message_fields.pose_fields`); the rosbag
 writers build the same messages as CDR in :mod:`actial_ros.bags.cdr`.
 """
 
@@ -15,7 +15,7 @@ from std_msgs.msg import Header
 
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.imaging import ImageFields
-from actial_ros.messages import camera_info_fields, ns_to_stamp, pose_fields
+from actial_ros.message_fields import camera_info_fields, ns_to_stamp, pose_fields
 
 __all__ = ['camera_info_msg', 'header_msg', 'image_msg', 'odometry_msg']
 

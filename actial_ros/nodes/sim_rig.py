@@ -38,7 +38,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from actial_ros.errors import ConfigError
 from actial_ros.imaging import rgb_to_image_fields
-from actial_ros.messages import ns_to_stamp, pose_fields
+from actial_ros.message_fields import ns_to_stamp, pose_fields
 from actial_ros.nodes.descriptors import declare_parameters
 from actial_ros.nodes.entry import run_node
 from actial_ros.nodes.qos import qos_profile

@@ -58,7 +58,7 @@ from actial_ros.errors import ActialError, BackendError, ConfigError
 from actial_ros.frame import CameraIntrinsics, Pair
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
 from actial_ros.live_report import LiveReport
-from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
+from actial_ros.message_fields import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns, transform_to_matrix
 from actial_ros.nodes.answer_msgs import record_to_answer_msg
 from actial_ros.nodes.ask_action import AskActionServer
 from actial_ros.nodes.camera_params import CameraSpec, declare_additional_cameras, extrinsic_from_values

@@ -28,7 +28,7 @@ from actial_ros.bags.cdr import (
 )
 from actial_ros.bags.recording import recording_camera_entry, write_recording_json
 from actial_ros.errors import ConfigError
-from actial_ros.messages import ns_to_stamp
+from actial_ros.message_fields import ns_to_stamp
 from actial_ros.simulation.record import PoseRecordWriter
 from actial_ros.simulation.render import depth_image_fields
 from actial_ros.simulation.rig import SimRig

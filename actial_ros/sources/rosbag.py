@@ -56,7 +56,7 @@ from actial_ros.errors import CaptureError, ImageError, PoseError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import camera_pose_from_odometry
 from actial_ros.imaging import compressed_msg_to_rgb, image_msg_to_rgb
-from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform
+from actial_ros.message_fields import camera_info_to_intrinsics, odometry_to_transform
 from actial_ros.pairing import OdometryHistory, OdometryMatchPolicy
 from actial_ros.sources.bag_layout import BagLayout, RecordedCamera, recording_parts, resolve_layout, view_name
 from actial_ros.sources.base import DEFAULT_SOURCE_OPTIONS, PosedCapture, PosedView, RgbImage, SourceKind, SourceOptions

@@ -26,7 +26,7 @@ from actial_ros.bags.export import RigCamera, write_rig_bag
 from actial_ros.bags.files import bag_parts
 from actial_ros.bags.reading import default_typestore
 from actial_ros.geometry import base_to_optical_extrinsic, relative_pose, viewpoint_label
-from actial_ros.messages import pose_fields
+from actial_ros.message_fields import pose_fields
 from actial_ros.sources.llff import LlffPosedCapture
 
 rclpy = pytest.importorskip('rclpy')

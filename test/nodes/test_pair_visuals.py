@@ -23,7 +23,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from actial_ros.imaging import image_msg_to_rgb  # noqa: E402
-from actial_ros.messages import stamp_to_ns  # noqa: E402
+from actial_ros.message_fields import stamp_to_ns  # noqa: E402
 from actial_ros.nodes.pair_visuals import MARKER_NAMESPACE  # noqa: E402
 
 pytestmark = pytest.mark.ros

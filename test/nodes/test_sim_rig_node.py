@@ -27,7 +27,7 @@ from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from actial_ros.imaging import image_msg_to_rgb  # noqa: E402
-from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, pose_to_transform, stamp_to_ns  # noqa: E402
+from actial_ros.message_fields import camera_info_to_intrinsics, odometry_to_transform, pose_to_transform, stamp_to_ns  # noqa: E402
 from actial_ros.nodes.sim_rig import SimRigNode  # noqa: E402
 
 pytestmark = pytest.mark.ros

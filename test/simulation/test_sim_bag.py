@@ -10,7 +10,7 @@ import pytest
 from actial_ros.errors import ConfigError
 from actial_ros.geometry import camera_pose_from_odometry
 from actial_ros.imaging import image_msg_to_rgb
-from actial_ros.messages import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns
+from actial_ros.message_fields import camera_info_to_intrinsics, odometry_to_transform, stamp_to_ns
 from actial_ros.simulation.bag import SimTopics, write_sim_bag
 from actial_ros.simulation.camera import PinholeCamera
 from actial_ros.simulation.mount import camera_mount

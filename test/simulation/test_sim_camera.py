@@ -15,7 +15,7 @@ import pytest
 from actial_ros.errors import ConfigError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import base_to_optical_extrinsic
-from actial_ros.messages import camera_info_fields
+from actial_ros.message_fields import camera_info_fields
 from actial_ros.simulation.camera import (
     PinholeCamera,
     depth_from_buffer,

@@ -38,7 +38,7 @@ from actial_ros.errors import CaptureError, ConfigError
 from actial_ros.frame import CameraIntrinsics
 from actial_ros.geometry import LabelThresholds, base_to_optical_extrinsic, relative_pose, viewpoint_label
 from actial_ros.imaging import encode_jpeg
-from actial_ros.messages import pose_fields
+from actial_ros.message_fields import pose_fields
 from actial_ros.sources.bag_layout import read_bag_layout
 from actial_ros.sources.base import SourceOptions
 from actial_ros.sources.llff import LlffPosedCapture

@@ -1,4 +1,4 @@
-"""Duck-typed conversions between ROS message fields and core types (actial_ros.messages)."""
+"""Duck-typed conversions between ROS message fields and core types (actial_ros.message_fields)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from actial_ros.errors import PoseError
 from actial_ros.frame import CameraIntrinsics
-from actial_ros.messages import (
+from actial_ros.message_fields import (
     camera_info_fields,
     camera_info_to_intrinsics,
     ns_to_stamp,
