@@ -25,6 +25,7 @@ __all__ = [
     'format_options',
     'make_question',
     'parse_question_types',
+    'question_text',
 ]
 
 OPTION_LETTERS: tuple[str, ...] = ('A', 'B', 'C')
@@ -136,6 +137,17 @@ def format_options(options: Sequence[str]) -> str:
     return '\n'.join(f'{letter}. {text}' for letter, text in zip(string.ascii_uppercase, options, strict=False))
 
 
+def question_text(stem: str, options: Sequence[str]) -> str:
+    """A multiple-choice question's whole text: :data:`PREAMBLE`, the ``stem``, the lettered ``options``
+    (:func:`format_options`) and :data:`CLOSING_INSTRUCTION`, one per line (the layout of every viewpoint
+    question, the node's and the dataset's).
+
+    Raises:
+        ValueError: as :func:`format_options`.
+    """
+    return f'{PREAMBLE}\n{stem}\n{format_options(options)}\n{CLOSING_INSTRUCTION}'
+
+
 def make_question(
     question_type: QuestionType | str,
     truth: ViewpointLabel | str | None,
@@ -156,7 +168,7 @@ def make_question(
     labels = [ViewpointLabel.LEFT, ViewpointLabel.RIGHT, ViewpointLabel.NONE]
     rng.shuffle(labels)
     texts = tuple(_OPTION_TEXT[kind][label] for label in labels)
-    text = f'{PREAMBLE}\n{_STEMS[kind]}\n{format_options(texts)}\n{CLOSING_INSTRUCTION}'
+    text = question_text(_STEMS[kind], texts)
     return Question(
         question_type=kind,
         text=text,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from actial_ros.enums import QuestionType, ViewpointLabel
 from actial_ros.geometry import LabelThresholds, RelativePose, viewpoint_label
-from actial_ros.questions import CLOSING_INSTRUCTION, PREAMBLE, Question, format_options, make_question
+from actial_ros.questions import PREAMBLE, Question, make_question, question_text
 
 __all__ = [
     'YAW_BIN_QUESTION',
@@ -116,7 +116,7 @@ def make_yaw_bin_question(pose: RelativePose, edges: tuple[float, ...], rng: ran
     labels = [f'{direction}_{k + 1}' for direction in ('left', 'right') for k in range(len(edges) - 1)]
     rng.shuffle(labels)
     options = tuple(_bin_text(label.split('_')[0], int(label.split('_')[1]) - 1, edges) for label in labels)
-    text = f'{PREAMBLE}\n{_YAW_BIN_STEM}\n{format_options(options)}\n{CLOSING_INSTRUCTION}'
+    text = question_text(_YAW_BIN_STEM, options)
     return RowQuestion(
         question_type=YAW_BIN_QUESTION,
         text=text,
