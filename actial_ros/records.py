@@ -10,7 +10,8 @@ typed messages and back (:mod:`actial_ros.nodes.answer_msgs`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import Enum
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from actial_ros.enums import AnswerStatus, QuestionType, ViewpointLabel
@@ -126,37 +127,8 @@ class AnswerRecord:
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON form: ``kind``, then every attribute in the order above; enums as their values, tuples as
-        lists."""
-        return {
-            'kind': self.KIND,
-            'id': self.id,
-            'pair_id': self.pair_id,
-            'camera_1': self.camera_1,
-            'camera_2': self.camera_2,
-            'stamp_1': self.stamp_1,
-            'stamp_2': self.stamp_2,
-            'frame_1': self.frame_1,
-            'frame_2': self.frame_2,
-            'question_type': self.question_type.value,
-            'question': self.question,
-            'options': list(self.options),
-            'option_labels': [label.value for label in self.option_labels],
-            'raw_text': self.raw_text,
-            'answer_letter': self.answer_letter,
-            'answer': None if self.answer is None else self.answer.value,
-            'status': self.status.value,
-            'reason': self.reason,
-            'truth': None if self.truth is None else self.truth.value,
-            'truth_letter': self.truth_letter,
-            'correct': self.correct,
-            'yaw_deg': self.yaw_deg,
-            'pitch_deg': self.pitch_deg,
-            'roll_deg': self.roll_deg,
-            't12': None if self.t12 is None else list(self.t12),
-            'latency_s': self.latency_s,
-            'backend': self.backend,
-            'usage': dict(self.usage),
-        }
+        lists (:func:`_json_form`)."""
+        return _json_form(self)
 
     @classmethod
     def from_json_dict(cls, data: Mapping[str, Any]) -> AnswerRecord:
@@ -238,21 +210,9 @@ class AskRecord:
         return self.KIND
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The JSON form: ``kind``, then every attribute in the order above."""
-        return {
-            'kind': self.KIND,
-            'id': self.id,
-            'question': self.question,
-            'stamps': list(self.stamps),
-            'cameras': list(self.cameras),
-            'frames': list(self.frames),
-            'raw_text': self.raw_text,
-            'status': self.status.value,
-            'reason': self.reason,
-            'latency_s': self.latency_s,
-            'backend': self.backend,
-            'usage': dict(self.usage),
-        }
+        """The JSON form: ``kind``, then every attribute in the order above; enums as their values, tuples as
+        lists (:func:`_json_form`)."""
+        return _json_form(self)
 
     @classmethod
     def from_json_dict(cls, data: Mapping[str, Any]) -> AskRecord:
@@ -275,6 +235,23 @@ class AskRecord:
             backend=_get(data, 'backend', _str),
             usage=_get(data, 'usage', _usage),
         )
+
+
+def _json_value(value: Any) -> Any:
+    """A record attribute's JSON value: an enum's value, a tuple as a list (of JSON values), a mapping as a dict."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def _json_form(record: AnswerRecord | AskRecord) -> dict[str, Any]:
+    """``kind``, then every field of ``record`` in declaration order, as JSON values (the one writer of both
+    records' JSON forms, so their key order is their fields' order)."""
+    return {'kind': record.KIND, **{f.name: _json_value(getattr(record, f.name)) for f in fields(record)}}
 
 
 Record = AnswerRecord | AskRecord
