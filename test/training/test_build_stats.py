@@ -106,3 +106,32 @@ def test_a_resume_reads_the_done_records_of_an_earlier_build(tmp_path: Path) -> 
     assert resumed.complete and resumed.shards_resumed == 1 and resumed.shards_written == 2
     assert resumed.skips == {'pair_bad_image': 3}
     assert (resumed.splits, resumed.counts, resumed.cot) == (full.splits, full.counts, full.cot)
+
+
+@pytest.mark.parametrize(
+    'text',
+    ['{"train|rows": 5, "train|mood|happy": 1}\n', '{"train|rows": 5', '[1, 2]\n', '{"train|rows": "5"}\n'],
+    ids=['unknown counter', 'truncated', 'not a mapping', 'not a count'],
+)
+def test_a_shard_whose_done_record_cannot_be_read_is_written_again(tmp_path: Path, text: str) -> None:
+    def config(out: Path, stop: int | None = None) -> BuildConfig:
+        return BuildConfig(
+            sources=(f'llff:{SAMPLE_CAPTURE}',),
+            out=out,
+            pairs=PairConfig(max_pairs=10),
+            test_size=0,
+            rows_per_shard=16,
+            stop_after_shards=stop,
+        )
+
+    full = build(config(tmp_path / 'full'))
+    out = tmp_path / 'resumed'
+    assert not build(config(out, stop=1)).complete
+    (record,) = (out / '.build' / 'done').iterdir()
+    record.write_text(text)
+    resumed = build(config(out))
+    assert resumed.complete and resumed.shards_resumed == 0 and resumed.shards_written == full.shards_total
+    unreadable = [w for w in resumed.warnings if 'done record is unreadable' in w]
+    assert len(unreadable) == 1 and unreadable[0].startswith(f'{record.stem}: ')
+    assert (resumed.splits, resumed.counts) == (full.splits, full.counts)
+    assert ShardStats.from_record(json.loads(record.read_text())).to_record()

@@ -20,7 +20,7 @@ Pipeline (docs/dataset.md):
    streams rows to a parquet writer in row groups. Each shard is written to a hidden temporary file
    and renamed into place (``os.replace``), then recorded as done in ``.build/done/``; a restart with
    the same inputs skips done shards (a different plan in the same ``--out`` is refused unless
-   ``--overwrite``).
+   ``--overwrite``; a shard whose done record cannot be read is written again, with a warning).
 6. **Finish**: the dataset card ``README.md`` (YAML ``configs`` so that ``datasets.load_dataset(OUT)``
    works; counts per split, question type, label, yaw bin and source; no dates) and
    ``build_report.json`` (counted skips by reason, warnings).
@@ -122,8 +122,27 @@ def _done_record(state: Path, task: ShardTask) -> Path:
     return state / 'done' / f'{task.name}.json'
 
 
+def _done_stats(state: Path, data: Path, task: ShardTask, warnings: list[str] | None = None) -> ShardStats | None:
+    """The counters of a done shard, or ``None`` when it is not done: no shard file, no done record, or a record
+    this builder cannot read (not a JSON mapping of counts, or a key that is no build counter, e.g. written by
+    another version). Such a shard is written again (its plan is deterministic, so nothing is lost) and, with
+    ``warnings``, one line says so."""
+    record = _done_record(state, task)
+    if not (record.is_file() and (data / task.name).is_file()):
+        return None
+    try:
+        counts = json.loads(record.read_text(encoding='utf-8'))
+        if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
+            raise ValueError('not a mapping of counts')
+        return ShardStats.from_record(counts)
+    except (ValueError, UnicodeDecodeError) as error:
+        if warnings is not None:
+            warnings.append(f'{task.name}: its done record is unreadable ({error}); the shard is written again')
+        return None
+
+
 def _is_done(state: Path, data: Path, task: ShardTask) -> bool:
-    return _done_record(state, task).is_file() and (data / task.name).is_file()
+    return _done_stats(state, data, task) is not None
 
 
 def _executor(workers: int) -> concurrent.futures.Executor | None:
@@ -216,7 +235,7 @@ def build(config: BuildConfig, *, on_shard: Callable[[ShardTask], None] | None =
         fingerprint = _fingerprint(config, plans, tasks)
         state, data = _prepare_out(out, fingerprint, config.overwrite)
 
-        pending = [task for task in tasks if not _is_done(state, data, task)]
+        pending = [task for task in tasks if _done_stats(state, data, task, warnings) is None]
         resumed = len(tasks) - len(pending)
         if config.stop_after_shards is not None:
             pending = pending[: config.stop_after_shards]
@@ -260,9 +279,9 @@ def build(config: BuildConfig, *, on_shard: Callable[[ShardTask], None] | None =
     complete = all(_is_done(state, data, task) for task in tasks)
     stats = ShardStats()
     for task in tasks:
-        record = _done_record(state, task)
-        if record.is_file():
-            stats.merge(ShardStats.from_record(json.loads(record.read_text())))
+        done = _done_stats(state, data, task)
+        if done is not None:
+            stats.merge(done)
     report = make_report(config, plans, rejected, train, test, tasks, stats, warnings, complete)
     report.shards_written = written
     report.shards_resumed = resumed
