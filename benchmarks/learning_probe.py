@@ -13,6 +13,9 @@ SFT target's prefix ``<think>\\n</think>\\n<answer>``. Probes read, per question
   and between their 4 merged tokens, what the language model receives (4x4);
 - the language model's hidden state at the answer position (the prompt's last token, where the reply begins),
   layers 1 to 4 (the last after the final norm);
+- its hidden states at image 2's 4 tokens, side by side (4x256, layers 1 to 4): the only places where causal
+  attention can compare image 2 with image 1 before the answer; image 1's 4 tokens (which cannot see image 2) are
+  the control;
 - the model's own label word: its argmax over the first tokens of left / right / none after ``<think>\\n``, where
   the SFT target (``config/training/sft_from_scratch.yaml``) writes the direction (no fit).
 
@@ -31,7 +34,8 @@ every figure with the validation accuracy and the chosen hyperparameters to ``OU
 
 Measured on seed 3's output (2026-12-07; the project's CPU machine: AMD EPYC, 2 cores, Python 3.11.7, torch
 2.13.0+cpu, 1 thread, another benchmark on the second core): 6,328 training and 492 held-out rotation rows,
-majority rate 51.6 %; 224 s at the defaults (rotation, base and sft). Every held-out figure equals, to the tenth of
+majority rate 51.6 %; 224 s at the defaults (rotation, base and sft; 289 s at 2 threads with the image-token
+probes, added later the same day). Every held-out figure equals, to the tenth of
 a point, that of the experiment script (outside the tree) this replaces, which docs/training.md quotes.
 
 Why: the from-scratch recipe stays at chance on held-out scenes (docs/training.md). The direction of a turn is a
@@ -39,8 +43,11 @@ relation between the two images, and this says where it is lost: it is in the pi
 quadrant colours, compared by an MLP; 52.4 / 50.2 % from either image alone, 15.0 % with the images swapped: the
 cue is relational), in the random vision tower's patches (79.3 %), weaker after the 2x2 merge (61.8 %), and at
 chance at the language model's answer position before and after SFT (48.6-53.9 / 47.8-53.0 %), where the SFT
-model writes "left" for every pair (48.4 %). The comparison of the two images is what is not learned, so the
-recipe's next step is a first-order gradient for it, and features that survive the merge.
+model writes "left" for every pair (48.4 %). Image 2's tokens in the language model are at chance too (50.0-53.3 %
+held out, layers 1-4, before and after SFT, while they fit 57-66 % of the training rows): attention from image 2 to
+image 1 does not compute the comparison either, at initialisation or after training. The comparison of the two
+images is what is not learned, so the recipe's next step is a first-order gradient for it, and features that
+survive the merge (``benchmarks/learning_grounding.py`` separates routing from comparing).
 """
 
 from __future__ import annotations
@@ -193,7 +200,8 @@ def extract(model_dir: Path, rows: Rows, *, pixels: bool, log: Callable[[str], N
 
     start = time.perf_counter()
     processor: Any = load_processor(model_dir, max_pixels=MAX_PIXELS, padding_side='left')
-    model: Any = load_model(model_dir, dtype='float32').eval()
+    model: Any = load_model(model_dir, dtype='float32')
+    model.eval()
     tokenizer = processor.tokenizer
     suffix_ids = tokenizer(SUFFIX, add_special_tokens=False)['input_ids']
     prefix_ids = tokenizer(WORD_PREFIX, add_special_tokens=False)['input_ids']
@@ -244,6 +252,10 @@ def extract(model_dir: Path, rows: Rows, *, pixels: bool, log: Callable[[str], N
         add('token_cosines', pair_cosines(tokens[:, 0], tokens[:, 1]))
         hidden = output.hidden_states  # 0: embeddings; 1..L: the layers (the last after the final norm)
         add('lm', np.stack([half(hidden[layer][:, prompt_end]) for layer in range(1, len(hidden))], 1))
+        image_positions = (inputs['input_ids'] == model.config.image_token_id).nonzero()[:, 1].reshape(n, 8)
+        rows_index = torch.arange(n)[:, None]
+        for name, part in (('lm_image1', image_positions[:, :4]), ('lm_image2', image_positions[:, 4:])):
+            add(name, np.stack([half(hidden[layer][rows_index, part]) for layer in range(1, len(hidden))], 1))
         add('words', output.logits[:, word_position, word_ids].float().numpy())
         if pixels:
             pixel_values = inputs['pixel_values'].reshape(n, 2, 16, -1)
@@ -465,6 +477,14 @@ def probe_type(
                 tr['lm'][on_train][:, layer].astype(np.float32),
                 ho['lm'][on_heldout][:, layer].astype(np.float32),
             )
+        for part in ('lm_image1', 'lm_image2'):
+            for layer in range(tr[part].shape[1]):
+                fitted(
+                    f'{model} LM layer {layer + 1}: {part} tokens (4x256)',
+                    'linear',
+                    flat(tr[part][on_train][:, layer].astype(np.float32)),
+                    flat(ho[part][on_heldout][:, layer].astype(np.float32)),
+                )
         result.probes.append(
             Probe(
                 f"{model}: the model's own label word after '<think>\\n'",
