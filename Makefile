@@ -60,13 +60,11 @@ test-py310:
 lint: $(VENV)/.installed-dev $(VENV)/.installed-msgs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-	# Python 3.10 (ROS 2 Humble) is promised by setup.py: no newer syntax or standard-library names, typed as 3.10.
+	# Python 3.10 (ROS 2 Humble) is promised by setup.py: no newer syntax or standard-library names.
 	$(VENV)/bin/vermin --target=3.10- --violations --no-tips --eval-annotations actial_ros training scripts benchmarks test
-	$(VENV)/bin/mypy --python-version 3.10
-	# The layers (pyproject.toml [tool.importlinter]): cli > commands > nodes > engine > backends, sources > bags > core;
-	# no rclpy or torch in the core.
-	bash scripts/lint_imports.sh $(VENV)
+	# mypy strict, typed as 3.11 and 3.10, and the layers (pyproject.toml [tool.importlinter]: cli > commands > nodes >
+	# engine > backends, sources > bags > core; no rclpy or torch in the core), over the installed layout.
+	bash scripts/lint_installed.sh $(VENV)
 	# The tests too, strict (conftest.py files one at a time: mypy would see several modules named conftest).
 	MYPYPATH=test:test/training:test/serving $(VENV)/bin/mypy --strict --ignore-missing-imports \
 		$$(git ls-files 'test/*.py' | grep -v conftest.py)

@@ -66,7 +66,7 @@ def clear_worker_cache() -> None:
 
 def _teacher(config: TeacherConfig) -> Teacher:
     cached = _WORKER_CACHE.get('teacher')
-    if cached is not None and cached.config == config:
+    if isinstance(cached, Teacher) and cached.config == config:
         return cached
     teacher = Teacher(config)
     _WORKER_CACHE['teacher'] = teacher
@@ -209,7 +209,7 @@ def _pair_rows(
             yaw_deg=pose.yaw_deg,
             pitch_deg=pose.pitch_deg,
             roll_deg=pose.roll_deg,
-            t12=pose.translation,
+            t12=tuple(float(v) for v in pose.translation),
             cot=cot,
         )
         stats.split(split).add_row(question.question_type, question.answer_label, bin_number, plan.ref.source)

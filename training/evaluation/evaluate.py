@@ -274,7 +274,8 @@ class TransformersGenerator:
 
         self.processor = load_processor(model_path, max_pixels=max_pixels, padding_side='left')
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-        self.model = load_model(model_path, dtype=dtype).to(self.device).eval()
+        model: Any = load_model(model_path, dtype=dtype)
+        self.model = model.to(self.device).eval()
         self.system_prompt = system_prompt
         self.max_new_tokens = int(max_new_tokens)
         self.batch_size = max(1, int(batch_size))

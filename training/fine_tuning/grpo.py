@@ -21,6 +21,7 @@ inside each training process, sharing the GPU: ``vllm_gpu_memory_utilization``) 
 from __future__ import annotations
 
 import logging
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,20 +154,21 @@ def schedule(settings: GrpoSettings, processes: int | None = None) -> dict[str, 
 
 
 def _dataset(settings: GrpoSettings) -> Any:
-    from actial_ros.training.fine_tuning.data import build_grpo_dataset, load_sat, load_viewpoint
+    from actial_ros.training.fine_tuning.data import SatLayout, build_grpo_dataset, load_sat, load_viewpoint
 
     if not settings.sat_data and not settings.viewpoint_data:
         raise ConfigError(
             "grpo needs prompts: SAT data (--sat-data), viewpoint data (--viewpoint-data: a robot's own bags "
             'built with build-viewpoint), or both with --viewpoint-ratio'
         )
-    if settings.sat_layout not in ('auto', 'array', 'verl', 'flat'):
+    layouts: dict[str, SatLayout] = {name: name for name in typing.get_args(SatLayout)}
+    if settings.sat_layout not in layouts:
         raise ConfigError(f'sat_layout must be auto, array, verl or flat, got {settings.sat_layout!r}')
     sat = None
     if settings.sat_data:
         sat = load_sat(
             settings.sat_data,
-            layout=settings.sat_layout,
+            layout=layouts[settings.sat_layout],
             seed=settings.seed,
             max_image_width=settings.max_image_width,
             max_image_height=settings.max_image_height,
