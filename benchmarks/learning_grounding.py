@@ -1,0 +1,461 @@
+"""Grounding diagnostic for the learning benchmark (issue 20): can the from-scratch model route a named part of
+an image to its answer, and once it can, does it compare the two images?
+
+The learning benchmark's model answers held-out turns in random scenes at chance, and ``learning_probe.py`` finds
+the direction in the pixels and lost in the language model. This separates two capabilities the turn needs. Rows
+are made from a ``benchmarks/learning.py`` output's training and held-out orbit pairs (``data/train``,
+``data/heldout``); every task trains the shipped recipe (``config/training/sft_from_scratch.yaml`` through
+``actial-ros-train sft``, from that output's random ``base``, or a copy of it with ``--rope-theta``) and evaluates
+held-out rows (other objects, walls, floors and lights) through ``actial-ros-train evaluate``:
+
+- ``quadrant`` (routing on request): one question per row, the dominant colour of ONE named quadrant of ONE
+  named image (``red``/``green``/``blue``: the channel where the quadrant's mean colour at the model's 56 px most
+  exceeds the training images' mean; a function of one image token's pixels). Printed beside it: the accuracy of
+  the same rule applied to the named image's mean colour and to the pair's (what a model that does not route
+  scores).
+- ``grounded`` (routing at fixed places, then the comparison): the orbit rows themselves, their target
+  ``<think>`` listing the dominant colour of image 1's four quadrants, then image 2's (top-left, top-right,
+  bottom-left, bottom-right), then the label, then the letter. Each colour word is first-order (one quadrant,
+  at a fixed place in the reply); the label after them is a comparison. Printed: each word's held-out accuracy,
+  the label word's and the letter's per question type. (The rows carry that think text in ``answer_label``, which
+  the recipe's ``mc_target_template`` writes into the think block; the evaluation reads the letter.)
+- ``matched`` (the comparison laid out): the orbit rows, their target the match rule's two comparisons as
+  adjacent words with a verdict each (image 2's top-left colour, image 1's top-right colour, ``same`` or
+  ``different``; then image 2's top-right and image 1's top-left), then the label and the letter. The verdict is
+  the equality of the two words just written (a symmetric relation of two discrete tokens), the label a function
+  of the two verdicts.
+- ``shift_fixed``: the curriculum's fixed-reference crops (``learning.curriculum``'s parameters); the direction
+  word and the letter.
+
+Beside ``grounded`` and ``matched``, what readers of the pixels and words can do on the turns (rotation rows,
+held out; ``readers of the words`` in ``results.json``): a one-hidden-layer MLP fitted on the training rows from
+the 8 true colour words and from the 24 mean colours; with nothing fitted, :func:`match_rule` (on the colours of
+the top quarters, of all quarters, and on the top quarters' colour words) and :func:`flow_rule`.
+
+    .venv/bin/python benchmarks/learning.py --out out/learning_s3 --seed 3 --stages render build model   # inputs
+    .venv/bin/python benchmarks/learning_grounding.py --learning out/learning_s3 --task grounded --out out/ground
+    .venv/bin/python benchmarks/learning_grounding.py --learning out/learning_s3 --task grounded \
+        --from-model out/ground/sft --max-steps 1600 --seed 43 --out out/ground_2400     # 1,600 steps more
+    .venv/bin/python benchmarks/learning_grounding.py --learning out/learning_s3 --task shift_fixed \\
+        --rope-theta 1 --out out/shift_theta1
+
+Stages (each skipped when its output exists): rows, sft, evaluate; ``results.json`` in ``--out``.
+Measured figures: docs/training.md and benchmarks/README.md ("Learning from scratch", 2026-12-07).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import random
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+REPO = Path(__file__).resolve().parents[1]
+COLOURS = ('red', 'green', 'blue')
+QUADRANTS = ('top-left', 'top-right', 'bottom-left', 'bottom-right')
+MODEL_SIZE = 56
+"""The recipe's image side (max_pixels 3136): 4x4 patches of 14 px merged 2x2, so one token per 28 px quadrant."""
+TASKS = ('quadrant', 'grounded', 'matched', 'shift_fixed')
+Array = NDArray[Any]
+
+
+def _sibling(name: str) -> Any:
+    """``benchmarks/NAME.py`` as a module (registered by name: its dataclasses look their module up)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f'{name}_benchmark', Path(__file__).with_name(f'{name}.py'))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def quadrant_colours(jpeg: bytes) -> Array:
+    """Mean colour of each quadrant of an image resized to the model's 56 px (bicubic), as 4x3 float32 in [0, 1],
+    quadrants in :data:`QUADRANTS` order."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(jpeg)).convert('RGB').resize((MODEL_SIZE, MODEL_SIZE), Image.Resampling.BICUBIC)
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    half = MODEL_SIZE // 2
+    colours: Array = pixels.reshape(2, half, 2, half, 3).mean((1, 3)).reshape(4, 3)
+    return colours
+
+
+def load_pairs(split_dir: Path) -> tuple[list[dict[str, Any]], Array]:
+    """The viewpoint rows of a split folder and their quadrant colours, shape (rows, 2 images, 4 quadrants, 3)."""
+    import pyarrow.parquet as pq
+
+    files = sorted(glob.glob(str(split_dir / 'data' / '*.parquet')))
+    if not files:
+        raise SystemExit(f'no rows in {split_dir}/data: run benchmarks/learning.py --stages render build first')
+    rows: list[dict[str, Any]] = pq.ParquetDataset(files).read().to_pylist()
+    colours = np.stack(
+        [np.stack([quadrant_colours(r['image_1']['bytes']), quadrant_colours(r['image_2']['bytes'])]) for r in rows]
+    )
+    return rows, colours
+
+
+def colour_word(colour: Array, centre: Array) -> str:
+    """The dominant colour word of a mean colour relative to ``centre`` (argmax over the RGB excess)."""
+    return COLOURS[int(np.argmax(colour - centre))]
+
+
+def _row(row: dict[str, Any], row_id: str, question: Any) -> dict[str, Any]:
+    from actial_ros.training.dataset.schema import viewpoint_row
+
+    made: dict[str, Any] = viewpoint_row(
+        row_id=row_id,
+        source='grounding',
+        object_id=row['object_id'],
+        split=row['split'],
+        image_1=row['image_1']['bytes'],
+        image_2=row['image_2']['bytes'],
+        image_1_name=row['image_1_name'],
+        image_2_name=row['image_2_name'],
+        question=question,
+        yaw_deg=float(row['yaw_deg']),
+        pitch_deg=float(row['pitch_deg']),
+        roll_deg=float(row['roll_deg']),
+        t12=row['t12'],
+    )
+    return made
+
+
+def quadrant_rows(
+    rows: Sequence[dict[str, Any]], colours: Array, centre: Array, count: int, *, seed: int
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """``count`` single-quadrant colour questions on random pairs of ``rows`` (seeded), and the accuracy of the
+    non-routing rules on them (``named image's mean``, ``pair's mean``)."""
+    from actial_ros.training.dataset.viewpoint import RowQuestion
+
+    rng = random.Random(seed)
+    made, rules = [], {"named image's mean colour": 0, "pair's mean colour": 0}
+    for index in range(count):
+        k = rng.randrange(len(rows))
+        image, quadrant = rng.randrange(2), rng.randrange(4)
+        label = colour_word(colours[k, image, quadrant], centre)
+        rules["named image's mean colour"] += colour_word(colours[k, image].mean(0), centre) == label
+        rules["pair's mean colour"] += colour_word(colours[k].mean((0, 1)), centre) == label
+        order = list(COLOURS)
+        rng.shuffle(order)
+        options = tuple(f'It is mostly {c}' for c in order)
+        name = ('first', 'second')[image]
+        text = (
+            f'Look at the {name} image.\nWhich colour is the {QUADRANTS[quadrant]} quarter of the {name} image, '
+            'relative to the average scene?\n'
+            + ''.join(f'{chr(65 + i)}. {option}\n' for i, option in enumerate(options))
+            + "Answer with the option's letter from the given choices directly."
+        )
+        question = RowQuestion('quadrant', text, options, tuple(order), chr(65 + order.index(label)), label)
+        made.append(_row(rows[k], f'quadrant/{index}', question))
+    return made, {name: hits / max(1, count) for name, hits in rules.items()}
+
+
+def grounded_rows(
+    rows: Sequence[dict[str, Any]], colours: Array, centre: Array, *, matched: bool = False
+) -> list[dict[str, Any]]:
+    """The orbit rows with ``answer_label`` replaced by a think text that ends with the row's label.
+
+    Grounded: image 1's four quadrant words, then image 2's (one line each). ``matched``: the match rule's two
+    comparisons laid out as adjacent words, each followed by its verdict (``same`` or ``different``): image 2's
+    top-left word, image 1's top-right word, verdict; then image 2's top-right, image 1's top-left, verdict."""
+    from actial_ros.training.dataset.viewpoint import RowQuestion
+
+    made = []
+    for row, pair in zip(rows, colours, strict=True):
+        if matched:
+            lines = []
+            for second, first in ((0, 1), (1, 0)):  # top-left of image 2 with top-right of image 1, then the mirror
+                a, b = colour_word(pair[1, second], centre), colour_word(pair[0, first], centre)
+                lines.append(f'{a} {b} {"same" if a == b else "different"}')
+            words = lines
+        else:
+            words = [' '.join(colour_word(q, centre) for q in image) for image in pair]
+        question = RowQuestion(
+            row['question_type'],
+            row['question'],
+            tuple(row['options']),
+            tuple(row['option_labels']),
+            row['answer'],
+            f'{words[0]}\n{words[1]}\n{row["answer_label"]}',
+        )
+        made.append(_row(row, str(row['id']), question))
+    return made
+
+
+def _write(rows: list[dict[str, Any]], path: Path) -> None:
+    from actial_ros.training.dataset.schema import features
+    from datasets import Dataset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Dataset.from_list(rows, features=features()).to_parquet(str(path))
+
+
+def words_bound(train: Array, heldout: Array, y_train: Array, y_heldout: Array, *, seed: int = 0) -> float:
+    """Held-out accuracy of a one-hidden-layer MLP (256 ReLU units, AdamW 1e-3, weight decay 1e-2, 400 full-batch
+    epochs, features standardised on the training rows) from ``train`` features to binary labels."""
+    import torch
+
+    torch.manual_seed(seed)
+    x, z = torch.tensor(train, dtype=torch.float32), torch.tensor(heldout, dtype=torch.float32)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    x, z = (x - mean) / std, (z - mean) / std
+    y = torch.tensor(y_train)
+    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 256), torch.nn.ReLU(), torch.nn.Linear(256, 2))
+    optimiser = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-2)
+    for _ in range(400):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]
+        optimiser.step()
+    with torch.no_grad():
+        return float((model(z).argmax(1).numpy() == y_heldout).mean())
+
+
+def readers_of_the_words(
+    rows: dict[str, list[dict[str, Any]]], colours: dict[str, Array], centre: Array
+) -> dict[str, float]:
+    """What the turn direction (rotation rows) allows from the 8 true colour words and from the 24 mean colours."""
+    features: dict[str, dict[str, Array]] = {'words': {}, 'colours': {}}
+    labels: dict[str, Array] = {}
+    for split in ('train', 'heldout'):
+        keep = np.array([r['question_type'] == 'rotation' for r in rows[split]])
+        chosen = colours[split][keep]
+        indices = np.argmax(chosen - centre, -1).reshape(len(chosen), -1)
+        features['words'][split] = np.eye(3)[indices].reshape(len(chosen), -1)
+        features['colours'][split] = chosen.reshape(len(chosen), -1)
+        labels[split] = np.array(
+            [r['answer_label'] == 'right' for r in rows[split] if r['question_type'] == 'rotation']
+        )
+    result = {
+        f'MLP from the 8 true words ({len(labels["heldout"])} held-out turns)': words_bound(
+            features['words']['train'], features['words']['heldout'], labels['train'].astype(int), labels['heldout']
+        ),
+        'MLP from the 24 mean colours': words_bound(
+            features['colours']['train'],
+            features['colours']['heldout'],
+            labels['train'].astype(int),
+            labels['heldout'],
+        ),
+    }
+    for split in ('train', 'heldout'):
+        name = 'held out' if split == 'heldout' else 'training rows'
+        pair = features['colours'][split].reshape(-1, 2, 2, 2, 3)  # rows, image, quarter row, quarter column, rgb
+        flow = flow_rule(pair)
+        result[f'flow rule on the 24 colours, {name}'] = float(np.mean((flow > 0) == labels[split]))
+        result[f'flow rule on brightness, {name}'] = float(
+            np.mean((flow_rule(pair.mean(-1, keepdims=True)) > 0) == labels[split])
+        )
+        words = np.argmax(pair - centre, -1)[:, :, 0]  # the top quarters' colour words: rows, image, column
+        votes = (words[:, 1, 0] == words[:, 0, 1]).astype(int) - (words[:, 1, 1] == words[:, 0, 0])
+        said_right = np.where(votes == 0, labels['train'].mean() >= 0.5, votes > 0)
+        result[f"match rule on the top quarters' colour words, {name}"] = float(np.mean(said_right == labels[split]))
+        for rows_of, quarters in ((slice(0, 1), 'the top quarters'), (slice(0, 2), 'all quarters')):
+            right = match_rule(pair[:, :, rows_of]) > 0
+            result[f'match rule on {quarters}, {name}'] = float(np.mean(right == labels[split]))
+    result['majority'] = float(max(labels['heldout'].mean(), 1 - labels['heldout'].mean()))
+    return result
+
+
+def match_rule(pair: Array) -> Array:
+    """The matching reading of quarter colours, no fit: positive for a turn to the right.
+
+    ``pair``: (rows, 2 images, quarter rows, 2 quarter columns, channels). Turning right by a good part of the field
+    of view, image 2's left quarters show what image 1's right quarters showed; turning left, image 2's right
+    quarters show image 1's left ones. Score: the summed colour distance between image 2's right and image 1's left
+    quarters minus that between image 2's left and image 1's right quarters."""
+    first, second = pair[:, 0], pair[:, 1]
+    left_match = np.linalg.norm(second[:, :, 0] - first[:, :, 1], axis=-1).sum(1)
+    right_match = np.linalg.norm(second[:, :, 1] - first[:, :, 0], axis=-1).sum(1)
+    score: Array = right_match - left_match
+    return score
+
+
+def flow_rule(pair: Array) -> Array:
+    """The simple flow reading of quarter colours: positive for a turn to the right.
+
+    ``pair``: (rows, 2 images, 2 quarter rows, 2 quarter columns, channels). Turning right moves the view's content
+    left, so image 2's left quarters take on some of image 1's right quarters' colour (their change has the sign of
+    image 1's right-minus-left difference) and its right quarters show new content; turning left, the mirror. Score:
+    the sum over quarter rows and channels of (left change - right change) x (image 1's right - left)."""
+    first, second = pair[:, 0], pair[:, 1]
+    across = first[:, :, 1] - first[:, :, 0]
+    left, right = second[:, :, 0] - first[:, :, 0], second[:, :, 1] - first[:, :, 1]
+    score: Array = ((left - right) * across).sum((1, 2))
+    return score
+
+
+def grounded_scores(rows_file: Path, predictions_file: Path) -> dict[str, Any]:
+    """Held-out accuracy of each colour word (by place), of the label word and the letter (by question type)."""
+    import pyarrow.parquet as pq
+
+    truth = {r['id']: r for r in pq.read_table(str(rows_file)).to_pylist()}
+    places: dict[int, list[bool]] = {}
+    by_type: dict[str, dict[str, list[bool]]] = {}
+    for line in predictions_file.read_text(encoding='utf-8').splitlines():
+        prediction = json.loads(line)
+        row = truth[prediction['item_id']]
+        expected = row['answer_label'].split('\n')
+        match = re.search(r'<think>\s*(.*?)\s*</think>', prediction.get('raw_text') or '', re.S)
+        lines = match.group(1).split('\n') if match else []
+        said = ' '.join(lines[:-1]).split()
+        for place, word in enumerate(' '.join(expected[:-1]).split()):
+            places.setdefault(place, []).append(place < len(said) and said[place] == word)
+        scores = by_type.setdefault(row['question_type'], {'label word': [], 'letter': []})
+        scores['label word'].append(bool(lines) and lines[-1].strip() == expected[-1])
+        scores['letter'].append(bool(prediction['correct']))
+    return {
+        'think words by place (grounded: image 1 then 2, TL TR BL BR; matched: 2 lines of word, word, verdict)': [
+            round(float(np.mean(places[place])), 3) for place in sorted(places)
+        ],
+        'by question type': {
+            kind: {name: round(float(np.mean(v)), 3) for name, v in scores.items()} | {'rows': len(scores['letter'])}
+            for kind, scores in sorted(by_type.items())
+        },
+    }
+
+
+def quadrant_scores(rows_file: Path, predictions_file: Path) -> dict[str, float]:
+    """Held-out accuracy of the colour word, overall and by named image."""
+    import pyarrow.parquet as pq
+
+    truth = {r['id']: r for r in pq.read_table(str(rows_file)).to_pylist()}
+    hits: dict[str, list[bool]] = {'all': [], 'first image': [], 'second image': []}
+    for line in predictions_file.read_text(encoding='utf-8').splitlines():
+        prediction = json.loads(line)
+        row = truth[prediction['item_id']]
+        match = re.search(r'<think>\s*(\w+)', prediction.get('raw_text') or '')
+        hit = bool(match and match.group(1) == row['answer_label'])
+        hits['all'].append(hit)
+        hits['first image' if 'first image' in row['question'].split('\n')[0] else 'second image'].append(hit)
+    majority = max(np.mean([r['answer_label'] == c for r in truth.values()]) for c in COLOURS)
+    return {name: round(float(np.mean(v)), 3) for name, v in hits.items()} | {'majority': round(float(majority), 3)}
+
+
+def base_model(learning: Path, out: Path, rope_theta: float | None) -> Path:
+    """The learning output's random base model, or a copy of it whose language model uses ``rope_theta``."""
+    base = learning / 'base'
+    if rope_theta is None:
+        return base
+    copy = out / f'base_rope_theta_{rope_theta:g}'
+    if not (copy / 'config.json').is_file():
+        shutil.copytree(base, copy, dirs_exist_ok=True)
+        config = json.loads((copy / 'config.json').read_text(encoding='utf-8'))
+        config['text_config']['rope_parameters']['rope_theta'] = float(rope_theta)
+        (copy / 'config.json').write_text(json.dumps(config, indent=2) + '\n', encoding='utf-8')
+    return copy
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
+    parser.add_argument('--learning', type=Path, required=True, help='a benchmarks/learning.py output folder')
+    parser.add_argument('--task', choices=TASKS, required=True)
+    parser.add_argument('--out', type=Path, required=True)
+    parser.add_argument('--max-steps', type=int, default=800)
+    parser.add_argument('--quadrant-rows', type=int, nargs=2, default=(8000, 600), help='training, held-out rows')
+    parser.add_argument('--rope-theta', type=float, default=None, help="the language model's rope_theta (copy)")
+    parser.add_argument('--from-model', type=Path, default=None, help='train from this checkpoint instead')
+    parser.add_argument('--seed', type=int, default=42, help="the trainer's seed")
+    parser.add_argument(
+        '--rows-seed',
+        type=int,
+        default=3,
+        help='shift_fixed: draw the crops as learning.curriculum does for --seed N (its rows are these)',
+    )
+    args = parser.parse_args(argv)
+    learning, out = _sibling('learning'), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    scale = learning.SCALES['full']
+    results: dict[str, Any] = {'task': args.task, 'learning': str(args.learning), 'rope_theta': args.rope_theta}
+    train_file, heldout_file = out / 'rows' / 'train' / 'train-00000.parquet', out / 'rows' / 'heldout' / 'h.parquet'
+    if args.task == 'shift_fixed':
+        shift = _sibling('learning_shift')
+        for split, path, folder, count, seed in (
+            ('train', train_file, 'train', 4000, args.rows_seed + len('train')),
+            ('test', heldout_file, 'heldout', 600, args.rows_seed + len('test')),
+        ):
+            if not path.is_file():
+                made = shift.shift_rows(
+                    args.learning / 'data' / folder,
+                    split,
+                    count,
+                    seed=seed,
+                    crop=learning.SHIFT_CROP,
+                    min_shift=learning.SHIFT_CROP // 4,
+                    max_shift=learning.SHIFT_CROP // 2,
+                    fixed_reference=True,
+                )
+                _write(made, path)
+    else:
+        rows, colours = {}, {}
+        for split, folder in (('train', 'train'), ('heldout', 'heldout')):
+            rows[split], colours[split] = load_pairs(args.learning / 'data' / folder)
+        centre = colours['train'].reshape(-1, 3).mean(0)
+        if args.task == 'quadrant':
+            for split, path, count, seed in (
+                ('train', train_file, args.quadrant_rows[0], 0),
+                ('heldout', heldout_file, args.quadrant_rows[1], 1),
+            ):
+                made, rules = quadrant_rows(rows[split], colours[split], centre, count, seed=seed)
+                results[f'{split} rules'] = rules
+                if not path.is_file():
+                    _write(made, path)
+        else:
+            results['readers of the words'] = readers_of_the_words(rows, colours, centre)
+            for split, path in (('train', train_file), ('heldout', heldout_file)):
+                if not path.is_file():
+                    _write(grounded_rows(rows[split], colours[split], centre, matched=args.task == 'matched'), path)
+    start = args.from_model or base_model(args.learning, out, args.rope_theta)
+    model = out / 'sft'
+    learning.sft_stage(
+        start, train_file.parent, model, args.max_steps, scale, '--seed', str(args.seed), log=out / 'sft.log'
+    )
+    evaluation = out / 'eval'
+    if not (evaluation / 'predictions.jsonl').is_file():
+        # learning.evaluate's 24 new tokens cut the grounded reply (41 tokens with this tokenizer)
+        learning._cli(
+            'actial_ros.training.cli',
+            'evaluate',
+            '--model',
+            str(model),
+            '--viewpoint',
+            str(heldout_file.parent),
+            '--viewpoint-split',
+            '',
+            '--max-new-tokens',
+            '64',
+            '--batch-size',
+            '16',
+            '--label',
+            args.task,
+            '--out',
+            str(evaluation),
+            '--no-progress',
+            log=out / 'evaluate.log',
+        )
+    predictions = evaluation / 'predictions.jsonl'
+    if args.task == 'shift_fixed':
+        results['held out'] = _sibling('learning_shift').direction_and_letter(heldout_file, predictions)
+    elif args.task == 'quadrant':
+        results['held out'] = quadrant_scores(heldout_file, predictions)
+    else:
+        results['held out'] = grounded_scores(heldout_file, predictions)
+    results['loss'] = learning.loss_curve(model / 'trainer_state.json')
+    (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n', encoding='utf-8')
+    print(json.dumps({k: v for k, v in results.items() if k != 'loss'}, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
