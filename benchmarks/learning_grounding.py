@@ -39,7 +39,10 @@ the top quarters, of all quarters, and on the top quarters' colour words) and :f
     .venv/bin/python benchmarks/learning_grounding.py --learning out/learning_s3 --task shift_fixed \\
         --rope-theta 1 --out out/shift_theta1
 
-Stages (each skipped when its output exists): rows, sft, evaluate; ``results.json`` in ``--out``.
+``--controls`` (``grounded``, ``matched``) evaluates the model again on the held-out rows with the images swapped
+(scored against the swapped pair's truth: :func:`control_pairs`) and with grey images.
+
+Stages (each skipped when its output exists): rows, sft, evaluate, controls; ``results.json`` in ``--out``.
 Measured figures: docs/training.md and benchmarks/README.md ("Learning from scratch", 2026-12-07).
 """
 
@@ -193,6 +196,43 @@ def grounded_rows(
         )
         made.append(_row(row, str(row['id']), question))
     return made
+
+
+def control_pairs(rows: Sequence[dict[str, Any]], colours: Array, control: str) -> tuple[list[dict[str, Any]], Array]:
+    """The orbit rows and their quadrant colours for a control of the ``grounded`` and ``matched`` tasks.
+
+    ``images swapped``: the two images (and names) exchanged, each row given the swapped pair's truth (the mirror
+    of its label, as ``learning.swap_images``: exact for the benchmark's circles and in-place turns) and the swapped
+    pair's colours, so that the think text is the swapped pair's. ``grey images``: both images a uniform grey JPEG
+    of the same size; the think text stays the real pair's (nothing in the images tells it).
+    """
+    from PIL import Image
+
+    from actial_ros.enums import ViewpointLabel
+    from actial_ros.geometry import mirror_label
+    from actial_ros.imaging import encode_jpeg
+
+    made = []
+    for row in rows:
+        changed = dict(row)
+        if control == 'images swapped':
+            changed['image_1'], changed['image_2'] = row['image_2'], row['image_1']
+            changed['image_1_name'], changed['image_2_name'] = row['image_2_name'], row['image_1_name']
+            label = str(mirror_label(ViewpointLabel(str(row['answer_label']))))
+            changed['answer_label'] = label
+            changed['answer'] = chr(ord('A') + [str(o) for o in row['option_labels']].index(label))
+        elif control == 'grey images':
+            with Image.open(io.BytesIO(row['image_1']['bytes'])) as image:
+                width, height = image.size
+            grey = {'bytes': encode_jpeg(np.full((height, width, 3), 128, dtype=np.uint8), 90), 'path': None}
+            changed['image_1'] = changed['image_2'] = grey
+        else:
+            raise ValueError(f'unknown control {control!r}')
+        made.append(changed)
+    return made, (colours[:, ::-1] if control == 'images swapped' else colours)
+
+
+CONTROLS = ('images swapped', 'grey images')
 
 
 def _write(rows: list[dict[str, Any]], path: Path) -> None:
@@ -357,6 +397,31 @@ def base_model(learning: Path, out: Path, rope_theta: float | None) -> Path:
     return copy
 
 
+def _evaluate(learning: Any, model: Path, rows: Path, out: Path, *, label: str, log: Path) -> None:
+    """``actial-ros-train evaluate`` of ``model`` on the rows in ``rows`` into ``out`` (greedy, 64 new tokens:
+    ``learning.evaluate``'s 24 cut the grounded reply, 41 tokens with this tokenizer)."""
+    learning._cli(
+        'actial_ros.training.cli',
+        'evaluate',
+        '--model',
+        str(model),
+        '--viewpoint',
+        str(rows),
+        '--viewpoint-split',
+        '',
+        '--max-new-tokens',
+        '64',
+        '--batch-size',
+        '16',
+        '--label',
+        label,
+        '--out',
+        str(out),
+        '--no-progress',
+        log=log,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--learning', type=Path, required=True, help='a benchmarks/learning.py output folder')
@@ -367,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--rope-theta', type=float, default=None, help="the language model's rope_theta (copy)")
     parser.add_argument('--from-model', type=Path, default=None, help='train from this checkpoint instead')
     parser.add_argument('--seed', type=int, default=42, help="the trainer's seed")
+    parser.add_argument(
+        '--controls', action='store_true', help='grounded, matched: also evaluate with the images swapped and grey'
+    )
     parser.add_argument(
         '--rows-seed',
         type=int,
@@ -423,27 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     evaluation = out / 'eval'
     if not (evaluation / 'predictions.jsonl').is_file():
-        # learning.evaluate's 24 new tokens cut the grounded reply (41 tokens with this tokenizer)
-        learning._cli(
-            'actial_ros.training.cli',
-            'evaluate',
-            '--model',
-            str(model),
-            '--viewpoint',
-            str(heldout_file.parent),
-            '--viewpoint-split',
-            '',
-            '--max-new-tokens',
-            '64',
-            '--batch-size',
-            '16',
-            '--label',
-            args.task,
-            '--out',
-            str(evaluation),
-            '--no-progress',
-            log=out / 'evaluate.log',
-        )
+        _evaluate(learning, model, heldout_file.parent, evaluation, label=args.task, log=out / 'evaluate.log')
     predictions = evaluation / 'predictions.jsonl'
     if args.task == 'shift_fixed':
         results['held out'] = _sibling('learning_shift').direction_and_letter(heldout_file, predictions)
@@ -451,6 +499,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         results['held out'] = quadrant_scores(heldout_file, predictions)
     else:
         results['held out'] = grounded_scores(heldout_file, predictions)
+        for control in CONTROLS if args.controls else ():
+            control_dir = out / 'controls' / control.replace(' ', '_')
+            control_file = control_dir / 'rows' / 'h.parquet'
+            if not control_file.is_file():
+                made, made_colours = control_pairs(rows['heldout'], colours['heldout'], control)
+                _write(grounded_rows(made, made_colours, centre, matched=args.task == 'matched'), control_file)
+            if not (control_dir / 'eval' / 'predictions.jsonl').is_file():
+                _evaluate(
+                    learning,
+                    model,
+                    control_file.parent,
+                    control_dir / 'eval',
+                    label=control,
+                    log=control_dir / 'eval.log',
+                )
+            results[f'control: {control}'] = grounded_scores(control_file, control_dir / 'eval' / 'predictions.jsonl')
     results['loss'] = learning.loss_curve(model / 'trainer_state.json')
     (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n', encoding='utf-8')
     print(json.dumps({k: v for k, v in results.items() if k != 'loss'}, indent=1))
