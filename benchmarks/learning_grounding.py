@@ -23,7 +23,8 @@ held-out rows (other objects, walls, floors and lights) through ``actial-ros-tra
   adjacent words with a verdict each (image 2's top-left colour, image 1's top-right colour, ``same`` or
   ``different``; then image 2's top-right and image 1's top-left), then the label and the letter. The verdict is
   the equality of the two words just written (a symmetric relation of two discrete tokens), the label a function
-  of the two verdicts.
+  of the two verdicts. ``--near-verdict``: ``near``/``far`` instead (the two quarters' colour distance under the
+  training pairs' median), a graded comparison of the image tokens.
 - ``shift_fixed``: the curriculum's fixed-reference crops (``learning.curriculum``'s parameters); the direction
   word and the letter.
 
@@ -167,13 +168,20 @@ def quadrant_rows(
 
 
 def grounded_rows(
-    rows: Sequence[dict[str, Any]], colours: Array, centre: Array, *, matched: bool = False
+    rows: Sequence[dict[str, Any]],
+    colours: Array,
+    centre: Array,
+    *,
+    matched: bool = False,
+    near_within: float | None = None,
 ) -> list[dict[str, Any]]:
     """The orbit rows with ``answer_label`` replaced by a think text that ends with the row's label.
 
     Grounded: image 1's four quadrant words, then image 2's (one line each). ``matched``: the match rule's two
     comparisons laid out as adjacent words, each followed by its verdict (``same`` or ``different``): image 2's
-    top-left word, image 1's top-right word, verdict; then image 2's top-right, image 1's top-left, verdict."""
+    top-left word, image 1's top-right word, verdict; then image 2's top-right, image 1's top-left, verdict. With
+    ``near_within`` the verdict is ``near`` or ``far``: whether the two quarters' mean colours lie within that
+    distance (RGB in [0, 1]), a graded comparison the names alone do not tell."""
     from actial_ros.training.dataset.viewpoint import RowQuestion
 
     made = []
@@ -182,7 +190,12 @@ def grounded_rows(
             lines = []
             for second, first in ((0, 1), (1, 0)):  # top-left of image 2 with top-right of image 1, then the mirror
                 a, b = colour_word(pair[1, second], centre), colour_word(pair[0, first], centre)
-                lines.append(f'{a} {b} {"same" if a == b else "different"}')
+                if near_within is None:
+                    verdict = 'same' if a == b else 'different'
+                else:
+                    distance = float(np.linalg.norm(pair[1, second] - pair[0, first]))
+                    verdict = 'near' if distance < near_within else 'far'
+                lines.append(f'{a} {b} {verdict}')
             words = lines
         else:
             words = [' '.join(colour_word(q, centre) for q in image) for image in pair]
@@ -301,6 +314,16 @@ def readers_of_the_words(
         votes = (words[:, 1, 0] == words[:, 0, 1]).astype(int) - (words[:, 1, 1] == words[:, 0, 0])
         said_right = np.where(votes == 0, labels['train'].mean() >= 0.5, votes > 0)
         result[f"match rule on the top quarters' colour words, {name}"] = float(np.mean(said_right == labels[split]))
+        train_top = features['colours']['train'].reshape(-1, 2, 2, 2, 3)[:, :, 0]
+        median = np.median(np.linalg.norm(train_top[:, 1, 0] - train_top[:, 0, 1], axis=-1))
+        top = pair[:, :, 0]  # rows, image, column, rgb
+        near = (np.linalg.norm(top[:, 1, 0] - top[:, 0, 1], axis=-1) < median).astype(int) - (
+            np.linalg.norm(top[:, 1, 1] - top[:, 0, 0], axis=-1) < median
+        )
+        said_right = np.where(near == 0, labels['train'].mean() >= 0.5, near > 0)
+        result[f'match rule on near/far verdicts (the training median), {name}'] = float(
+            np.mean(said_right == labels[split])
+        )
         for rows_of, quarters in ((slice(0, 1), 'the top quarters'), (slice(0, 2), 'all quarters')):
             right = match_rule(pair[:, :, rows_of]) > 0
             result[f'match rule on {quarters}, {name}'] = float(np.mean(right == labels[split]))
@@ -433,6 +456,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--from-model', type=Path, default=None, help='train from this checkpoint instead')
     parser.add_argument('--seed', type=int, default=42, help="the trainer's seed")
     parser.add_argument(
+        '--near-verdict',
+        action='store_true',
+        help="matched: verdicts near/far (colour distance under the training pairs' median), not same/different",
+    )
+    parser.add_argument(
         '--controls', action='store_true', help='grounded, matched: also evaluate with the images swapped and grey'
     )
     parser.add_argument(
@@ -470,6 +498,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for split, folder in (('train', 'train'), ('heldout', 'heldout')):
             rows[split], colours[split] = load_pairs(args.learning / 'data' / folder)
         centre = colours['train'].reshape(-1, 3).mean(0)
+        # --near-verdict: the median distance between image 2's top-left and image 1's top-right quarters in training
+        train_pairs = colours['train'].reshape(-1, 2, 2, 2, 3)
+        near = (
+            float(np.median(np.linalg.norm(train_pairs[:, 1, 0, 0] - train_pairs[:, 0, 0, 1], axis=-1)))
+            if args.near_verdict
+            else None
+        )
         if args.task == 'quadrant':
             for split, path, count, seed in (
                 ('train', train_file, args.quadrant_rows[0], 0),
@@ -483,7 +518,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             results['readers of the words'] = readers_of_the_words(rows, colours, centre)
             for split, path in (('train', train_file), ('heldout', heldout_file)):
                 if not path.is_file():
-                    _write(grounded_rows(rows[split], colours[split], centre, matched=args.task == 'matched'), path)
+                    _write(
+                        grounded_rows(
+                            rows[split], colours[split], centre, matched=args.task == 'matched', near_within=near
+                        ),
+                        path,
+                    )
     start = args.from_model or base_model(args.learning, out, args.rope_theta)
     model = out / 'sft'
     learning.sft_stage(
@@ -504,7 +544,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             control_file = control_dir / 'rows' / 'h.parquet'
             if not control_file.is_file():
                 made, made_colours = control_pairs(rows['heldout'], colours['heldout'], control)
-                _write(grounded_rows(made, made_colours, centre, matched=args.task == 'matched'), control_file)
+                _write(
+                    grounded_rows(made, made_colours, centre, matched=args.task == 'matched', near_within=near),
+                    control_file,
+                )
             if not (control_dir / 'eval' / 'predictions.jsonl').is_file():
                 _evaluate(
                     learning,
