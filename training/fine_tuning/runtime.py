@@ -366,6 +366,11 @@ def train_and_save(trainer: Any, settings: TrainingConfig, settings_record: dict
         recipe = checkpoint_recipe(settings, name, int(trainer.state.global_step))
         write_recipe(recipe, out)
         (out / 'README.md').write_text(model_card(recipe, out), encoding='utf-8')
+    # A clean end for multi-process runs (accelerate's end_training: every rank past the saves, then the process
+    # group destroyed; nothing when there is none): one 2-process DeepSpeed ZeRO-3 run on a loaded CPU had its second
+    # rank abort at interpreter exit ("terminate called without an active exception") after training and saving.
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
     return out
 
 
