@@ -760,9 +760,12 @@ def recipe_system_prompt() -> str:
     return str(yaml.safe_load(RECIPE.read_text()).get('system_prompt') or '')
 
 
-def evaluate(model: Path, data: Path, out: Path, scale: Scale, label: str, *, limit: int = 0) -> dict[str, Any]:
-    """``actial-ros-train evaluate`` of ``model`` on the rows of ``data`` (every row, or the first ``limit``);
-    returns its ``results.json`` (``out`` also holds ``predictions.jsonl``)."""
+def evaluate(
+    model: Path, data: Path, out: Path, scale: Scale, label: str, *, limit: int = 0, max_new_tokens: int = 24
+) -> dict[str, Any]:
+    """``actial-ros-train evaluate`` of ``model`` on the rows of ``data`` (every row, or the first ``limit``;
+    greedy, at most ``max_new_tokens`` per reply); returns its ``results.json`` (``out`` also holds
+    ``predictions.jsonl``)."""
     from actial_ros.recipe import read_recipe
 
     pixels = str(scale.max_pixels)
@@ -780,7 +783,7 @@ def evaluate(model: Path, data: Path, out: Path, scale: Scale, label: str, *, li
             # flag restates them. The random base has no recipe: it gets the recipe's prompt and pixels.
             *([] if read_recipe(model) else ['--system-prompt', recipe_system_prompt(), '--max-pixels', pixels]),
             '--max-new-tokens',
-            '24',
+            str(max_new_tokens),
             '--batch-size',
             '16',
             '--label',

@@ -420,29 +420,8 @@ def base_model(learning: Path, out: Path, rope_theta: float | None) -> Path:
     return copy
 
 
-def _evaluate(learning: Any, model: Path, rows: Path, out: Path, *, label: str, log: Path) -> None:
-    """``actial-ros-train evaluate`` of ``model`` on the rows in ``rows`` into ``out`` (greedy, 64 new tokens:
-    ``learning.evaluate``'s 24 cut the grounded reply, 41 tokens with this tokenizer)."""
-    learning._cli(
-        'actial_ros.training.cli',
-        'evaluate',
-        '--model',
-        str(model),
-        '--viewpoint',
-        str(rows),
-        '--viewpoint-split',
-        '',
-        '--max-new-tokens',
-        '64',
-        '--batch-size',
-        '16',
-        '--label',
-        label,
-        '--out',
-        str(out),
-        '--no-progress',
-        log=log,
-    )
+GROUNDED_REPLY_TOKENS = 64
+"""New tokens at evaluation: ``learning.evaluate``'s default 24 cuts the grounded reply (41 tokens here)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -530,8 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start, train_file.parent, model, args.max_steps, scale, '--seed', str(args.seed), log=out / 'sft.log'
     )
     evaluation = out / 'eval'
-    if not (evaluation / 'predictions.jsonl').is_file():
-        _evaluate(learning, model, heldout_file.parent, evaluation, label=args.task, log=out / 'evaluate.log')
+    learning.evaluate(model, heldout_file.parent, evaluation, scale, args.task, max_new_tokens=GROUNDED_REPLY_TOKENS)
     predictions = evaluation / 'predictions.jsonl'
     if args.task == 'shift_fixed':
         results['held out'] = _sibling('learning_shift').direction_and_letter(heldout_file, predictions)
@@ -548,15 +526,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     grounded_rows(made, made_colours, centre, matched=args.task == 'matched', near_within=near),
                     control_file,
                 )
-            if not (control_dir / 'eval' / 'predictions.jsonl').is_file():
-                _evaluate(
-                    learning,
-                    model,
-                    control_file.parent,
-                    control_dir / 'eval',
-                    label=control,
-                    log=control_dir / 'eval.log',
-                )
+            learning.evaluate(
+                model, control_file.parent, control_dir / 'eval', scale, control, max_new_tokens=GROUNDED_REPLY_TOKENS
+            )
             results[f'control: {control}'] = grounded_scores(control_file, control_dir / 'eval' / 'predictions.jsonl')
     results['loss'] = learning.loss_curve(model / 'trainer_state.json')
     (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n', encoding='utf-8')

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from actial_ros.training.dataset.build import build
@@ -78,18 +79,27 @@ def test_a_key_that_is_no_counter_is_refused(key: str) -> None:
         ShardStats.from_record({key: 1})
 
 
+def _sample_build(out: Path, stop: int | None = None, **options: Any) -> BuildConfig:
+    """A 3-shard build of the sample capture into ``out`` (stopped after ``stop`` shards), with ``options``."""
+    return BuildConfig(
+        sources=(f'llff:{SAMPLE_CAPTURE}',),
+        out=out,
+        pairs=PairConfig(max_pairs=10),
+        test_size=0,
+        rows_per_shard=16,
+        stop_after_shards=stop,
+        **options,
+    )
+
+
 def test_a_resume_reads_the_done_records_of_an_earlier_build(tmp_path: Path) -> None:
     def config(out: Path, stop: int | None = None) -> BuildConfig:
-        return BuildConfig(
-            sources=(f'llff:{SAMPLE_CAPTURE}',),
-            out=out,
-            pairs=PairConfig(max_pairs=10),
-            test_size=0,
+        return _sample_build(
+            out,
+            stop,
             question_types=('ego_translation', 'object_translation', 'rotation', 'yaw_bin'),
-            rows_per_shard=16,
             cot='template',
             cot_fraction=0.5,
-            stop_after_shards=stop,
         )
 
     full = build(config(tmp_path / 'full'))
@@ -114,22 +124,12 @@ def test_a_resume_reads_the_done_records_of_an_earlier_build(tmp_path: Path) -> 
     ids=['unknown counter', 'truncated', 'not a mapping', 'not a count'],
 )
 def test_a_shard_whose_done_record_cannot_be_read_is_written_again(tmp_path: Path, text: str) -> None:
-    def config(out: Path, stop: int | None = None) -> BuildConfig:
-        return BuildConfig(
-            sources=(f'llff:{SAMPLE_CAPTURE}',),
-            out=out,
-            pairs=PairConfig(max_pairs=10),
-            test_size=0,
-            rows_per_shard=16,
-            stop_after_shards=stop,
-        )
-
-    full = build(config(tmp_path / 'full'))
+    full = build(_sample_build(tmp_path / 'full'))
     out = tmp_path / 'resumed'
-    assert not build(config(out, stop=1)).complete
+    assert not build(_sample_build(out, stop=1)).complete
     (record,) = (out / '.build' / 'done').iterdir()
     record.write_text(text)
-    resumed = build(config(out))
+    resumed = build(_sample_build(out))
     assert resumed.complete and resumed.shards_resumed == 0 and resumed.shards_written == full.shards_total
     unreadable = [w for w in resumed.warnings if 'done record is unreadable' in w]
     assert len(unreadable) == 1 and unreadable[0].startswith(f'{record.stem}: ')
