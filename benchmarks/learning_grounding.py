@@ -40,8 +40,13 @@ the top quarters, of all quarters, and on the top quarters' colour words) and :f
     .venv/bin/python benchmarks/learning_grounding.py --learning out/learning_s3 --task shift_fixed \\
         --rope-theta 1 --out out/shift_theta1
 
+``--runs TRAIN HELDOUT`` and ``--question-types`` (``grounded``, ``matched``) keep the rows of the first runs and of
+some question types only (a smaller draw of the same data, e.g. ``--runs 24 8 --question-types rotation``).
 ``--controls`` (``grounded``, ``matched``) evaluates the model again on the held-out rows with the images swapped
 (scored against the swapped pair's truth: :func:`control_pairs`) and with grey images.
+
+``--summarize OUT...`` prints the turn figures of finished ``grounded``/``matched`` outputs (one per seed, say) and
+their mean and worst.
 
 Stages (each skipped when its output exists): rows, sft, evaluate, controls; ``results.json`` in ``--out``.
 Measured figures: docs/training.md and benchmarks/README.md ("Learning from scratch", 2026-12-07).
@@ -53,10 +58,12 @@ import argparse
 import glob
 import io
 import json
+import os
 import random
 import re
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +116,20 @@ def load_pairs(split_dir: Path) -> tuple[list[dict[str, Any]], Array]:
         [np.stack([quadrant_colours(r['image_1']['bytes']), quadrant_colours(r['image_2']['bytes'])]) for r in rows]
     )
     return rows, colours
+
+
+def subset(
+    rows: Sequence[dict[str, Any]], colours: Array, *, runs: int = 0, question_types: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], Array]:
+    """The rows (and their colours) of the first ``runs`` runs by ``object_id`` (every run when 0) whose question
+    type is in ``question_types`` (every type when empty)."""
+    kept_runs = sorted({str(r['object_id']) for r in rows})[: runs or None]
+    keep = [
+        i
+        for i, r in enumerate(rows)
+        if str(r['object_id']) in kept_runs and (not question_types or r['question_type'] in question_types)
+    ]
+    return [rows[i] for i in keep], colours[keep]
 
 
 def colour_word(colour: Array, centre: Array) -> str:
@@ -167,6 +188,13 @@ def quadrant_rows(
     return made, {name: hits / max(1, count) for name, hits in rules.items()}
 
 
+FIXED_LENGTH_WORDS = {'red': 'r', 'green': 'g', 'blue': 'b', 'same': 'same', 'different': 'not'}
+"""The ``matched --fixed-length`` words: in the tiny model's tokenizer the lines ``{a}{b} {verdict}`` of these take the
+same number of tokens whatever the words, where the names take 1 to 6 tokens (``red`` 2, ``green`` 3, ``blue`` 4,
+`` same`` 1, `` different`` 6), so that the distance from the answer letter back to the question's options varies
+by up to 15 tokens between rows (``near``/``far`` have no fixed-length form)."""
+
+
 def grounded_rows(
     rows: Sequence[dict[str, Any]],
     colours: Array,
@@ -174,6 +202,7 @@ def grounded_rows(
     *,
     matched: bool = False,
     near_within: float | None = None,
+    fixed_length: bool = False,
 ) -> list[dict[str, Any]]:
     """The orbit rows with ``answer_label`` replaced by a think text that ends with the row's label.
 
@@ -181,7 +210,9 @@ def grounded_rows(
     comparisons laid out as adjacent words, each followed by its verdict (``same`` or ``different``): image 2's
     top-left word, image 1's top-right word, verdict; then image 2's top-right, image 1's top-left, verdict. With
     ``near_within`` the verdict is ``near`` or ``far``: whether the two quarters' mean colours lie within that
-    distance (RGB in [0, 1]), a graded comparison the names alone do not tell."""
+    distance (RGB in [0, 1]), a graded comparison the names alone do not tell. ``fixed_length`` (matched): every
+    line ``{a}{b} {verdict}`` with one-letter colours (``r``, ``g``, ``b``) and the verdict ``same`` or ``not``, so
+    that every reply has the same number of tokens (:data:`FIXED_LENGTH_WORDS`)."""
     from actial_ros.training.dataset.viewpoint import RowQuestion
 
     made = []
@@ -195,7 +226,11 @@ def grounded_rows(
                 else:
                     distance = float(np.linalg.norm(pair[1, second] - pair[0, first]))
                     verdict = 'near' if distance < near_within else 'far'
-                lines.append(f'{a} {b} {verdict}')
+                if fixed_length:
+                    short = FIXED_LENGTH_WORDS
+                    lines.append(f'{short[a]}{short[b]} {short[verdict]}')
+                else:
+                    lines.append(f'{a} {b} {verdict}')
             words = lines
         else:
             words = [' '.join(colour_word(q, centre) for q in image) for image in pair]
@@ -420,15 +455,61 @@ def base_model(learning: Path, out: Path, rope_theta: float | None) -> Path:
     return copy
 
 
+TURN_FIGURES = {
+    'turn word': ('held out', 'label word'),
+    'letter': ('held out', 'letter'),
+    'turn word, images swapped (swapped truth)': ('control: images swapped', 'label word'),
+    'turn word, grey images': ('control: grey images', 'label word'),
+}
+"""The figures :func:`summarize` reports: (results.json section, score) of the rotation rows."""
+
+
+def summarize(outs: Sequence[Path]) -> dict[str, Any]:
+    """Per run and over runs (mean and worst) of finished ``grounded``/``matched`` outputs: the turn figures of
+    :data:`TURN_FIGURES` (held-out rotation rows), the majority rate and what the written words allow (the match
+    rule on the top quarters' colour words), with each run's threads and machine.
+
+    Raises:
+        FileNotFoundError: an output without ``results.json``; KeyError: one without rotation rows."""
+    runs: dict[str, dict[str, Any]] = {}
+    for out in outs:
+        results = json.loads((Path(out) / 'results.json').read_text(encoding='utf-8'))
+        readers = results.get('readers of the words', {})
+        row: dict[str, Any] = {
+            name: results[section]['by question type']['rotation'][score]
+            for name, (section, score) in TURN_FIGURES.items()
+            if section in results
+        }
+        row['majority'] = round(float(readers.get('majority', float('nan'))), 3)
+        row['words allow'] = round(
+            float(readers.get("match rule on the top quarters' colour words, held out", float('nan'))), 3
+        )
+        row |= {key: results.get(key) for key in ('threads', 'machine', 'date')}
+        runs[str(out)] = row
+    over: dict[str, dict[str, float]] = {}
+    for name in (*TURN_FIGURES, 'majority', 'words allow'):
+        values = [row[name] for row in runs.values() if isinstance(row.get(name), float)]
+        if values:
+            over[name] = {'mean': round(float(np.mean(values)), 3), 'worst': min(values), 'runs': len(values)}
+    return {'runs': runs, 'over runs': over}
+
+
 GROUNDED_REPLY_TOKENS = 64
 """New tokens at evaluation: ``learning.evaluate``'s default 24 cuts the grounded reply (41 tokens here)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
-    parser.add_argument('--learning', type=Path, required=True, help='a benchmarks/learning.py output folder')
-    parser.add_argument('--task', choices=TASKS, required=True)
-    parser.add_argument('--out', type=Path, required=True)
+    parser.add_argument('--learning', type=Path, help='a benchmarks/learning.py output folder')
+    parser.add_argument('--task', choices=TASKS)
+    parser.add_argument('--out', type=Path)
+    parser.add_argument(
+        '--summarize',
+        type=Path,
+        nargs='+',
+        metavar='OUT',
+        help='only print the turn figures of these finished grounded/matched outputs, per run and mean/worst',
+    )
     parser.add_argument('--max-steps', type=int, default=800)
     parser.add_argument('--quadrant-rows', type=int, nargs=2, default=(8000, 600), help='training, held-out rows')
     parser.add_argument('--rope-theta', type=float, default=None, help="the language model's rope_theta (copy)")
@@ -440,6 +521,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="matched: verdicts near/far (colour distance under the training pairs' median), not same/different",
     )
     parser.add_argument(
+        '--fixed-length',
+        action='store_true',
+        help='matched: one-letter colours and same/not verdicts, every reply the same number of tokens',
+    )
+    parser.add_argument(
+        '--runs',
+        type=int,
+        nargs=2,
+        default=(0, 0),
+        metavar=('TRAIN', 'HELDOUT'),
+        help='grounded, matched: rows of the first N training and held-out runs only (0: all)',
+    )
+    parser.add_argument(
+        '--question-types',
+        nargs='*',
+        default=(),
+        help='grounded, matched: rows of these question types only (default: all)',
+    )
+    parser.add_argument(
         '--controls', action='store_true', help='grounded, matched: also evaluate with the images swapped and grey'
     )
     parser.add_argument(
@@ -449,10 +549,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         help='shift_fixed: draw the crops as learning.curriculum does for --seed N (its rows are these)',
     )
     args = parser.parse_args(argv)
+    if args.summarize:
+        print(json.dumps(summarize(args.summarize), indent=1))
+        return 0
+    if args.task is None or args.out is None:
+        parser.error('--task and --out are required (or --summarize)')
+    if args.fixed_length and (args.task != 'matched' or args.near_verdict):
+        parser.error('--fixed-length is for --task matched with same/different verdicts')
     learning, out = _sibling('learning'), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scale = learning.SCALES['full']
-    results: dict[str, Any] = {'task': args.task, 'learning': str(args.learning), 'rope_theta': args.rope_theta}
+    results: dict[str, Any] = {
+        'task': args.task,
+        'learning': str(args.learning),
+        'rope_theta': args.rope_theta,
+        'threads': int(os.environ.get('OMP_NUM_THREADS', '0')) or None,
+        'machine': learning.machine(),
+        'date': time.strftime('%Y-%m-%d'),
+    }
     train_file, heldout_file = out / 'rows' / 'train' / 'train-00000.parquet', out / 'rows' / 'heldout' / 'h.parquet'
     if args.task == 'shift_fixed':
         shift = _sibling('learning_shift')
@@ -476,6 +590,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, colours = {}, {}
         for split, folder in (('train', 'train'), ('heldout', 'heldout')):
             rows[split], colours[split] = load_pairs(args.learning / 'data' / folder)
+            if args.task != 'quadrant':
+                rows[split], colours[split] = subset(
+                    rows[split],
+                    colours[split],
+                    runs=args.runs[split == 'heldout'],
+                    question_types=args.question_types,
+                )
         centre = colours['train'].reshape(-1, 3).mean(0)
         # --near-verdict: the median distance between image 2's top-left and image 1's top-right quarters in training
         train_pairs = colours['train'].reshape(-1, 2, 2, 2, 3)
@@ -499,7 +620,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not path.is_file():
                     _write(
                         grounded_rows(
-                            rows[split], colours[split], centre, matched=args.task == 'matched', near_within=near
+                            rows[split],
+                            colours[split],
+                            centre,
+                            matched=args.task == 'matched',
+                            near_within=near,
+                            fixed_length=args.fixed_length,
                         ),
                         path,
                     )
@@ -523,7 +649,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not control_file.is_file():
                 made, made_colours = control_pairs(rows['heldout'], colours['heldout'], control)
                 _write(
-                    grounded_rows(made, made_colours, centre, matched=args.task == 'matched', near_within=near),
+                    grounded_rows(
+                        made,
+                        made_colours,
+                        centre,
+                        matched=args.task == 'matched',
+                        near_within=near,
+                        fixed_length=args.fixed_length,
+                    ),
                     control_file,
                 )
             learning.evaluate(

@@ -544,6 +544,7 @@ def run(namespace: argparse.Namespace) -> int:
         if isinstance(generate, EndpointGenerator):
             generate.close()
     records = shard.gather(mine, [asdict(p) for p in answered])
+    shard.close()  # every process past the gather; a failed one raises instead of waiting for the others
     if records is None:  # another process writes the results
         return 0
     predictions = [Prediction(**record) for record in records]

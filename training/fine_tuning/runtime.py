@@ -505,6 +505,20 @@ class Shard:
             return None
         return [record for _, record in sorted(gathered, key=lambda pair: pair[0])]
 
+    def close(self) -> None:
+        """End the launch's process group on every process (after :meth:`gather`; nothing in one process).
+
+        Every process waits for the others, then destroys the group (accelerate's ``PartialState``), as
+        ``train_and_save`` ends training: a process leaving with the gloo group alive may abort at interpreter
+        exit ("terminate called without an active exception")."""
+        if self.processes == 1:
+            return
+        from accelerate import PartialState
+
+        state = PartialState()
+        state.wait_for_everyone()
+        state.destroy_process_group()
+
 
 def run_command(train: Callable[[], _Result], summary: Callable[[_Result], str], logger: logging.Logger) -> int:
     """Body of a training command: log to stderr, run ``train``, print ``summary(result)`` (from the main process

@@ -1,0 +1,106 @@
+"""The grounding diagnostic's rules and row makers (``benchmarks/learning_grounding.py``, issue 20): the match rule
+reads a turn from where one image's side reappears in the other, the matched target lays that out as words with
+verdicts, a subset keeps whole runs and question types, and the summary reports mean and worst over runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RED, GREEN, BLUE = (0.9, 0.1, 0.1), (0.1, 0.9, 0.1), (0.1, 0.1, 0.9)
+
+
+def _grounding() -> ModuleType:
+    spec = importlib.util.spec_from_file_location('learning_grounding', REPO / 'benchmarks' / 'learning_grounding.py')
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _turned_right() -> np.ndarray:
+    """One pair's quarter colours, (1 row, 2 images, 2 quarter rows, 2 quarter columns, 3): the camera turned right,
+    so image 2's left quarters show what image 1's right quarters showed (green) and its right quarters new wall."""
+    first = np.array([[RED, GREEN], [RED, GREEN]])
+    second = np.array([[GREEN, BLUE], [GREEN, BLUE]])
+    return np.stack([first, second])[None]
+
+
+def test_match_rule_reads_a_turn_from_the_side_that_reappears_and_flips_with_the_images() -> None:
+    grounding = _grounding()
+    pair = _turned_right()
+    assert grounding.match_rule(pair)[0] > 0
+    assert grounding.match_rule(pair[:, ::-1])[0] < 0  # images swapped: the mirrored turn
+    assert grounding.match_rule(np.repeat(pair[:, :1], 2, axis=1))[0] == 0  # the same image twice: no turn
+
+
+def test_matched_target_lays_the_two_comparisons_out_before_the_label() -> None:
+    from actial_ros.enums import ViewpointLabel
+
+    pytest.importorskip('datasets')
+    from tiny_data import viewpoint_rows
+
+    grounding = _grounding()
+    row = viewpoint_rows(1, cot_every=0)[0]
+    pair = _turned_right()[0].reshape(2, 4, 3)  # images, quarters (TL, TR, BL, BR), rgb
+    centre = np.full(3, 0.5)
+    made = grounding.grounded_rows([row], pair[None], centre, matched=True)[0]
+    label = ViewpointLabel(str(row['answer_label'])).value
+    # image 2's top-left (green) with image 1's top-right (green); image 2's top-right (blue) with image 1's top-left
+    assert made['answer_label'] == f'green green same\nblue red different\n{label}'
+    near = grounding.grounded_rows([row], pair[None], centre, matched=True, near_within=0.5)[0]
+    assert near['answer_label'] == f'green green near\nblue red far\n{label}'
+    assert made['answer'] == row['answer'] and made['question'] == row['question']
+
+
+def test_subset_keeps_the_first_runs_and_the_named_question_types() -> None:
+    grounding = _grounding()
+    rows = [
+        {'object_id': run, 'question_type': kind}
+        for run in ('run_002', 'run_000', 'run_001')
+        for kind in ('rotation', 'ego_translation')
+    ]
+    colours = np.arange(len(rows), dtype=float)
+    kept, kept_colours = grounding.subset(rows, colours, runs=2, question_types=('rotation',))
+    assert [(r['object_id'], r['question_type']) for r in kept] == [('run_000', 'rotation'), ('run_001', 'rotation')]
+    assert kept_colours.tolist() == [2.0, 4.0]  # the colours stay with their rows
+    assert grounding.subset(rows, colours)[0] == rows
+
+
+def _results(turn: float, swapped: float, threads: int) -> dict[str, Any]:
+    def section(label_word: float) -> dict[str, Any]:
+        return {'by question type': {'rotation': {'label word': label_word, 'letter': 0.5, 'rows': 100}}}
+
+    return {
+        'readers of the words': {'majority': 0.52, "match rule on the top quarters' colour words, held out": 0.66},
+        'held out': section(turn),
+        'control: images swapped': section(swapped),
+        'threads': threads,
+        'machine': 'test',
+    }
+
+
+def test_summary_reports_the_mean_and_the_worst_run_not_the_best(tmp_path: Path) -> None:
+    grounding = _grounding()
+    outs = []
+    for seed, (turn, swapped) in enumerate(((0.64, 0.62), (0.58, 0.60), (0.70, 0.66))):
+        out = tmp_path / f'matched_s{seed}'
+        out.mkdir()
+        (out / 'results.json').write_text(json.dumps(_results(turn, swapped, 1 + seed % 2)))
+        outs.append(out)
+    summary = grounding.summarize(outs)
+    assert summary['over runs']['turn word'] == {'mean': pytest.approx(0.64), 'worst': 0.58, 'runs': 3}
+    assert summary['over runs']['turn word, images swapped (swapped truth)']['worst'] == 0.60
+    assert 'turn word, grey images' not in summary['over runs']  # no run evaluated it
+    assert [run['threads'] for run in summary['runs'].values()] == [1, 2, 1]
+    with pytest.raises(FileNotFoundError):
+        grounding.summarize([tmp_path / 'missing'])
