@@ -65,9 +65,12 @@ lint: $(VENV)/.installed-dev $(VENV)/.installed-msgs
 	# mypy strict, typed as 3.11 and 3.10, and the layers (pyproject.toml [tool.importlinter]: cli > commands > nodes >
 	# engine > backends, sources > bags > core; no rclpy or torch in the core), over the installed layout.
 	bash scripts/lint_installed.sh $(VENV)
-	# The tests too, strict (conftest.py files one at a time: mypy would see several modules named conftest).
-	MYPYPATH=test:test/training:test/serving $(VENV)/bin/mypy --strict --ignore-missing-imports \
+	# The tests too, strict (conftest.py files one at a time: mypy would see several modules named conftest), against
+	# the installed layout that lint_installed.sh staged (build/installed_layout first on the path: through the editable
+	# install, actial_ros.training would be Any to them).
+	MYPYPATH=build/installed_layout:test:test/training:test/serving $(VENV)/bin/mypy --strict --ignore-missing-imports \
 		$$(git ls-files 'test/*.py' | grep -v conftest.py)
 	for conftest in $$(git ls-files 'test/*conftest.py'); do \
-		MYPYPATH=test:test/training:test/serving $(VENV)/bin/mypy --strict --ignore-missing-imports $$conftest || exit 1; \
+		MYPYPATH=build/installed_layout:test:test/training:test/serving $(VENV)/bin/mypy --strict \
+			--ignore-missing-imports $$conftest || exit 1; \
 	done

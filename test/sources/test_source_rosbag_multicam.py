@@ -15,6 +15,7 @@ import math
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -298,7 +299,7 @@ def test_build_labels_match_the_capture_split_by_object_deterministic_and_resuma
     index_of.update(write_rig(recordings / 'rig_b', capture, recording_json=True, swap=True))
     threshold = 0.02 * object_scale(capture.poses)  # capture units stand in for metres
 
-    def config(out: str, **kwargs: object) -> BuildConfig:
+    def config(out: str, **kwargs: Any) -> BuildConfig:
         return BuildConfig(
             sources=(f'objects:{recordings}',),
             out=tmp_path / out,

@@ -47,9 +47,10 @@ def test_merged_lora_matches_the_adapter(sft_lora: Any, tiny_model: Path, tmp_pa
     with torch.no_grad():
         unmerged = PeftModel.from_pretrained(load_model(tiny_model, dtype='float32'), str(adapter)).eval()
         expected = unmerged(**inputs).logits
-        merged = load_model(out, dtype='float32').eval()
-        got = merged(**inputs).logits
-        base = load_model(tiny_model, dtype='float32').eval()(**inputs).logits
+        merged: Any = load_model(out, dtype='float32')  # PreTrainedModel's eval() is untyped in transformers
+        got = merged.eval()(**inputs).logits
+        reference: Any = load_model(tiny_model, dtype='float32')
+        base = reference.eval()(**inputs).logits
     assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(base, expected, atol=1e-3)  # the adapter did change the model
     assert merged.config.image_token_id == load_processor(out).tokenizer.convert_tokens_to_ids('<|image_pad|>')

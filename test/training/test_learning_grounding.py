@@ -59,6 +59,8 @@ def test_matched_target_lays_the_two_comparisons_out_before_the_label() -> None:
     assert made['answer_label'] == f'green green same\nblue red different\n{label}'
     near = grounding.grounded_rows([row], pair[None], centre, matched=True, near_within=0.5)[0]
     assert near['answer_label'] == f'green green near\nblue red far\n{label}'
+    short = grounding.grounded_rows([row], pair[None], centre, matched=True, fixed_length=True)[0]
+    assert short['answer_label'] == f'gg same\nbr not\n{label}'  # one token per colour and verdict
     assert made['answer'] == row['answer'] and made['question'] == row['question']
 
 

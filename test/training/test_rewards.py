@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from actial_ros.training.fine_tuning.rewards import (
     DEFAULT_REWARD_WEIGHTS,
@@ -56,7 +58,12 @@ def test_conversational_completions_and_extra_columns() -> None:
         ],
         [{'role': 'assistant', 'content': 'no tags'}],
     ]
-    kwargs = {'solution': ['A', 'B', 'C'], 'images': [None] * 3, 'source': ['sat'] * 3, 'trainer_state': None}
+    kwargs: dict[str, Any] = {
+        'solution': ['A', 'B', 'C'],
+        'images': [None] * 3,
+        'source': ['sat'] * 3,
+        'trainer_state': None,
+    }
     assert format_reward(completions, **kwargs) == [1.0, 1.0, 0.0]
     assert accuracy_reward(completions, **kwargs) == [1.0, 0.0, 0.0]
     assert completion_text(completions[1]) == '<think>x</think><answer>C</answer>'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -14,6 +15,7 @@ from actial_ros.training.fine_tuning.modeling import load_model, load_processor
 from actial_ros.training.fine_tuning.tiny_model import (
     QWEN25_VL_CHAT_TEMPLATE,
     QWEN25_VL_SPECIAL_TOKENS,
+    ModelSize,
     qwen25vl_config,
 )
 
@@ -59,7 +61,7 @@ def test_tiny_model_answers_two_images(tiny_model: Path) -> None:
     from PIL import Image
 
     processor = load_processor(tiny_model)
-    model = load_model(tiny_model)
+    model: Any = load_model(tiny_model)  # PreTrainedModel: generate() is the generation mixin's, not typed there
     text = processor.apply_chat_template(
         structured_messages('Which way?', system_prompt='S', num_images=2), add_generation_prompt=True, tokenize=False
     )
@@ -73,13 +75,14 @@ def test_tiny_model_answers_two_images(tiny_model: Path) -> None:
 
 
 @pytest.mark.parametrize(('size', 'billions'), [('7b', 8.29), ('3b', 3.75)])
-def test_published_configs(size: str, billions: float) -> None:
+def test_published_configs(size: ModelSize, billions: float) -> None:
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     config = qwen25vl_config(size)
+    text: Any = config.text_config  # a PreTrainedConfig (transformers types sub-configs as dict | config | None)
+    vision: Any = config.vision_config
     assert config.image_token_id == 151655 and config.video_token_id == 151656
     if size == '7b':
-        text = config.text_config
         assert (
             text.hidden_size,
             text.num_hidden_layers,
@@ -88,7 +91,7 @@ def test_published_configs(size: str, billions: float) -> None:
             text.intermediate_size,
             text.vocab_size,
         ) == (3584, 28, 28, 4, 18944, 152064)
-        assert (config.vision_config.depth, config.vision_config.hidden_size, config.vision_config.out_hidden_size) == (
+        assert (vision.depth, vision.hidden_size, vision.out_hidden_size) == (
             32,
             1280,
             3584,
@@ -98,14 +101,14 @@ def test_published_configs(size: str, billions: float) -> None:
     total = sum(p.numel() for p in model.parameters())
     assert total / 1e9 == pytest.approx(billions, abs=0.05)
     with pytest.raises(ValueError):
-        qwen25vl_config('13b')
+        qwen25vl_config(cast(ModelSize, '13b'))  # not a size: the error is the point
 
 
-def _mrope_fastest_rad_per_token(size: str) -> dict[str, float]:
+def _mrope_fastest_rad_per_token(size: ModelSize) -> dict[str, float]:
     """The fastest rotary frequency (rad per position step) that M-RoPE gives each of t, h and w in ``size``'s
     text model: pair ``i`` of a head turns by ``theta ** (-2 i / head_dim)``, the pairs assigned to t, h, w in
     that order by ``mrope_section`` (transformers' ``apply_multimodal_rotary_pos_emb``)."""
-    text = qwen25vl_config(size).text_config
+    text: Any = qwen25vl_config(size).text_config
     head_dim = text.hidden_size // text.num_attention_heads
     theta = float(text.rope_parameters['rope_theta'])
     sections = list(text.rope_parameters['mrope_section'])
@@ -123,7 +126,7 @@ def test_small_model_positions_tell_image_tokens_apart() -> None:
     assert _mrope_fastest_rad_per_token('7b')['w'] < 1e-3  # the published sizes keep Qwen's theta
 
 
-def _attention_logit_spread(size: str) -> float:
+def _attention_logit_spread(size: ModelSize) -> float:
     """Standard deviation of layer 0's attention logits (q . k / sqrt(head_dim), RoPE left out) of a random
     ``size`` language model over 64 random unit-RMS token states (what the layer's RMSNorm hands it)."""
     from actial_ros.training.fine_tuning.tiny_model import random_qwen25vl_from_config
@@ -148,4 +151,5 @@ def test_small_model_attention_is_not_uniform_at_initialisation() -> None:
     initialisation, so every token attends uniformly, and the option letter was not learned within 800 steps
     (docs/training.md, "Learning from scratch"); the 'small' preset's 0.06 spreads them by about 0.9."""
     assert _attention_logit_spread('small') > 0.5
-    assert qwen25vl_config('7b').text_config.initializer_range == 0.02  # the published sizes keep Qwen's
+    published: Any = qwen25vl_config('7b').text_config
+    assert published.initializer_range == 0.02  # the published sizes keep Qwen's
