@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,12 +74,7 @@ def test_launch_description_where_launch_ros_is_importable() -> None:
     LaunchContext = launch.LaunchContext
     LaunchDescription = launch.LaunchDescription
 
-    spec = importlib.util.spec_from_file_location(
-        'spatial_reasoner_launch', REPO / 'launch' / 'spatial_reasoner.launch.py'
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(REPO / 'launch' / 'spatial_reasoner.launch.py', 'spatial_reasoner_launch')
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription)
     names = {entity.name for entity in description.entities if hasattr(entity, 'name')}

@@ -52,16 +52,13 @@ def test_the_gpu_check_runs_dry_on_the_cpu(tmp_path: Path) -> None:
 def test_a_step_out_of_time_is_stopped_with_everything_it_started(tmp_path: Path) -> None:
     """A step that runs past its limit is stopped with its whole process group (a vLLM server or a render it
     started must not outlive it and starve the next step), and recorded as timed out."""
-    import importlib.util
     import os
     import time
 
+    from script_modules import load_script
+
     sys.path.insert(0, str(REPO / 'benchmarks'))
-    spec = importlib.util.spec_from_file_location('gpu_check_under_test', REPO / 'benchmarks' / 'gpu_check.py')
-    assert spec is not None and spec.loader is not None
-    gpu_check = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = gpu_check
-    spec.loader.exec_module(gpu_check)
+    gpu_check = load_script(REPO / 'benchmarks' / 'gpu_check.py', 'gpu_check_under_test')
 
     child = tmp_path / 'child.pid'
     script = (

@@ -5,7 +5,7 @@ the topics and types the reasoner needs, and it is loaded as a launch descriptio
 from __future__ import annotations
 
 import ast
-import importlib.util
+import importlib
 import py_compile
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / 'launch' / 'gazebo_sim.launch.py'
@@ -65,11 +66,7 @@ def test_bridge_maps_camera_info_odometry_and_clock_from_gazebo() -> None:
 
 
 def _load_launch_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('gazebo_sim_launch', LAUNCH_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(LAUNCH_FILE, 'gazebo_sim_launch')
 
 
 def test_launch_description_loads_where_launch_ros_exists() -> None:

@@ -22,15 +22,14 @@ The full benchmark is ``benchmarks/learning.py`` (docs/training.md, "Learning fr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from script_modules import load_script
 
 pytest.importorskip('pybullet')
 pytest.importorskip('trl')
@@ -49,12 +48,7 @@ passed at both thread counts (benchmarks/README.md), so CI runs one (3-5 minutes
 
 
 def _benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('learning_benchmark', REPO / 'benchmarks' / 'learning.py')
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / 'benchmarks' / 'learning.py', 'learning_benchmark')
 
 
 @pytest.mark.timeout(1200)

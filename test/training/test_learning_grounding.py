@@ -4,27 +4,21 @@ verdicts, a subset keeps whole runs and question types, and the summary reports 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 RED, GREEN, BLUE = (0.9, 0.1, 0.1), (0.1, 0.9, 0.1), (0.1, 0.1, 0.9)
 
 
 def _grounding() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('learning_grounding', REPO / 'benchmarks' / 'learning_grounding.py')
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / 'benchmarks' / 'learning_grounding.py', 'learning_grounding')
 
 
 def _turned_right() -> np.ndarray:
