@@ -42,6 +42,9 @@ the top quarters, of all quarters, and on the top quarters' colour words) and :f
 
 ``--runs TRAIN HELDOUT`` and ``--question-types`` (``grounded``, ``matched``) keep the rows of the first runs and of
 some question types only (a smaller draw of the same data, e.g. ``--runs 24 8 --question-types rotation``).
+``--fixed-length`` (``matched``) writes one-token colours and verdicts, so that every reply has the same length;
+``--option-list`` adds a last think line restating the options by letter (``A=left B=right C=none``), so that the
+letter can be looked up in the reply (both measured for the letter after the reply: docs/training.md).
 ``--controls`` (``grounded``, ``matched``) evaluates the model again on the held-out rows with the images swapped
 (scored against the swapped pair's truth: :func:`control_pairs`) and with grey images.
 
@@ -195,6 +198,15 @@ same number of tokens whatever the words, where the names take 1 to 6 tokens (``
 by up to 15 tokens between rows (``near``/``far`` have no fixed-length form)."""
 
 
+def option_line(option_labels: Sequence[str]) -> str:
+    """The options' labels by letter, one line: ``A=left B=right C=none`` for labels (left, right, none)."""
+    return ' '.join(f'{chr(65 + i)}={label}' for i, label in enumerate(option_labels))
+
+
+OPTION_LINE = re.compile(r'^(?:[A-Z]=\S+ ?)+$')
+"""A think text's last line that restates the options (``--option-list``)."""
+
+
 def grounded_rows(
     rows: Sequence[dict[str, Any]],
     colours: Array,
@@ -203,6 +215,7 @@ def grounded_rows(
     matched: bool = False,
     near_within: float | None = None,
     fixed_length: bool = False,
+    option_list: bool = False,
 ) -> list[dict[str, Any]]:
     """The orbit rows with ``answer_label`` replaced by a think text that ends with the row's label.
 
@@ -212,7 +225,9 @@ def grounded_rows(
     ``near_within`` the verdict is ``near`` or ``far``: whether the two quarters' mean colours lie within that
     distance (RGB in [0, 1]), a graded comparison the names alone do not tell. ``fixed_length`` (matched): every
     line ``{a}{b} {verdict}`` with one-letter colours (``r``, ``g``, ``b``) and the verdict ``same`` or ``not``, so
-    that every reply has the same number of tokens (:data:`FIXED_LENGTH_WORDS`)."""
+    that every reply has the same number of tokens (:data:`FIXED_LENGTH_WORDS`). ``option_list``: after the label, a
+    last line that restates the question's options as ``A=left B=right C=none`` (:func:`option_line`), so that the
+    letter is looked up a few tokens back in the reply instead of in the question."""
     from actial_ros.training.dataset.viewpoint import RowQuestion
 
     made = []
@@ -240,7 +255,8 @@ def grounded_rows(
             tuple(row['options']),
             tuple(row['option_labels']),
             row['answer'],
-            f'{words[0]}\n{words[1]}\n{row["answer_label"]}',
+            f'{words[0]}\n{words[1]}\n{row["answer_label"]}'
+            + (f'\n{option_line(row["option_labels"])}' if option_list else ''),
         )
         made.append(_row(row, str(row['id']), question))
     return made
@@ -401,12 +417,16 @@ def grounded_scores(rows_file: Path, predictions_file: Path) -> dict[str, Any]:
     truth = {r['id']: r for r in pq.read_table(str(rows_file)).to_pylist()}
     places: dict[int, list[bool]] = {}
     by_type: dict[str, dict[str, list[bool]]] = {}
+    option_lines: list[bool] = []
     for line in predictions_file.read_text(encoding='utf-8').splitlines():
         prediction = json.loads(line)
         row = truth[prediction['item_id']]
         expected = row['answer_label'].split('\n')
         match = re.search(r'<think>\s*(.*?)\s*</think>', prediction.get('raw_text') or '', re.S)
         lines = match.group(1).split('\n') if match else []
+        if OPTION_LINE.match(expected[-1]):  # --option-list: the label is the line before the options
+            option_lines.append(bool(lines) and lines[-1].strip() == expected[-1])
+            expected, lines = expected[:-1], lines[:-1]
         said = ' '.join(lines[:-1]).split()
         for place, word in enumerate(' '.join(expected[:-1]).split()):
             places.setdefault(place, []).append(place < len(said) and said[place] == word)
@@ -421,7 +441,7 @@ def grounded_scores(rows_file: Path, predictions_file: Path) -> dict[str, Any]:
             kind: {name: round(float(np.mean(v)), 3) for name, v in scores.items()} | {'rows': len(scores['letter'])}
             for kind, scores in sorted(by_type.items())
         },
-    }
+    } | ({'option line restated exactly': round(float(np.mean(option_lines)), 3)} if option_lines else {})
 
 
 def quadrant_scores(rows_file: Path, predictions_file: Path) -> dict[str, float]:
@@ -526,6 +546,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help='matched: one-letter colours and same/not verdicts, every reply the same number of tokens',
     )
     parser.add_argument(
+        '--option-list',
+        action='store_true',
+        help="grounded, matched: a last think line restating the options' labels by letter (A=left B=right C=none)",
+    )
+    parser.add_argument(
         '--runs',
         type=int,
         nargs=2,
@@ -626,6 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             matched=args.task == 'matched',
                             near_within=near,
                             fixed_length=args.fixed_length,
+                            option_list=args.option_list,
                         ),
                         path,
                     )
@@ -656,6 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         matched=args.task == 'matched',
                         near_within=near,
                         fixed_length=args.fixed_length,
+                        option_list=args.option_list,
                     ),
                     control_file,
                 )

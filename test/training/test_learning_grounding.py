@@ -55,6 +55,10 @@ def test_matched_target_lays_the_two_comparisons_out_before_the_label() -> None:
     assert near['answer_label'] == f'green green near\nblue red far\n{label}'
     short = grounding.grounded_rows([row], pair[None], centre, matched=True, fixed_length=True)[0]
     assert short['answer_label'] == f'gg same\nbr not\n{label}'  # one token per colour and verdict
+    listed = grounding.grounded_rows([row], pair[None], centre, matched=True, fixed_length=True, option_list=True)[0]
+    options = ' '.join(f'{chr(65 + i)}={label}' for i, label in enumerate(row['option_labels']))
+    assert listed['answer_label'] == f'gg same\nbr not\n{label}\n{options}'  # the letter's lookup, restated
+    assert grounding.OPTION_LINE.match(options) and not grounding.OPTION_LINE.match(label)
     assert made['answer'] == row['answer'] and made['question'] == row['question']
 
 
