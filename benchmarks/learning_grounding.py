@@ -58,6 +58,7 @@ Measured figures: docs/training.md and benchmarks/README.md ("Learning from scra
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import io
 import json
@@ -327,6 +328,14 @@ def words_bound(train: Array, heldout: Array, y_train: Array, y_heldout: Array, 
         return float((model(z).argmax(1).numpy() == y_heldout).mean())
 
 
+def near_threshold(colours: Array) -> float:
+    """The ``near``/``far`` threshold of ``--near-verdict``: the median colour distance (RGB in [0, 1]) between image
+    2's top-left and image 1's top-right quarters over the pairs of ``colours`` (any shape that reshapes to (pairs,
+    2 images, 2 quarter rows, 2 quarter columns, 3))."""
+    pairs = colours.reshape(-1, 2, 2, 2, 3)
+    return float(np.median(np.linalg.norm(pairs[:, 1, 0, 0] - pairs[:, 0, 0, 1], axis=-1)))
+
+
 def readers_of_the_words(
     rows: dict[str, list[dict[str, Any]]], colours: dict[str, Array], centre: Array
 ) -> dict[str, float]:
@@ -353,6 +362,7 @@ def readers_of_the_words(
             labels['heldout'],
         ),
     }
+    median = near_threshold(features['colours']['train'])
     for split in ('train', 'heldout'):
         name = 'held out' if split == 'heldout' else 'training rows'
         pair = features['colours'][split].reshape(-1, 2, 2, 2, 3)  # rows, image, quarter row, quarter column, rgb
@@ -365,8 +375,6 @@ def readers_of_the_words(
         votes = (words[:, 1, 0] == words[:, 0, 1]).astype(int) - (words[:, 1, 1] == words[:, 0, 0])
         said_right = np.where(votes == 0, labels['train'].mean() >= 0.5, votes > 0)
         result[f"match rule on the top quarters' colour words, {name}"] = float(np.mean(said_right == labels[split]))
-        train_top = features['colours']['train'].reshape(-1, 2, 2, 2, 3)[:, :, 0]
-        median = np.median(np.linalg.norm(train_top[:, 1, 0] - train_top[:, 0, 1], axis=-1))
         top = pair[:, :, 0]  # rows, image, column, rgb
         near = (np.linalg.norm(top[:, 1, 0] - top[:, 0, 1], axis=-1) < median).astype(int) - (
             np.linalg.norm(top[:, 1, 1] - top[:, 0, 0], axis=-1) < median
@@ -515,7 +523,9 @@ def summarize(outs: Sequence[Path]) -> dict[str, Any]:
 
 
 GROUNDED_REPLY_TOKENS = 64
-"""New tokens at evaluation: ``learning.evaluate``'s default 24 cuts the grounded reply (41 tokens here)."""
+"""New tokens at evaluation: ``learning.evaluate``'s default 24 cuts these replies. With the tiny model's tokenizer the
+targets (think and answer tags included) take up to 51 tokens (``grounded``), 47 (``matched``), 25
+(``--fixed-length``); ``--option-list`` adds at most 16, so it is allowed with ``matched`` only."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -548,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         '--option-list',
         action='store_true',
-        help="grounded, matched: a last think line restating the options' labels by letter (A=left B=right C=none)",
+        help="matched: a last think line restating the options' labels by letter (A=left B=right C=none)",
     )
     parser.add_argument(
         '--runs',
@@ -581,6 +591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error('--task and --out are required (or --summarize)')
     if args.fixed_length and (args.task != 'matched' or args.near_verdict):
         parser.error('--fixed-length is for --task matched with same/different verdicts')
+    if args.option_list and args.task != 'matched':
+        parser.error('--option-list is for --task matched (a grounded reply with it outgrows GROUNDED_REPLY_TOKENS)')
     learning, out = _sibling('learning'), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scale = learning.SCALES['full']
@@ -623,12 +635,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     question_types=args.question_types,
                 )
         centre = colours['train'].reshape(-1, 3).mean(0)
-        # --near-verdict: the median distance between image 2's top-left and image 1's top-right quarters in training
-        train_pairs = colours['train'].reshape(-1, 2, 2, 2, 3)
-        near = (
-            float(np.median(np.linalg.norm(train_pairs[:, 1, 0, 0] - train_pairs[:, 0, 0, 1], axis=-1)))
-            if args.near_verdict
-            else None
+        near = near_threshold(colours['train']) if args.near_verdict else None
+        target_rows = functools.partial(
+            grounded_rows,
+            centre=centre,
+            matched=args.task == 'matched',
+            near_within=near,
+            fixed_length=args.fixed_length,
+            option_list=args.option_list,
         )
         if args.task == 'quadrant':
             for split, path, count, seed in (
@@ -643,18 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results['readers of the words'] = readers_of_the_words(rows, colours, centre)
             for split, path in (('train', train_file), ('heldout', heldout_file)):
                 if not path.is_file():
-                    _write(
-                        grounded_rows(
-                            rows[split],
-                            colours[split],
-                            centre,
-                            matched=args.task == 'matched',
-                            near_within=near,
-                            fixed_length=args.fixed_length,
-                            option_list=args.option_list,
-                        ),
-                        path,
-                    )
+                    _write(target_rows(rows[split], colours[split]), path)
     start = args.from_model or base_model(args.learning, out, args.rope_theta)
     model = out / 'sft'
     learning.sft_stage(
@@ -674,18 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             control_file = control_dir / 'rows' / 'h.parquet'
             if not control_file.is_file():
                 made, made_colours = control_pairs(rows['heldout'], colours['heldout'], control)
-                _write(
-                    grounded_rows(
-                        made,
-                        made_colours,
-                        centre,
-                        matched=args.task == 'matched',
-                        near_within=near,
-                        fixed_length=args.fixed_length,
-                        option_list=args.option_list,
-                    ),
-                    control_file,
-                )
+                _write(target_rows(made, made_colours), control_file)
             learning.evaluate(
                 model, control_file.parent, control_dir / 'eval', scale, control, max_new_tokens=GROUNDED_REPLY_TOKENS
             )
