@@ -154,6 +154,11 @@ SCALES: dict[str, Scale] = {
     'ci_heldout': Scale(
         train_runs=16, heldout_runs=8, pairs_per_run=240, heldout_pairs_per_run=60, max_steps=500, grpo_steps=0
     ),
+    # The held-out grounding CI test (learning_grounding.heldout_grounding): the first 24 training and 8 held-out runs
+    # of 'full' in the random scene, rotation rows only, 400 steps.
+    'ci_grounding': Scale(
+        train_runs=24, heldout_runs=8, pairs_per_run=240, heldout_pairs_per_run=60, max_steps=400, grpo_steps=0
+    ),
 }
 
 

@@ -418,12 +418,26 @@ def flow_rule(pair: Array) -> Array:
     return score
 
 
+WORDS_BY_PLACE = 'think words by place (grounded: image 1 then 2, TL TR BL BR; matched: 2 lines of word, word, verdict)'
+"""The ``grounded``/``matched`` score of each think word before the label, in the reply's order (a list)."""
+DIFFERING_WORDS = 'think words where the two images differ'
+"""The ``grounded`` score on the colour words whose quarter has another word in the other image (image 1's top-left
+where image 2's top-left differs, and so on). With the images swapped, such a word's truth changes, so a model whose
+reply does not depend on the images' order is right on at most one of the two: its score here plus its score on the
+swapped rows (against the swapped truth) is at most 1. A model that reads each image at its place scores well on
+both."""
+
+
 def grounded_scores(rows_file: Path, predictions_file: Path) -> dict[str, Any]:
-    """Held-out accuracy of each colour word (by place), of the label word and the letter (by question type)."""
+    """Held-out accuracy of each think word (by place) beside each place's majority rate (its most common true word),
+    of the label word and the letter (by question type); for the ``grounded`` layout also the accuracy on the words
+    whose quarter differs in colour between the two images (:data:`DIFFERING_WORDS`)."""
     import pyarrow.parquet as pq
 
     truth = {r['id']: r for r in pq.read_table(str(rows_file)).to_pylist()}
     places: dict[int, list[bool]] = {}
+    true_words: dict[int, list[str]] = {}
+    differing: list[bool] = []
     by_type: dict[str, dict[str, list[bool]]] = {}
     option_lines: list[bool] = []
     for line in predictions_file.read_text(encoding='utf-8').splitlines():
@@ -436,20 +450,33 @@ def grounded_scores(rows_file: Path, predictions_file: Path) -> dict[str, Any]:
             option_lines.append(bool(lines) and lines[-1].strip() == expected[-1])
             expected, lines = expected[:-1], lines[:-1]
         said = ' '.join(lines[:-1]).split()
-        for place, word in enumerate(' '.join(expected[:-1]).split()):
+        words = ' '.join(expected[:-1]).split()
+        for place, word in enumerate(words):
             places.setdefault(place, []).append(place < len(said) and said[place] == word)
+            true_words.setdefault(place, []).append(word)
+        if len(expected) == 3 and len(words) == 2 * len(QUADRANTS):  # grounded: image 1's line, image 2's line
+            quarters = len(QUADRANTS)
+            differing += [places[p][-1] for p in range(len(words)) if words[p] != words[(p + quarters) % len(words)]]
         scores = by_type.setdefault(row['question_type'], {'label word': [], 'letter': []})
         scores['label word'].append(bool(lines) and lines[-1].strip() == expected[-1])
         scores['letter'].append(bool(prediction['correct']))
-    return {
-        'think words by place (grounded: image 1 then 2, TL TR BL BR; matched: 2 lines of word, word, verdict)': [
-            round(float(np.mean(places[place])), 3) for place in sorted(places)
+    result: dict[str, Any] = {
+        WORDS_BY_PLACE: [round(float(np.mean(places[place])), 3) for place in sorted(places)],
+        f'{WORDS_BY_PLACE}, majority': [
+            round(max(words.count(w) for w in set(words)) / len(words), 3)
+            for words in (true_words[place] for place in sorted(true_words))
         ],
         'by question type': {
             kind: {name: round(float(np.mean(v)), 3) for name, v in scores.items()} | {'rows': len(scores['letter'])}
             for kind, scores in sorted(by_type.items())
         },
-    } | ({'option line restated exactly': round(float(np.mean(option_lines)), 3)} if option_lines else {})
+    }
+    if option_lines:
+        result['option line restated exactly'] = round(float(np.mean(option_lines)), 3)
+    if differing:
+        result[DIFFERING_WORDS] = round(float(np.mean(differing)), 3)
+        result[f'{DIFFERING_WORDS}, count'] = len(differing)
+    return result
 
 
 def quadrant_scores(rows_file: Path, predictions_file: Path) -> dict[str, float]:
@@ -488,6 +515,8 @@ TURN_FIGURES = {
     'letter': ('held out', 'letter'),
     'turn word, images swapped (swapped truth)': ('control: images swapped', 'label word'),
     'turn word, grey images': ('control: grey images', 'label word'),
+    'letter, images swapped (swapped truth)': ('control: images swapped', 'letter'),
+    'letter, grey images': ('control: grey images', 'letter'),
 }
 """The figures :func:`summarize` reports: (results.json section, score) of the rotation rows."""
 
@@ -520,6 +549,29 @@ def summarize(outs: Sequence[Path]) -> dict[str, Any]:
         if values:
             over[name] = {'mean': round(float(np.mean(values)), 3), 'worst': min(values), 'runs': len(values)}
     return {'runs': runs, 'over runs': over}
+
+
+def heldout_grounding(out: Path, seed: int, *, blank: bool = False, workers: int = 2) -> dict[str, Any]:
+    """The held-out grounding check at CI size: ``learning``'s ``ci_grounding`` scale in the random scene (the first 24
+    training and 8 held-out runs of seed ``seed``: other objects, walls, floors and lights), rendered, built and a
+    random base model made in ``out``, then ``--task grounded --question-types rotation --controls`` for the scale's
+    steps (trainer seed 42 + ``seed``) in ``out/grounded``. ``blank``: every image grey, training and held out (the
+    control in which the check must fail). Returns that run's ``results.json``."""
+    learning = _sibling('learning')
+    scale = learning.SCALES['ci_grounding']
+    train, heldout = learning.split_specs(scale, seed, 'random')
+    learning.render_splits(out, train, heldout, scale, workers)
+    fresh = not (out / 'data' / 'train' / 'data').is_dir()
+    train_data, heldout_data = learning.build_splits(out, train, heldout, scale, seed, workers)
+    if blank and fresh:
+        learning.blank_images(train_data)
+        learning.blank_images(heldout_data)
+    learning.build_model(out / 'base', scale, seed)
+    grounded = out / 'grounded'
+    argv = ['--learning', str(out), '--task', 'grounded', '--question-types', 'rotation', '--controls']
+    main([*argv, '--max-steps', str(scale.max_steps), '--seed', str(42 + seed), '--out', str(grounded)])
+    results: dict[str, Any] = json.loads((grounded / 'results.json').read_text(encoding='utf-8'))
+    return results
 
 
 GROUNDED_REPLY_TOKENS = 64

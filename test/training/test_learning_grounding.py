@@ -104,3 +104,43 @@ def test_summary_reports_the_mean_and_the_worst_run_not_the_best(tmp_path: Path)
     assert [run['threads'] for run in summary['runs'].values()] == [1, 2, 1]
     with pytest.raises(FileNotFoundError):
         grounding.summarize([tmp_path / 'missing'])
+
+
+def _scored(tmp_path: Path, name: str, truths: list[str], replies: list[str]) -> dict[str, Any]:
+    """``grounded_scores`` of ``replies`` (one think text per row) against rows whose think text is ``truths``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    grounding = _grounding()
+    rows = tmp_path / f'{name}.parquet'
+    ids = [f'row{i}' for i in range(len(truths))]
+    pq.write_table(pa.table({'id': ids, 'answer_label': truths, 'question_type': ['rotation'] * len(ids)}), rows)
+    predictions = tmp_path / f'{name}.jsonl'
+    lines = [
+        {'item_id': i, 'raw_text': f'<think>\n{r}\n</think>\n<answer>A</answer>', 'correct': True}
+        for i, r in zip(ids, replies, strict=True)
+    ]
+    predictions.write_text('\n'.join(json.dumps(line) for line in lines) + '\n')
+    scores: dict[str, Any] = grounding.grounded_scores(rows, predictions)
+    return scores
+
+
+def test_a_reply_blind_to_the_images_order_scores_at_most_1_on_the_differing_words_of_a_pair_and_its_swap(
+    tmp_path: Path,
+) -> None:
+    grounding = _grounding()
+    first, second = 'red green blue red', 'green green red blue'  # top-right the same in both images: not counted
+    pair, swapped = f'{first}\n{second}\nleft', f'{second}\n{first}\nright'
+    follows = [_scored(tmp_path, n, [t], [t]) for n, t in (('held', pair), ('swap', swapped))]
+    assert [s[grounding.DIFFERING_WORDS] for s in follows] == [1.0, 1.0]
+    assert follows[0][f'{grounding.DIFFERING_WORDS}, count'] == 6
+    blind = [_scored(tmp_path, n, [t], [pair]) for n, t in (('held_b', pair), ('swap_b', swapped))]  # same reply
+    assert sum(s[grounding.DIFFERING_WORDS] for s in blind) == 1.0
+    mixed = f'{first}\n{first}\nleft'  # image 1's words for both: right on one image of each differing pair
+    assert (
+        sum(_scored(tmp_path, f'm{i}', [t], [mixed])[grounding.DIFFERING_WORDS] for i, t in enumerate((pair, swapped)))
+        == 1.0
+    )
+    majority = _scored(tmp_path, 'maj', [pair, pair, swapped], [pair] * 3)[f'{grounding.WORDS_BY_PLACE}, majority']
+    third = round(2 / 3, 3)
+    assert majority == [third, 1.0, third, third] * 2  # each place's most common word: 2 of 3 rows, or all
