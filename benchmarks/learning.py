@@ -395,9 +395,12 @@ def build_splits(
     scale: Scale,
     seed: int,
     workers: int,
+    *,
+    blank: bool = False,
 ) -> tuple[Path, Path]:
     """Build both splits' rendered bags into ``out/data/train`` and ``out/data/heldout`` (:func:`build`; pair
-    seeds ``seed`` and ``seed + 7``); returns the two dataset folders."""
+    seeds ``seed`` and ``seed + 7``); returns the two dataset folders. ``blank``: then every image of both splits
+    grey (:func:`blank_images`, once: ``out/data/BLANK`` marks it done), the control run where learning must fail."""
     train_data, heldout_data = out / 'data' / 'train', out / 'data' / 'heldout'
     build(
         bag_sources(out / 'bags' / 'train', train_specs),
@@ -413,6 +416,10 @@ def build_splits(
         seed=seed + 7,
         workers=workers,
     )
+    if blank and not (out / 'data' / 'BLANK').exists():
+        for data in (train_data, heldout_data):
+            blank_images(data)
+        (out / 'data' / 'BLANK').write_text('images blanked by --blank-images\n')
     return train_data, heldout_data
 
 
@@ -1353,9 +1360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pin_threads(args.threads)
     timings: dict[str, float] = {}
     train_specs, heldout_specs = split_specs(scale, args.seed, args.scene)
-    train_data, heldout_data = out / 'data' / 'train', out / 'data' / 'heldout'
+    heldout_data = out / 'data' / 'heldout'
 
-    def stage(name: str, body: Callable[[], None]) -> None:
+    def stage(name: str, body: Callable[[], object]) -> None:
         if name in args.stages:
             start = time.monotonic()
             body()
@@ -1364,14 +1371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     stage('render', lambda: render_splits(out, train_specs, heldout_specs, scale, args.workers))
 
-    def build_all() -> None:
-        build_splits(out, train_specs, heldout_specs, scale, args.seed, args.workers)
-        if args.blank_images and not (out / 'data' / 'BLANK').exists():
-            for data in (train_data, heldout_data):
-                blank_images(data)
-            (out / 'data' / 'BLANK').write_text('images blanked by --blank-images\n')
-
-    stage('build', build_all)
+    stage(
+        'build',
+        lambda: build_splits(out, train_specs, heldout_specs, scale, args.seed, args.workers, blank=args.blank_images),
+    )
     stage('model', lambda: build_model(out / 'base', scale, args.seed))
     stage('curriculum', lambda: curriculum(out, scale, train_specs, heldout_specs, args.seed))
     stage('sft', lambda: sft(out, scale))

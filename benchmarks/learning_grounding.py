@@ -561,11 +561,7 @@ def heldout_grounding(out: Path, seed: int, *, blank: bool = False, workers: int
     scale = learning.SCALES['ci_grounding']
     train, heldout = learning.split_specs(scale, seed, 'random')
     learning.render_splits(out, train, heldout, scale, workers)
-    fresh = not (out / 'data' / 'train' / 'data').is_dir()
-    train_data, heldout_data = learning.build_splits(out, train, heldout, scale, seed, workers)
-    if blank and fresh:
-        learning.blank_images(train_data)
-        learning.blank_images(heldout_data)
+    learning.build_splits(out, train, heldout, scale, seed, workers, blank=blank)
     learning.build_model(out / 'base', scale, seed)
     grounded = out / 'grounded'
     argv = ['--learning', str(out), '--task', 'grounded', '--question-types', 'rotation', '--controls']

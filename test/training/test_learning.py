@@ -141,10 +141,8 @@ def test_model_trained_from_scratch_answers_about_unseen_objects(
     scale = learning.SCALES['ci_heldout']
     train, heldout = learning.split_specs(scale, 0, os.environ.get('ACTIAL_LEARNING_SCENE', 'same'))
     learning.render_splits(tmp_path, train, heldout, scale, 2)
-    train_data, heldout_data = learning.build_splits(tmp_path, train, heldout, scale, 0, 2)
-    if os.environ.get('ACTIAL_LEARNING_BLANK'):
-        learning.blank_images(train_data)
-        learning.blank_images(heldout_data)
+    blank = bool(os.environ.get('ACTIAL_LEARNING_BLANK'))
+    train_data, heldout_data = learning.build_splits(tmp_path, train, heldout, scale, 0, 2, blank=blank)
     learning.build_model(tmp_path / 'base', scale, 0)
     learning.sft(tmp_path, scale, '--data', str(train_data))
     results = learning.evaluate(tmp_path / 'sft', heldout_data, tmp_path / 'eval', scale, 'SFT')
