@@ -428,11 +428,19 @@ swapped rows (against the swapped truth) is at most 1. A model that reads each i
 both."""
 
 
-def grounded_scores(rows_file: Path, predictions_file: Path) -> dict[str, Any]:
+def grounded_scores(rows_file: Path, predictions_file: Path, *, task: str, option_list: bool) -> dict[str, Any]:
     """Held-out accuracy of each think word (by place) beside each place's majority rate (its most common true word),
-    of the label word and the letter (by question type); for the ``grounded`` layout also the accuracy on the words
-    whose quarter differs in colour between the two images (:data:`DIFFERING_WORDS`)."""
+    of the label word and the letter (by question type); for ``task`` ``grounded`` (the layout of
+    :func:`grounded_rows`: image 1's line, image 2's line, the label) also the accuracy on the words whose quarter
+    differs in colour between the two images (:data:`DIFFERING_WORDS`); with ``option_list`` (the rows' think text
+    ends with :func:`option_line`) how often the reply restates that line exactly.
+
+    Raises:
+        ValueError: ``task`` is not ``grounded`` or ``matched``; a row's think text is not in that layout."""
     import pyarrow.parquet as pq
+
+    if task not in ('grounded', 'matched'):
+        raise ValueError(f'grounded_scores scores the grounded and matched layouts, not {task!r}')
 
     truth = {r['id']: r for r in pq.read_table(str(rows_file)).to_pylist()}
     places: dict[int, list[bool]] = {}
@@ -444,9 +452,11 @@ def grounded_scores(rows_file: Path, predictions_file: Path) -> dict[str, Any]:
         prediction = json.loads(line)
         row = truth[prediction['item_id']]
         expected = row['answer_label'].split('\n')
+        if len(expected) != 3 + option_list or (option_list and not OPTION_LINE.match(expected[-1])):
+            raise ValueError(f'row {row["id"]!r}: its think text is not the {task} layout (option line: {option_list})')
         match = re.search(r'<think>\s*(.*?)\s*</think>', prediction.get('raw_text') or '', re.S)
         lines = match.group(1).split('\n') if match else []
-        if OPTION_LINE.match(expected[-1]):  # --option-list: the label is the line before the options
+        if option_list:  # the label is the line before the options
             option_lines.append(bool(lines) and lines[-1].strip() == expected[-1])
             expected, lines = expected[:-1], lines[:-1]
         said = ' '.join(lines[:-1]).split()
@@ -454,7 +464,7 @@ def grounded_scores(rows_file: Path, predictions_file: Path) -> dict[str, Any]:
         for place, word in enumerate(words):
             places.setdefault(place, []).append(place < len(said) and said[place] == word)
             true_words.setdefault(place, []).append(word)
-        if len(expected) == 3 and len(words) == 2 * len(QUADRANTS):  # grounded: image 1's line, image 2's line
+        if task == 'grounded':
             quarters = len(QUADRANTS)
             differing += [places[p][-1] for p in range(len(words)) if words[p] != words[(p + quarters) % len(words)]]
         scores = by_type.setdefault(row['question_type'], {'label word': [], 'letter': []})
@@ -719,7 +729,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.task == 'quadrant':
         results['held out'] = quadrant_scores(heldout_file, predictions)
     else:
-        results['held out'] = grounded_scores(heldout_file, predictions)
+        scores = functools.partial(grounded_scores, task=args.task, option_list=args.option_list)
+        results['held out'] = scores(heldout_file, predictions)
         for control in CONTROLS if args.controls else ():
             control_dir = out / 'controls' / control.replace(' ', '_')
             control_file = control_dir / 'rows' / 'h.parquet'
@@ -729,7 +740,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             learning.evaluate(
                 model, control_file.parent, control_dir / 'eval', scale, control, max_new_tokens=GROUNDED_REPLY_TOKENS
             )
-            results[f'control: {control}'] = grounded_scores(control_file, control_dir / 'eval' / 'predictions.jsonl')
+            control_predictions = control_dir / 'eval' / 'predictions.jsonl'
+            results[f'control: {control}'] = scores(control_file, control_predictions)
     results['loss'] = learning.loss_curve(model / 'trainer_state.json')
     (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n', encoding='utf-8')
     print(json.dumps({k: v for k, v in results.items() if k != 'loss'}, indent=1))

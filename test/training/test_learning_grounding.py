@@ -106,7 +106,9 @@ def test_summary_reports_the_mean_and_the_worst_run_not_the_best(tmp_path: Path)
         grounding.summarize([tmp_path / 'missing'])
 
 
-def _scored(tmp_path: Path, name: str, truths: list[str], replies: list[str]) -> dict[str, Any]:
+def _scored(
+    tmp_path: Path, name: str, truths: list[str], replies: list[str], task: str = 'grounded', option_list: bool = False
+) -> dict[str, Any]:
     """``grounded_scores`` of ``replies`` (one think text per row) against rows whose think text is ``truths``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -121,7 +123,7 @@ def _scored(tmp_path: Path, name: str, truths: list[str], replies: list[str]) ->
         for i, r in zip(ids, replies, strict=True)
     ]
     predictions.write_text('\n'.join(json.dumps(line) for line in lines) + '\n')
-    scores: dict[str, Any] = grounding.grounded_scores(rows, predictions)
+    scores: dict[str, Any] = grounding.grounded_scores(rows, predictions, task=task, option_list=option_list)
     return scores
 
 
@@ -144,3 +146,21 @@ def test_a_reply_blind_to_the_images_order_scores_at_most_1_on_the_differing_wor
     majority = _scored(tmp_path, 'maj', [pair, pair, swapped], [pair] * 3)[f'{grounding.WORDS_BY_PLACE}, majority']
     third = round(2 / 3, 3)
     assert majority == [third, 1.0, third, third] * 2  # each place's most common word: 2 of 3 rows, or all
+
+
+def test_scores_read_the_layout_they_are_told_and_refuse_rows_of_another(tmp_path: Path) -> None:
+    grounding = _grounding()
+    truth = 'gg same\nbr not\nleft\nA=right B=left C=none'
+    scores = _scored(
+        tmp_path, 'listed', [truth] * 2, [truth, 'gg same\nbb same\nright\nA=right B=left'], 'matched', True
+    )
+    assert scores['option line restated exactly'] == 0.5
+    assert scores[grounding.WORDS_BY_PLACE] == [1.0, 1.0, 0.5, 0.5]  # gg same right; bb (br) same (not) wrong
+    assert scores['by question type']['rotation']['label word'] == 0.5
+    assert grounding.DIFFERING_WORDS not in scores  # the matched layout has no image lines to swap
+    with pytest.raises(ValueError, match='not the matched layout'):
+        _scored(tmp_path, 'unlisted', [truth], [truth], 'matched', False)  # an option line it was not told of
+    with pytest.raises(ValueError, match='not the grounded layout'):
+        _scored(tmp_path, 'short', ['red red red red\nleft'], ['red red red red\nleft'])
+    with pytest.raises(ValueError, match='quadrant'):
+        _scored(tmp_path, 'task', [truth], [truth], 'quadrant', True)
