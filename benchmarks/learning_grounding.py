@@ -561,22 +561,45 @@ def summarize(outs: Sequence[Path]) -> dict[str, Any]:
     return {'runs': runs, 'over runs': over}
 
 
-def heldout_grounding(out: Path, seed: int, *, blank: bool = False, workers: int = 2) -> dict[str, Any]:
-    """The held-out grounding check at CI size: ``learning``'s ``ci_grounding`` scale in the random scene (the first 24
-    training and 8 held-out runs of seed ``seed``: other objects, walls, floors and lights), rendered, built and a
-    random base model made in ``out``, then ``--task grounded --question-types rotation --controls`` for the scale's
-    steps (trainer seed 42 + ``seed``) in ``out/grounded``. ``blank``: every image grey, training and held out (the
-    control in which the check must fail). Returns that run's ``results.json``."""
+def ci_draw(out: Path, seed: int, *, blank: bool = False, workers: int = 2) -> Path:
+    """The CI-sized inputs of the held-out checks: ``learning``'s ``ci_grounding`` scale in the random scene (the first
+    24 training and 8 held-out runs of seed ``seed``: other objects, walls, floors and lights), rendered, built
+    and a random base model made in ``out`` (each stage skipped when its output exists). ``blank``: every image grey,
+    training and held out (the control in which the checks must fail). Returns ``out``, a ``--learning`` folder."""
     learning = _sibling('learning')
     scale = learning.SCALES['ci_grounding']
     train, heldout = learning.split_specs(scale, seed, 'random')
     learning.render_splits(out, train, heldout, scale, workers)
     learning.build_splits(out, train, heldout, scale, seed, workers, blank=blank)
     learning.build_model(out / 'base', scale, seed)
-    grounded = out / 'grounded'
-    argv = ['--learning', str(out), '--task', 'grounded', '--question-types', 'rotation', '--controls']
-    main([*argv, '--max-steps', str(scale.max_steps), '--seed', str(42 + seed), '--out', str(grounded)])
-    results: dict[str, Any] = json.loads((grounded / 'results.json').read_text(encoding='utf-8'))
+    return out
+
+
+def heldout_grounding(draw: Path, seed: int) -> dict[str, Any]:
+    """The held-out grounding check on a :func:`ci_draw` of seed ``seed``: ``--task grounded --question-types rotation
+    --controls`` for the ``ci_grounding`` scale's 400 steps (trainer seed 42 + ``seed``) in ``draw/grounded``.
+    Returns that run's ``results.json``."""
+    steps = _sibling('learning').SCALES['ci_grounding'].max_steps
+    return _heldout_run(draw, seed, 'grounded', ['--task', 'grounded'], steps)
+
+
+CI_TURN_STEPS = 800
+"""SFT steps of :func:`heldout_turn`: at 400 (the grounding check's) the laid-out turn stays at chance on this draw
+(53 %, docs/training.md)."""
+
+
+def heldout_turn(draw: Path, seed: int) -> dict[str, Any]:
+    """The held-out turn check on a :func:`ci_draw` of seed ``seed``: the laid-out reply with the options restated
+    (``--task matched --fixed-length --option-list --question-types rotation --controls``) for :data:`CI_TURN_STEPS`
+    steps (trainer seed 42 + ``seed``) in ``draw/turn``. Returns that run's ``results.json``."""
+    layout = ['--task', 'matched', '--fixed-length', '--option-list']
+    return _heldout_run(draw, seed, 'turn', layout, CI_TURN_STEPS)
+
+
+def _heldout_run(draw: Path, seed: int, name: str, layout: list[str], steps: int) -> dict[str, Any]:
+    argv = ['--learning', str(draw), *layout, '--question-types', 'rotation', '--controls']
+    main([*argv, '--max-steps', str(steps), '--seed', str(42 + seed), '--out', str(draw / name)])
+    results: dict[str, Any] = json.loads((draw / name / 'results.json').read_text(encoding='utf-8'))
     return results
 
 
