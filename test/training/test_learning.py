@@ -145,7 +145,7 @@ def test_model_trained_from_scratch_reads_each_image_at_its_place_in_unseen_scen
 
 TURN_SEEDS = (0,)
 """The draw CI trains for the held-out turn check (``learning_grounding.heldout_turn``, the grounding check's draw):
-seeds 0, 1 and 2 measured at 1 thread pass, seeds 0 and 1 at 2 threads too, identical to their 1-thread runs
+seeds 0, 1 and 2 measured pass at 1 and at 2 threads (identical runs at both: every figure and logged loss)
 (docs/training.md, "The turn in CI", 2026-12-07)."""
 TURN_ORDER_MARGIN = 0.1
 """Required above 1 for the held-out letter plus the letter with the images swapped (against the swapped truth): every
