@@ -52,6 +52,12 @@ FIT_SEEDS = (0,)
 passed at both thread counts (benchmarks/README.md), so CI runs one (3-5 minutes alone on 2 cores)."""
 
 
+def _pin_threads(patch: pytest.MonkeyPatch) -> None:
+    """Pin torch's intra-op thread count to :data:`THREADS` for every command run under ``patch``."""
+    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        patch.setenv(name, str(THREADS))
+
+
 def _benchmark() -> ModuleType:
     return load_script(REPO / 'benchmarks' / 'learning.py', 'learning_benchmark')
 
@@ -62,8 +68,7 @@ def test_model_trained_from_scratch_reads_the_images_of_its_rows(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     learning = _benchmark()
-    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
-        monkeypatch.setenv(name, str(THREADS))
+    _pin_threads(monkeypatch)
     blank = bool(os.environ.get('ACTIAL_LEARNING_BLANK'))  # the control: grey images, where it must fail
     fit = learning.own_rows_fit(tmp_path, seed, blank=blank, workers=2)
     scale = learning.SCALES['ci']
@@ -104,8 +109,7 @@ def ci_draws(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Path]:
     def draw(seed: int) -> Path:
         if seed not in made:
             with pytest.MonkeyPatch.context() as patch:
-                for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
-                    patch.setenv(name, str(THREADS))
+                _pin_threads(patch)
                 blank = bool(os.environ.get('ACTIAL_LEARNING_BLANK'))
                 made[seed] = grounding.ci_draw(tmp_path_factory.mktemp(f'ci_draw_{seed}'), seed, blank=blank)
         return made[seed]
@@ -126,8 +130,7 @@ def test_model_trained_from_scratch_reads_each_image_at_its_place_in_unseen_scen
     (seen once with half of them swapped, benchmarks/README.md). The turn after those words is not learned at this
     size (docs/training.md); the laid-out turn is (the next test)."""
     grounding = _grounding()
-    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
-        monkeypatch.setenv(name, str(THREADS))
+    _pin_threads(monkeypatch)
     results = grounding.heldout_grounding(ci_draws(seed), seed)
     words = grounding.WORDS_BY_PLACE
     held_out, swapped, grey = (results[k] for k in ('held out', 'control: images swapped', 'control: grey images'))
@@ -174,8 +177,7 @@ def test_model_trained_from_scratch_answers_the_turn_in_unseen_scenes_and_flips_
     import pyarrow.parquet as pq
 
     grounding = _grounding()
-    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
-        monkeypatch.setenv(name, str(THREADS))
+    _pin_threads(monkeypatch)
     draw = ci_draws(seed)
     results = grounding.heldout_turn(draw, seed)
     sections = ('held out', 'control: images swapped', 'control: grey images')
@@ -210,8 +212,7 @@ def test_model_trained_from_scratch_answers_about_unseen_objects(
     objects never seen in training (in scenes never seen either with ``ACTIAL_LEARNING_SCENE=random``); must fail
     with ``ACTIAL_LEARNING_BLANK=1`` (grey images)."""
     learning = _benchmark()
-    for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
-        monkeypatch.setenv(name, str(THREADS))
+    _pin_threads(monkeypatch)
     scale = learning.SCALES['ci_heldout']
     train, heldout = learning.split_specs(scale, 0, os.environ.get('ACTIAL_LEARNING_SCENE', 'same'))
     learning.render_splits(tmp_path, train, heldout, scale, 2)
